@@ -389,7 +389,10 @@ mod tests {
 
     #[test]
     fn id_round_trips_through_text() {
-        let id = ResourceId::new(ResourceKind::S3Object, "c-oidc/.well-known/openid-configuration");
+        let id = ResourceId::new(
+            ResourceKind::S3Object,
+            "c-oidc/.well-known/openid-configuration",
+        );
         let text = id.to_string();
         assert_eq!(text, "s3_object.c-oidc/.well-known/openid-configuration");
         assert_eq!(text.parse::<ResourceId>().unwrap(), id);

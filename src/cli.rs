@@ -1,0 +1,110 @@
+//! Command-line arguments (clap derive). Argument types only: no file reads, no AWS.
+//!
+//! Flag names follow `ccoctl aws` where they overlap, verbs follow Terraform.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::SettingsInput;
+
+/// Terraform-style plan/apply/destroy for the AWS resources behind OpenShift STS credentials.
+#[derive(Debug, Parser)]
+#[command(name = "stsform", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a directory of CredentialsRequests without touching AWS or any file.
+    #[command(
+        after_help = "Example:\n  stsform validate --credentials-requests-dir credreqs --name prod-east --region us-east-2"
+    )]
+    Validate(ClusterArgs),
+    /// Show what apply would change.
+    #[command(
+        after_help = "Example (offline, no AWS calls):\n  stsform plan --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --refresh=false"
+    )]
+    Plan(PlanArgs),
+    /// Print the dependency graph of the desired resources in Graphviz DOT.
+    #[command(
+        after_help = "Example:\n  stsform graph --name prod-east --region us-east-2 --credentials-requests-dir credreqs | dot -Tsvg > graph.svg"
+    )]
+    Graph(ClusterArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  stsform completions bash > /etc/bash_completion.d/stsform")]
+    Completions {
+        /// Shell to generate for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Settings shared by every command that works on a cluster.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    /// Cluster name: the bucket is `<name>-oidc`, roles are `<name>-<namespace>-<secret>`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// AWS region of the bucket (also decides the partition of every ARN).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Directory of CredentialsRequest manifests (.yaml, .yml, .json).
+    #[arg(long, value_name = "DIR")]
+    pub credentials_requests_dir: Option<PathBuf>,
+    /// Where the key pair, `manifests/` and `tls/` are written [default: .].
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// State file [default: state/<name>.toml].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Permissions boundary policy ARN for every role.
+    #[arg(long, value_name = "ARN")]
+    pub permissions_boundary_arn: Option<String>,
+    /// Include requests gated behind tech-preview feature sets or feature gates.
+    #[arg(long)]
+    pub enable_tech_preview: bool,
+    /// Use this public key (SPKI PEM) instead of generating a key pair.
+    #[arg(long, value_name = "PATH")]
+    pub public_key_file: Option<PathBuf>,
+    /// Manage only roles, policies and Secrets against this existing OIDC provider.
+    #[arg(long, value_name = "ARN")]
+    pub identity_provider_arn: Option<String>,
+    /// Settings file; flags win over it [default: ./stsform.toml if present].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    /// The flags as settings input.
+    pub fn settings_input(&self) -> SettingsInput {
+        SettingsInput {
+            name: self.name.clone(),
+            region: self.region.clone(),
+            credentials_requests_dir: self.credentials_requests_dir.clone(),
+            output_dir: self.output_dir.clone(),
+            state: self.state.clone(),
+            permissions_boundary_arn: self.permissions_boundary_arn.clone(),
+            enable_tech_preview: self.enable_tech_preview,
+            public_key_file: self.public_key_file.clone(),
+            identity_provider_arn: self.identity_provider_arn.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// `stsform plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Cluster settings.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Read every resource from AWS before planning; `--refresh=false` plans against the
+    /// state file alone and makes no AWS call.
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub refresh: bool,
+}

@@ -1,0 +1,337 @@
+//! derive: from requests and settings to the resources that should exist. Pure.
+//!
+//! Owns ccoctl-compatible naming (bucket `N-oidc`, roles `N-<ns>-<secret>` cut to 64
+//! bytes, policy name = role name), every document's content and the explicit
+//! `depends_on` edges. Must not do I/O, read the clock or use randomness: the same
+//! inputs always give the same `Desired`. Values AWS assigns arrive as `Facts`.
+
+use std::collections::BTreeMap;
+
+use crate::credentials_request::CredentialsRequest;
+use crate::error::{InputError, InputErrors};
+use crate::iam_policy;
+use crate::resource::{
+    BucketSpec, FileContent, FileSpec, KeyPairSpec, ObjectSpec, OidcProviderSpec,
+    PublicAccessBlock, Resource, ResourceId, ResourceKind, RolePolicySpec, RoleSpec, Spec, UNKNOWN,
+};
+use crate::settings::Settings;
+
+/// IAM's limit on role names; ccoctl cuts longer names to this many bytes.
+pub const MAX_ROLE_NAME: usize = 64;
+/// Audiences the OIDC provider accepts: the cluster's own and STS's.
+pub const CLIENT_IDS: [&str; 2] = ["openshift", "sts.amazonaws.com"];
+/// Where pods find their projected token (ccoctl's constant; `cloudTokenPath` is ignored
+/// by `ccoctl aws` as well).
+pub const TOKEN_PATH: &str = "/var/run/secrets/openshift/serviceaccount/token";
+/// Key of the discovery document in the bucket.
+pub const DISCOVERY_KEY: &str = ".well-known/openid-configuration";
+/// Key of the JWKS in the bucket.
+pub const JWKS_KEY: &str = "keys.json";
+/// Authentication manifest, relative to the output directory.
+pub const AUTHENTICATION_MANIFEST: &str = "manifests/cluster-authentication-02-config.yaml";
+/// Installer's copy of the private key, relative to the output directory.
+pub const INSTALLER_KEY: &str = "tls/bound-service-account-signing-key.key";
+/// Name of the key-pair resource.
+pub const KEY_PAIR: &str = "serviceaccount-signer";
+
+/// What derive needs to know that only the outside world can tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// AWS account id; `None` in an offline plan with nothing recorded.
+    pub account_id: Option<String>,
+    /// The signing key's public half; `None` before the key pair exists.
+    pub signing_key: Option<SigningKey>,
+}
+
+/// The public facts of the signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKey {
+    /// JWKS key id.
+    pub kid: String,
+    /// The JWKS document served as `keys.json`.
+    pub jwks: String,
+}
+
+/// The resources that should exist, by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Every desired resource.
+    pub resources: BTreeMap<ResourceId, Resource>,
+}
+
+impl Desired {
+    /// Nothing: what `destroy` plans against.
+    pub fn empty() -> Desired {
+        Desired::default()
+    }
+
+    fn add(&mut self, id: ResourceId, spec: Spec, depends_on: &[&ResourceId]) -> ResourceId {
+        let mut deps: Vec<ResourceId> = depends_on.iter().map(|d| (*d).clone()).collect();
+        deps.sort();
+        deps.dedup();
+        let resource = Resource {
+            id: id.clone(),
+            spec,
+            depends_on: deps,
+        };
+        self.resources.insert(id.clone(), resource);
+        id
+    }
+}
+
+/// The role name ccoctl gives a request: `<name>-<ns>-<secret>`, first 64 bytes.
+pub fn role_name(cluster: &str, request: &CredentialsRequest) -> String {
+    let full = format!(
+        "{cluster}-{}-{}",
+        request.secret_ref.namespace, request.secret_ref.name
+    );
+    let mut end = full.len().min(MAX_ROLE_NAME);
+    while !full.is_char_boundary(end) {
+        end -= 1;
+    }
+    full[..end].to_string()
+}
+
+/// Issuer URL of a cluster whose documents are served from its S3 bucket.
+pub fn issuer_url(settings: &Settings) -> String {
+    format!(
+        "https://{}.s3.{}.{}",
+        settings.bucket_name(),
+        settings.region.name,
+        settings.region.dns_suffix
+    )
+}
+
+/// The OIDC discovery document, byte for byte as ccoctl writes it.
+pub fn discovery_document(issuer: &str) -> String {
+    format!(
+        "{{\n\t\"issuer\": \"{issuer}\",\n\t\"jwks_uri\": \"{issuer}/{JWKS_KEY}\",\n    \"response_types_supported\": [\n        \"id_token\"\n    ],\n    \"subject_types_supported\": [\n        \"public\"\n    ],\n    \"id_token_signing_alg_values_supported\": [\n        \"RS256\"\n    ],\n    \"claims_supported\": [\n        \"aud\",\n        \"exp\",\n        \"sub\",\n        \"iat\",\n        \"iss\",\n        \"sub\"\n    ]\n}}"
+    )
+}
+
+/// The Secret manifest the cluster's operator reads, as ccoctl writes it.
+pub fn secret_manifest(request: &CredentialsRequest, role_arn: &str) -> String {
+    format!(
+        "apiVersion: v1\nstringData:\n  credentials: |-\n    [default]\n    sts_regional_endpoints = regional\n    role_arn = {role_arn}\n    web_identity_token_file = {TOKEN_PATH}\nkind: Secret\nmetadata:\n  name: {}\n  namespace: {}\ntype: Opaque",
+        request.secret_ref.name, request.secret_ref.namespace
+    )
+}
+
+/// The Authentication manifest that points the cluster at the issuer.
+pub fn authentication_manifest(issuer: &str) -> String {
+    format!(
+        "apiVersion: config.openshift.io/v1\nkind: Authentication\nmetadata:\n  name: cluster\nspec:\n  serviceAccountIssuer: {issuer}"
+    )
+}
+
+fn arn(partition: &str, account: Option<&str>, resource: &str) -> String {
+    match account {
+        Some(account) => format!("arn:{partition}:iam::{account}:{resource}"),
+        None => UNKNOWN.to_string(),
+    }
+}
+
+/// Derives every desired resource. Errors (colliding role names) are input errors.
+pub fn derive(
+    requests: &[CredentialsRequest],
+    settings: &Settings,
+    facts: &Facts,
+) -> Result<Desired, InputErrors> {
+    let mut desired = Desired::default();
+    let partition = settings.region.partition;
+    let account = facts.account_id.as_deref();
+    let out = |rel: &str| settings.output_dir.join(rel).display().to_string();
+    let tags = settings.resource_tags();
+
+    // Day-2 mode manages roles against a provider it does not own: no key, bucket or
+    // provider, and the issuer host is the provider ARN's resource path.
+    let (provider_arn, issuer_host, provider_id) = match &settings.identity_provider_arn {
+        Some(arn) => {
+            let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
+            (arn.clone(), host.to_string(), None)
+        }
+        None => {
+            let issuer = issuer_url(settings);
+            let host = issuer.trim_start_matches("https://").to_string();
+            let bucket = settings.bucket_name();
+            let kid = facts
+                .signing_key
+                .as_ref()
+                .map_or(UNKNOWN.to_string(), |k| k.kid.clone());
+            let key_pair = if settings.public_key_file.is_none() {
+                Some(desired.add(
+                    ResourceId::new(ResourceKind::KeyPair, KEY_PAIR),
+                    Spec::KeyPair(KeyPairSpec {
+                        private_key_file: Some(out("serviceaccount-signer.private")),
+                        public_key_file: out("serviceaccount-signer.public"),
+                        kid: kid.clone(),
+                    }),
+                    &[],
+                ))
+            } else {
+                None
+            };
+            let bucket_id = desired.add(
+                ResourceId::new(ResourceKind::S3Bucket, &bucket),
+                Spec::S3Bucket(BucketSpec {
+                    name: bucket.clone(),
+                    region: settings.region.name.clone(),
+                    tags: tags.clone(),
+                    public_access_block: PublicAccessBlock {
+                        block_public_acls: true,
+                        ignore_public_acls: true,
+                        block_public_policy: false,
+                        restrict_public_buckets: false,
+                    },
+                    policy: iam_policy::bucket_policy(partition, &bucket),
+                }),
+                &[],
+            );
+            let object = |key: &str, content: String| {
+                Spec::S3Object(ObjectSpec {
+                    bucket: bucket.clone(),
+                    key: key.to_string(),
+                    content_type: "application/json".to_string(),
+                    tags: tags.clone(),
+                    content,
+                })
+            };
+            desired.add(
+                ResourceId::new(ResourceKind::S3Object, format!("{bucket}/{DISCOVERY_KEY}")),
+                object(DISCOVERY_KEY, discovery_document(&issuer)),
+                &[&bucket_id],
+            );
+            let jwks = facts
+                .signing_key
+                .as_ref()
+                .map_or(UNKNOWN.to_string(), |k| k.jwks.clone());
+            let jwks_deps: Vec<&ResourceId> = std::iter::once(&bucket_id)
+                .chain(key_pair.as_ref())
+                .collect();
+            desired.add(
+                ResourceId::new(ResourceKind::S3Object, format!("{bucket}/{JWKS_KEY}")),
+                object(JWKS_KEY, jwks),
+                &jwks_deps,
+            );
+            let provider_arn = arn(partition, account, &format!("oidc-provider/{host}"));
+            let provider_id = desired.add(
+                ResourceId::new(ResourceKind::IamOidcProvider, &host),
+                Spec::IamOidcProvider(OidcProviderSpec {
+                    url: issuer.clone(),
+                    arn: provider_arn.clone(),
+                    client_ids: CLIENT_IDS.iter().map(|s| s.to_string()).collect(),
+                    thumbprints: Vec::new(),
+                    tags: tags.clone(),
+                }),
+                &[&bucket_id],
+            );
+            desired.add(
+                ResourceId::new(ResourceKind::File, AUTHENTICATION_MANIFEST),
+                Spec::File(FileSpec {
+                    path: out(AUTHENTICATION_MANIFEST),
+                    mode: 0o600,
+                    content: FileContent::Text(authentication_manifest(&issuer)),
+                }),
+                &[&provider_id],
+            );
+            if let Some(key_pair) = &key_pair {
+                desired.add(
+                    ResourceId::new(ResourceKind::File, INSTALLER_KEY),
+                    Spec::File(FileSpec {
+                        path: out(INSTALLER_KEY),
+                        mode: 0o600,
+                        content: FileContent::PrivateKeyCopy { kid },
+                    }),
+                    &[key_pair],
+                );
+            }
+            (provider_arn, host, Some(provider_id))
+        }
+    };
+
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<String, &CredentialsRequest> = BTreeMap::new();
+    for request in requests {
+        let role = role_name(&settings.name, request);
+        if let Some(first) = seen.get(&role) {
+            errors.push(
+                InputError::new(
+                    &request.source.file,
+                    format!(
+                        "role name `{role}` (cut to {MAX_ROLE_NAME} bytes) collides with the request in {}: document {}; shorten --name or the secret's namespace/name",
+                        first.source.file, first.source.document
+                    ),
+                )
+                .in_document(request.source.document)
+                .at("spec.secretRef"),
+            );
+            continue;
+        }
+        seen.insert(role.clone(), request);
+
+        let subjects: Vec<String> = request
+            .service_account_names
+            .iter()
+            .map(|sa| {
+                format!(
+                    "system:serviceaccount:{}:{sa}",
+                    request.secret_ref.namespace
+                )
+            })
+            .collect();
+        let role_arn = arn(partition, account, &format!("role/{role}"));
+        let deps: Vec<&ResourceId> = provider_id.iter().collect();
+        let role_id = desired.add(
+            ResourceId::new(ResourceKind::IamRole, &role),
+            Spec::IamRole(RoleSpec {
+                name: role.clone(),
+                arn: role_arn.clone(),
+                description: format!(
+                    "OpenShift role for {}/{}",
+                    request.secret_ref.namespace, request.secret_ref.name
+                ),
+                trust_policy: iam_policy::trust_policy(&provider_arn, &issuer_host, &subjects),
+                permissions_boundary: settings.permissions_boundary_arn.clone(),
+                tags: tags.clone(),
+            }),
+            &deps,
+        );
+        let statements: Vec<iam_policy::Statement<'_>> = request
+            .statements
+            .iter()
+            .map(|s| iam_policy::Statement {
+                effect: &s.effect,
+                actions: &s.action,
+                resource: &s.resource,
+                condition: s.policy_condition.as_ref(),
+            })
+            .collect();
+        desired.add(
+            ResourceId::new(ResourceKind::IamRolePolicy, &role),
+            Spec::IamRolePolicy(RolePolicySpec {
+                role: role.clone(),
+                name: role.clone(),
+                document: iam_policy::permissions_policy(&statements),
+            }),
+            &[&role_id],
+        );
+        let manifest = format!(
+            "manifests/{}-{}-credentials.yaml",
+            request.secret_ref.namespace, request.secret_ref.name
+        );
+        desired.add(
+            ResourceId::new(ResourceKind::File, &manifest),
+            Spec::File(FileSpec {
+                path: out(&manifest),
+                mode: 0o600,
+                content: FileContent::Text(secret_manifest(request, &role_arn)),
+            }),
+            &[&role_id],
+        );
+    }
+    if errors.is_empty() {
+        Ok(desired)
+    } else {
+        Err(InputErrors(errors))
+    }
+}

@@ -1,0 +1,184 @@
+//! An in-memory AWS for fast tests: a map of specs plus injected failures.
+//!
+//! Behaves like the real provider where stsform relies on it (missing → `None`,
+//! create on an existing name fails, a bucket without our tag is not ours, delete of
+//! a missing resource succeeds, deleting the bucket empties it) and nothing more.
+//! Local kinds go to `LocalFiles`, as in the real provider.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::local::LocalFiles;
+use super::{Provider, ProviderError, ProviderResult};
+use crate::keypair::PrivateKey;
+use crate::resource::{Resource, ResourceId, ResourceKind, Spec};
+use crate::settings::OWNERSHIP_TAG_PREFIX;
+
+/// Which call an injected failure hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `read`.
+    Read,
+    /// `create`.
+    Create,
+    /// `update`.
+    Update,
+    /// `delete`.
+    Delete,
+}
+
+/// The fake provider.
+pub struct FakeProvider {
+    account: String,
+    local: LocalFiles,
+    resources: Mutex<BTreeMap<ResourceId, Spec>>,
+    failures: Mutex<Vec<(ResourceId, Op, usize)>>,
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl FakeProvider {
+    /// An empty fake AWS account; `key` is the signing key local writes may use.
+    pub fn new(account: &str, key: Option<PrivateKey>) -> FakeProvider {
+        FakeProvider {
+            account: account.to_string(),
+            local: LocalFiles::new(key),
+            resources: Mutex::default(),
+            failures: Mutex::default(),
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Makes the next `times` calls of `op` on `id` fail.
+    pub fn fail(&self, id: &ResourceId, op: Op, times: usize) {
+        self.failures.lock().unwrap().push((id.clone(), op, times));
+    }
+
+    /// What the fake account holds (AWS kinds only).
+    pub fn snapshot(&self) -> BTreeMap<ResourceId, Spec> {
+        self.resources.lock().unwrap().clone()
+    }
+
+    /// Changes a resource behind stsform's back (drift), or deletes it with `None`.
+    pub fn set(&self, id: &ResourceId, spec: Option<Spec>) {
+        let mut map = self.resources.lock().unwrap();
+        match spec {
+            Some(s) => map.insert(id.clone(), s),
+            None => map.remove(id),
+        };
+    }
+
+    /// Calls of `read` so far.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// Calls of `create`, `update` and `delete` so far.
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn injected(&self, id: &ResourceId, op: Op) -> ProviderResult<()> {
+        let mut failures = self.failures.lock().unwrap();
+        if let Some(f) = failures
+            .iter_mut()
+            .find(|(fid, fop, n)| fid == id && *fop == op && *n > 0)
+        {
+            f.2 -= 1;
+            return Err(ProviderError::Api {
+                id: id.clone(),
+                operation: format!("{op:?}"),
+                message: "InjectedFailure: the fake was told to fail this call".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn owned_by_someone(spec: &Spec) -> bool {
+    match spec {
+        Spec::S3Bucket(b) => b.tags.keys().any(|k| k.starts_with(OWNERSHIP_TAG_PREFIX)),
+        _ => true,
+    }
+}
+
+impl Provider for FakeProvider {
+    async fn account_id(&self) -> ProviderResult<String> {
+        Ok(self.account.clone())
+    }
+
+    async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.injected(id, Op::Read)?;
+        if !id.kind.is_remote() {
+            return self.local.read(id, recorded);
+        }
+        Ok(self.resources.lock().unwrap().get(id).cloned())
+    }
+
+    async fn create(&self, resource: &Resource) -> ProviderResult<Spec> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.injected(&resource.id, Op::Create)?;
+        if !resource.id.kind.is_remote() {
+            return self.local.write(resource);
+        }
+        let mut map = self.resources.lock().unwrap();
+        if let Some(existing) = map.get(&resource.id) {
+            if resource.id.kind == ResourceKind::S3Bucket && !owned_by_someone(existing) {
+                return Err(ProviderError::NotOwned {
+                    id: resource.id.clone(),
+                    message:
+                        "the bucket exists but carries no ownership tag and is not in the state"
+                            .into(),
+                });
+            }
+            if resource.id.kind != ResourceKind::S3Bucket
+                && resource.id.kind != ResourceKind::S3Object
+            {
+                return Err(ProviderError::Api {
+                    id: resource.id.clone(),
+                    operation: "Create".into(),
+                    message: "EntityAlreadyExists".into(),
+                });
+            }
+        }
+        map.insert(resource.id.clone(), resource.spec.clone());
+        Ok(resource.spec.clone())
+    }
+
+    async fn update(&self, resource: &Resource, _before: &Spec) -> ProviderResult<Spec> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.injected(&resource.id, Op::Update)?;
+        if !resource.id.kind.is_remote() {
+            return self.local.write(resource);
+        }
+        let mut map = self.resources.lock().unwrap();
+        if !map.contains_key(&resource.id) {
+            return Err(ProviderError::Api {
+                id: resource.id.clone(),
+                operation: "Update".into(),
+                message: "NoSuchEntity".into(),
+            });
+        }
+        map.insert(resource.id.clone(), resource.spec.clone());
+        Ok(resource.spec.clone())
+    }
+
+    async fn delete(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.injected(id, Op::Delete)?;
+        if !id.kind.is_remote() {
+            return self.local.delete(id, before);
+        }
+        let mut map = self.resources.lock().unwrap();
+        if id.kind == ResourceKind::S3Bucket {
+            // Like the real provider: destroy empties the bucket before deleting it.
+            let prefix = format!("{}/", id.name);
+            map.retain(|k, _| !(k.kind == ResourceKind::S3Object && k.name.starts_with(&prefix)));
+        }
+        map.remove(id);
+        Ok(())
+    }
+}

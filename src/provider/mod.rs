@@ -1,0 +1,88 @@
+//! The provider seam: the only door to the outside world, shaped like the lifecycle.
+//!
+//! `read`, `create`, `update`, `delete` per resource. Everything behind it does I/O;
+//! everything in front of it is pure. Implementations: `aws` (the real one, also used
+//! against the emulator) and `fake` (in memory, with fault injection). Local files are
+//! handled by `local` for both, so the fake only fakes AWS. Must not know plans or graphs.
+
+use std::future::Future;
+
+use crate::resource::{Resource, ResourceId, Spec};
+
+pub mod fake;
+pub mod local;
+
+/// Why a provider call failed. The executor branches on it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The resource exists but is not ours (no ownership tag, not in state).
+    #[error("{id}: {message}")]
+    NotOwned {
+        /// The resource.
+        id: ResourceId,
+        /// What we found.
+        message: String,
+    },
+    /// The call failed; `message` carries the service's error code and text.
+    #[error("{id}: {operation}: {message}")]
+    Api {
+        /// The resource.
+        id: ResourceId,
+        /// The API operation (`CreateRole`).
+        operation: String,
+        /// Error code and message from the service.
+        message: String,
+    },
+    /// A local file operation failed.
+    #[error("{id}: {path}: {source}")]
+    Io {
+        /// The resource.
+        id: ResourceId,
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The input cannot be applied (a value still unknown, a missing key).
+    #[error("{id}: {message}")]
+    Invalid {
+        /// The resource.
+        id: ResourceId,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Result of a provider call.
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// The lifecycle of one resource. Implementations are shared as `Arc<P>` across tasks.
+pub trait Provider: Send + Sync + 'static {
+    /// The AWS account the credentials act in (ARNs are built from it).
+    fn account_id(&self) -> impl Future<Output = ProviderResult<String>> + Send;
+
+    /// Live attributes of `id`, or `None` if it does not exist. `recorded` is what the
+    /// state holds (it says where to look: bucket region, file path).
+    fn read(
+        &self,
+        id: &ResourceId,
+        recorded: &Spec,
+    ) -> impl Future<Output = ProviderResult<Option<Spec>>> + Send;
+
+    /// Makes the resource; returns its live attributes.
+    fn create(&self, resource: &Resource) -> impl Future<Output = ProviderResult<Spec>> + Send;
+
+    /// Changes the resource in place from `before` to `resource.spec`.
+    fn update(
+        &self,
+        resource: &Resource,
+        before: &Spec,
+    ) -> impl Future<Output = ProviderResult<Spec>> + Send;
+
+    /// Deletes the resource; deleting what is already gone succeeds.
+    fn delete(
+        &self,
+        id: &ResourceId,
+        before: &Spec,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+}

@@ -1,0 +1,198 @@
+//! The text plan, in Terraform's vocabulary (`+ create`, `~ update in-place`,
+//! `- destroy`, `-/+ replace`), with attribute lines and line diffs of documents.
+//!
+//! Formats a `Plan` into a `Write`; must not decide anything the plan did not.
+
+use std::io::{self, Write};
+
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::{Action, AttributeChange, Change, Plan, Reason};
+use crate::resource::UNKNOWN;
+
+/// Attributes holding policy documents, shown as `jsonencode(...)` like Terraform does.
+const DOCUMENTS: [&str; 3] = ["policy", "trust_policy", "document"];
+
+/// Writes the whole plan: drift, changes, summary.
+pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    if !plan.drift.is_empty() {
+        writeln!(
+            out,
+            "Objects have changed outside stsform since the last apply:\n"
+        )?;
+        for d in &plan.drift {
+            match &d.live {
+                None => writeln!(out, "  # {} has been deleted", d.id)?,
+                Some(_) => {
+                    writeln!(out, "  # {} has changed", d.id)?;
+                    for a in &d.attributes {
+                        attribute(out, a, Action::Update, 4)?;
+                    }
+                }
+            }
+            writeln!(out)?;
+        }
+    }
+    if !plan.has_changes() {
+        writeln!(
+            out,
+            "No changes. The AWS resources and local files match the configuration."
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "stsform will perform the following actions:\n\n  (symbols: + create, ~ update in-place, - destroy, -/+ replace)\n"
+    )?;
+    for c in &plan.changes {
+        change(out, c)?;
+        writeln!(out)?;
+    }
+    let s = plan.summary;
+    writeln!(
+        out,
+        "Plan: {} to add, {} to change, {} to destroy.",
+        s.add, s.change, s.destroy
+    )?;
+    if plan.has_unknowns() {
+        writeln!(
+            out,
+            "\nValues shown as {UNKNOWN} are assigned by AWS or by key generation during apply."
+        )?;
+    }
+    Ok(())
+}
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Delete => "-",
+        Action::Replace => "-/+",
+    }
+}
+
+fn headline(c: &Change) -> String {
+    let what = match c.action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in-place",
+        Action::Delete => "will be destroyed",
+        Action::Replace => "must be replaced",
+    };
+    let why = match c.reason {
+        Reason::DeletedOutside => " (it was deleted outside stsform)",
+        Reason::RepairsDrift => " (repairs the change made outside stsform)",
+        Reason::NoLongerWanted => " (no longer in the configuration)",
+        Reason::New | Reason::InputsChanged => "",
+    };
+    format!("# {} {what}{why}", c.id)
+}
+
+fn change(out: &mut dyn Write, c: &Change) -> io::Result<()> {
+    writeln!(out, "  {}", headline(c))?;
+    writeln!(
+        out,
+        "{:>3} resource \"{}\" \"{}\" {{",
+        symbol(c.action),
+        c.id.kind,
+        c.id.name
+    )?;
+    for a in &c.attributes {
+        attribute(out, a, c.action, 6)?;
+        if c.replace_because.contains(&a.name) {
+            writeln!(out, "{}# forces replacement", " ".repeat(8))?;
+        }
+    }
+    writeln!(out, "    }}")
+}
+
+/// One attribute line (or block), indented by `indent`.
+fn attribute(
+    out: &mut dyn Write,
+    a: &AttributeChange,
+    action: Action,
+    indent: usize,
+) -> io::Result<()> {
+    let pad = " ".repeat(indent);
+    let doc = DOCUMENTS.contains(&a.name.as_str());
+    match (&a.before, &a.after) {
+        (None, Some(v)) => writeln!(out, "{pad}+ {} = {}", a.name, value(v, doc, indent + 4)),
+        (Some(v), None) => writeln!(out, "{pad}- {} = {}", a.name, value(v, doc, indent + 4)),
+        (Some(b), Some(v)) if action == Action::Create || action == Action::Delete => {
+            // Not reachable from compute (creates have no before); keep output honest anyway.
+            writeln!(
+                out,
+                "{pad}~ {} = {} -> {}",
+                a.name,
+                value(b, doc, indent),
+                value(v, doc, indent)
+            )
+        }
+        (Some(b), Some(v)) => {
+            let (bt, vt) = (value(b, doc, 0), value(v, doc, 0));
+            if !bt.contains('\n') && !vt.contains('\n') {
+                return writeln!(out, "{pad}~ {} = {bt} -> {vt}", a.name);
+            }
+            writeln!(out, "{pad}~ {} = (changed lines, with context)", a.name)?;
+            line_diff(out, &plain(b, doc), &plain(v, doc), indent + 4)
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// The text a value is compared as in a line diff.
+fn plain(v: &Value, doc: bool) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other if doc => crate::iam_policy::pretty(other),
+        other => serde_json::to_string_pretty(other).expect("JSON values serialize"),
+    }
+}
+
+/// Unified-diff hunks with three lines of context, never two opaque one-liners.
+fn line_diff(out: &mut dyn Write, before: &str, after: &str, indent: usize) -> io::Result<()> {
+    let pad = " ".repeat(indent);
+    let diff = TextDiff::from_lines(before, after);
+    for (i, group) in diff.grouped_ops(3).iter().enumerate() {
+        if i > 0 {
+            writeln!(out, "{pad}  ...")?;
+        }
+        for op in group {
+            for line in diff.iter_changes(op) {
+                let sign = match line.tag() {
+                    ChangeTag::Delete => "-",
+                    ChangeTag::Insert => "+",
+                    ChangeTag::Equal => " ",
+                };
+                writeln!(out, "{pad}{sign} {}", line.value().trim_end_matches('\n'))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A value as shown on an attribute line; multi-line values continue at `indent`.
+fn value(v: &Value, doc: bool, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::String(s) if s == UNKNOWN => UNKNOWN.to_string(),
+        Value::String(s) if s.contains('\n') => {
+            let body: String = s.lines().map(|l| format!("{pad}    {l}\n")).collect();
+            format!("<<-EOT\n{body}{pad}EOT")
+        }
+        Value::String(s) => serde_json::to_string(s).expect("strings serialize"),
+        Value::Object(m) if m.is_empty() => "{}".into(),
+        Value::Array(a) if a.is_empty() => "[]".into(),
+        Value::Object(_) | Value::Array(_) => {
+            let text = plain(v, doc);
+            let body: Vec<String> = text.lines().map(|l| format!("{pad}    {l}")).collect();
+            if doc {
+                format!("jsonencode(\n{}\n{pad})", body.join("\n"))
+            } else {
+                body.join("\n").trim_start().to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,491 @@
+//! Settings: what the user asked for, from flags and `stsform.toml`, checked.
+//!
+//! Owns the merge rule (flags win over the file, the file over defaults), the region →
+//! partition/DNS-suffix table and validation of every setting that names something in
+//! AWS. Must not read requests or state, or talk to AWS.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{InputError, InputErrors};
+use crate::resource::Tags;
+
+/// Tag key prefix ccoctl uses to mark ownership; `<prefix>/<name> = owned`.
+pub const OWNERSHIP_TAG_PREFIX: &str = "openshift.io/cloud-credential-operator";
+
+/// An AWS region with the facts naming depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Region code (`us-east-2`).
+    pub name: String,
+    /// ARN partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: &'static str,
+    /// DNS suffix of the partition (`amazonaws.com`, `amazonaws.com.cn`).
+    pub dns_suffix: &'static str,
+}
+
+/// Regions stsform knows, by partition. A typo in `--region` is caught here instead of
+/// producing an issuer URL nobody can reach.
+const REGIONS: &[(&str, &[&str])] = &[
+    (
+        "aws",
+        &[
+            "af-south-1",
+            "ap-east-1",
+            "ap-east-2",
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-northeast-3",
+            "ap-south-1",
+            "ap-south-2",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ap-southeast-3",
+            "ap-southeast-4",
+            "ap-southeast-5",
+            "ap-southeast-6",
+            "ap-southeast-7",
+            "ca-central-1",
+            "ca-west-1",
+            "eu-central-1",
+            "eu-central-2",
+            "eu-north-1",
+            "eu-south-1",
+            "eu-south-2",
+            "eu-west-1",
+            "eu-west-2",
+            "eu-west-3",
+            "il-central-1",
+            "me-central-1",
+            "me-south-1",
+            "mx-central-1",
+            "sa-east-1",
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+        ],
+    ),
+    ("aws-cn", &["cn-north-1", "cn-northwest-1"]),
+    ("aws-us-gov", &["us-gov-east-1", "us-gov-west-1"]),
+];
+
+impl Region {
+    /// Looks a region up; unknown names are an error listing the partitions' regions.
+    pub fn parse(name: &str) -> Result<Region, String> {
+        for (partition, names) in REGIONS {
+            if names.contains(&name) {
+                let dns_suffix = match *partition {
+                    "aws-cn" => "amazonaws.com.cn",
+                    _ => "amazonaws.com",
+                };
+                return Ok(Region {
+                    name: name.to_string(),
+                    partition,
+                    dns_suffix,
+                });
+            }
+        }
+        let close: Vec<&str> = REGIONS
+            .iter()
+            .flat_map(|(_, names)| names.iter().copied())
+            .filter(|r| r.starts_with(name.get(..2).unwrap_or(name)))
+            .collect();
+        let hint = if close.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean one of: {}?)", close.join(", "))
+        };
+        Err(format!("unknown region `{name}`{hint}"))
+    }
+}
+
+/// Everything a command needs to know, merged and validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Cluster name (`--name`): prefix of the bucket and every role.
+    pub name: String,
+    /// Region of the bucket, and the partition of every ARN.
+    pub region: Region,
+    /// Directory of CredentialsRequest manifests.
+    pub credentials_requests_dir: PathBuf,
+    /// Where key pair, `manifests/` and `tls/` go.
+    pub output_dir: PathBuf,
+    /// State file path.
+    pub state: PathBuf,
+    /// Permissions boundary for every role.
+    pub permissions_boundary_arn: Option<String>,
+    /// Include requests gated behind tech-preview feature sets or gates.
+    pub enable_tech_preview: bool,
+    /// Use this public key instead of generating a key pair.
+    pub public_key_file: Option<PathBuf>,
+    /// Manage only roles against this existing OIDC provider (day-2 roles).
+    pub identity_provider_arn: Option<String>,
+    /// User tags added to every taggable AWS resource.
+    pub tags: Tags,
+}
+
+impl Settings {
+    /// Tags every owned AWS resource carries: ccoctl's two, then the user's.
+    pub fn resource_tags(&self) -> Tags {
+        let mut tags = self.tags.clone();
+        tags.insert(self.ownership_tag_key(), "owned".to_string());
+        tags.insert("Name".to_string(), self.name.clone());
+        tags
+    }
+
+    /// `openshift.io/cloud-credential-operator/<name>`, the key ccoctl looks for.
+    pub fn ownership_tag_key(&self) -> String {
+        format!("{OWNERSHIP_TAG_PREFIX}/{}", self.name)
+    }
+
+    /// Bucket serving the OIDC documents.
+    pub fn bucket_name(&self) -> String {
+        format!("{}-oidc", self.name)
+    }
+}
+
+/// Settings as given on the command line; `None` means "not given".
+#[derive(Clone, Debug, Default)]
+pub struct SettingsInput {
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--credentials-requests-dir`.
+    pub credentials_requests_dir: Option<PathBuf>,
+    /// `--output-dir`.
+    pub output_dir: Option<PathBuf>,
+    /// `--state`.
+    pub state: Option<PathBuf>,
+    /// `--permissions-boundary-arn`.
+    pub permissions_boundary_arn: Option<String>,
+    /// `--enable-tech-preview` (only `true` overrides the file).
+    pub enable_tech_preview: bool,
+    /// `--public-key-file`.
+    pub public_key_file: Option<PathBuf>,
+    /// `--identity-provider-arn`.
+    pub identity_provider_arn: Option<String>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+}
+
+/// The optional `stsform.toml`. Paths in it are relative to the file's directory.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    name: Option<String>,
+    region: Option<String>,
+    credentials_requests_dir: Option<PathBuf>,
+    output_dir: Option<PathBuf>,
+    state: Option<PathBuf>,
+    permissions_boundary_arn: Option<String>,
+    enable_tech_preview: Option<bool>,
+    public_key_file: Option<PathBuf>,
+    identity_provider_arn: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// Default config file looked for in the working directory.
+pub const DEFAULT_CONFIG: &str = "stsform.toml";
+
+fn read_config(input: &SettingsInput) -> Result<(ConfigFile, PathBuf, String), InputErrors> {
+    let (path, required) = match &input.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let shown = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok((ConfigFile::default(), PathBuf::from("."), shown));
+        }
+        Err(e) => return Err(InputError::new(&shown, format!("cannot read: {e}")).into()),
+    };
+    let config: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let mut err = InputError::new(&shown, e.message().to_string());
+        if let Some(span) = e.span() {
+            let line = text[..span.start].matches('\n').count() + 1;
+            let column = span.start - text[..span.start].rfind('\n').map_or(0, |i| i + 1) + 1;
+            err = err.at(format!("line {line}, column {column}"));
+        }
+        InputErrors::from(err)
+    })?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok((config, base, shown))
+}
+
+/// Which settings a command needs; `validate` needs only the requests directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Name, region and requests directory.
+    Cluster,
+    /// Only the requests directory (name and region are checked if given).
+    RequestsOnly,
+}
+
+/// Merges flags over the config file over defaults, and validates the result.
+///
+/// Every problem is reported at once; nothing is read besides the config file.
+pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputErrors> {
+    let (file, base, config_name) = read_config(input)?;
+    let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    let mut errors = Vec::new();
+
+    let name = input.name.clone().or(file.name.clone());
+    let region = input.region.clone().or(file.region.clone());
+    let dir = input
+        .credentials_requests_dir
+        .clone()
+        .or(file.credentials_requests_dir.clone().map(rel));
+    let missing = |flag: &str| {
+        InputError::new(
+            flag,
+            format!("required (give the flag or set it in {config_name})"),
+        )
+    };
+    if dir.is_none() {
+        errors.push(missing("--credentials-requests-dir"));
+    }
+    if need == Need::Cluster && name.is_none() {
+        errors.push(missing("--name"));
+    }
+    if need == Need::Cluster && region.is_none() {
+        errors.push(missing("--region"));
+    }
+    let name = name.unwrap_or_else(|| "cluster".to_string());
+    errors.extend(check_name(&name));
+    let region = match Region::parse(region.as_deref().unwrap_or("us-east-1")) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            errors.push(InputError::new("--region", e));
+            None
+        }
+    };
+
+    let boundary = input
+        .permissions_boundary_arn
+        .clone()
+        .or(file.permissions_boundary_arn.clone());
+    let idp = input
+        .identity_provider_arn
+        .clone()
+        .or(file.identity_provider_arn.clone());
+    if let Some(region) = &region {
+        if let Some(arn) = &boundary
+            && let Err(e) = check_arn(arn, region.partition, "policy/")
+        {
+            errors.push(InputError::new("--permissions-boundary-arn", e));
+        }
+        if let Some(arn) = &idp
+            && let Err(e) = check_arn(arn, region.partition, "oidc-provider/")
+        {
+            errors.push(InputError::new("--identity-provider-arn", e));
+        }
+    }
+    for (key, value) in &file.tags {
+        if let Err(e) = check_tag(key, value, &name) {
+            errors.push(InputError::new(&config_name, e).at(format!("tags.{key}")));
+        }
+    }
+    // IAM allows 50 tags per role; ccoctl's two ownership tags count against that.
+    if file.tags.len() > 48 {
+        errors.push(
+            InputError::new(
+                &config_name,
+                "at most 48 user tags (AWS allows 50, stsform adds 2)",
+            )
+            .at("tags"),
+        );
+    }
+
+    if !errors.is_empty() {
+        return Err(InputErrors(errors));
+    }
+    let region = region.expect("checked above");
+    let output_dir = input
+        .output_dir
+        .clone()
+        .or(file.output_dir.clone().map(rel))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let state = input
+        .state
+        .clone()
+        .or(file.state.clone().map(rel))
+        .unwrap_or_else(|| PathBuf::from("state").join(format!("{name}.toml")));
+    Ok(Settings {
+        name,
+        region,
+        credentials_requests_dir: dir.expect("checked above"),
+        output_dir,
+        state,
+        permissions_boundary_arn: boundary,
+        enable_tech_preview: input.enable_tech_preview || file.enable_tech_preview.unwrap_or(false),
+        public_key_file: input
+            .public_key_file
+            .clone()
+            .or(file.public_key_file.clone().map(rel)),
+        identity_provider_arn: idp,
+        tags: file.tags,
+    })
+}
+
+/// Checks that `<name>-oidc` is a valid S3 bucket name and `<name>-…` a valid role prefix.
+fn check_name(name: &str) -> Vec<InputError> {
+    let mut errors = Vec::new();
+    let err = |p: String| InputError::new("--name", p);
+    if name.is_empty() {
+        return vec![err("must not be empty".into())];
+    }
+    let bucket = format!("{name}-oidc");
+    if bucket.len() > 63 {
+        errors.push(err(format!(
+            "`{name}` is {} characters; the bucket `{bucket}` would exceed S3's 63 (use at most 58)",
+            name.len()
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
+    {
+        errors.push(err(format!(
+            "`{name}` contains `{c}`; the bucket `{bucket}` may hold only lowercase letters, digits, `-` and `.`"
+        )));
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        errors.push(err(format!(
+            "`{name}` must start with a lowercase letter or digit (S3 bucket naming)"
+        )));
+    } else if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        errors.push(err(format!(
+            "`{name}` has `..`, `.-` or `-.`, which S3 bucket names forbid"
+        )));
+    } else if name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.starts_with("amzn-s3-demo-")
+    {
+        errors.push(err(format!("`{name}` starts with a prefix S3 reserves")));
+    }
+    // Role names are `<name>-<ns>-<secret>`; IAM allows [\w+=,.@-] and at most 64
+    // characters, so the name must leave room for at least one character of the rest.
+    if name.len() > 62 {
+        errors.push(err(format!(
+            "`{name}` leaves no room in a 64-character IAM role name"
+        )));
+    }
+    errors
+}
+
+/// Checks an ARN's shape: `arn:<partition>:iam::<12 digits>:<resource_prefix>…`.
+fn check_arn(arn: &str, partition: &str, resource_prefix: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let shape = format!("arn:{partition}:iam::<account>:{resource_prefix}…");
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" || !parts[3].is_empty() {
+        return Err(format!("`{arn}` is not an IAM ARN (expected `{shape}`)"));
+    }
+    if parts[1] != partition {
+        return Err(format!(
+            "`{arn}` is in partition `{}`, but the region is in `{partition}`",
+            parts[1]
+        ));
+    }
+    if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{arn}` has no 12-digit account id"));
+    }
+    if !parts[5].starts_with(resource_prefix) || parts[5].len() == resource_prefix.len() {
+        return Err(format!("`{arn}` is not of the form `{shape}`"));
+    }
+    Ok(())
+}
+
+fn check_tag(key: &str, value: &str, name: &str) -> Result<(), String> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Err("tag keys must be 1 to 128 characters".into());
+    }
+    if value.chars().count() > 256 {
+        return Err("tag values must be at most 256 characters".into());
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err("tag keys starting with `aws:` are reserved by AWS".into());
+    }
+    if key == "Name" || key == format!("{OWNERSHIP_TAG_PREFIX}/{name}") {
+        return Err(format!(
+            "`{key}` is an ownership tag stsform sets itself (ccoctl compatibility)"
+        ));
+    }
+    let allowed = |c: char| c.is_alphanumeric() || " _.:/=+-@".contains(c);
+    if let Some(c) = key.chars().chain(value.chars()).find(|c| !allowed(*c)) {
+        return Err(format!("`{c}` is not allowed in AWS tags"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_map_to_partitions_and_suffixes() {
+        let r = Region::parse("us-east-2").unwrap();
+        assert_eq!((r.partition, r.dns_suffix), ("aws", "amazonaws.com"));
+        let r = Region::parse("cn-north-1").unwrap();
+        assert_eq!((r.partition, r.dns_suffix), ("aws-cn", "amazonaws.com.cn"));
+        let r = Region::parse("us-gov-west-1").unwrap();
+        assert_eq!((r.partition, r.dns_suffix), ("aws-us-gov", "amazonaws.com"));
+        let e = Region::parse("us-est-1").unwrap_err();
+        assert!(
+            e.starts_with("unknown region `us-est-1` (did you mean one of: us-east-1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_that_break_bucket_or_role_naming_are_refused() {
+        assert!(check_name("prod-east").is_empty());
+        assert!(check_name(&"a".repeat(58)).is_empty());
+        let e = check_name(&"a".repeat(59));
+        assert!(
+            e[0].to_string().contains("exceed S3's 63 (use at most 58)"),
+            "{}",
+            e[0]
+        );
+        assert!(check_name("Prod")[0].to_string().contains("contains `P`"));
+        assert!(check_name("-x")[0].to_string().contains("must start with"));
+        assert!(check_name("a..b")[0].to_string().contains("`..`"));
+        assert!(check_name("")[0].to_string().contains("must not be empty"));
+    }
+
+    #[test]
+    fn arns_must_match_partition_and_shape() {
+        assert!(check_arn("arn:aws:iam::123456789012:policy/b", "aws", "policy/").is_ok());
+        assert!(
+            check_arn("arn:aws-cn:iam::123456789012:policy/b", "aws", "policy/")
+                .unwrap_err()
+                .contains("partition `aws-cn`")
+        );
+        assert!(check_arn("arn:aws:iam::1234:policy/b", "aws", "policy/").is_err());
+        assert!(check_arn("policy/b", "aws", "policy/").is_err());
+        assert!(check_arn("arn:aws:iam::123456789012:role/b", "aws", "policy/").is_err());
+    }
+
+    #[test]
+    fn tags_are_checked() {
+        assert!(check_tag("team", "platform", "c").is_ok());
+        assert!(
+            check_tag("aws:x", "v", "c")
+                .unwrap_err()
+                .contains("reserved")
+        );
+        assert!(
+            check_tag("Name", "v", "c")
+                .unwrap_err()
+                .contains("ownership")
+        );
+        assert!(check_tag("k", "a;b", "c").unwrap_err().contains("`;`"));
+    }
+}
