@@ -1,4 +1,18 @@
 //! stsform: a Terraform-style planner for the AWS resources behind OpenShift STS credentials.
+//!
+//! One direction of data flow, I/O only at the edges:
+//!
+//! ```text
+//! requests dir ─ credentials_request::load ─▶ [CredentialsRequest]
+//! flags + stsform.toml ─ settings::resolve ─▶ Settings
+//!                     desired::derive (pure) ─▶ Desired
+//! state file ─ state::StateFile ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
+//! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::text ─▶ stdout
+//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
+//! destroy = plan::compute(&Desired::empty(), &Observed): one code path
+//! ```
+//!
+//! `provider` is the only door to AWS and local files; `commands` wires the stages.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -6,11 +20,13 @@ pub mod commands;
 pub mod credentials_request;
 pub mod desired;
 pub mod error;
+pub mod execute;
 pub mod graph;
 pub mod iam_policy;
 pub mod keypair;
 pub mod plan;
 pub mod provider;
+pub mod refresh;
 pub mod render;
 pub mod resource;
 pub mod settings;

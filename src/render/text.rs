@@ -26,8 +26,9 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                 None => writeln!(out, "  # {} has been deleted", d.id)?,
                 Some(_) => {
                     writeln!(out, "  # {} has changed", d.id)?;
+                    let width = name_width(&d.attributes);
                     for a in &d.attributes {
-                        attribute(out, a, Action::Update, 4)?;
+                        attribute(out, a, Action::Update, 4, width)?;
                     }
                 }
             }
@@ -98,13 +99,19 @@ fn change(out: &mut dyn Write, c: &Change) -> io::Result<()> {
         c.id.kind,
         c.id.name
     )?;
+    let width = name_width(&c.attributes);
     for a in &c.attributes {
-        attribute(out, a, c.action, 6)?;
+        attribute(out, a, c.action, 6, width)?;
         if c.replace_because.contains(&a.name) {
             writeln!(out, "{}# forces replacement", " ".repeat(8))?;
         }
     }
     writeln!(out, "    }}")
+}
+
+/// Column width that aligns the `=` of a block's attributes, as Terraform does.
+fn name_width(attributes: &[AttributeChange]) -> usize {
+    attributes.iter().map(|a| a.name.len()).max().unwrap_or(0)
 }
 
 /// One attribute line (or block), indented by `indent`.
@@ -113,29 +120,26 @@ fn attribute(
     a: &AttributeChange,
     action: Action,
     indent: usize,
+    width: usize,
 ) -> io::Result<()> {
     let pad = " ".repeat(indent);
     let doc = DOCUMENTS.contains(&a.name.as_str());
+    let name = format!("{:width$}", a.name);
+    // Continuation lines of a block sit under the attribute, past its sign.
+    let inner = indent + 4;
     match (&a.before, &a.after) {
-        (None, Some(v)) => writeln!(out, "{pad}+ {} = {}", a.name, value(v, doc, indent + 4)),
-        (Some(v), None) => writeln!(out, "{pad}- {} = {}", a.name, value(v, doc, indent + 4)),
-        (Some(b), Some(v)) if action == Action::Create || action == Action::Delete => {
-            // Not reachable from compute (creates have no before); keep output honest anyway.
-            writeln!(
-                out,
-                "{pad}~ {} = {} -> {}",
-                a.name,
-                value(b, doc, indent),
-                value(v, doc, indent)
-            )
-        }
+        (None, Some(v)) => writeln!(out, "{pad}+ {name} = {}", value(v, doc, inner)),
+        (Some(v), None) => writeln!(out, "{pad}- {name} = {}", value(v, doc, inner)),
         (Some(b), Some(v)) => {
-            let (bt, vt) = (value(b, doc, 0), value(v, doc, 0));
-            if !bt.contains('\n') && !vt.contains('\n') {
-                return writeln!(out, "{pad}~ {} = {bt} -> {vt}", a.name);
+            let (bt, vt) = (value(b, doc, inner), value(v, doc, inner));
+            if action == Action::Create
+                || action == Action::Delete
+                || (!bt.contains('\n') && !vt.contains('\n'))
+            {
+                return writeln!(out, "{pad}~ {name} = {bt} -> {vt}");
             }
-            writeln!(out, "{pad}~ {} = (changed lines, with context)", a.name)?;
-            line_diff(out, &plain(b, doc), &plain(v, doc), indent + 4)
+            writeln!(out, "{pad}~ {name} = (changed lines, with context)")?;
+            line_diff(out, &plain(b, doc), &plain(v, doc), inner)
         }
         (None, None) => Ok(()),
     }
@@ -172,26 +176,33 @@ fn line_diff(out: &mut dyn Write, before: &str, after: &str, indent: usize) -> i
     Ok(())
 }
 
-/// A value as shown on an attribute line; multi-line values continue at `indent`.
+/// A value as shown on an attribute line; continuation lines start at column `indent`
+/// and the closing line at `indent - 2`, so blocks line up under their attribute.
 fn value(v: &Value, doc: bool, indent: usize) -> String {
     let pad = " ".repeat(indent);
+    let close = " ".repeat(indent.saturating_sub(2));
     match v {
         Value::String(s) if s == UNKNOWN => UNKNOWN.to_string(),
         Value::String(s) if s.contains('\n') => {
-            let body: String = s.lines().map(|l| format!("{pad}    {l}\n")).collect();
-            format!("<<-EOT\n{body}{pad}EOT")
+            let body: String = s.lines().map(|l| format!("{pad}{l}\n")).collect();
+            format!("<<-EOT\n{body}{close}EOT")
         }
         Value::String(s) => serde_json::to_string(s).expect("strings serialize"),
         Value::Object(m) if m.is_empty() => "{}".into(),
         Value::Array(a) if a.is_empty() => "[]".into(),
+        Value::Object(_) | Value::Array(_) if doc => {
+            let body: Vec<String> = plain(v, doc).lines().map(|l| format!("{pad}{l}")).collect();
+            format!("jsonencode(\n{}\n{close})", body.join("\n"))
+        }
         Value::Object(_) | Value::Array(_) => {
             let text = plain(v, doc);
-            let body: Vec<String> = text.lines().map(|l| format!("{pad}    {l}")).collect();
-            if doc {
-                format!("jsonencode(\n{}\n{pad})", body.join("\n"))
-            } else {
-                body.join("\n").trim_start().to_string()
-            }
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or_default().to_string();
+            let rest: Vec<String> = lines.map(|l| format!("{close}{l}")).collect();
+            std::iter::once(first)
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join("\n")
         }
         other => other.to_string(),
     }

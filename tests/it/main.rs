@@ -1,1 +1,3 @@
+mod cli;
+mod derive;
 mod keypair;

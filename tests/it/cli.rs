@@ -1,0 +1,456 @@
+//! The real binary: exit codes, messages, offline plans, and that bad input writes nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+use crate::derive::root;
+
+/// A scratch directory holding a copy of examples/cluster as `creds/`.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&root().join("examples/cluster"), &dir.path().join("creds"));
+        Work { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Puts the fixed test key pair where stsform looks for it, so plans are reproducible.
+    fn with_fixed_key(self) -> Work {
+        let install = self.path().join("install");
+        std::fs::create_dir_all(&install).unwrap();
+        let keys = root().join("tests/fixtures/keys");
+        std::fs::copy(
+            keys.join("fixed.private.pem"),
+            install.join("serviceaccount-signer.private"),
+        )
+        .unwrap();
+        std::fs::copy(
+            keys.join("fixed.public.pem"),
+            install.join("serviceaccount-signer.public"),
+        )
+        .unwrap();
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("stsform")
+            .unwrap()
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Every file under the directory with its bytes: "nothing changed" is equality.
+    fn tree(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(self.path(), self.path(), &mut out);
+        out
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.insert(
+                path.strip_prefix(base).unwrap().to_path_buf(),
+                b"<dir>".to_vec(),
+            );
+            walk(base, &path, out);
+        } else {
+            out.insert(
+                path.strip_prefix(base).unwrap().to_path_buf(),
+                std::fs::read(&path).unwrap(),
+            );
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+const PLAN: &[&str] = &[
+    "plan",
+    "--name",
+    "prod-east",
+    "--region",
+    "us-east-2",
+    "--credentials-requests-dir",
+    "creds",
+    "--output-dir",
+    "install",
+    "--refresh=false",
+];
+
+#[test]
+fn every_command_help_shows_an_example() {
+    let w = Work::new();
+    for cmd in ["validate", "plan", "graph", "completions"] {
+        let o = w.run(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd}");
+        assert!(
+            stdout(&o).contains("Example"),
+            "{cmd} --help lacks an example:\n{}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
+fn validate_reports_requests_and_skips() {
+    let w = Work::new();
+    let o = w.run(&["validate", "--credentials-requests-dir", "creds"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "creds valid: 6 CredentialsRequests for AWS.\n");
+    assert!(stderr(&o).contains(
+        "note: creds/02-cncc-credentials.yaml: document 1: skipped: providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`"
+    ));
+    let o = w.run(&[
+        "validate",
+        "--credentials-requests-dir",
+        "creds",
+        "--enable-tech-preview",
+    ]);
+    assert_eq!(stdout(&o), "creds valid: 7 CredentialsRequests for AWS.\n");
+}
+
+#[test]
+fn offline_plan_of_a_new_cluster_creates_everything_and_writes_only_the_lock() {
+    let w = Work::new().with_fixed_key();
+    let before = w.tree();
+    let o = w.run(PLAN);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    insta::assert_snapshot!("offline_plan_new_cluster", out);
+    assert!(out.contains("Plan: 25 to add, 0 to change, 0 to destroy."));
+    // The private key never reaches the output.
+    let private =
+        std::fs::read_to_string(w.path().join("install/serviceaccount-signer.private")).unwrap();
+    // A line from the private half (the first lines hold the public modulus).
+    let body_line = private.lines().nth(15).unwrap();
+    assert!(!out.contains(body_line) && !stderr(&o).contains(body_line));
+    // Planning writes no state and no output file; only the (empty) lock file appears.
+    let mut after = w.tree();
+    assert_eq!(
+        after.remove(Path::new("state/prod-east.toml.lock")),
+        Some(vec![])
+    );
+    after.remove(Path::new("state"));
+    assert_eq!(before, after);
+}
+
+#[test]
+fn offline_plan_without_a_key_pair_shows_unknowns() {
+    let w = Work::new();
+    let o = w.run(PLAN);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("      + kid                   = (known after apply)\n")
+            || out.contains("+ kid "),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ content      = (known after apply)"),
+        "{out}"
+    );
+    assert!(out.contains("assigned by AWS or by key generation during apply"));
+    assert!(
+        !w.path().join("install").exists(),
+        "plan must not generate keys"
+    );
+}
+
+/// Writes a state in which everything of examples/cluster exists as derived.
+fn applied_state(w: &Work) {
+    use stsform::desired::{self, Facts};
+    use stsform::state::{State, StateFile, StateResource};
+    let s = crate::derive::settings("prod-east", "us-east-2", &w.path().join("creds"));
+    let facts = Facts {
+        account_id: Some("123456789012".into()),
+        signing_key: Some(crate::derive::fixed_key()),
+    };
+    let d = desired::derive(
+        &crate::derive::requests(&w.path().join("creds")),
+        &s,
+        &facts,
+    )
+    .unwrap();
+    let mut state = State::new("prod-east");
+    for (id, r) in d.resources {
+        state.resources.insert(
+            id,
+            StateResource {
+                spec: r.spec,
+                depends_on: r.depends_on,
+            },
+        );
+    }
+    let path = w.path().join("state/prod-east.toml");
+    let file = StateFile::lock(&path, "test", std::time::Duration::ZERO).unwrap();
+    file.save(&mut state).unwrap();
+}
+
+#[test]
+fn offline_plan_against_a_matching_state_has_no_changes_and_shows_an_added_action() {
+    let w = Work::new().with_fixed_key();
+    applied_state(&w);
+    let o = w.run(PLAN);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("No changes."), "{}", stdout(&o));
+
+    // Add one action to the EBS request: exactly one policy update, shown as a line diff.
+    let ebs = w.path().join("creds/03_credentials_request_aws.yaml");
+    let text = std::fs::read_to_string(&ebs).unwrap();
+    std::fs::write(
+        &ebs,
+        text.replacen(
+            "      - ec2:AttachVolume\n",
+            "      - ec2:AttachVolume\n      - ec2:CopySnapshot\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = w.run(PLAN);
+    let out = stdout(&o);
+    insta::assert_snapshot!("offline_plan_ebs_action_added", out);
+    assert!(
+        out.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{out}"
+    );
+    assert!(
+        out.contains("          +         \"ec2:CopySnapshot\","),
+        "{out}"
+    );
+}
+
+#[test]
+fn refresh_needs_the_engine_and_says_so() {
+    let w = Work::new();
+    let o = w.run(&PLAN[..PLAN.len() - 1]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("run `stsform plan --refresh=false`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn graph_prints_dot_with_dependency_edges() {
+    let w = Work::new();
+    let o = w.run(&[
+        "graph",
+        "--name",
+        "prod-east",
+        "--region",
+        "us-east-2",
+        "--credentials-requests-dir",
+        "creds",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("digraph stsform {"));
+    assert!(out.contains("\"iam_role.prod-east-openshift-ingress-operator-cloud-credentials\" -> \"iam_role_policy.prod-east-openshift-ingress-operator-cloud-credentials\";"), "{out}");
+}
+
+#[test]
+fn completions_are_generated() {
+    let o = Work::new().run(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("_stsform()"));
+}
+
+/// Bad input: exit 1, the exact message on stderr, and no file created or changed.
+fn refused(w: &Work, args: &[&str], message: &str) {
+    let before = w.tree();
+    let o = w.run(args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{args:?} should fail: {}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains(message),
+        "{args:?}: expected `{message}` in:\n{}",
+        stderr(&o)
+    );
+    assert_eq!(before, w.tree(), "{args:?} changed files");
+}
+
+fn plan_with(extra: &[(&str, &str)]) -> Vec<String> {
+    let mut args: Vec<String> = PLAN.iter().map(|s| s.to_string()).collect();
+    for (flag, value) in extra {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args[i + 1] = value.to_string(),
+            None => {
+                args.push(flag.to_string());
+                args.push(value.to_string());
+            }
+        }
+    }
+    args
+}
+
+fn refused_plan(w: &Work, extra: &[(&str, &str)], message: &str) {
+    let args = plan_with(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(w, &args, message);
+}
+
+#[test]
+fn bad_settings_are_refused_before_anything_is_written() {
+    let w = Work::new();
+    refused_plan(
+        &w,
+        &[("--name", "Prod_East")],
+        "error: invalid input (1 problem)\n  --name: `Prod_East` contains `P`",
+    );
+    refused_plan(
+        &w,
+        &[("--name", &"a".repeat(59))],
+        "would exceed S3's 63 (use at most 58)",
+    );
+    refused_plan(
+        &w,
+        &[("--region", "us-east-9")],
+        "--region: unknown region `us-east-9` (did you mean one of: us-east-1, us-east-2",
+    );
+    refused_plan(&w, &[("--credentials-requests-dir", "nope")], "nope");
+    refused_plan(
+        &w,
+        &[(
+            "--permissions-boundary-arn",
+            "arn:aws-cn:iam::123456789012:policy/b",
+        )],
+        "--permissions-boundary-arn: `arn:aws-cn:iam::123456789012:policy/b` is in partition `aws-cn`, but the region is in `aws`",
+    );
+    refused_plan(
+        &w,
+        &[(
+            "--identity-provider-arn",
+            "arn:aws:iam::123456789012:role/x",
+        )],
+        "--identity-provider-arn: `arn:aws:iam::123456789012:role/x` is not of the form",
+    );
+    refused(
+        &w,
+        &[
+            "plan",
+            "--credentials-requests-dir",
+            "creds",
+            "--refresh=false",
+        ],
+        "--name: required",
+    );
+    std::fs::write(
+        w.path().join("bad.toml"),
+        "name = \"x\"\nregon = \"us-east-1\"\n",
+    )
+    .unwrap();
+    refused_plan(
+        &w,
+        &[("--config", "bad.toml")],
+        "bad.toml: line 2, column 1: unknown field `regon`",
+    );
+    std::fs::write(w.path().join("tags.toml"), "[tags]\n\"aws:x\" = \"y\"\n").unwrap();
+    refused_plan(
+        &w,
+        &[("--config", "tags.toml")],
+        "tags.toml: tags.aws:x: tag keys starting with `aws:` are reserved by AWS",
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_before_anything_is_written() {
+    let w = Work::new();
+    std::fs::write(
+        w.path().join("creds/zz-broken.yaml"),
+        "kind: CredentialsRequest\nspec: [unclosed\n",
+    )
+    .unwrap();
+    refused_plan(&w, &[], "creds/zz-broken.yaml: document 1: line ");
+    std::fs::remove_file(w.path().join("creds/zz-broken.yaml")).unwrap();
+
+    // A second request for the ingress operator's Secret.
+    let ingress =
+        std::fs::read_to_string(w.path().join("creds/00-ingress-credentials-request.yaml"))
+            .unwrap();
+    std::fs::write(w.path().join("creds/zz-dup.yaml"), ingress).unwrap();
+    refused_plan(
+        &w,
+        &[],
+        "creds/zz-dup.yaml: document 1: spec.secretRef: secret openshift-ingress-operator/cloud-credentials is also requested by creds/00-ingress-credentials-request.yaml: document 1",
+    );
+    std::fs::remove_file(w.path().join("creds/zz-dup.yaml")).unwrap();
+
+    // Role names that collide once cut to 64 bytes.
+    let req = |name: &str| {
+        format!(
+            "kind: CredentialsRequest\nspec:\n  secretRef: {{name: {name}, namespace: openshift-a-very-long-namespace-name-for-testing}}\n  serviceAccountNames: [sa]\n  providerSpec:\n    kind: AWSProviderSpec\n    statementEntries: [{{effect: Allow, action: ['s3:GetObject'], resource: '*'}}]\n"
+        )
+    };
+    std::fs::write(w.path().join("creds/zz-1.yaml"), req("credentials-one")).unwrap();
+    std::fs::write(w.path().join("creds/zz-2.yaml"), req("credentials-two")).unwrap();
+    refused_plan(
+        &w,
+        &[],
+        "collides with the request in creds/zz-1.yaml: document 1",
+    );
+}
+
+#[test]
+fn a_state_of_another_cluster_or_a_held_lock_is_refused() {
+    let w = Work::new().with_fixed_key();
+    applied_state(&w);
+    refused_plan(
+        &w,
+        &[("--name", "other"), ("--state", "state/prod-east.toml")],
+        "state/prod-east.toml",
+    );
+
+    let lock = stsform::state::StateFile::lock(
+        &w.path().join("state/prod-east.toml"),
+        "apply",
+        std::time::Duration::ZERO,
+    )
+    .unwrap();
+    let o = w.run(PLAN);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("state/prod-east.toml is locked by") && err.contains("operation apply"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    drop(lock);
+}
