@@ -30,6 +30,16 @@ pub enum Command {
         after_help = "Example (offline, no AWS calls):\n  stsform plan --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --refresh=false"
     )]
     Plan(PlanArgs),
+    /// Create or update what the plan shows, after confirmation.
+    #[command(
+        after_help = "Example:\n  stsform apply --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --auto-approve"
+    )]
+    Apply(ApplyArgs),
+    /// Delete everything the state holds, in dependency order, after confirmation.
+    #[command(
+        after_help = "Example:\n  stsform destroy --name prod-east --region us-east-2 --auto-approve"
+    )]
+    Destroy(ApplyArgs),
     /// Print the dependency graph of the desired resources in Graphviz DOT.
     #[command(
         after_help = "Example:\n  stsform graph --name prod-east --region us-east-2 --credentials-requests-dir credreqs | dot -Tsvg > graph.svg"
@@ -107,4 +117,21 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub refresh: bool,
+    /// At most this many refresh reads at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallelism: u16,
+}
+
+/// `stsform apply` and `stsform destroy`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Cluster settings.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Skip the interactive `yes` (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// At most this many changes (and refresh reads) at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallelism: u16,
 }

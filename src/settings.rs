@@ -228,6 +228,8 @@ pub enum Need {
     Cluster,
     /// Only the requests directory (name and region are checked if given).
     RequestsOnly,
+    /// Name and region; the requests are not read (destroy works from the state alone).
+    StateOnly,
 }
 
 /// Merges flags over the config file over defaults, and validates the result.
@@ -250,13 +252,14 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             format!("required (give the flag or set it in {config_name})"),
         )
     };
-    if dir.is_none() {
+    if dir.is_none() && need != Need::StateOnly {
         errors.push(missing("--credentials-requests-dir"));
     }
-    if need == Need::Cluster && name.is_none() {
+    let cluster = need != Need::RequestsOnly;
+    if cluster && name.is_none() {
         errors.push(missing("--name"));
     }
-    if need == Need::Cluster && region.is_none() {
+    if cluster && region.is_none() {
         errors.push(missing("--region"));
     }
     let name = name.unwrap_or_else(|| "cluster".to_string());
@@ -322,7 +325,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
     Ok(Settings {
         name,
         region,
-        credentials_requests_dir: dir.expect("checked above"),
+        credentials_requests_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
         output_dir,
         state,
         permissions_boundary_arn: boundary,

@@ -6,8 +6,8 @@
 //! Local kinds go to `LocalFiles`, as in the real provider.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::local::LocalFiles;
 use super::{Provider, ProviderError, ProviderResult};
@@ -28,27 +28,41 @@ pub enum Op {
     Delete,
 }
 
-/// The fake provider.
-pub struct FakeProvider {
+/// A fake AWS account: outlives the providers that talk to it, as AWS outlives a run.
+pub struct FakeCloud {
     account: String,
-    local: LocalFiles,
     resources: Mutex<BTreeMap<ResourceId, Spec>>,
     failures: Mutex<Vec<(ResourceId, Op, usize)>>,
     reads: AtomicUsize,
     writes: AtomicUsize,
 }
 
+/// The fake provider: a fake account plus the real local files.
+pub struct FakeProvider {
+    cloud: Arc<FakeCloud>,
+    local: LocalFiles,
+}
+
 impl FakeProvider {
-    /// An empty fake AWS account; `key` is the signing key local writes may use.
-    pub fn new(account: &str, key: Option<PrivateKey>) -> FakeProvider {
+    /// A provider for `cloud`; `key` is the signing key local writes may use.
+    pub fn new(cloud: Arc<FakeCloud>, key: Option<PrivateKey>) -> FakeProvider {
         FakeProvider {
-            account: account.to_string(),
+            cloud,
             local: LocalFiles::new(key),
+        }
+    }
+}
+
+impl FakeCloud {
+    /// An empty fake account with this id.
+    pub fn new(account: &str) -> Arc<FakeCloud> {
+        Arc::new(FakeCloud {
+            account: account.to_string(),
             resources: Mutex::default(),
             failures: Mutex::default(),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// Makes the next `times` calls of `op` on `id` fail.
@@ -106,25 +120,25 @@ fn owned_by_someone(spec: &Spec) -> bool {
 
 impl Provider for FakeProvider {
     async fn account_id(&self) -> ProviderResult<String> {
-        Ok(self.account.clone())
+        Ok(self.cloud.account.clone())
     }
 
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.injected(id, Op::Read)?;
+        self.cloud.reads.fetch_add(1, Ordering::SeqCst);
+        self.cloud.injected(id, Op::Read)?;
         if !id.kind.is_remote() {
             return self.local.read(id, recorded);
         }
-        Ok(self.resources.lock().unwrap().get(id).cloned())
+        Ok(self.cloud.resources.lock().unwrap().get(id).cloned())
     }
 
     async fn create(&self, resource: &Resource) -> ProviderResult<Spec> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.injected(&resource.id, Op::Create)?;
+        self.cloud.writes.fetch_add(1, Ordering::SeqCst);
+        self.cloud.injected(&resource.id, Op::Create)?;
         if !resource.id.kind.is_remote() {
             return self.local.write(resource);
         }
-        let mut map = self.resources.lock().unwrap();
+        let mut map = self.cloud.resources.lock().unwrap();
         if let Some(existing) = map.get(&resource.id) {
             if resource.id.kind == ResourceKind::S3Bucket && !owned_by_someone(existing) {
                 return Err(ProviderError::NotOwned {
@@ -149,12 +163,12 @@ impl Provider for FakeProvider {
     }
 
     async fn update(&self, resource: &Resource, _before: &Spec) -> ProviderResult<Spec> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.injected(&resource.id, Op::Update)?;
+        self.cloud.writes.fetch_add(1, Ordering::SeqCst);
+        self.cloud.injected(&resource.id, Op::Update)?;
         if !resource.id.kind.is_remote() {
             return self.local.write(resource);
         }
-        let mut map = self.resources.lock().unwrap();
+        let mut map = self.cloud.resources.lock().unwrap();
         if !map.contains_key(&resource.id) {
             return Err(ProviderError::Api {
                 id: resource.id.clone(),
@@ -167,12 +181,12 @@ impl Provider for FakeProvider {
     }
 
     async fn delete(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.injected(id, Op::Delete)?;
+        self.cloud.writes.fetch_add(1, Ordering::SeqCst);
+        self.cloud.injected(id, Op::Delete)?;
         if !id.kind.is_remote() {
             return self.local.delete(id, before);
         }
-        let mut map = self.resources.lock().unwrap();
+        let mut map = self.cloud.resources.lock().unwrap();
         if id.kind == ResourceKind::S3Bucket {
             // Like the real provider: destroy empties the bucket before deleting it.
             let prefix = format!("{}/", id.name);

@@ -9,6 +9,7 @@ use std::future::Future;
 
 use crate::resource::{Resource, ResourceId, Spec};
 
+pub mod aws;
 pub mod fake;
 pub mod local;
 
@@ -85,4 +86,37 @@ pub trait Provider: Send + Sync + 'static {
         id: &ResourceId,
         before: &Spec,
     ) -> impl Future<Output = ProviderResult<()>> + Send;
+}
+
+/// A provider for `plan --refresh=false`: any call is a bug, and says so instead of
+/// reaching for the network.
+pub struct Offline;
+
+impl Offline {
+    fn refuse<T>(id: Option<&ResourceId>) -> ProviderResult<T> {
+        Err(ProviderError::Invalid {
+            id: id
+                .cloned()
+                .unwrap_or_else(|| ResourceId::new(crate::resource::ResourceKind::KeyPair, "-")),
+            message: "offline plan: no provider calls are allowed".into(),
+        })
+    }
+}
+
+impl Provider for Offline {
+    async fn account_id(&self) -> ProviderResult<String> {
+        Offline::refuse(None)
+    }
+    async fn read(&self, id: &ResourceId, _: &Spec) -> ProviderResult<Option<Spec>> {
+        Offline::refuse(Some(id))
+    }
+    async fn create(&self, r: &Resource) -> ProviderResult<Spec> {
+        Offline::refuse(Some(&r.id))
+    }
+    async fn update(&self, r: &Resource, _: &Spec) -> ProviderResult<Spec> {
+        Offline::refuse(Some(&r.id))
+    }
+    async fn delete(&self, id: &ResourceId, _: &Spec) -> ProviderResult<()> {
+        Offline::refuse(Some(id))
+    }
 }

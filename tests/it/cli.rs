@@ -43,13 +43,32 @@ impl Work {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("stsform")
-            .unwrap()
-            .current_dir(self.path())
+        self.command(args).output().unwrap()
+    }
+
+    /// The binary with an environment that can only reach loopback: the emulator when
+    /// one is configured, else a closed local port, so a stray AWS call fails fast.
+    fn command(&self, args: &[&str]) -> Command {
+        let endpoint =
+            std::env::var("STSFORM_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+        crate::aws::assert_loopback(&endpoint);
+        let mut cmd = Command::cargo_bin("stsform").unwrap();
+        cmd.current_dir(self.path())
             .env("NO_COLOR", "1")
-            .args(args)
-            .output()
-            .unwrap()
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-2")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL_S3")
+            .env_remove("AWS_ENDPOINT_URL_IAM")
+            .env_remove("AWS_ENDPOINT_URL_STS")
+            .args(args);
+        cmd
     }
 
     /// Every file under the directory with its bytes: "nothing changed" is equality.
@@ -110,7 +129,14 @@ const PLAN: &[&str] = &[
 #[test]
 fn every_command_help_shows_an_example() {
     let w = Work::new();
-    for cmd in ["validate", "plan", "graph", "completions"] {
+    for cmd in [
+        "validate",
+        "plan",
+        "apply",
+        "destroy",
+        "graph",
+        "completions",
+    ] {
         let o = w.run(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd}");
         assert!(
@@ -246,18 +272,6 @@ fn offline_plan_against_a_matching_state_has_no_changes_and_shows_an_added_actio
     assert!(
         out.contains("          +         \"ec2:CopySnapshot\","),
         "{out}"
-    );
-}
-
-#[test]
-fn refresh_needs_the_engine_and_says_so() {
-    let w = Work::new();
-    let o = w.run(&PLAN[..PLAN.len() - 1]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("run `stsform plan --refresh=false`"),
-        "{}",
-        stderr(&o)
     );
 }
 
@@ -453,4 +467,93 @@ fn a_state_of_another_cluster_or_a_held_lock_is_refused() {
         "{err}"
     );
     drop(lock);
+}
+
+/// apply/plan/destroy through the real binary against moto: exit codes, the refusal to
+/// apply without a terminal, and that the refusal changes nothing.
+#[test]
+fn apply_plan_destroy_through_the_binary() {
+    if crate::aws::endpoint().is_none() {
+        return;
+    }
+    let w = Work::new().with_fixed_key();
+    let name = crate::moto_account::unique_name();
+    let args = |verb: &str| -> Vec<String> {
+        let mut a: Vec<String> = [
+            verb,
+            "--name",
+            &name,
+            "--region",
+            "us-east-2",
+            "--output-dir",
+            "install",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if verb != "destroy" {
+            a.extend([
+                "--credentials-requests-dir".to_string(),
+                "creds".to_string(),
+            ]);
+        }
+        a
+    };
+    let run = |a: Vec<String>| w.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // No terminal and no --auto-approve: refused, nothing written, nothing created.
+    let before = w.tree();
+    let o = run(args("apply"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("refusing to apply without --auto-approve"),
+        "{}",
+        stderr(&o)
+    );
+    let mut after = w.tree();
+    after.retain(|p, _| !p.starts_with("state"));
+    assert_eq!(before, after);
+
+    let mut a = args("apply");
+    a.push("--auto-approve".into());
+    let o = run(a);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Plan: 25 to add, 0 to change, 0 to destroy."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Apply complete! Resources: 25 added, 0 changed, 0 destroyed."),
+        "{out}"
+    );
+    // Not a terminal: one timestamped line per event.
+    assert!(
+        out.lines().any(
+            |l| l.ends_with(&format!("done    s3_bucket.{name}-oidc (created, "))
+                || l.contains(&format!("done    s3_bucket.{name}-oidc (created"))
+        ),
+        "{out}"
+    );
+
+    let o = run(args("plan"));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("No changes."), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Refreshing 25 resources ... done (22 AWS reads"),
+        "{}",
+        stdout(&o)
+    );
+
+    let mut d = args("destroy");
+    d.push("--auto-approve".into());
+    let o = run(d);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Destroy complete! Resources: 25 destroyed."),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(args("plan"));
+    assert!(stdout(&o).contains("Plan: 25 to add"), "{}", stdout(&o));
 }

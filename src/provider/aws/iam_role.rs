@@ -1,0 +1,300 @@
+//! `iam_role`: one role per CredentialsRequest, trusted through the OIDC provider.
+//!
+//! Create and trust-policy updates retry while IAM does not yet know a provider created
+//! seconds earlier. Delete removes the role's inline policies (ours) but refuses to
+//! detach managed policies someone else attached.
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::types::Tag;
+
+use super::{
+    AwsProvider, NEW_PARENT, PROPAGATION, api_error, build_error, is, refuse_delete, retry_while,
+    tag_changes,
+};
+use crate::iam_policy;
+use crate::provider::{ProviderError, ProviderResult};
+use crate::resource::{ResourceId, RoleSpec, Tags};
+
+/// Errors IAM returns while a just-created principal (the OIDC provider) propagates.
+fn is_propagating<E: ProvideErrorMetadata>(e: &aws_sdk_iam::error::SdkError<E>) -> bool {
+    is(e, &["ConcurrentModification"])
+        || (is(e, &["MalformedPolicyDocument"])
+            && e.message().is_some_and(|m| m.contains("Invalid principal")))
+}
+
+fn iam_tags(id: &ResourceId, tags: &Tags) -> ProviderResult<Vec<Tag>> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| build_error(id, e))
+}
+
+impl AwsProvider {
+    pub(super) async fn read_role(
+        &self,
+        id: &ResourceId,
+        recorded: &RoleSpec,
+    ) -> ProviderResult<Option<RoleSpec>> {
+        let out = match self
+            .call(
+                "GetRole",
+                self.iam.get_role().role_name(&recorded.name).send(),
+            )
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is(&e, &["NoSuchEntity"]) => return Ok(None),
+            Err(e) => return Err(api_error(id, "GetRole", &e)),
+        };
+        let Some(role) = out.role() else {
+            return Ok(None);
+        };
+        // IAM returns the trust policy URL-encoded; parse_aws_document decodes it.
+        let trust_policy = match role.assume_role_policy_document() {
+            Some(text) => iam_policy::parse_aws_document(text).map_err(|e| ProviderError::Api {
+                id: id.clone(),
+                operation: "GetRole".into(),
+                message: format!("the trust policy is not valid JSON: {e}"),
+            })?,
+            None => serde_json::Value::Null,
+        };
+        // GetRole carries the role's tags (moto too), so ListRoleTags is not needed.
+        let tags = role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        Ok(Some(RoleSpec {
+            name: role.role_name().to_string(),
+            arn: role.arn().to_string(),
+            description: role.description().unwrap_or_default().to_string(),
+            trust_policy,
+            permissions_boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_string),
+            tags,
+        }))
+    }
+
+    pub(super) async fn create_role(
+        &self,
+        id: &ResourceId,
+        spec: &RoleSpec,
+    ) -> ProviderResult<RoleSpec> {
+        let trust = spec.trust_policy.to_string();
+        let tags = iam_tags(id, &spec.tags)?;
+        let out = retry_while(PROPAGATION, is_propagating, || async {
+            self.call(
+                "CreateRole",
+                self.iam
+                    .create_role()
+                    .role_name(&spec.name)
+                    .assume_role_policy_document(&trust)
+                    .description(&spec.description)
+                    .set_permissions_boundary(spec.permissions_boundary.clone())
+                    .set_tags(Some(tags.clone()))
+                    .send(),
+            )
+            .await
+        })
+        .await
+        .map_err(|e| api_error(id, "CreateRole", &e))?;
+        let mut live = spec.clone();
+        if let Some(role) = out.role() {
+            live.arn = role.arn().to_string();
+        }
+        Ok(live)
+    }
+
+    pub(super) async fn update_role(
+        &self,
+        id: &ResourceId,
+        spec: &RoleSpec,
+        before: &RoleSpec,
+    ) -> ProviderResult<RoleSpec> {
+        let name = spec.name.as_str();
+        if spec.trust_policy != before.trust_policy {
+            let trust = spec.trust_policy.to_string();
+            retry_while(PROPAGATION, is_propagating, || async {
+                self.call(
+                    "UpdateAssumeRolePolicy",
+                    self.iam
+                        .update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(&trust)
+                        .send(),
+                )
+                .await
+            })
+            .await
+            .map_err(|e| api_error(id, "UpdateAssumeRolePolicy", &e))?;
+        }
+        if spec.description != before.description {
+            self.call(
+                "UpdateRole",
+                self.iam
+                    .update_role()
+                    .role_name(name)
+                    .description(&spec.description)
+                    .send(),
+            )
+            .await
+            .map_err(|e| api_error(id, "UpdateRole", &e))?;
+        }
+        if spec.permissions_boundary != before.permissions_boundary {
+            match &spec.permissions_boundary {
+                Some(arn) => self
+                    .call(
+                        "PutRolePermissionsBoundary",
+                        self.iam
+                            .put_role_permissions_boundary()
+                            .role_name(name)
+                            .permissions_boundary(arn)
+                            .send(),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error(id, "PutRolePermissionsBoundary", &e))?,
+                None => self
+                    .call(
+                        "DeleteRolePermissionsBoundary",
+                        self.iam
+                            .delete_role_permissions_boundary()
+                            .role_name(name)
+                            .send(),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error(id, "DeleteRolePermissionsBoundary", &e))?,
+            }
+        }
+        let (set, remove) = tag_changes(&before.tags, &spec.tags);
+        if !set.is_empty() {
+            self.call(
+                "TagRole",
+                self.iam
+                    .tag_role()
+                    .role_name(name)
+                    .set_tags(Some(iam_tags(id, &set)?))
+                    .send(),
+            )
+            .await
+            .map_err(|e| api_error(id, "TagRole", &e))?;
+        }
+        if !remove.is_empty() {
+            self.call(
+                "UntagRole",
+                self.iam
+                    .untag_role()
+                    .role_name(name)
+                    .set_tag_keys(Some(remove))
+                    .send(),
+            )
+            .await
+            .map_err(|e| api_error(id, "UntagRole", &e))?;
+        }
+        let mut live = spec.clone();
+        live.arn = before.arn.clone();
+        Ok(live)
+    }
+
+    pub(super) async fn delete_role(
+        &self,
+        id: &ResourceId,
+        before: &RoleSpec,
+    ) -> ProviderResult<()> {
+        let name = before.name.as_str();
+        let Some(live) = self.read_role(id, before).await? else {
+            return Ok(());
+        };
+        if !super::is_owned(&before.tags, &live.tags) {
+            return Err(refuse_delete(id, "role", &before.tags));
+        }
+        // Managed policies were attached by someone else: detaching them is not ours to do.
+        let mut attached = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .call(
+                    "ListAttachedRolePolicies",
+                    self.iam
+                        .list_attached_role_policies()
+                        .role_name(name)
+                        .set_marker(marker)
+                        .send(),
+                )
+                .await
+                .map_err(|e| api_error(id, "ListAttachedRolePolicies", &e))?;
+            attached.extend(
+                page.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().or(p.policy_name()).map(str::to_string)),
+            );
+            marker = page.marker().map(str::to_string);
+            if !page.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+        if !attached.is_empty() {
+            return Err(ProviderError::Invalid {
+                id: id.clone(),
+                message: format!(
+                    "the role has managed policies attached that stsform did not attach ({}); detach them, then destroy again",
+                    attached.join(", ")
+                ),
+            });
+        }
+        // Inline policies on our role are ours (ccoctl puts exactly one).
+        let mut marker = None;
+        loop {
+            let page = self
+                .call(
+                    "ListRolePolicies",
+                    self.iam
+                        .list_role_policies()
+                        .role_name(name)
+                        .set_marker(marker)
+                        .send(),
+                )
+                .await
+                .map_err(|e| api_error(id, "ListRolePolicies", &e))?;
+            for policy in page.policy_names() {
+                match self
+                    .call(
+                        "DeleteRolePolicy",
+                        self.iam
+                            .delete_role_policy()
+                            .role_name(name)
+                            .policy_name(policy)
+                            .send(),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is(&e, &["NoSuchEntity"]) => {}
+                    Err(e) => return Err(api_error(id, "DeleteRolePolicy", &e)),
+                }
+            }
+            marker = page.marker().map(str::to_string);
+            if !page.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+        // DeleteConflict right after removing the policies is IAM catching up.
+        match retry_while(
+            NEW_PARENT,
+            |e| is(e, &["DeleteConflict"]),
+            || async {
+                self.call("DeleteRole", self.iam.delete_role().role_name(name).send())
+                    .await
+            },
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is(&e, &["NoSuchEntity"]) => Ok(()),
+            Err(e) => Err(api_error(id, "DeleteRole", &e)),
+        }
+    }
+}

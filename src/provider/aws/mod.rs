@@ -1,0 +1,488 @@
+//! The real provider: AWS S3, IAM and STS through the AWS SDK for Rust.
+//!
+//! The only code in the crate that imports `aws_sdk_*`/`aws_config`; no SDK type leaves
+//! this module. One file per kind; this file owns the clients, the API-call counters,
+//! error mapping, ownership checks and the eventual-consistency retry helper.
+
+mod iam_oidc_provider;
+mod iam_role;
+mod iam_role_policy;
+mod s3_bucket;
+mod s3_object;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+use super::local::LocalFiles;
+use super::{Provider, ProviderError, ProviderResult};
+use crate::keypair::PrivateKey;
+use crate::resource::{Resource, ResourceId, ResourceKind, Spec, Tags};
+use crate::settings::OWNERSHIP_TAG_PREFIX;
+
+/// SDK attempts per call. IAM is a low-TPS global service that throttles bursts; the
+/// SDK's default of 3 gives up too early for an apply of dozens of roles.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// How many SDK calls the provider has made (a retried call counts once).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApiCalls {
+    /// Get/List/Head calls.
+    pub reads: usize,
+    /// Every other call (create, put, update, tag, delete).
+    pub writes: usize,
+}
+
+impl ApiCalls {
+    /// The calls made since `earlier` was taken.
+    pub fn since(self, earlier: ApiCalls) -> ApiCalls {
+        ApiCalls {
+            reads: self.reads.saturating_sub(earlier.reads),
+            writes: self.writes.saturating_sub(earlier.writes),
+        }
+    }
+}
+
+/// The provider that talks to AWS (or to an emulator named by `AWS_ENDPOINT_URL`).
+pub struct AwsProvider {
+    region: String,
+    partition: &'static str,
+    endpoint_url: Option<String>,
+    sdk: aws_config::SdkConfig,
+    force_path_style: bool,
+    s3: aws_sdk_s3::Client,
+    /// S3 clients for buckets recorded in another region (a region change replaces the
+    /// bucket, and the old one must be read and deleted where it lives).
+    s3_other: Mutex<BTreeMap<String, aws_sdk_s3::Client>>,
+    iam: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+    local: LocalFiles,
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl AwsProvider {
+    /// Loads credentials and endpoints the standard way (env, profile, SSO, IMDS…) for
+    /// `region`; `key` is the signing key local writes may use. Makes no API call.
+    pub async fn connect(region: &str, key: Option<PrivateKey>) -> anyhow::Result<AwsProvider> {
+        anyhow::ensure!(!region.is_empty(), "no AWS region given");
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .load()
+            .await;
+        // aws-config resolves the per-service variable inside the S3 config builder but
+        // offers no getter for it, so read it here the same way to know about overrides.
+        let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        let s3_override = std::env::var("AWS_ENDPOINT_URL_S3")
+            .ok()
+            .filter(|v| !v.is_empty() && !ignore);
+        let endpoint_url = s3_override.or_else(|| sdk.endpoint_url().map(str::to_string));
+        // Emulators (moto, MinIO) answer on one host: virtual-host style would ask DNS for
+        // `<bucket>.localhost`. Real S3 keeps the default (virtual-host) addressing.
+        let force_path_style = endpoint_url.is_some();
+        let partition = crate::settings::Region::parse(region).map_or("aws", |r| r.partition);
+        Ok(AwsProvider {
+            region: region.to_string(),
+            partition,
+            s3: s3_client(&sdk, region, force_path_style),
+            s3_other: Mutex::default(),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            endpoint_url,
+            sdk,
+            force_path_style,
+            local: LocalFiles::new(key),
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        })
+    }
+
+    /// The endpoint override in effect (`AWS_ENDPOINT_URL[_S3]`), if any.
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.endpoint_url.as_deref()
+    }
+
+    /// SDK calls made so far.
+    pub fn api_calls(&self) -> ApiCalls {
+        ApiCalls {
+            reads: self.reads.load(Ordering::SeqCst),
+            writes: self.writes.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Counts `operation` and runs it. Every SDK call goes through here.
+    async fn call<T, E>(
+        &self,
+        operation: &str,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let is_read = ["Get", "List", "Head"]
+            .iter()
+            .any(|p| operation.starts_with(p));
+        let counter = if is_read { &self.reads } else { &self.writes };
+        counter.fetch_add(1, Ordering::SeqCst);
+        request.await
+    }
+
+    /// The S3 client for a bucket in `region`.
+    fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        if region == self.region || region.is_empty() {
+            return self.s3.clone();
+        }
+        let mut others = self.s3_other.lock().expect("s3 client cache poisoned");
+        others
+            .entry(region.to_string())
+            .or_insert_with(|| s3_client(&self.sdk, region, self.force_path_style))
+            .clone()
+    }
+}
+
+fn s3_client(sdk: &aws_config::SdkConfig, region: &str, path_style: bool) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .region(aws_sdk_s3::config::Region::new(region.to_string()))
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The service's error code (`NoSuchEntity`), if the error carries one.
+fn code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
+    err.code()
+}
+
+/// HTTP status of a service error (S3's HEAD errors have no body, hence no code).
+fn status<E>(err: &SdkError<E>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Whether the error is one of `codes`.
+fn is<E: ProvideErrorMetadata>(err: &SdkError<E>, codes: &[&str]) -> bool {
+    code(err).is_some_and(|c| codes.contains(&c))
+}
+
+/// `<Code>: <message>`, or the error chain on one line when the service sent no code
+/// (timeouts, connection errors, an emulator's HTML 500).
+fn describe<E>(err: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(code) = code(err) {
+        return match err.message() {
+            Some(message) => format!("{code}: {message}"),
+            None => code.to_string(),
+        };
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if let Some(status) = status(err) {
+        text.push_str(&format!(" (HTTP {status})"));
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Maps an SDK error to the provider's error for `id`.
+fn api_error<E>(id: &ResourceId, operation: &str, err: &SdkError<E>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    ProviderError::Api {
+        id: id.clone(),
+        operation: operation.to_string(),
+        message: describe(err),
+    }
+}
+
+/// The tag key that marks a resource as ours, from the tags stsform wants on it:
+/// `openshift.io/cloud-credential-operator/<cluster>`, else built from the `Name` tag.
+fn ownership_key(tags: &Tags) -> Option<String> {
+    let prefix = format!("{OWNERSHIP_TAG_PREFIX}/");
+    tags.keys()
+        .find(|k| k.starts_with(&prefix))
+        .cloned()
+        .or_else(|| tags.get("Name").map(|name| format!("{prefix}{name}")))
+}
+
+/// Whether `live` carries the ownership key of `wanted`. With no key to look for (a
+/// spec without tags) any ccoctl ownership tag will do.
+fn is_owned(wanted: &Tags, live: &Tags) -> bool {
+    match ownership_key(wanted) {
+        Some(key) => live.contains_key(&key),
+        None => live.keys().any(|k| k.starts_with(OWNERSHIP_TAG_PREFIX)),
+    }
+}
+
+/// The cluster an ownership key names, for messages.
+fn owner_name(wanted: &Tags) -> String {
+    ownership_key(wanted)
+        .and_then(|k| k.rsplit('/').next().map(str::to_string))
+        .unwrap_or_else(|| "this cluster".to_string())
+}
+
+fn not_owned(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
+    ProviderError::NotOwned {
+        id: id.clone(),
+        message: format!(
+            "the {what} exists but carries no ownership tag for {} and is not in the state",
+            owner_name(wanted)
+        ),
+    }
+}
+
+/// Refusal to delete a resource that lacks our ownership tag (it may be shared).
+fn refuse_delete(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
+    ProviderError::NotOwned {
+        id: id.clone(),
+        message: format!(
+            "the {what} carries no ownership tag for {}; refusing to delete it",
+            owner_name(wanted)
+        ),
+    }
+}
+
+/// Tags to add or change, and keys to remove, to go from `before` to `after`.
+fn tag_changes(before: &Tags, after: &Tags) -> (Tags, Vec<String>) {
+    let set = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    (set, remove)
+}
+
+/// First wait of `retry_while`; it doubles up to `MAX_DELAY`.
+const FIRST_DELAY: Duration = Duration::from_millis(500);
+const MAX_DELAY: Duration = Duration::from_secs(8);
+/// Budget for IAM to learn about a principal created seconds ago (Terraform waits 2 min;
+/// in practice propagation takes seconds).
+const PROPAGATION: Duration = Duration::from_secs(60);
+/// Budget for a just-created parent (role, bucket) to become visible to its children.
+const NEW_PARENT: Duration = Duration::from_secs(15);
+
+/// Runs `attempt` until it succeeds, fails with an error `retryable` rejects, or
+/// `budget` is spent. For IAM/S3 eventual consistency, which the SDK never retries.
+async fn retry_while<T, E, F, Fut>(
+    budget: Duration,
+    retryable: impl Fn(&E) -> bool,
+    attempt: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry_from(FIRST_DELAY, budget, retryable, attempt).await
+}
+
+/// `retry_while` with the first wait as a parameter (tests use milliseconds).
+async fn retry_from<T, E, F, Fut>(
+    first_delay: Duration,
+    budget: Duration,
+    retryable: impl Fn(&E) -> bool,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let start = Instant::now();
+    let mut delay = first_delay;
+    loop {
+        match attempt().await {
+            Err(e) if retryable(&e) && start.elapsed() + delay <= budget => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_DELAY);
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Provider for AwsProvider {
+    async fn account_id(&self) -> ProviderResult<String> {
+        // ProviderError names a resource; the caller identity is none, so errors are
+        // reported against a pseudo-id that reads well in a message.
+        let error = |message: String| ProviderError::Api {
+            id: ResourceId::new(ResourceKind::IamRole, "(caller identity)"),
+            operation: "GetCallerIdentity".into(),
+            message,
+        };
+        let out = self
+            .call("GetCallerIdentity", self.sts.get_caller_identity().send())
+            .await
+            .map_err(|e| error(describe(&e)))?;
+        out.account()
+            .map(str::to_string)
+            .ok_or_else(|| error("the response names no account".into()))
+    }
+
+    async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
+        Ok(match recorded {
+            Spec::KeyPair(_) | Spec::File(_) => return self.local.read(id, recorded),
+            Spec::S3Bucket(b) => self.read_bucket(id, b).await?.map(Spec::S3Bucket),
+            Spec::S3Object(o) => self.read_object(id, o).await?.map(Spec::S3Object),
+            Spec::IamOidcProvider(p) => self
+                .read_oidc_provider(id, p)
+                .await?
+                .map(Spec::IamOidcProvider),
+            Spec::IamRole(r) => self.read_role(id, r).await?.map(Spec::IamRole),
+            Spec::IamRolePolicy(p) => self.read_role_policy(id, p).await?.map(Spec::IamRolePolicy),
+        })
+    }
+
+    async fn create(&self, resource: &Resource) -> ProviderResult<Spec> {
+        let id = &resource.id;
+        Ok(match &resource.spec {
+            Spec::KeyPair(_) | Spec::File(_) => return self.local.write(resource),
+            Spec::S3Bucket(b) => Spec::S3Bucket(self.create_bucket(id, b).await?),
+            Spec::S3Object(o) => Spec::S3Object(self.put_object(id, o).await?),
+            Spec::IamOidcProvider(p) => {
+                Spec::IamOidcProvider(self.create_oidc_provider(id, p).await?)
+            }
+            Spec::IamRole(r) => Spec::IamRole(self.create_role(id, r).await?),
+            Spec::IamRolePolicy(p) => Spec::IamRolePolicy(self.put_role_policy(id, p).await?),
+        })
+    }
+
+    async fn update(&self, resource: &Resource, before: &Spec) -> ProviderResult<Spec> {
+        let id = &resource.id;
+        Ok(match (&resource.spec, before) {
+            (Spec::KeyPair(_) | Spec::File(_), _) => return self.local.write(resource),
+            (Spec::S3Bucket(b), Spec::S3Bucket(old)) => {
+                Spec::S3Bucket(self.update_bucket(id, b, old).await?)
+            }
+            (Spec::S3Object(o), _) => Spec::S3Object(self.put_object(id, o).await?),
+            (Spec::IamOidcProvider(p), Spec::IamOidcProvider(old)) => {
+                Spec::IamOidcProvider(self.update_oidc_provider(id, p, old).await?)
+            }
+            (Spec::IamRole(r), Spec::IamRole(old)) => {
+                Spec::IamRole(self.update_role(id, r, old).await?)
+            }
+            (Spec::IamRolePolicy(p), _) => Spec::IamRolePolicy(self.put_role_policy(id, p).await?),
+            (spec, before) => {
+                return Err(ProviderError::Invalid {
+                    id: id.clone(),
+                    message: format!(
+                        "cannot update a {} from a recorded {}",
+                        spec.kind(),
+                        before.kind()
+                    ),
+                });
+            }
+        })
+    }
+
+    async fn delete(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
+        match before {
+            Spec::KeyPair(_) | Spec::File(_) => self.local.delete(id, before),
+            Spec::S3Bucket(b) => self.delete_bucket(id, b).await,
+            Spec::S3Object(o) => self.delete_object(id, o).await,
+            Spec::IamOidcProvider(p) => self.delete_oidc_provider(id, p).await,
+            Spec::IamRole(r) => self.delete_role(id, r).await,
+            Spec::IamRolePolicy(p) => self.delete_role_policy(id, p).await,
+        }
+    }
+}
+
+/// A request the SDK's builder rejected (a required field missing): a bug, not AWS.
+fn build_error(id: &ResourceId, e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Invalid {
+        id: id.clone(),
+        message: format!("cannot build the request: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn ownership_key_comes_from_the_spec_or_its_name_tag() {
+        let key = "openshift.io/cloud-credential-operator/c1";
+        assert_eq!(
+            ownership_key(&tags(&[("Name", "other"), (key, "owned")])).as_deref(),
+            Some(key)
+        );
+        assert_eq!(
+            ownership_key(&tags(&[("Name", "c1")])).as_deref(),
+            Some(key)
+        );
+        assert_eq!(ownership_key(&tags(&[])), None);
+    }
+
+    #[test]
+    fn another_clusters_tag_is_not_ours() {
+        let wanted = tags(&[("openshift.io/cloud-credential-operator/c1", "owned")]);
+        let theirs = tags(&[("openshift.io/cloud-credential-operator/c2", "owned")]);
+        assert!(!is_owned(&wanted, &theirs));
+        assert!(is_owned(&wanted, &wanted));
+        assert!(!is_owned(&wanted, &tags(&[])));
+        // Without a key to look for, any ccoctl ownership tag counts.
+        assert!(is_owned(&tags(&[]), &theirs));
+    }
+
+    #[test]
+    fn tag_changes_sets_changed_and_removes_dropped_keys() {
+        let before = tags(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let after = tags(&[("a", "1"), ("b", "20"), ("d", "4")]);
+        let (set, remove) = tag_changes(&before, &after);
+        assert_eq!(set, tags(&[("b", "20"), ("d", "4")]));
+        assert_eq!(remove, vec!["c".to_string()]);
+        assert_eq!(tag_changes(&after, &after), (Tags::new(), vec![]));
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_budget_and_on_other_errors() {
+        let ms = Duration::from_millis;
+        let mut attempts = 0;
+        let result: Result<(), &str> = retry_from(
+            ms(10),
+            ms(100),
+            |e| *e == "again",
+            || {
+                attempts += 1;
+                async { Err("again") }
+            },
+        )
+        .await;
+        assert_eq!(result, Err("again"));
+        // 10 + 20 + 40 = 70 ms of waits fit in 100 ms; the next 80 ms wait does not.
+        assert_eq!(attempts, 4);
+
+        let mut attempts = 0;
+        let result: Result<(), &str> = retry_from(
+            ms(10),
+            ms(100),
+            |e| *e == "again",
+            || {
+                attempts += 1;
+                async { Err("fatal") }
+            },
+        )
+        .await;
+        assert_eq!((result, attempts), (Err("fatal"), 1));
+    }
+}

@@ -1,0 +1,404 @@
+//! `s3_bucket`: the bucket serving the OIDC documents, with its tags, public-access block
+//! and policy. Create adopts a bucket we already own (ownership tag) and refuses any
+//! other; delete empties the bucket first, but only if it carries our ownership tag.
+
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    PublicAccessBlockConfiguration, Tag, Tagging,
+};
+
+use super::{
+    AwsProvider, NEW_PARENT, api_error, build_error, is, is_owned, not_owned, refuse_delete,
+    retry_while, status,
+};
+use crate::iam_policy;
+use crate::provider::{ProviderError, ProviderResult};
+use crate::resource::{BucketSpec, PublicAccessBlock, ResourceId, Tags};
+
+/// DeleteObjects takes at most this many keys per call.
+const DELETE_BATCH: usize = 1000;
+
+impl AwsProvider {
+    pub(super) async fn read_bucket(
+        &self,
+        id: &ResourceId,
+        recorded: &BucketSpec,
+    ) -> ProviderResult<Option<BucketSpec>> {
+        let s3 = self.s3_in(&recorded.region);
+        let bucket = recorded.name.as_str();
+        let location = match self
+            .call(
+                "GetBucketLocation",
+                s3.get_bucket_location().bucket(bucket).send(),
+            )
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is(&e, &["NoSuchBucket"]) || status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(api_error(id, "GetBucketLocation", &e)),
+        };
+        // An empty constraint is us-east-1 (S3's oldest region); `EU` is eu-west-1's
+        // legacy name.
+        let region = match location.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_string(),
+            Some("EU") => "eu-west-1".to_string(),
+            Some(r) => r.to_string(),
+        };
+        let Some(tags) = self.bucket_tags_in(id, bucket, &recorded.region).await? else {
+            return Ok(None);
+        };
+        let public_access_block = match self
+            .call(
+                "GetPublicAccessBlock",
+                s3.get_public_access_block().bucket(bucket).send(),
+            )
+            .await
+        {
+            Ok(out) => {
+                let c = out.public_access_block_configuration();
+                let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| {
+                    c.and_then(f).unwrap_or(false)
+                };
+                PublicAccessBlock {
+                    block_public_acls: flag(|c| c.block_public_acls()),
+                    ignore_public_acls: flag(|c| c.ignore_public_acls()),
+                    block_public_policy: flag(|c| c.block_public_policy()),
+                    restrict_public_buckets: flag(|c| c.restrict_public_buckets()),
+                }
+            }
+            // No configuration means nothing is blocked.
+            Err(e) if is(&e, &["NoSuchPublicAccessBlockConfiguration"]) => PublicAccessBlock {
+                block_public_acls: false,
+                ignore_public_acls: false,
+                block_public_policy: false,
+                restrict_public_buckets: false,
+            },
+            Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(None),
+            Err(e) => return Err(api_error(id, "GetPublicAccessBlock", &e)),
+        };
+        let policy = match self
+            .call(
+                "GetBucketPolicy",
+                s3.get_bucket_policy().bucket(bucket).send(),
+            )
+            .await
+        {
+            Ok(out) => match out.policy() {
+                Some(text) => parse(id, text)?,
+                None => serde_json::Value::Null,
+            },
+            // No policy reads as `null`, which differs from any desired document.
+            Err(e) if is(&e, &["NoSuchBucketPolicy"]) => serde_json::Value::Null,
+            Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(None),
+            Err(e) => return Err(api_error(id, "GetBucketPolicy", &e)),
+        };
+        Ok(Some(BucketSpec {
+            name: bucket.to_string(),
+            region,
+            tags,
+            public_access_block,
+            policy,
+        }))
+    }
+
+    /// The bucket's tags (none set → empty), or `None` if the bucket is gone.
+    async fn bucket_tags_in(
+        &self,
+        id: &ResourceId,
+        bucket: &str,
+        region: &str,
+    ) -> ProviderResult<Option<Tags>> {
+        let s3 = self.s3_in(region);
+        match self
+            .call(
+                "GetBucketTagging",
+                s3.get_bucket_tagging().bucket(bucket).send(),
+            )
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+            )),
+            Err(e) if is(&e, &["NoSuchTagSet"]) => Ok(Some(Tags::new())),
+            Err(e) if is(&e, &["NoSuchBucket"]) || status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(api_error(id, "GetBucketTagging", &e)),
+        }
+    }
+
+    pub(super) async fn create_bucket(
+        &self,
+        id: &ResourceId,
+        spec: &BucketSpec,
+    ) -> ProviderResult<BucketSpec> {
+        let s3 = self.s3_in(&spec.region);
+        let bucket = spec.name.as_str();
+        // In us-east-1, S3 answers 200 to CreateBucket on a bucket the caller already
+        // owns, so the ownership check needs an explicit existence probe there.
+        let mut exists = false;
+        if spec.region == "us-east-1" {
+            match self
+                .call("HeadBucket", s3.head_bucket().bucket(bucket).send())
+                .await
+            {
+                Ok(_) => exists = true,
+                Err(e) if status(&e) == Some(404) => {}
+                Err(e) if status(&e) == Some(403) => return Err(not_owned_elsewhere(id)),
+                Err(e) => return Err(api_error(id, "HeadBucket", &e)),
+            }
+        }
+        if !exists {
+            let mut request = s3.create_bucket().bucket(bucket);
+            if spec.region != "us-east-1" {
+                request = request.create_bucket_configuration(
+                    CreateBucketConfiguration::builder()
+                        .location_constraint(BucketLocationConstraint::from(spec.region.as_str()))
+                        .build(),
+                );
+            }
+            match self.call("CreateBucket", request.send()).await {
+                Ok(_) => {}
+                Err(e) if is(&e, &["BucketAlreadyOwnedByYou"]) => exists = true,
+                Err(e) if is(&e, &["BucketAlreadyExists"]) => {
+                    return Err(not_owned_elsewhere(id));
+                }
+                Err(e) => return Err(api_error(id, "CreateBucket", &e)),
+            }
+        }
+        if exists {
+            // Ours from an earlier, interrupted apply (or ccoctl's): adopt it only if it
+            // carries our ownership tag.
+            let live = self
+                .bucket_tags_in(id, bucket, &spec.region)
+                .await?
+                .unwrap_or_default();
+            if !is_owned(&spec.tags, &live) {
+                return Err(not_owned(id, "bucket", &spec.tags));
+            }
+        }
+        self.put_bucket_tags(id, spec).await?;
+        self.put_public_access_block(id, spec).await?;
+        self.put_bucket_policy(id, spec).await?;
+        Ok(spec.clone())
+    }
+
+    pub(super) async fn update_bucket(
+        &self,
+        id: &ResourceId,
+        spec: &BucketSpec,
+        before: &BucketSpec,
+    ) -> ProviderResult<BucketSpec> {
+        if spec.tags != before.tags {
+            self.put_bucket_tags(id, spec).await?;
+        }
+        if spec.public_access_block != before.public_access_block {
+            self.put_public_access_block(id, spec).await?;
+        }
+        if spec.policy != before.policy {
+            self.put_bucket_policy(id, spec).await?;
+        }
+        Ok(spec.clone())
+    }
+
+    pub(super) async fn delete_bucket(
+        &self,
+        id: &ResourceId,
+        before: &BucketSpec,
+    ) -> ProviderResult<()> {
+        let s3 = self.s3_in(&before.region);
+        let bucket = before.name.as_str();
+        let Some(live) = self.bucket_tags_in(id, bucket, &before.region).await? else {
+            return Ok(());
+        };
+        // Emptying a bucket is irreversible: only ever do it to a bucket marked as ours.
+        if !is_owned(&before.tags, &live) {
+            return Err(refuse_delete(id, "bucket (and its objects)", &before.tags));
+        }
+        let mut token: Option<String> = None;
+        loop {
+            let page = match self
+                .call(
+                    "ListObjectsV2",
+                    s3.list_objects_v2()
+                        .bucket(bucket)
+                        .set_continuation_token(token.clone())
+                        .send(),
+                )
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(()),
+                Err(e) => return Err(api_error(id, "ListObjectsV2", &e)),
+            };
+            let keys: Vec<&str> = page.contents().iter().filter_map(|o| o.key()).collect();
+            for batch in keys.chunks(DELETE_BATCH) {
+                let objects = batch
+                    .iter()
+                    .map(|k| ObjectIdentifier::builder().key(*k).build())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| build_error(id, e))?;
+                let delete = Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| build_error(id, e))?;
+                let out = self
+                    .call(
+                        "DeleteObjects",
+                        s3.delete_objects().bucket(bucket).delete(delete).send(),
+                    )
+                    .await
+                    .map_err(|e| api_error(id, "DeleteObjects", &e))?;
+                if let Some(err) = out.errors().first() {
+                    return Err(ProviderError::Api {
+                        id: id.clone(),
+                        operation: "DeleteObjects".into(),
+                        message: format!(
+                            "{}: {} ({} of {} keys not deleted)",
+                            err.code().unwrap_or("Error"),
+                            err.message().unwrap_or_else(|| err.key().unwrap_or("")),
+                            out.errors().len(),
+                            batch.len()
+                        ),
+                    });
+                }
+            }
+            token = page.next_continuation_token().map(str::to_string);
+            if !page.is_truncated().unwrap_or(false) || token.is_none() {
+                break;
+            }
+        }
+        match self
+            .call("DeleteBucket", s3.delete_bucket().bucket(bucket).send())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is(&e, &["NoSuchBucket"]) => Ok(()),
+            Err(e) => Err(api_error(id, "DeleteBucket", &e)),
+        }
+    }
+
+    async fn put_bucket_tags(&self, id: &ResourceId, spec: &BucketSpec) -> ProviderResult<()> {
+        let s3 = self.s3_in(&spec.region);
+        if spec.tags.is_empty() {
+            return new_bucket_retry(|| async {
+                self.call(
+                    "DeleteBucketTagging",
+                    s3.delete_bucket_tagging().bucket(&spec.name).send(),
+                )
+                .await
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error(id, "DeleteBucketTagging", &e));
+        }
+        let tags = spec
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| build_error(id, e))?;
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(tags))
+            .build()
+            .map_err(|e| build_error(id, e))?;
+        new_bucket_retry(|| async {
+            self.call(
+                "PutBucketTagging",
+                s3.put_bucket_tagging()
+                    .bucket(&spec.name)
+                    .tagging(tagging.clone())
+                    .send(),
+            )
+            .await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error(id, "PutBucketTagging", &e))
+    }
+
+    async fn put_public_access_block(
+        &self,
+        id: &ResourceId,
+        spec: &BucketSpec,
+    ) -> ProviderResult<()> {
+        let s3 = self.s3_in(&spec.region);
+        let p = spec.public_access_block;
+        let config = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(p.block_public_acls)
+            .ignore_public_acls(p.ignore_public_acls)
+            .block_public_policy(p.block_public_policy)
+            .restrict_public_buckets(p.restrict_public_buckets)
+            .build();
+        new_bucket_retry(|| async {
+            self.call(
+                "PutPublicAccessBlock",
+                s3.put_public_access_block()
+                    .bucket(&spec.name)
+                    .public_access_block_configuration(config.clone())
+                    .send(),
+            )
+            .await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error(id, "PutPublicAccessBlock", &e))
+    }
+
+    async fn put_bucket_policy(&self, id: &ResourceId, spec: &BucketSpec) -> ProviderResult<()> {
+        let s3 = self.s3_in(&spec.region);
+        if spec.policy.is_null() {
+            return new_bucket_retry(|| async {
+                self.call(
+                    "DeleteBucketPolicy",
+                    s3.delete_bucket_policy().bucket(&spec.name).send(),
+                )
+                .await
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error(id, "DeleteBucketPolicy", &e));
+        }
+        let text = spec.policy.to_string();
+        new_bucket_retry(|| async {
+            self.call(
+                "PutBucketPolicy",
+                s3.put_bucket_policy()
+                    .bucket(&spec.name)
+                    .policy(&text)
+                    .send(),
+            )
+            .await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error(id, "PutBucketPolicy", &e))
+    }
+}
+
+/// Retries a bucket sub-resource call while S3 does not see the just-created bucket yet.
+async fn new_bucket_retry<T, E, F, Fut>(attempt: F) -> Result<T, aws_sdk_s3::error::SdkError<E>>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, aws_sdk_s3::error::SdkError<E>>>,
+{
+    retry_while(NEW_PARENT, |e| is(e, &["NoSuchBucket"]), attempt).await
+}
+
+fn not_owned_elsewhere(id: &ResourceId) -> ProviderError {
+    ProviderError::NotOwned {
+        id: id.clone(),
+        message: "the bucket name is taken by another AWS account (bucket names are global)".into(),
+    }
+}
+
+fn parse(id: &ResourceId, text: &str) -> ProviderResult<serde_json::Value> {
+    iam_policy::parse_aws_document(text).map_err(|e| ProviderError::Api {
+        id: id.clone(),
+        operation: "GetBucketPolicy".into(),
+        message: format!("the bucket policy is not valid JSON: {e}"),
+    })
+}

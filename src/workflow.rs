@@ -1,0 +1,204 @@
+//! The plan and apply workflows, generic over the provider.
+//!
+//! Wires refresh → derive → plan::compute and graph::build → execute::apply, so the CLI
+//! (with the AWS provider) and the scenario tests (with the fake, and with AWS against
+//! the emulator) run the same code. Must not print or prompt: `commands` does that.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::credentials_request::CredentialsRequest;
+use crate::desired::{self, Desired, Facts, SigningKey};
+use crate::execute::{self, Controls, Outcome};
+use crate::graph;
+use crate::plan::{self, Observed, Plan};
+use crate::provider::Provider;
+use crate::refresh;
+use crate::resource::Spec;
+use crate::settings::Settings;
+use crate::state::{State, StateFile};
+
+/// What the configuration asks for.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    /// Merged, validated settings.
+    pub settings: Settings,
+    /// Loaded requests.
+    pub requests: Vec<CredentialsRequest>,
+    /// The signing key's public facts (`None` before the key exists, and in day-2 mode).
+    pub signing_key: Option<SigningKey>,
+}
+
+/// Apply the configuration, or tear everything down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Make AWS and the output dir match the configuration.
+    Apply,
+    /// Delete everything the state holds.
+    Destroy,
+}
+
+/// A computed plan with what it was computed from.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// State as read before planning.
+    pub state: State,
+    /// What the refresh found.
+    pub observed: Observed,
+    /// Reads made by the refresh.
+    pub reads: usize,
+    /// How long the refresh took.
+    pub refresh_time: Duration,
+}
+
+/// The AWS account the state was applied in, read from a recorded ARN.
+pub fn recorded_account(state: &State) -> Option<String> {
+    state.resources.values().find_map(|r| {
+        let arn = match &r.spec {
+            Spec::IamRole(role) => &role.arn,
+            Spec::IamOidcProvider(p) => &p.arn,
+            _ => return None,
+        };
+        let account = arn.split(':').nth(4)?;
+        (account.len() == 12).then(|| account.to_string())
+    })
+}
+
+/// Refreshes (unless `refresh` is false) and computes the plan.
+pub async fn plan<P: Provider>(
+    inputs: &Inputs,
+    provider: &Arc<P>,
+    state: State,
+    mode: Mode,
+    refresh: bool,
+    parallelism: usize,
+) -> Result<Planned> {
+    let started = Instant::now();
+    let (observed, account) = if refresh {
+        let account = provider.account_id().await?;
+        let observed = refresh::refresh(Arc::clone(provider), &state, parallelism)
+            .await
+            .map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+                anyhow::anyhow!(
+                    "refresh failed for {} resource{}:\n{}",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    lines.join("\n")
+                )
+            })?;
+        (observed, Some(account))
+    } else {
+        (refresh::unrefreshed(&state), recorded_account(&state))
+    };
+    let refresh_time = started.elapsed();
+    let reads = if refresh { state.resources.len() } else { 0 };
+    let desired = match mode {
+        Mode::Destroy => Desired::empty(),
+        Mode::Apply => desired::derive(
+            &inputs.requests,
+            &inputs.settings,
+            &Facts {
+                account_id: account,
+                signing_key: inputs.signing_key.clone(),
+            },
+        )?,
+    };
+    let plan = plan::compute(&desired, &observed);
+    Ok(Planned {
+        plan,
+        state,
+        observed,
+        reads,
+        refresh_time,
+    })
+}
+
+/// Executes a plan, saving the state after every change. Returns what happened.
+pub async fn apply<P: Provider>(
+    planned: &Planned,
+    provider: &Arc<P>,
+    state_file: &StateFile,
+    controls: Controls<'_>,
+) -> Result<(Outcome, State)> {
+    if planned.plan.has_unknowns() {
+        bail!("the plan still has values only known after apply; it cannot be applied as is");
+    }
+    // Start from what AWS holds now, so no save ever claims what is gone.
+    let mut state = refresh::refreshed_state(&planned.state, &planned.observed);
+    if !planned.plan.has_changes() {
+        if state.resources != planned.state.resources {
+            state_file.save(&mut state)?;
+        }
+        return Ok((Outcome::default(), state));
+    }
+    let graph = graph::build(&planned.plan)?;
+    let mut save = |s: &mut State| -> Result<()> { Ok(state_file.save(s)?) };
+    let outcome = execute::apply(
+        &planned.plan,
+        &graph,
+        Arc::clone(provider),
+        &mut state,
+        &mut save,
+        controls,
+    )
+    .await;
+    Ok((outcome, state))
+}
+
+/// The signing key for a run: the private half to write (if any) and the public facts.
+pub struct KeyMaterial {
+    /// Handed to the provider, which writes it where the plan says.
+    pub private: Option<crate::keypair::PrivateKey>,
+    /// What derive needs.
+    pub public: Option<SigningKey>,
+}
+
+/// Finds the signing key: `--public-key-file`, else the output dir's key pair, else (when
+/// `generate`, i.e. for apply) a new RSA 4096 key held in memory until apply writes it.
+/// Day-2 mode has no key. `plan` never generates: it shows the kid as unknown instead.
+pub fn signing_key(settings: &Settings, generate: bool) -> Result<KeyMaterial> {
+    use crate::keypair::{self, PrivateKey, PublicKey};
+    let facts = |p: &PublicKey| SigningKey {
+        kid: p.kid(),
+        jwks: p.jwks(),
+    };
+    if settings.identity_provider_arn.is_some() {
+        return Ok(KeyMaterial {
+            private: None,
+            public: None,
+        });
+    }
+    if let Some(path) = &settings.public_key_file {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{shown}: cannot read the public key: {e}"))?;
+        let public = PublicKey::from_pem(&text, &shown)?;
+        return Ok(KeyMaterial {
+            private: None,
+            public: Some(facts(&public)),
+        });
+    }
+    if let Some((private, public)) = keypair::load_from_dir(&settings.output_dir)? {
+        return Ok(KeyMaterial {
+            private: Some(private),
+            public: Some(facts(&public)),
+        });
+    }
+    if !generate {
+        return Ok(KeyMaterial {
+            private: None,
+            public: None,
+        });
+    }
+    let private = PrivateKey::generate()?;
+    let public = facts(&private.public_key());
+    Ok(KeyMaterial {
+        private: Some(private),
+        public: Some(public),
+    })
+}

@@ -1,0 +1,635 @@
+//! The real AWS provider against the moto emulator on loopback (`scripts/moto.sh`).
+//!
+//! Each test makes its own cluster name (random suffix), so tests run in parallel on one
+//! server without resets. Specs come from `desired::derive`, as in a real apply; the
+//! contract checked throughout is `read(create(r)) == r.spec`. Without
+//! `STSFORM_TEST_ENDPOINT` the tests skip (and fail under `CI=true`).
+
+use std::path::PathBuf;
+
+use aws_sdk_iam::config::Credentials;
+use stsform::credentials_request::{CredentialsRequest, SecretRef, Source, StatementEntry};
+use stsform::desired::{self, Facts, SigningKey};
+use stsform::iam_policy;
+use stsform::keypair::PublicKey;
+use stsform::provider::aws::{ApiCalls, AwsProvider};
+use stsform::provider::{Provider, ProviderError};
+use stsform::resource::{Resource, ResourceKind, Spec};
+use stsform::settings::{Region, Settings};
+
+const REGION: &str = "us-east-2";
+
+/// The emulator's URL, or `None` (skip) when it is not configured outside CI.
+pub fn endpoint() -> Option<String> {
+    let Ok(url) = std::env::var("STSFORM_TEST_ENDPOINT") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("moto endpoint missing under CI (STSFORM_TEST_ENDPOINT unset)");
+        }
+        eprintln!("skipping: STSFORM_TEST_ENDPOINT unset (run scripts/test.sh to use moto)");
+        return None;
+    };
+    assert_loopback(&url);
+    // The provider itself reads the SDK's variables: they must point at loopback too,
+    // so no test can ever reach a real AWS account.
+    let global = std::env::var("AWS_ENDPOINT_URL")
+        .expect("STSFORM_TEST_ENDPOINT is set but AWS_ENDPOINT_URL is not");
+    assert_loopback(&global);
+    for var in [
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_IAM",
+        "AWS_ENDPOINT_URL_STS",
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            assert_loopback(&v);
+        }
+    }
+    Some(url)
+}
+
+pub fn assert_loopback(url: &str) {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let host = if rest.starts_with('[') {
+        &rest[..rest.find(']').map_or(rest.len(), |i| i + 1)]
+    } else {
+        rest.split([':', '/']).next().unwrap_or("")
+    };
+    assert!(
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]"),
+        "refusing to test against non-loopback endpoint {url}"
+    );
+}
+
+/// Everything one test needs: the provider, raw SDK clients for arranging and
+/// inspecting, and the resources derived for a fresh cluster name.
+struct Ctx {
+    provider: AwsProvider,
+    s3: aws_sdk_s3::Client,
+    iam: aws_sdk_iam::Client,
+    name: String,
+    account: String,
+    desired: desired::Desired,
+}
+
+impl Ctx {
+    async fn new() -> Option<Ctx> {
+        let url = endpoint()?;
+        let provider = AwsProvider::connect(REGION, None).await.unwrap();
+        assert_loopback(
+            provider
+                .endpoint_url()
+                .expect("endpoint override in effect"),
+        );
+        // Raw clients get the endpoint and test credentials explicitly.
+        let creds = Credentials::new("testing", "testing", None, None, "stsform-tests");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new(REGION))
+                .endpoint_url(&url)
+                .credentials_provider(creds.clone())
+                .force_path_style(true)
+                .build(),
+        );
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::Config::builder()
+                .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+                .region(aws_sdk_iam::config::Region::new(REGION))
+                .endpoint_url(&url)
+                .credentials_provider(creds)
+                .build(),
+        );
+        let account = provider.account_id().await.unwrap();
+        let name = format!("it{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let desired = derive(&name, &account, None);
+        Some(Ctx {
+            provider,
+            s3,
+            iam,
+            name,
+            account,
+            desired,
+        })
+    }
+
+    fn get(&self, kind: ResourceKind, suffix: &str) -> Resource {
+        self.desired
+            .resources
+            .values()
+            .find(|r| r.id.kind == kind && r.id.name.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {kind} ending in {suffix}"))
+            .clone()
+    }
+
+    fn bucket(&self) -> String {
+        format!("{}-oidc", self.name)
+    }
+
+    async fn read(&self, r: &Resource) -> Option<Spec> {
+        self.provider.read(&r.id, &r.spec).await.unwrap()
+    }
+
+    /// Asserts the round-trip contract: what was applied reads back equal.
+    async fn assert_reads_back(&self, r: &Resource) {
+        assert_eq!(self.read(r).await, Some(r.spec.clone()), "{}", r.id);
+    }
+}
+
+fn request(ns: &str, secret: &str, sas: &[&str]) -> CredentialsRequest {
+    CredentialsRequest {
+        source: Source {
+            file: "test.yaml".into(),
+            document: 1,
+        },
+        name: format!("{ns}-{secret}"),
+        secret_ref: SecretRef {
+            namespace: ns.into(),
+            name: secret.into(),
+        },
+        service_account_names: sas.iter().map(|s| s.to_string()).collect(),
+        statements: vec![StatementEntry {
+            effect: "Allow".into(),
+            action: vec!["s3:ListAllMyBuckets".into(), "s3:GetObject".into()],
+            resource: "*".into(),
+            policy_condition: None,
+        }],
+    }
+}
+
+fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desired {
+    let pem = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys/fixed.public.pem"),
+    )
+    .unwrap();
+    let key = PublicKey::from_pem(&pem, "fixed.public.pem").unwrap();
+    let settings = Settings {
+        name: name.into(),
+        region: Region::parse(REGION).unwrap(),
+        credentials_requests_dir: "requests".into(),
+        output_dir: std::env::temp_dir().join(name),
+        state: std::env::temp_dir().join(name).join("state.toml"),
+        permissions_boundary_arn: boundary,
+        enable_tech_preview: false,
+        public_key_file: None,
+        identity_provider_arn: None,
+        tags: [("team".to_string(), "storage".to_string())].into(),
+    };
+    let facts = Facts {
+        account_id: Some(account.into()),
+        signing_key: Some(SigningKey {
+            kid: key.kid(),
+            jwks: key.jwks(),
+        }),
+    };
+    desired::derive(
+        &[request(
+            "openshift-image-registry",
+            "installer-cloud-credentials",
+            &["registry"],
+        )],
+        &settings,
+        &facts,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn bucket_lifecycle_update_and_delete_with_stray_objects() {
+    let Some(ctx) = Ctx::new().await else { return };
+    let bucket = ctx.get(ResourceKind::S3Bucket, "-oidc");
+    assert_eq!(ctx.read(&bucket).await, None, "not created yet");
+
+    ctx.provider.create(&bucket).await.unwrap();
+    ctx.assert_reads_back(&bucket).await;
+
+    // A policy removed behind our back reads as a difference, not as "no policy wanted".
+    ctx.s3
+        .delete_bucket_policy()
+        .bucket(ctx.bucket())
+        .send()
+        .await
+        .unwrap();
+    let Some(Spec::S3Bucket(live)) = ctx.read(&bucket).await else {
+        panic!("bucket vanished")
+    };
+    assert!(live.policy.is_null());
+    assert_ne!(Spec::S3Bucket(live.clone()), bucket.spec);
+
+    // Update every updatable part at once, from the drifted live state.
+    let Spec::S3Bucket(mut new) = bucket.spec.clone() else {
+        unreachable!()
+    };
+    new.tags.insert("extra".into(), "yes".into());
+    new.tags.remove("team");
+    new.public_access_block.block_public_policy = true;
+    new.public_access_block.restrict_public_buckets = true;
+    new.policy = iam_policy::canonicalize(&serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Read", "Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{}/keys.json", ctx.bucket())}]
+    }));
+    let updated = Resource {
+        spec: Spec::S3Bucket(new),
+        ..bucket.clone()
+    };
+    let before = ctx.provider.api_calls();
+    ctx.provider
+        .update(&updated, &Spec::S3Bucket(live))
+        .await
+        .unwrap();
+    assert_eq!(ctx.provider.api_calls().since(before).writes, 3);
+    ctx.assert_reads_back(&updated).await;
+
+    // Someone else's object in our bucket does not stop destroy.
+    ctx.s3
+        .put_object()
+        .bucket(ctx.bucket())
+        .key("stray/notes.txt")
+        .body(b"hello".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let object = ctx.get(ResourceKind::S3Object, "keys.json");
+    ctx.provider.create(&object).await.unwrap();
+    ctx.provider
+        .delete(&bucket.id, &updated.spec)
+        .await
+        .unwrap();
+    assert_eq!(ctx.read(&bucket).await, None);
+    assert_eq!(ctx.read(&object).await, None);
+    let head = ctx.s3.head_bucket().bucket(ctx.bucket()).send().await;
+    assert!(head.is_err(), "bucket still exists");
+    // Deleting what is gone succeeds.
+    ctx.provider
+        .delete(&bucket.id, &updated.spec)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bucket_without_our_tag_is_neither_adopted_nor_deleted() {
+    let Some(ctx) = Ctx::new().await else { return };
+    let bucket = ctx.get(ResourceKind::S3Bucket, "-oidc");
+    ctx.s3
+        .create_bucket()
+        .bucket(ctx.bucket())
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(REGION.into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = ctx.provider.create(&bucket).await.unwrap_err();
+    match &err {
+        ProviderError::NotOwned { message, .. } => {
+            assert!(message.contains(&ctx.name), "{message}");
+            assert!(message.contains("not in the state"), "{message}");
+        }
+        other => panic!("expected NotOwned, got {other:?}"),
+    }
+    // The refused create changed nothing.
+    let tags = ctx
+        .s3
+        .get_bucket_tagging()
+        .bucket(ctx.bucket())
+        .send()
+        .await;
+    assert!(tags.is_err(), "create must not tag a foreign bucket");
+
+    let err = ctx
+        .provider
+        .delete(&bucket.id, &bucket.spec)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotOwned { .. }), "{err:?}");
+    ctx.s3
+        .head_bucket()
+        .bucket(ctx.bucket())
+        .send()
+        .await
+        .unwrap();
+
+    // The same bucket carrying our ownership tag is adopted (an interrupted apply).
+    let Spec::S3Bucket(spec) = &bucket.spec else {
+        unreachable!()
+    };
+    let owner_key = format!("openshift.io/cloud-credential-operator/{}", ctx.name);
+    ctx.s3
+        .put_bucket_tagging()
+        .bucket(ctx.bucket())
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key(&owner_key)
+                        .value(&spec.tags[&owner_key])
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ctx.provider.create(&bucket).await.unwrap();
+    ctx.assert_reads_back(&bucket).await;
+    ctx.provider.delete(&bucket.id, &bucket.spec).await.unwrap();
+    assert_eq!(ctx.read(&bucket).await, None);
+}
+
+#[tokio::test]
+async fn objects_round_trip_byte_exact() {
+    let Some(ctx) = Ctx::new().await else { return };
+    let bucket = ctx.get(ResourceKind::S3Bucket, "-oidc");
+    ctx.provider.create(&bucket).await.unwrap();
+    let discovery = ctx.get(ResourceKind::S3Object, desired::DISCOVERY_KEY);
+    let jwks = ctx.get(ResourceKind::S3Object, desired::JWKS_KEY);
+    assert_eq!(ctx.read(&discovery).await, None);
+
+    for object in [&discovery, &jwks] {
+        ctx.provider.create(object).await.unwrap();
+        ctx.assert_reads_back(object).await;
+    }
+    // The discovery document reached S3 under its key (moto routes only *unsigned*
+    // `.well-known/openid-configuration` GETs to Cognito).
+    let raw = ctx
+        .s3
+        .get_object()
+        .bucket(ctx.bucket())
+        .key(desired::DISCOVERY_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.content_type(), Some("application/json"));
+    let body = raw.body.collect().await.unwrap().into_bytes();
+    let Spec::S3Object(spec) = &discovery.spec else {
+        unreachable!()
+    };
+    assert_eq!(body.as_ref(), spec.content.as_bytes());
+    assert!(spec.content.contains('\t'), "ccoctl's tabs survive");
+
+    let Spec::S3Object(mut new) = jwks.spec.clone() else {
+        unreachable!()
+    };
+    new.content = r#"{"keys":[]}"#.into();
+    new.tags.insert("rotated".into(), "a b=c/d+e@f".into());
+    let updated = Resource {
+        spec: Spec::S3Object(new),
+        ..jwks.clone()
+    };
+    ctx.provider.update(&updated, &jwks.spec).await.unwrap();
+    ctx.assert_reads_back(&updated).await;
+
+    ctx.provider.delete(&jwks.id, &updated.spec).await.unwrap();
+    assert_eq!(ctx.read(&jwks).await, None);
+    ctx.provider.delete(&jwks.id, &updated.spec).await.unwrap();
+    ctx.provider.delete(&bucket.id, &bucket.spec).await.unwrap();
+    assert_eq!(ctx.read(&discovery).await, None, "gone with its bucket");
+}
+
+#[tokio::test]
+async fn oidc_provider_lifecycle() {
+    let Some(ctx) = Ctx::new().await else { return };
+    let provider = ctx.get(ResourceKind::IamOidcProvider, "amazonaws.com");
+    let Spec::IamOidcProvider(spec) = &provider.spec else {
+        unreachable!()
+    };
+    assert!(spec.thumbprints.is_empty());
+    assert!(spec.url.starts_with("https://"));
+    assert!(
+        spec.arn
+            .contains(&format!("::{}:oidc-provider/", ctx.account))
+    );
+    assert_eq!(ctx.read(&provider).await, None);
+
+    let created = ctx.provider.create(&provider).await.unwrap();
+    assert_eq!(created, provider.spec);
+    ctx.assert_reads_back(&provider).await;
+
+    let mut new = spec.clone();
+    new.thumbprints = vec![
+        "A".repeat(40),
+        "9E99A48A9960B14926BB7F3B02E22DA2B0AB7280".into(),
+    ];
+    new.tags.remove("team");
+    new.tags.insert("cost-center".into(), "42".into());
+    let updated = Resource {
+        spec: Spec::IamOidcProvider(new.clone()),
+        ..provider.clone()
+    };
+    ctx.provider.update(&updated, &provider.spec).await.unwrap();
+    let Some(Spec::IamOidcProvider(live)) = ctx.read(&provider).await else {
+        panic!("provider vanished")
+    };
+    // Thumbprints read back sorted; the spec is compared as a set.
+    new.thumbprints.sort();
+    assert_eq!(live, new);
+
+    ctx.provider
+        .delete(&provider.id, &updated.spec)
+        .await
+        .unwrap();
+    assert_eq!(ctx.read(&provider).await, None);
+    ctx.provider
+        .delete(&provider.id, &updated.spec)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn role_and_policy_lifecycle() {
+    let Some(ctx) = Ctx::new().await else { return };
+    let oidc = ctx.get(ResourceKind::IamOidcProvider, "amazonaws.com");
+    let role = ctx.get(ResourceKind::IamRole, "");
+    let policy = ctx.get(ResourceKind::IamRolePolicy, "");
+    let Spec::IamRole(spec) = &role.spec else {
+        unreachable!()
+    };
+    assert!(spec.trust_policy.to_string().contains(":oidc-provider/"));
+    assert_eq!(ctx.read(&role).await, None);
+    assert_eq!(ctx.read(&policy).await, None);
+
+    ctx.provider.create(&oidc).await.unwrap();
+    ctx.provider.create(&role).await.unwrap();
+    ctx.assert_reads_back(&role).await;
+
+    // Creating it again is an API error carrying IAM's code.
+    match ctx.provider.create(&role).await.unwrap_err() {
+        ProviderError::Api {
+            operation, message, ..
+        } => {
+            assert_eq!(operation, "CreateRole");
+            assert!(message.starts_with("EntityAlreadyExists: "), "{message}");
+        }
+        other => panic!("expected Api, got {other:?}"),
+    }
+
+    ctx.provider.create(&policy).await.unwrap();
+    ctx.assert_reads_back(&policy).await;
+    // IAM hands the document back URL-encoded; the provider decoded it above.
+    let raw = ctx
+        .iam
+        .get_role_policy()
+        .role_name(&spec.name)
+        .policy_name(&spec.name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        raw.policy_document().starts_with("%7B"),
+        "{}",
+        raw.policy_document()
+    );
+
+    // A managed policy to serve as permissions boundary.
+    let boundary = ctx
+        .iam
+        .create_policy()
+        .policy_name(format!("{}-boundary", ctx.name))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let boundary_arn = boundary.policy().unwrap().arn().unwrap().to_string();
+
+    let mut new = spec.clone();
+    new.description = "changed by the test".into();
+    new.trust_policy["Statement"][0]["Condition"]["StringEquals"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .for_each(|v| {
+            v.as_array_mut()
+                .unwrap()
+                .push("system:serviceaccount:x:y".into())
+        });
+    new.trust_policy = iam_policy::canonicalize(&new.trust_policy);
+    new.permissions_boundary = Some(boundary_arn.clone());
+    new.tags.insert("team".into(), "network".into());
+    new.tags.insert("extra".into(), "1".into());
+    let updated = Resource {
+        spec: Spec::IamRole(new.clone()),
+        ..role.clone()
+    };
+    let before = ctx.provider.api_calls();
+    ctx.provider.update(&updated, &role.spec).await.unwrap();
+    // trust, description, boundary, tags: one call each.
+    assert_eq!(ctx.provider.api_calls().since(before).writes, 4);
+    ctx.assert_reads_back(&updated).await;
+
+    // Removing the boundary again.
+    let mut unbounded = new.clone();
+    unbounded.permissions_boundary = None;
+    unbounded.tags.remove("extra");
+    let unbounded = Resource {
+        spec: Spec::IamRole(unbounded),
+        ..role.clone()
+    };
+    ctx.provider
+        .update(&unbounded, &updated.spec)
+        .await
+        .unwrap();
+    ctx.assert_reads_back(&unbounded).await;
+
+    // A managed policy someone attached blocks destroy, by name.
+    ctx.iam
+        .attach_role_policy()
+        .role_name(&spec.name)
+        .policy_arn(&boundary_arn)
+        .send()
+        .await
+        .unwrap();
+    let err = ctx
+        .provider
+        .delete(&role.id, &unbounded.spec)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&boundary_arn), "{err}");
+    ctx.iam
+        .detach_role_policy()
+        .role_name(&spec.name)
+        .policy_arn(&boundary_arn)
+        .send()
+        .await
+        .unwrap();
+
+    // Delete takes the inline policy along.
+    ctx.provider
+        .delete(&role.id, &unbounded.spec)
+        .await
+        .unwrap();
+    assert_eq!(ctx.read(&role).await, None);
+    assert_eq!(ctx.read(&policy).await, None);
+    ctx.provider
+        .delete(&role.id, &unbounded.spec)
+        .await
+        .unwrap();
+    ctx.provider.delete(&policy.id, &policy.spec).await.unwrap();
+
+    ctx.provider.delete(&oidc.id, &oidc.spec).await.unwrap();
+    ctx.iam
+        .delete_policy()
+        .policy_arn(&boundary_arn)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn api_calls_are_counted_and_reads_never_write() {
+    let Some(ctx) = Ctx::new().await else { return };
+    // `Ctx::new` made one read: GetCallerIdentity.
+    assert_eq!(
+        ctx.provider.api_calls(),
+        ApiCalls {
+            reads: 1,
+            writes: 0
+        }
+    );
+    let remote: Vec<Resource> = ctx
+        .desired
+        .resources
+        .values()
+        .filter(|r| r.id.kind.is_remote())
+        .cloned()
+        .collect();
+    for r in &remote {
+        assert_eq!(ctx.read(r).await, None, "{}", r.id);
+    }
+    let calls = ctx.provider.api_calls();
+    assert_eq!(calls.writes, 0);
+    assert_eq!(
+        calls.reads,
+        1 + remote.len(),
+        "one Get per missing resource"
+    );
+
+    let role = ctx.get(ResourceKind::IamRole, "");
+    ctx.provider.create(&role).await.unwrap();
+    let after_create = ctx.provider.api_calls().since(calls);
+    assert_eq!(
+        after_create,
+        ApiCalls {
+            reads: 0,
+            writes: 1
+        }
+    );
+
+    // Refreshing an up-to-date resource: reads only.
+    let before = ctx.provider.api_calls();
+    ctx.assert_reads_back(&role).await;
+    assert_eq!(
+        ctx.provider.api_calls().since(before),
+        ApiCalls {
+            reads: 1,
+            writes: 0
+        }
+    );
+    ctx.provider.delete(&role.id, &role.spec).await.unwrap();
+    assert!(ctx.provider.api_calls().since(before).writes >= 1);
+}

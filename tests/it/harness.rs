@@ -1,0 +1,244 @@
+//! Scenario harness: one body runs against the fake provider and against AWS (moto).
+//!
+//! `Env` owns a scratch directory with the requests, the output dir and the state file,
+//! and runs the same `workflow` code the CLI runs. `Account` is the test's own view of
+//! AWS, used to make drift and to check what AWS holds, never through stsform's state.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use stsform::execute::{Controls, Outcome};
+use stsform::progress::Recorder;
+use stsform::provider::Provider;
+use stsform::settings::{self, Need, Settings, SettingsInput};
+use stsform::state::StateFile;
+use stsform::workflow::{self, Inputs, Mode, Planned};
+
+use crate::derive::root;
+
+/// AWS as the test sees it.
+pub trait Account: Clone + Send + Sync {
+    /// The provider stsform uses, holding `key` for local writes.
+    type P: Provider;
+    /// A provider for one run.
+    fn provider(
+        &self,
+        key: Option<stsform::keypair::PrivateKey>,
+    ) -> impl std::future::Future<Output = Arc<Self::P>> + Send;
+    /// Everything of cluster `name` that exists: `bucket:N`, `object:N/key`, `provider:host`,
+    /// `role:R`, `role_policy:R/P`, found by listing AWS.
+    fn inventory(&self, name: &str) -> impl std::future::Future<Output = BTreeSet<String>> + Send;
+    /// Writes made through providers so far (0 for a read-only run).
+    fn writes(&self) -> usize;
+    /// Replaces a role's inline policy behind stsform's back.
+    fn put_role_policy(
+        &self,
+        role: &str,
+        document: &str,
+    ) -> impl std::future::Future<Output = ()> + Send;
+    /// Deletes a role (and its inline policies) behind stsform's back.
+    fn delete_role(&self, role: &str) -> impl std::future::Future<Output = ()> + Send;
+    /// Replaces a bucket policy behind stsform's back.
+    fn put_bucket_policy(
+        &self,
+        bucket: &str,
+        document: &str,
+    ) -> impl std::future::Future<Output = ()> + Send;
+    /// Removes a tag from a role behind stsform's back.
+    fn untag_role(&self, role: &str, key: &str) -> impl std::future::Future<Output = ()> + Send;
+    /// Creates a role stsform does not own.
+    fn create_foreign_role(&self, role: &str) -> impl std::future::Future<Output = ()> + Send;
+    /// Makes the next creation of `role` fail (an injected fault or a name clash).
+    fn fail_next_role_create(&self, role: &str) -> impl std::future::Future<Output = ()> + Send;
+    /// Undoes `fail_next_role_create`.
+    fn heal(&self, role: &str) -> impl std::future::Future<Output = ()> + Send;
+    /// Creates a bucket and an object stsform does not own.
+    fn create_foreign_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// A scratch cluster: requests, output dir and state in a temp dir.
+pub struct Env<A: Account> {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub account: A,
+    pub extra: SettingsInput,
+}
+
+pub const ACCOUNT_ID: &str = "123456789012";
+
+impl<A: Account> Env<A> {
+    /// A cluster named `name` whose requests are a copy of `examples/<requests>`, with the
+    /// fixed test key already in the output dir (so runs don't spend time on keygen).
+    pub fn new(account: A, name: &str, requests: &str) -> Env<A> {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("creds");
+        std::fs::create_dir_all(&creds).unwrap();
+        for entry in std::fs::read_dir(root().join("examples").join(requests)).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, creds.join(p.file_name().unwrap())).unwrap();
+        }
+        let install = dir.path().join("install");
+        std::fs::create_dir_all(&install).unwrap();
+        let keys = root().join("tests/fixtures/keys");
+        std::fs::copy(
+            keys.join("fixed.private.pem"),
+            install.join("serviceaccount-signer.private"),
+        )
+        .unwrap();
+        std::fs::copy(
+            keys.join("fixed.public.pem"),
+            install.join("serviceaccount-signer.public"),
+        )
+        .unwrap();
+        Env {
+            dir,
+            name: name.to_string(),
+            account,
+            extra: SettingsInput::default(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn settings(&self) -> Settings {
+        let base = self.dir.path();
+        let input = SettingsInput {
+            name: Some(self.name.clone()),
+            region: Some("us-east-2".into()),
+            credentials_requests_dir: Some(base.join("creds")),
+            output_dir: Some(base.join("install")),
+            state: Some(base.join("state").join(format!("{}.toml", self.name))),
+            config: Some(root().join("tests/fixtures/empty-stsform.toml")),
+            ..self.extra.clone()
+        };
+        settings::resolve(&input, Need::Cluster).unwrap()
+    }
+
+    fn inputs(&self, generate: bool) -> (Inputs, Option<stsform::keypair::PrivateKey>) {
+        let settings = self.settings();
+        let loaded = stsform::credentials_request::load(
+            &settings.credentials_requests_dir,
+            &stsform::credentials_request::LoadOptions::default(),
+        )
+        .unwrap();
+        let key = workflow::signing_key(&settings, generate).unwrap();
+        (
+            Inputs {
+                settings,
+                requests: loaded.requests,
+                signing_key: key.public,
+            },
+            key.private,
+        )
+    }
+
+    /// `stsform plan` (refreshing).
+    pub async fn plan(&self) -> Planned {
+        self.plan_mode(Mode::Apply).await
+    }
+
+    pub async fn plan_mode(&self, mode: Mode) -> Planned {
+        let (inputs, key) = self.inputs(false);
+        let provider = self.account.provider(key).await;
+        let file = StateFile::lock(&inputs.settings.state, "plan", Duration::ZERO).unwrap();
+        let state = file.load(&self.name).unwrap();
+        workflow::plan(&inputs, &provider, state, mode, true, 10)
+            .await
+            .unwrap()
+    }
+
+    /// `stsform apply --auto-approve` (or destroy): plan, then execute.
+    pub async fn run(&self, mode: Mode) -> (Planned, Outcome, Recorder) {
+        let (inputs, key) = self.inputs(mode == Mode::Apply);
+        let provider = self.account.provider(key).await;
+        let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
+        let state = file.load(&self.name).unwrap();
+        let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
+            .await
+            .unwrap();
+        let recorder = Recorder::default();
+        let stop = AtomicBool::new(false);
+        let controls = Controls {
+            observer: &recorder,
+            parallelism: 10,
+            stop: &stop,
+        };
+        let (outcome, _) = workflow::apply(&planned, &provider, &file, controls)
+            .await
+            .unwrap();
+        (planned, outcome, recorder)
+    }
+
+    pub async fn apply(&self) -> (Planned, Outcome) {
+        let (p, o, _) = self.run(Mode::Apply).await;
+        (p, o)
+    }
+
+    /// The state as saved on disk.
+    pub fn state(&self) -> stsform::state::State {
+        let text =
+            std::fs::read_to_string(self.path(&format!("state/{}.toml", self.name))).unwrap();
+        stsform::state::State::from_toml(&text, "state").unwrap()
+    }
+
+    pub fn edit_request(&self, file: &str, edit: impl FnOnce(String) -> String) {
+        let p = self.path("creds").join(file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, edit(text)).unwrap();
+    }
+}
+
+/// What AWS must hold for examples/cluster applied as `name`.
+pub fn expected_cluster_inventory(name: &str) -> BTreeSet<String> {
+    let roles = [
+        format!("{name}-openshift-machine-api-aws-cloud-credentials"),
+        format!(
+            "{name}-openshift-cloud-credential-operator-cloud-credential-operator-iam-ro-creds"
+        ),
+        format!("{name}-openshift-image-registry-installer-cloud-credentials"),
+        format!("{name}-openshift-ingress-operator-cloud-credentials"),
+        format!("{name}-openshift-cluster-csi-drivers-ebs-cloud-credentials"),
+        format!("{name}-openshift-cloud-network-config-controller-cloud-credentials"),
+    ]
+    .map(|r| r[..r.len().min(64)].to_string());
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    out.insert(format!("bucket:{name}-oidc"));
+    out.insert(format!(
+        "object:{name}-oidc/.well-known/openid-configuration"
+    ));
+    out.insert(format!("object:{name}-oidc/keys.json"));
+    out.insert(format!("provider:{name}-oidc.s3.us-east-2.amazonaws.com"));
+    for r in roles {
+        out.insert(format!("role_policy:{r}/{r}"));
+        out.insert(format!("role:{r}"));
+    }
+    out
+}
+
+pub fn files_under(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeSet<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}

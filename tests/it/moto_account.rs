@@ -1,0 +1,231 @@
+//! AWS through the moto emulator, for scenarios: the test's own SDK clients list and
+//! change AWS directly, never through stsform.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_iam::config::Credentials;
+use stsform::keypair::PrivateKey;
+use stsform::provider::aws::AwsProvider;
+
+use crate::harness::Account;
+
+const REGION: &str = "us-east-2";
+
+#[derive(Clone)]
+pub struct MotoAccount {
+    s3: aws_sdk_s3::Client,
+    iam: aws_sdk_iam::Client,
+    providers: Arc<Mutex<Vec<Arc<AwsProvider>>>>,
+}
+
+/// A cluster name no other test uses (bucket names are global in S3 and in moto).
+pub fn unique_name() -> String {
+    format!("sc{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+impl MotoAccount {
+    /// `None` (skip) without an emulator outside CI; panics under CI.
+    pub async fn connect() -> Option<MotoAccount> {
+        let url = crate::aws::endpoint()?;
+        let creds = Credentials::new("testing", "testing", None, None, "stsform-scenarios");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new(REGION))
+                .endpoint_url(&url)
+                .credentials_provider(creds.clone())
+                .force_path_style(true)
+                .build(),
+        );
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::Config::builder()
+                .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+                .region(aws_sdk_iam::config::Region::new(REGION))
+                .endpoint_url(&url)
+                .credentials_provider(creds)
+                .build(),
+        );
+        Some(MotoAccount {
+            s3,
+            iam,
+            providers: Arc::default(),
+        })
+    }
+
+    async fn role_names(&self, prefix: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut pages = self.iam.list_roles().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for r in page.unwrap().roles() {
+                if r.role_name().starts_with(prefix) {
+                    names.push(r.role_name().to_string());
+                }
+            }
+        }
+        names
+    }
+}
+
+impl Account for MotoAccount {
+    type P = AwsProvider;
+
+    async fn provider(&self, key: Option<PrivateKey>) -> Arc<AwsProvider> {
+        let provider = Arc::new(AwsProvider::connect(REGION, key).await.unwrap());
+        crate::aws::assert_loopback(provider.endpoint_url().expect("emulator endpoint"));
+        self.providers.lock().unwrap().push(Arc::clone(&provider));
+        provider
+    }
+
+    async fn inventory(&self, name: &str) -> BTreeSet<String> {
+        let prefix = format!("{name}-");
+        let mut out = BTreeSet::new();
+        for b in self.s3.list_buckets().send().await.unwrap().buckets() {
+            let bucket = b.name().unwrap_or_default();
+            if !bucket.starts_with(&prefix) {
+                continue;
+            }
+            out.insert(format!("bucket:{bucket}"));
+            let objects = self
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .send()
+                .await
+                .unwrap();
+            for o in objects.contents() {
+                out.insert(format!("object:{bucket}/{}", o.key().unwrap_or_default()));
+            }
+        }
+        for role in self.role_names(&prefix).await {
+            let policies = self
+                .iam
+                .list_role_policies()
+                .role_name(&role)
+                .send()
+                .await
+                .unwrap();
+            for p in policies.policy_names() {
+                out.insert(format!("role_policy:{role}/{p}"));
+            }
+            out.insert(format!("role:{role}"));
+        }
+        let providers = self
+            .iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .unwrap();
+        for p in providers.open_id_connect_provider_list() {
+            let arn = p.arn().unwrap_or_default();
+            let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
+            if host.starts_with(&prefix) {
+                out.insert(format!("provider:{host}"));
+            }
+        }
+        out
+    }
+
+    fn writes(&self) -> usize {
+        self.providers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.api_calls().writes)
+            .sum()
+    }
+
+    async fn put_role_policy(&self, role: &str, document: &str) {
+        self.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(role)
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn delete_role(&self, role: &str) {
+        let policies = self
+            .iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap();
+        for p in policies.policy_names() {
+            self.iam
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(p)
+                .send()
+                .await
+                .unwrap();
+        }
+        self.iam.delete_role().role_name(role).send().await.unwrap();
+    }
+
+    async fn put_bucket_policy(&self, bucket: &str, document: &str) {
+        self.s3
+            .put_bucket_policy()
+            .bucket(bucket)
+            .policy(document)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn untag_role(&self, role: &str, key: &str) {
+        self.iam
+            .untag_role()
+            .role_name(role)
+            .tag_keys(key)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn create_foreign_role(&self, role: &str) {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        self.iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn fail_next_role_create(&self, role: &str) {
+        // A role of that name that is not ours: CreateRole fails with EntityAlreadyExists.
+        self.create_foreign_role(role).await;
+    }
+
+    async fn heal(&self, role: &str) {
+        self.iam.delete_role().role_name(role).send().await.unwrap();
+    }
+
+    async fn create_foreign_object(&self, bucket: &str, key: &str) {
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+        self.s3
+            .create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"foreign"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
