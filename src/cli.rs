@@ -27,12 +27,12 @@ pub enum Command {
     Validate(ClusterArgs),
     /// Show what apply would change.
     #[command(
-        after_help = "Example (offline, no AWS calls):\n  stsform plan --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --refresh=false"
+        after_help = "Examples:\n  stsform plan --name prod-east --region us-east-2 --credentials-requests-dir credreqs --output-dir install\n  stsform plan ... --format markdown --out prod-east.plan --detailed-exitcode   # in a pull request\n  stsform plan ... --refresh=false                                             # offline, no AWS calls"
     )]
     Plan(PlanArgs),
     /// Create or update what the plan shows, after confirmation.
     #[command(
-        after_help = "Example:\n  stsform apply --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --auto-approve"
+        after_help = "Examples:\n  stsform apply --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --auto-approve\n  stsform apply prod-east.plan --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install   # exactly the saved plan"
     )]
     Apply(ApplyArgs),
     /// Delete everything the state holds, in dependency order, after confirmation.
@@ -83,6 +83,10 @@ pub struct ClusterArgs {
     /// Manage only roles, policies and Secrets against this existing OIDC provider.
     #[arg(long, value_name = "ARN")]
     pub identity_provider_arn: Option<String>,
+    /// OIDC provider thumbprint (SHA-1, hex) instead of computing it from the issuer's
+    /// certificate chain; without either, none is set and AWS uses its CA library.
+    #[arg(long, value_name = "HEX")]
+    pub thumbprint: Option<String>,
     /// Settings file; flags win over it [default: ./stsform.toml if present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -101,6 +105,7 @@ impl ClusterArgs {
             enable_tech_preview: self.enable_tech_preview,
             public_key_file: self.public_key_file.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
+            thumbprint: self.thumbprint.clone(),
             config: self.config.clone(),
         }
     }
@@ -120,11 +125,37 @@ pub struct PlanArgs {
     /// At most this many refresh reads at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
+    /// Output format: `text` for people, `markdown` for pull-request comments, `json` for machines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Save the plan to FILE; `stsform apply FILE` then applies exactly it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan the destruction of everything the state holds.
+    #[arg(long)]
+    pub destroy: bool,
+}
+
+/// Plan output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Terraform-style text.
+    Text,
+    /// Markdown for PR comments and job summaries (under 65,000 characters).
+    Markdown,
+    /// The versioned JSON contract (docs/plan-json.md).
+    Json,
 }
 
 /// `stsform apply` and `stsform destroy`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A plan saved with `stsform plan --out`: applied exactly, without planning again.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
     /// Cluster settings.
     #[command(flatten)]
     pub cluster: ClusterArgs,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{ApplyArgs, ClusterArgs, Command, PlanArgs};
+use crate::cli::{ApplyArgs, ClusterArgs, Command, Format, PlanArgs};
 use crate::credentials_request::{self, LoadOptions};
 use crate::desired::{self, Facts};
 use crate::execute::{Controls, Observer, Outcome};
@@ -19,6 +19,7 @@ use crate::plan::Action;
 use crate::progress::{Bars, Lines};
 use crate::provider::aws::AwsProvider;
 use crate::render;
+use crate::saved_plan;
 use crate::settings::{self, Need, Settings};
 use crate::state::StateFile;
 use crate::workflow::{self, Inputs, Mode};
@@ -30,7 +31,7 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(0);
 pub async fn run(command: Command) -> Result<u8> {
     match command {
         Command::Validate(args) => validate(&args).map(|()| 0),
-        Command::Plan(args) => plan(&args).await.map(|()| 0),
+        Command::Plan(args) => plan(&args).await,
         Command::Apply(args) => apply(&args, Mode::Apply).await,
         Command::Destroy(args) => apply(&args, Mode::Destroy).await,
         Command::Graph(args) => graph(&args).map(|()| 0),
@@ -72,6 +73,7 @@ fn inputs(
             settings,
             requests,
             signing_key: key.public,
+            thumbprint: None,
         },
         key.private,
     ))
@@ -106,6 +108,20 @@ fn validate(args: &ClusterArgs) -> Result<()> {
     Ok(())
 }
 
+/// Computes the issuer's thumbprint as ccoctl does, when it makes sense: not when one is
+/// given, not in day-2 mode, and never against an emulator (its issuer host is not
+/// served, and the lookup would leave loopback). Bounded by a short timeout.
+async fn thumbprint(inputs: &mut Inputs, provider: &AwsProvider) {
+    let s = &inputs.settings;
+    if s.thumbprint.is_some()
+        || s.identity_provider_arn.is_some()
+        || provider.endpoint_url().is_some()
+    {
+        return;
+    }
+    inputs.thumbprint = crate::thumbprint::for_issuer(&desired::issuer_url(s)).await;
+}
+
 async fn connect(
     settings: &Settings,
     key: Option<crate::keypair::PrivateKey>,
@@ -116,50 +132,120 @@ async fn connect(
     Ok(Arc::new(provider))
 }
 
-async fn plan(args: &PlanArgs) -> Result<()> {
-    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false)?;
+async fn plan(args: &PlanArgs) -> Result<u8> {
+    if args.out.is_some() && !args.refresh {
+        bail!(
+            "--out needs a refreshed plan: a saved plan is applied without planning again, so it must know what AWS holds (drop --refresh=false)"
+        );
+    }
+    let mode = if args.destroy {
+        Mode::Destroy
+    } else {
+        Mode::Apply
+    };
+    let need = if args.destroy {
+        Need::StateOnly
+    } else {
+        Need::Cluster
+    };
+    let (mut inputs, _) = inputs(&args.cluster, need, false)?;
     let state_file = StateFile::lock(&inputs.settings.state, "plan", LOCK_TIMEOUT)?;
     let state = state_file.load(&inputs.settings.name)?;
+    let text = args.format == Format::Text;
     let mut stdout = std::io::stdout().lock();
-    let planned = if args.refresh {
+    let (planned, reads) = if args.refresh {
         let provider = connect(&inputs.settings, None).await?;
+        thumbprint(&mut inputs, &provider).await;
         let n = state.resources.len();
-        write!(
-            stdout,
-            "Refreshing {n} resource{} ... ",
-            if n == 1 { "" } else { "s" }
-        )?;
-        stdout.flush()?;
+        if text {
+            write!(
+                stdout,
+                "Refreshing {n} resource{} ... ",
+                if n == 1 { "" } else { "s" }
+            )?;
+            stdout.flush()?;
+        }
         let planned = workflow::plan(
             &inputs,
             &provider,
             state,
-            Mode::Apply,
+            mode,
             true,
             args.parallelism.into(),
         )
         .await?;
-        let calls = provider.api_calls();
-        writeln!(
-            stdout,
-            "done ({} AWS reads, {:.2}s)\n",
-            calls.reads,
-            planned.refresh_time.as_secs_f64()
-        )?;
-        planned
+        let reads = provider.api_calls().reads;
+        if text {
+            writeln!(
+                stdout,
+                "done ({reads} AWS reads, {:.2}s)\n",
+                planned.refresh_time.as_secs_f64()
+            )?;
+        }
+        (planned, reads)
     } else {
-        writeln!(
-            stdout,
-            "Planning without refresh: comparing with {} (serial {}), no AWS calls.\n",
-            inputs.settings.state.display(),
-            state.serial
-        )?;
-        // No provider is built: nothing here can reach AWS.
+        if text {
+            writeln!(
+                stdout,
+                "Planning without refresh: comparing with {} (serial {}), no AWS calls.\n",
+                inputs.settings.state.display(),
+                state.serial
+            )?;
+        }
+        // No AWS provider is built: nothing here can reach AWS.
         let offline = Arc::new(crate::provider::Offline);
-        workflow::plan(&inputs, &offline, state, Mode::Apply, false, 1).await?
+        (
+            workflow::plan(&inputs, &offline, state, mode, false, 1).await?,
+            0,
+        )
     };
-    render::text::render(&planned.plan, &mut stdout)?;
+    let meta = render::Meta {
+        cluster: inputs.settings.name.clone(),
+        region: inputs.settings.region.name.clone(),
+        serial: planned.state.serial,
+        lineage: planned.state.lineage.clone(),
+        reads,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
+    if let Some(out) = &args.out {
+        let hash = saved_plan::inputs_hash(
+            &inputs.settings,
+            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
+        )?;
+        saved_plan::write(out, &planned, mode, &hash)?;
+        if text {
+            writeln!(
+                stdout,
+                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform apply {0} (with the same settings)",
+                out.display()
+            )?;
+        }
+    }
+    Ok(if args.detailed_exitcode && planned.plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+fn render_plan(
+    format: Format,
+    plan: &crate::plan::Plan,
+    meta: &render::Meta,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        Format::Text => render::text::render_colored(plan, out, color())?,
+        Format::Markdown => render::markdown::render(plan, meta, out)?,
+        Format::Json => render::json::render(plan, meta, out)?,
+    }
     Ok(())
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (no-color.org).
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`.
@@ -192,22 +278,78 @@ async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         Mode::Apply => Need::Cluster,
         Mode::Destroy => Need::StateOnly,
     };
-    let (inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply)?;
+    let saved = match &args.plan_file {
+        Some(path) => Some(saved_plan::read(path)?),
+        None => None,
+    };
+    let mode = saved.as_ref().map_or(mode, |s| s.mode);
+    // A saved plan's inputs are fingerprinted with the key as it was on disk then.
+    let (mut inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply && saved.is_none())?;
     let operation = match mode {
         Mode::Apply => "apply",
         Mode::Destroy => "destroy",
     };
     let state_file = StateFile::lock(&inputs.settings.state, operation, LOCK_TIMEOUT)?;
     let state = state_file.load(&inputs.settings.name)?;
-    let provider = connect(&inputs.settings, key).await?;
-    let parallelism = usize::from(args.parallelism);
     let started = Instant::now();
-    let planned = workflow::plan(&inputs, &provider, state, mode, true, parallelism).await?;
+    let (planned, provider) = match saved {
+        Some(saved) => {
+            let origin = args
+                .plan_file
+                .as_ref()
+                .expect("saved implies a file")
+                .display()
+                .to_string();
+            let kid = inputs.signing_key.as_ref().map(|k| k.kid.as_str());
+            saved_plan::check(
+                &saved,
+                &state,
+                &saved_plan::inputs_hash(&inputs.settings, kid)?,
+                &origin,
+            )?;
+            let mut plan = saved.plan;
+            let mut key = key;
+            if plan.has_unknowns() {
+                // Only the signing key can still be unknown in a refreshed plan.
+                let generated = workflow::signing_key(&inputs.settings, true)?;
+                if let Some(public) = &generated.public {
+                    workflow::fill_signing_key(&mut plan, public);
+                }
+                key = generated.private;
+            }
+            let provider = connect(&inputs.settings, key).await?;
+            let planned = workflow::Planned {
+                plan,
+                state,
+                observed: saved.observed,
+                reads: 0,
+                refresh_time: Duration::ZERO,
+            };
+            (planned, provider)
+        }
+        None => {
+            let provider = connect(&inputs.settings, key).await?;
+            thumbprint(&mut inputs, &provider).await;
+            let planned = workflow::plan(
+                &inputs,
+                &provider,
+                state,
+                mode,
+                true,
+                usize::from(args.parallelism),
+            )
+            .await?;
+            (planned, provider)
+        }
+    };
+    let parallelism = usize::from(args.parallelism);
     {
         let mut stdout = std::io::stdout().lock();
-        render::text::render(&planned.plan, &mut stdout)?;
+        render::text::render_colored(&planned.plan, &mut stdout, color())?;
     }
-    if planned.plan.has_changes() && !confirm(mode, args.auto_approve)? {
+    // A saved plan was reviewed when it was made; applying it needs no second yes.
+    let approved = args.auto_approve || args.plan_file.is_some();
+    if planned.plan.has_changes() && !confirm(mode, approved)? {
         println!(
             "\n{} cancelled.",
             if mode == Mode::Apply {
@@ -323,6 +465,7 @@ fn graph(args: &ClusterArgs) -> Result<()> {
     let facts = Facts {
         account_id: None,
         signing_key: inputs.signing_key.clone(),
+        thumbprints: inputs.settings.thumbprint.iter().cloned().collect(),
     };
     let desired = desired::derive(&inputs.requests, &inputs.settings, &facts)?;
     print!("{}", crate::graph::desired_dot(&desired));

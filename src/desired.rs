@@ -41,6 +41,8 @@ pub struct Facts {
     pub account_id: Option<String>,
     /// The signing key's public half; `None` before the key pair exists.
     pub signing_key: Option<SigningKey>,
+    /// Thumbprints for the OIDC provider (given, computed, or kept from AWS).
+    pub thumbprints: Vec<String>,
 }
 
 /// The public facts of the signing key.
@@ -220,7 +222,7 @@ pub fn derive(
                     url: issuer.clone(),
                     arn: provider_arn.clone(),
                     client_ids: CLIENT_IDS.iter().map(|s| s.to_string()).collect(),
-                    thumbprints: Vec::new(),
+                    thumbprints: facts.thumbprints.clone(),
                     tags: tags.clone(),
                 }),
                 &[&bucket_id],

@@ -7,7 +7,7 @@
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
 //!                     desired::derive (pure) ─▶ Desired
 //! state file ─ state::StateFile ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
-//! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::text ─▶ stdout
+//! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
 //! ```
@@ -30,6 +30,8 @@ pub mod provider;
 pub mod refresh;
 pub mod render;
 pub mod resource;
+pub mod saved_plan;
 pub mod settings;
 pub mod state;
+pub mod thumbprint;
 pub mod workflow;

@@ -33,7 +33,9 @@ pub struct Observed {
 }
 
 /// What the executor will do to one resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Make it.
@@ -47,7 +49,7 @@ pub enum Action {
 }
 
 /// Why a change is in the plan; reviewers ask this first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// Not in state yet.
@@ -108,7 +110,7 @@ pub struct Drift {
 }
 
 /// Counts in Terraform's terms: a replace is one add and one destroy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Resources created (including replacements).
     pub add: usize,

@@ -125,6 +125,8 @@ pub struct Settings {
     pub identity_provider_arn: Option<String>,
     /// User tags added to every taggable AWS resource.
     pub tags: Tags,
+    /// OIDC provider thumbprint to set instead of computing one (uppercase hex SHA-1).
+    pub thumbprint: Option<String>,
 }
 
 impl Settings {
@@ -168,6 +170,8 @@ pub struct SettingsInput {
     pub public_key_file: Option<PathBuf>,
     /// `--identity-provider-arn`.
     pub identity_provider_arn: Option<String>,
+    /// `--thumbprint`.
+    pub thumbprint: Option<String>,
     /// `--config`.
     pub config: Option<PathBuf>,
 }
@@ -185,6 +189,7 @@ pub struct ConfigFile {
     enable_tech_preview: Option<bool>,
     public_key_file: Option<PathBuf>,
     identity_provider_arn: Option<String>,
+    thumbprint: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -292,6 +297,15 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             errors.push(InputError::new("--identity-provider-arn", e));
         }
     }
+    let thumbprint = input.thumbprint.clone().or(file.thumbprint.clone());
+    if let Some(t) = &thumbprint
+        && (t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        errors.push(InputError::new(
+            "--thumbprint",
+            format!("`{t}` is not a SHA-1 thumbprint (40 hexadecimal characters)"),
+        ));
+    }
     for (key, value) in &file.tags {
         if let Err(e) = check_tag(key, value, &name) {
             errors.push(InputError::new(&config_name, e).at(format!("tags.{key}")));
@@ -336,6 +350,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             .or(file.public_key_file.clone().map(rel)),
         identity_provider_arn: idp,
         tags: file.tags,
+        thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
     })
 }
 

@@ -29,6 +29,8 @@ pub struct Inputs {
     pub requests: Vec<CredentialsRequest>,
     /// The signing key's public facts (`None` before the key exists, and in day-2 mode).
     pub signing_key: Option<SigningKey>,
+    /// Thumbprint computed from the issuer's certificate chain, when it was reachable.
+    pub thumbprint: Option<String>,
 }
 
 /// Apply the configuration, or tear everything down.
@@ -68,6 +70,28 @@ pub fn recorded_account(state: &State) -> Option<String> {
     })
 }
 
+/// The provider's thumbprints: `--thumbprint`, else the one computed from the issuer, else
+/// whatever the live provider has. The last rule keeps an unreachable issuer (offline
+/// runs, emulators) from planning the removal of a thumbprint on every run.
+fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
+    if let Some(t) = inputs
+        .settings
+        .thumbprint
+        .as_ref()
+        .or(inputs.thumbprint.as_ref())
+    {
+        return vec![t.clone()];
+    }
+    observed
+        .resources
+        .values()
+        .find_map(|o| match &o.live {
+            Some(Spec::IamOidcProvider(p)) => Some(p.thumbprints.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// Refreshes (unless `refresh` is false) and computes the plan.
 pub async fn plan<P: Provider>(
     inputs: &Inputs,
@@ -105,6 +129,7 @@ pub async fn plan<P: Provider>(
             &Facts {
                 account_id: account,
                 signing_key: inputs.signing_key.clone(),
+                thumbprints: thumbprints(inputs, &observed),
             },
         )?,
     };
@@ -201,4 +226,26 @@ pub fn signing_key(settings: &Settings, generate: bool) -> Result<KeyMaterial> {
         private: Some(private),
         public: Some(public),
     })
+}
+
+/// Fills in the signing key where a saved plan said "(known after apply)": the first apply
+/// of a saved plan generates the key, and only these attributes can depend on it.
+pub fn fill_signing_key(plan: &mut Plan, key: &SigningKey) {
+    use crate::resource::{FileContent, UNKNOWN};
+    for change in &mut plan.changes {
+        match change.after.as_mut() {
+            Some(Spec::KeyPair(k)) if k.kid == UNKNOWN => k.kid = key.kid.clone(),
+            Some(Spec::S3Object(o)) if o.content == UNKNOWN && o.key == desired::JWKS_KEY => {
+                o.content = key.jwks.clone();
+            }
+            Some(Spec::File(f)) => {
+                if let FileContent::PrivateKeyCopy { kid } = &mut f.content
+                    && kid == UNKNOWN
+                {
+                    *kid = key.kid.clone();
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -1,4 +1,81 @@
 //! Renderers: format a `Plan` for people and machines. They never compute diffs;
 //! everything they show arrives in the `Plan`.
+//!
+//! `text` is for terminals, `markdown` for PR comments and `$GITHUB_STEP_SUMMARY`, `json`
+//! is the versioned machine contract (docs/plan-json.md). Markdown and text show nothing
+//! the JSON lacks, so a CI policy can always check what a reviewer sees.
 
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::plan::AttributeChange;
+use crate::resource::ResourceKind;
+
+pub mod json;
+pub mod markdown;
 pub mod text;
+
+/// Facts about the run that the plan itself does not hold, shown by markdown and json.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Cluster name (`--name`).
+    pub cluster: String,
+    /// AWS region.
+    pub region: String,
+    /// Serial of the state the plan was made from (0 for a state never saved).
+    pub serial: u64,
+    /// Lineage of that state.
+    pub lineage: String,
+    /// AWS read calls the refresh made (0 for `--refresh=false`).
+    pub reads: usize,
+    /// stsform's version (`env!("CARGO_PKG_VERSION")`).
+    pub version: &'static str,
+}
+
+/// What every renderer shows instead of a sensitive value.
+pub const SENSITIVE: &str = "(sensitive)";
+
+/// Attributes whose values no renderer may show, by kind.
+///
+/// Empty on purpose: nothing in a `Spec` is secret today (the private key is referred to
+/// by path and `kid` only, never held). A secret attribute added later goes here, and
+/// text, markdown and json then show `(sensitive)` in its place.
+pub(crate) const SENSITIVE_ATTRIBUTES: &[(ResourceKind, &str)] = &[];
+
+fn is_sensitive(sensitive: &[(ResourceKind, &str)], kind: ResourceKind, name: &str) -> bool {
+    sensitive.iter().any(|(k, n)| *k == kind && *n == name)
+}
+
+/// `attributes` (a JSON object) with the values of sensitive attributes replaced.
+pub(crate) fn redact_attributes(
+    sensitive: &[(ResourceKind, &str)],
+    kind: ResourceKind,
+    mut attributes: Value,
+) -> Value {
+    if let Value::Object(map) = &mut attributes {
+        for (name, value) in map.iter_mut() {
+            if is_sensitive(sensitive, kind, name) {
+                *value = Value::String(SENSITIVE.into());
+            }
+        }
+    }
+    attributes
+}
+
+/// An attribute change with its values replaced if the attribute is sensitive.
+pub(crate) fn redact_change<'a>(
+    sensitive: &[(ResourceKind, &str)],
+    kind: ResourceKind,
+    change: &'a AttributeChange,
+) -> Cow<'a, AttributeChange> {
+    if !is_sensitive(sensitive, kind, &change.name) {
+        return Cow::Borrowed(change);
+    }
+    let hide = |v: &Option<Value>| v.as_ref().map(|_| Value::String(SENSITIVE.into()));
+    Cow::Owned(AttributeChange {
+        name: change.name.clone(),
+        before: hide(&change.before),
+        after: hide(&change.after),
+    })
+}

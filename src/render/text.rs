@@ -8,14 +8,35 @@ use std::io::{self, Write};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+use super::{SENSITIVE_ATTRIBUTES, redact_change};
 use crate::plan::{Action, AttributeChange, Change, Plan, Reason};
 use crate::resource::UNKNOWN;
 
 /// Attributes holding policy documents, shown as `jsonencode(...)` like Terraform does.
-const DOCUMENTS: [&str; 3] = ["policy", "trust_policy", "document"];
+pub(crate) const DOCUMENTS: [&str; 3] = ["policy", "trust_policy", "document"];
 
-/// Writes the whole plan: drift, changes, summary.
+const GREEN: &str = "32";
+const RED: &str = "31";
+const YELLOW: &str = "33";
+const BOLD: &str = "1";
+
+/// `text` in an ANSI colour when `color` is on.
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Writes the whole plan without colour (files, pipes, tests).
 pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    render_colored(plan, out, false)
+}
+
+/// Writes the whole plan: drift, changes, summary; ANSI colours when `color` (a terminal
+/// without `NO_COLOR`).
+pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
     if !plan.drift.is_empty() {
         writeln!(
             out,
@@ -28,7 +49,8 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                     writeln!(out, "  # {} has changed", d.id)?;
                     let width = name_width(&d.attributes);
                     for a in &d.attributes {
-                        attribute(out, a, Action::Update, 4, width)?;
+                        let a = redact_change(SENSITIVE_ATTRIBUTES, d.id.kind, a);
+                        attribute(out, &a, Action::Update, 4, width, color)?;
                     }
                 }
             }
@@ -47,15 +69,15 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         "stsform will perform the following actions:\n\n  (symbols: + create, ~ update in-place, - destroy, -/+ replace)\n"
     )?;
     for c in &plan.changes {
-        change(out, c)?;
+        change(out, c, color)?;
         writeln!(out)?;
     }
     let s = plan.summary;
-    writeln!(
-        out,
+    let summary = format!(
         "Plan: {} to add, {} to change, {} to destroy.",
         s.add, s.change, s.destroy
-    )?;
+    );
+    writeln!(out, "{}", paint(color, BOLD, &summary))?;
     if plan.has_unknowns() {
         writeln!(
             out,
@@ -65,7 +87,8 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-fn symbol(action: Action) -> &'static str {
+/// The Terraform symbol of an action.
+pub(crate) fn symbol(action: Action) -> &'static str {
     match action {
         Action::Create => "+",
         Action::Update => "~",
@@ -90,18 +113,34 @@ fn headline(c: &Change) -> String {
     format!("# {} {what}{why}", c.id)
 }
 
-fn change(out: &mut dyn Write, c: &Change) -> io::Result<()> {
-    writeln!(out, "  {}", headline(c))?;
+fn sign_color(sign: &str) -> &'static str {
+    match sign {
+        "+" => GREEN,
+        "-" => RED,
+        _ => YELLOW,
+    }
+}
+
+fn change(out: &mut dyn Write, c: &Change, color: bool) -> io::Result<()> {
+    writeln!(out, "  {}", paint(color, BOLD, &headline(c)))?;
+    let sign = symbol(c.action);
     writeln!(
         out,
-        "{:>3} resource \"{}\" \"{}\" {{",
-        symbol(c.action),
+        "{} resource \"{}\" \"{}\" {{",
+        paint(color, sign_color(sign), &format!("{sign:>3}")),
         c.id.kind,
         c.id.name
     )?;
     let width = name_width(&c.attributes);
     for a in &c.attributes {
-        attribute(out, a, c.action, 6, width)?;
+        attribute(
+            out,
+            &redact_change(SENSITIVE_ATTRIBUTES, c.id.kind, a),
+            c.action,
+            6,
+            width,
+            color,
+        )?;
         if c.replace_because.contains(&a.name) {
             writeln!(out, "{}# forces replacement", " ".repeat(8))?;
         }
@@ -121,32 +160,38 @@ fn attribute(
     action: Action,
     indent: usize,
     width: usize,
+    color: bool,
 ) -> io::Result<()> {
     let pad = " ".repeat(indent);
+    let sign = |s: &str| paint(color, sign_color(s), s);
     let doc = DOCUMENTS.contains(&a.name.as_str());
     let name = format!("{:width$}", a.name);
     // Continuation lines of a block sit under the attribute, past its sign.
     let inner = indent + 4;
     match (&a.before, &a.after) {
-        (None, Some(v)) => writeln!(out, "{pad}+ {name} = {}", value(v, doc, inner)),
-        (Some(v), None) => writeln!(out, "{pad}- {name} = {}", value(v, doc, inner)),
+        (None, Some(v)) => writeln!(out, "{pad}{} {name} = {}", sign("+"), value(v, doc, inner)),
+        (Some(v), None) => writeln!(out, "{pad}{} {name} = {}", sign("-"), value(v, doc, inner)),
         (Some(b), Some(v)) => {
             let (bt, vt) = (value(b, doc, inner), value(v, doc, inner));
             if action == Action::Create
                 || action == Action::Delete
                 || (!bt.contains('\n') && !vt.contains('\n'))
             {
-                return writeln!(out, "{pad}~ {name} = {bt} -> {vt}");
+                return writeln!(out, "{pad}{} {name} = {bt} -> {vt}", sign("~"));
             }
-            writeln!(out, "{pad}~ {name} = (changed lines, with context)")?;
-            line_diff(out, &plain(b, doc), &plain(v, doc), inner)
+            writeln!(
+                out,
+                "{pad}{} {name} = (changed lines, with context)",
+                sign("~")
+            )?;
+            line_diff(out, &plain(b, doc), &plain(v, doc), inner, color)
         }
         (None, None) => Ok(()),
     }
 }
 
 /// The text a value is compared as in a line diff.
-fn plain(v: &Value, doc: bool) -> String {
+pub(crate) fn plain(v: &Value, doc: bool) -> String {
     match v {
         Value::String(s) => s.clone(),
         other if doc => crate::iam_policy::pretty(other),
@@ -154,23 +199,56 @@ fn plain(v: &Value, doc: bool) -> String {
     }
 }
 
-/// Unified-diff hunks with three lines of context, never two opaque one-liners.
-fn line_diff(out: &mut dyn Write, before: &str, after: &str, indent: usize) -> io::Result<()> {
-    let pad = " ".repeat(indent);
+/// One line of a line diff: `-`, `+` or ` `, and its text without the line break.
+pub(crate) type DiffLine = (char, String);
+
+/// The changed hunks of a line diff, each with three lines of context around changes.
+pub(crate) fn hunks(before: &str, after: &str) -> Vec<Vec<DiffLine>> {
     let diff = TextDiff::from_lines(before, after);
-    for (i, group) in diff.grouped_ops(3).iter().enumerate() {
+    diff.grouped_ops(3)
+        .iter()
+        .map(|group| {
+            group
+                .iter()
+                .flat_map(|op| diff.iter_changes(op))
+                .map(|line| {
+                    let sign = match line.tag() {
+                        ChangeTag::Delete => '-',
+                        ChangeTag::Insert => '+',
+                        ChangeTag::Equal => ' ',
+                    };
+                    (sign, line.value().trim_end_matches('\n').to_string())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Unified-diff hunks with three lines of context, never two opaque one-liners.
+fn line_diff(
+    out: &mut dyn Write,
+    before: &str,
+    after: &str,
+    indent: usize,
+    color: bool,
+) -> io::Result<()> {
+    let pad = " ".repeat(indent);
+    for (i, hunk) in hunks(before, after).iter().enumerate() {
         if i > 0 {
             writeln!(out, "{pad}  ...")?;
         }
-        for op in group {
-            for line in diff.iter_changes(op) {
-                let sign = match line.tag() {
-                    ChangeTag::Delete => "-",
-                    ChangeTag::Insert => "+",
-                    ChangeTag::Equal => " ",
-                };
-                writeln!(out, "{pad}{sign} {}", line.value().trim_end_matches('\n'))?;
-            }
+        for (sign, text) in hunk {
+            // The sign sits just left of the line's own indentation, as Terraform shows
+            // it, so changed lines stay aligned with their unchanged neighbours.
+            let body = text.trim_start();
+            let lead = " ".repeat(text.len() - body.len());
+            let line = format!("{sign} {body}");
+            let line = match sign {
+                '+' => paint(color, GREEN, &line),
+                '-' => paint(color, RED, &line),
+                _ => line,
+            };
+            writeln!(out, "{pad}{lead}{line}")?;
         }
     }
     Ok(())

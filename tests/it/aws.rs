@@ -175,6 +175,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
         public_key_file: None,
         identity_provider_arn: None,
         tags: [("team".to_string(), "storage".to_string())].into(),
+        thumbprint: None,
     };
     let facts = Facts {
         account_id: Some(account.into()),
@@ -182,6 +183,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
             kid: key.kid(),
             jwks: key.jwks(),
         }),
+        ..Facts::default()
     };
     desired::derive(
         &[request(

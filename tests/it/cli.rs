@@ -220,6 +220,7 @@ fn applied_state(w: &Work) {
     let facts = Facts {
         account_id: Some("123456789012".into()),
         signing_key: Some(crate::derive::fixed_key()),
+        ..Facts::default()
     };
     let d = desired::derive(
         &crate::derive::requests(&w.path().join("creds")),
@@ -270,7 +271,7 @@ fn offline_plan_against_a_matching_state_has_no_changes_and_shows_an_added_actio
         "{out}"
     );
     assert!(
-        out.contains("          +         \"ec2:CopySnapshot\","),
+        out.contains("                  + \"ec2:CopySnapshot\",\n"),
         "{out}"
     );
 }
@@ -556,4 +557,135 @@ fn apply_plan_destroy_through_the_binary() {
     );
     let o = run(args("plan"));
     assert!(stdout(&o).contains("Plan: 25 to add"), "{}", stdout(&o));
+}
+
+/// `plan --out` then `apply FILE` against moto; stale saved plans are refused.
+#[test]
+fn saved_plans_apply_exactly_and_refuse_when_stale() {
+    if crate::aws::endpoint().is_none() {
+        return;
+    }
+    let w = Work::new(); // no key pair yet: the saved plan carries the kid as unknown
+    let name = crate::moto_account::unique_name();
+    let base = |verb: &str| -> Vec<String> {
+        [
+            verb,
+            "--name",
+            &name,
+            "--region",
+            "us-east-2",
+            "--output-dir",
+            "install",
+            "--credentials-requests-dir",
+            "creds",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |mut a: Vec<String>, extra: &[&str]| {
+        a.extend(extra.iter().map(|s| s.to_string()));
+        w.run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    // Detailed exit code: 2 = changes present.
+    let o = run(
+        base("plan"),
+        &["--out", "first.plan", "--detailed-exitcode"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Saved the plan to first.plan."),
+        "{}",
+        stdout(&o)
+    );
+    let saved = std::fs::read_to_string(w.path().join("first.plan")).unwrap();
+    assert!(!saved.contains("PRIVATE KEY"));
+    assert!(
+        !w.path()
+            .join("install/serviceaccount-signer.private")
+            .exists()
+    );
+
+    // Applying the saved plan needs no confirmation and does exactly it.
+    let mut apply = base("apply");
+    apply.insert(1, "first.plan".into());
+    let o = run(apply.clone(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Apply complete! Resources: 25 added, 0 changed, 0 destroyed."),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(base("plan"), &["--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    // The same file again: the state moved on since it was made.
+    let o = run(apply.clone(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "first.plan: the state changed since this plan was made (serial 0 → 25); plan again"
+        ),
+        "{}",
+        stderr(&o)
+    );
+
+    // Inputs changed after planning: refused, nothing applied.
+    let o = run(base("plan"), &["--destroy", "--out", "destroy.plan"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Plan: 0 to add, 0 to change, 25 to destroy."),
+        "{}",
+        stdout(&o)
+    );
+    let ebs = w.path().join("creds/03_credentials_request_aws.yaml");
+    let text = std::fs::read_to_string(&ebs).unwrap();
+    std::fs::write(&ebs, text.replace("ec2:AttachVolume", "ec2:AttachVolumes")).unwrap();
+    let mut destroy = base("apply");
+    destroy.insert(1, "destroy.plan".into());
+    let o = run(destroy.clone(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("destroy.plan: the inputs changed since this plan was made"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&ebs, text).unwrap();
+    let o = run(destroy, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Destroy complete! Resources: 25 destroyed."),
+        "{}",
+        stdout(&o)
+    );
+
+    // Another state history (lineage) is refused too.
+    let o = run(base("plan"), &["--out", "again.plan"]);
+    assert_eq!(o.status.code(), Some(0));
+    std::fs::remove_file(w.path().join(format!("state/{name}.toml"))).unwrap();
+    let mut again = base("apply");
+    again.insert(1, "again.plan".into());
+    let o = run(again, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("again.plan: the state was replaced since this plan was made (lineage"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Not a plan at all.
+    std::fs::write(w.path().join("junk.plan"), "{}").unwrap();
+    let mut junk = base("apply");
+    junk.insert(1, "junk.plan".into());
+    let o = run(junk, &[]);
+    assert!(
+        stderr(&o).contains("junk.plan: not a saved stsform plan"),
+        "{}",
+        stderr(&o)
+    );
+    // --out needs a refreshed plan.
+    let o = run(base("plan"), &["--out", "x.plan", "--refresh=false"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--out needs a refreshed plan"));
 }

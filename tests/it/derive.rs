@@ -53,6 +53,7 @@ fn cluster() -> (Settings, Desired) {
     let facts = Facts {
         account_id: Some(ACCOUNT.into()),
         signing_key: Some(fixed_key()),
+        ..Facts::default()
     };
     let d = desired::derive(&requests(&dir), &s, &facts).unwrap();
     (s, d)
@@ -325,6 +326,7 @@ fn china_and_govcloud_partitions_name_everything_right() {
     let facts = Facts {
         account_id: Some(ACCOUNT.into()),
         signing_key: Some(fixed_key()),
+        ..Facts::default()
     };
     let d = desired::derive(&requests(&dir), &settings("c1", "cn-north-1", &dir), &facts).unwrap();
     let Spec::IamOidcProvider(p) = spec(
@@ -383,6 +385,7 @@ fn day2_roles_trust_an_existing_provider_and_nothing_else_is_derived() {
     let facts = Facts {
         account_id: Some(ACCOUNT.into()),
         signing_key: None,
+        ..Facts::default()
     };
     let d = desired::derive(&requests(&dir), &s, &facts).unwrap();
     let ids: Vec<String> = d.resources.keys().map(ToString::to_string).collect();

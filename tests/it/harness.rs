@@ -136,6 +136,7 @@ impl<A: Account> Env<A> {
                 settings,
                 requests: loaded.requests,
                 signing_key: key.public,
+                thumbprint: None,
             },
             key.private,
         )

@@ -1,8 +1,10 @@
 mod aws;
 mod cli;
 mod derive;
+mod execute;
 mod fake_account;
 mod harness;
 mod keypair;
 mod moto_account;
+mod render;
 mod scenarios;

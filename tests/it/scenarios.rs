@@ -397,3 +397,47 @@ async fn a_failed_role_skips_only_its_dependents<A: Account>(account: A, name: S
         expected_cluster_inventory(&name)
     );
 }
+
+scenario!(a_given_thumbprint_is_set_and_kept_without_perpetual_diff);
+async fn a_given_thumbprint_is_set_and_kept_without_perpetual_diff<A: Account>(
+    account: A,
+    name: String,
+) {
+    let mut env = Env::new(account.clone(), &name, "cluster");
+    let thumb = "9E99A48A9960B14926BB7F3B02E22DA2B0AB7280";
+    env.extra.thumbprint = Some(thumb.to_lowercase());
+    assert!(env.apply().await.1.is_complete());
+    let provider_id = ResourceId::new(
+        ResourceKind::IamOidcProvider,
+        format!("{name}-oidc.s3.us-east-2.amazonaws.com"),
+    );
+    let live = |planned: &stsform::workflow::Planned| match planned.observed.resources[&provider_id]
+        .live
+        .clone()
+    {
+        Some(stsform::resource::Spec::IamOidcProvider(p)) => p.thumbprints,
+        other => panic!("{other:?}"),
+    };
+    let planned = env.plan().await;
+    assert_eq!(live(&planned), [thumb]);
+    assert!(!planned.plan.has_changes());
+    // Without --thumbprint and with the issuer unreachable, the live value is kept.
+    env.extra.thumbprint = None;
+    let planned = env.plan().await;
+    assert!(!planned.plan.has_changes(), "{:#?}", planned.plan.changes);
+    // A different one is an in-place update of the provider.
+    env.extra.thumbprint = Some("0000000000000000000000000000000000000000".into());
+    let planned = env.plan().await;
+    let ids: Vec<String> = planned
+        .plan
+        .changes
+        .iter()
+        .map(|c| format!("{:?} {}", c.action, c.id))
+        .collect();
+    assert_eq!(ids, [format!("Update {provider_id}")]);
+    assert!(env.apply().await.1.is_complete());
+    assert_eq!(
+        live(&env.plan().await),
+        ["0000000000000000000000000000000000000000"]
+    );
+}

@@ -1,0 +1,535 @@
+//! The plan as GitHub-flavoured Markdown, for PR comments and `$GITHUB_STEP_SUMMARY`.
+//!
+//! Layout (Atlantis/tfcmt conventions): a heading with cluster, region and the plan line,
+//! a table of changes with the reason for each, the drift found by the refresh, then one
+//! collapsed `<details>` block per resource holding a ```diff block with the signs in
+//! column 0 so GitHub colours them, and a `<sub>` footer. The output always stays under
+//! [`MAX_CHARS`] (GitHub's comment limit is 65,536): whole blocks are left out, never cut,
+//! and a note says how many.
+
+use std::io::{self, Write};
+
+use serde_json::Value;
+
+use super::text::{DOCUMENTS, hunks, plain, symbol};
+use super::{Meta, SENSITIVE_ATTRIBUTES, redact_change};
+use crate::plan::{Action, AttributeChange, Change, Drift, Plan, Reason};
+use crate::resource::{ResourceKind, UNKNOWN};
+
+/// The output is always shorter than this many characters.
+pub const MAX_CHARS: usize = 65_000;
+
+/// Room kept for the truncation note, which is written last.
+const NOTE_RESERVE: usize = 300;
+
+/// Writes the plan as Markdown, at most [`MAX_CHARS`] characters long.
+pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(document(plan, meta, MAX_CHARS).as_bytes())
+}
+
+/// The whole document, shorter than `limit` bytes (and so characters).
+fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
+    let head = head(plan, meta);
+    let footer = footer(meta);
+    let mut budget = limit
+        .saturating_sub(1)
+        .saturating_sub(head.len() + footer.len() + NOTE_RESERVE);
+    let mut doc = head;
+
+    // The table comes first and is cut only if it alone exceeds the budget.
+    let rows: Vec<String> = plan.changes.iter().map(row).collect();
+    let mut table = String::new();
+    let mut shown_rows = 0;
+    if !rows.is_empty() {
+        table.push_str("| | resource | why |\n|---|---|---|\n");
+        budget = budget.saturating_sub(table.len() + 1);
+        shown_rows = take(&rows, &mut budget);
+        table.extend(rows[..shown_rows].iter().cloned());
+        table.push('\n');
+    }
+    doc.push_str(&table);
+    if shown_rows == rows.len() && plan.has_unknowns() {
+        let note = unknown_note();
+        if note.len() <= budget {
+            budget -= note.len();
+            doc.push_str(&note);
+        }
+    }
+
+    // Then drift: its table, whole or cut like the changes table.
+    let mut shown_drift_rows = 0;
+    let mut drift_head = String::new();
+    if shown_rows == rows.len() && !plan.drift.is_empty() {
+        drift_head = "#### Changed outside stsform since the last apply\n\n\
+                      | | resource | what changed |\n|---|---|---|\n"
+            .to_string();
+        if drift_head.len() < budget {
+            budget -= drift_head.len() + 1;
+            let drift_rows: Vec<String> = plan.drift.iter().map(drift_row).collect();
+            shown_drift_rows = take(&drift_rows, &mut budget);
+            drift_head.extend(drift_rows[..shown_drift_rows].iter().cloned());
+            drift_head.push('\n');
+        } else {
+            drift_head.clear();
+        }
+    }
+
+    // Then the details, change blocks before drift blocks, until the budget runs out.
+    let mut shown_blocks = 0;
+    let mut blocks = String::new();
+    if shown_rows == rows.len() {
+        for c in &plan.changes {
+            let block = change_block(c);
+            if block.len() > budget {
+                break;
+            }
+            budget -= block.len();
+            blocks.push_str(&block);
+            shown_blocks += 1;
+        }
+    }
+    let mut drift_blocks = String::new();
+    let mut shown_drift_blocks = 0;
+    if shown_blocks == plan.changes.len() {
+        for d in &plan.drift[..shown_drift_rows] {
+            let block = drift_block(d);
+            if block.len() > budget {
+                break;
+            }
+            budget -= block.len();
+            drift_blocks.push_str(&block);
+            shown_drift_blocks += 1;
+        }
+    }
+    doc.push_str(&drift_head);
+    doc.push_str(&drift_blocks);
+    doc.push_str(&blocks);
+    doc.push_str(&footer);
+
+    // A cut table counts the rows left out; otherwise the details blocks left out count.
+    let (omitted_changes, omitted_drift) = if shown_rows < rows.len() {
+        (rows.len() - shown_rows, plan.drift.len())
+    } else {
+        (
+            plan.changes.len() - shown_blocks,
+            plan.drift.len() - shown_drift_blocks,
+        )
+    };
+    if omitted_changes + omitted_drift > 0 {
+        doc.push('\n');
+        doc.push_str(&note(omitted_changes, omitted_drift));
+        doc.push('\n');
+    }
+    doc
+}
+
+/// How many of `items`, from the first, fit in `budget`; deducts what they take.
+fn take(items: &[String], budget: &mut usize) -> usize {
+    let mut n = 0;
+    for item in items {
+        if item.len() > *budget {
+            break;
+        }
+        *budget -= item.len();
+        n += 1;
+    }
+    n
+}
+
+/// What was left out, and where to see it.
+fn note(changes: usize, drift: usize) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} more {}", if n == 1 { one } else { many });
+    let what = match (changes, drift) {
+        (0, d) => plural(d, "drift entry", "drift entries"),
+        (c, 0) => plural(c, "change", "changes"),
+        (c, d) => format!(
+            "{} and {d} drift {}",
+            plural(c, "change", "changes"),
+            if d == 1 { "entry" } else { "entries" }
+        ),
+    };
+    format!(
+        "… {what} not shown (output capped at 65,000 characters for GitHub comments); \
+         run stsform plan locally for the full plan."
+    )
+}
+
+/// Hidden marker (so a bot can update its comment), heading, and a banner for deletes.
+fn head(plan: &Plan, meta: &Meta) -> String {
+    let marker: String = meta
+        .cluster
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let s = plan.summary;
+    let counts = if plan.has_changes() {
+        format!(
+            "{} to add, {} to change, {} to destroy",
+            s.add, s.change, s.destroy
+        )
+    } else {
+        "No changes".to_string()
+    };
+    let mut head = format!(
+        "<!-- stsform:plan:{marker} -->\n### stsform plan for {} ({}): {counts}\n\n",
+        code(&meta.cluster, false),
+        text(&meta.region)
+    );
+    if !plan.has_changes() {
+        head.push_str("The AWS resources and local files match the configuration.\n\n");
+    }
+    if s.destroy > 0 {
+        let replaced = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Replace)
+            .count();
+        let including = if replaced > 0 {
+            format!(" ({replaced} of them to be replaced)")
+        } else {
+            String::new()
+        };
+        head.push_str(&format!(
+            "> [!WARNING]\n> This plan destroys {} resource{}{including}. Review the deletions carefully.\n\n",
+            s.destroy,
+            if s.destroy == 1 { "" } else { "s" }
+        ));
+    }
+    head
+}
+
+fn unknown_note() -> String {
+    format!(
+        "Values shown as {} are assigned by AWS or by key generation during apply.\n\n",
+        code(UNKNOWN, false)
+    )
+}
+
+/// `state serial 14 · lineage 5f0c2a9e… · 26 AWS reads · stsform 0.4.0`.
+fn footer(meta: &Meta) -> String {
+    let mut lineage: String = meta.lineage.chars().take(8).collect();
+    if meta.lineage.chars().count() > 8 {
+        lineage.push('…');
+    }
+    if lineage.is_empty() {
+        lineage = "none".into();
+    }
+    format!(
+        "<sub>state serial {} · lineage {} · {} AWS read{} · stsform {}</sub>\n",
+        meta.serial,
+        text(&lineage),
+        meta.reads,
+        if meta.reads == 1 { "" } else { "s" },
+        text(meta.version)
+    )
+}
+
+/// The `why` column: the plan's reason in words, plus what forces a replacement.
+fn why(c: &Change) -> String {
+    let reason = match c.reason {
+        Reason::New => "new",
+        Reason::InputsChanged => "inputs changed",
+        Reason::RepairsDrift => "changed outside stsform",
+        Reason::DeletedOutside => "deleted outside stsform",
+        Reason::NoLongerWanted => "no longer in the configuration",
+    };
+    if c.replace_because.is_empty() {
+        return reason.to_string();
+    }
+    let forcing: Vec<String> = c.replace_because.iter().map(|a| code(a, true)).collect();
+    format!("{reason}; replacement forced by {}", forcing.join(", "))
+}
+
+fn row(c: &Change) -> String {
+    format!(
+        "| {} | {} | {} |\n",
+        symbol(c.action),
+        code(&c.id.to_string(), true),
+        why(c)
+    )
+}
+
+fn drift_row(d: &Drift) -> String {
+    let (sign, what) = match d.live {
+        None => ("-", "deleted outside stsform".to_string()),
+        Some(_) => {
+            let names: Vec<String> = d.attributes.iter().map(|a| code(&a.name, true)).collect();
+            ("~", names.join(", "))
+        }
+    };
+    format!("| {sign} | {} | {what} |\n", code(&d.id.to_string(), true))
+}
+
+fn change_block(c: &Change) -> String {
+    let what = match c.action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in-place",
+        Action::Delete => "will be destroyed",
+        Action::Replace => "must be replaced",
+    };
+    let why = match c.reason {
+        Reason::RepairsDrift => " (repairs the change made outside stsform)",
+        Reason::DeletedOutside => " (it was deleted outside stsform)",
+        Reason::NoLongerWanted => " (no longer in the configuration)",
+        Reason::New | Reason::InputsChanged => "",
+    };
+    let summary = format!(
+        "{} <code>{}</code> {what}{why}",
+        html(symbol(c.action)),
+        html(&c.id.to_string())
+    );
+    let lines = diff_lines(c.id.kind, &c.attributes, &c.replace_because);
+    details(&summary, &lines)
+}
+
+fn drift_block(d: &Drift) -> String {
+    let (sign, what) = match d.live {
+        None => ("-", "was deleted outside stsform"),
+        Some(_) => ("~", "has changed outside stsform"),
+    };
+    let summary = format!("{sign} <code>{}</code> {what}", html(&d.id.to_string()));
+    details(&summary, &diff_lines(d.id.kind, &d.attributes, &[]))
+}
+
+/// A collapsed block holding a diff, fenced so that no line of it can close the fence.
+fn details(summary: &str, lines: &[String]) -> String {
+    let body = lines.join("\n");
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("<details><summary>{summary}</summary>\n\n{fence}diff\n{body}\n{fence}\n</details>\n\n")
+}
+
+/// The diff lines of a resource's attribute changes: documents and other multi-line
+/// values as hunks under an `@@ name @@` header, the rest as `- name = old` / `+ name = new`.
+fn diff_lines(
+    kind: ResourceKind,
+    attributes: &[AttributeChange],
+    forced: &[String],
+) -> Vec<String> {
+    let width = attributes.iter().map(|a| a.name.len()).max().unwrap_or(0);
+    let mut lines = Vec::new();
+    for a in attributes {
+        let a = redact_change(SENSITIVE_ATTRIBUTES, kind, a);
+        let doc = DOCUMENTS.contains(&a.name.as_str());
+        let forces = forced.contains(&a.name);
+        let mark = if forces { "  # forces replacement" } else { "" };
+        let name = format!("{:width$}", a.name);
+        let assign = |sign: char, v: &Value, mark: &str, lines: &mut Vec<String>| {
+            let shown = shown(v, doc);
+            for (i, l) in shown.iter().enumerate() {
+                let last = if i + 1 == shown.len() { mark } else { "" };
+                if i == 0 {
+                    lines.push(format!("{sign} {name} = {l}{last}"));
+                } else {
+                    lines.push(format!("{sign} {l}{last}"));
+                }
+            }
+        };
+        match (&a.before, &a.after) {
+            (None, Some(v)) => assign('+', v, mark, &mut lines),
+            (Some(v), None) => assign('-', v, mark, &mut lines),
+            (Some(b), Some(v)) if shown(b, doc).len() == 1 && shown(v, doc).len() == 1 => {
+                assign('-', b, "", &mut lines);
+                assign('+', v, mark, &mut lines);
+            }
+            (Some(b), Some(v)) => {
+                let header = if forces {
+                    format!("@@ {} (forces replacement) @@", a.name)
+                } else {
+                    format!("@@ {} @@", a.name)
+                };
+                for hunk in hunks(&plain(b, doc), &plain(v, doc)) {
+                    lines.push(header.clone());
+                    lines.extend(hunk.into_iter().map(|(sign, l)| format!("{sign}{l}")));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    lines
+}
+
+/// A value as the lines of an assignment: JSON for documents and collections, a heredoc
+/// for multi-line strings, the unknown placeholder bare.
+fn shown(v: &Value, doc: bool) -> Vec<String> {
+    match v {
+        Value::String(s) if s == UNKNOWN => vec![UNKNOWN.to_string()],
+        Value::String(s) if s.contains('\n') => std::iter::once("<<EOT".to_string())
+            .chain(s.lines().map(|l| format!("  {l}")))
+            .chain(std::iter::once("EOT".to_string()))
+            .collect(),
+        Value::Object(_) | Value::Array(_) => plain(v, doc).lines().map(String::from).collect(),
+        other => vec![other.to_string()],
+    }
+}
+
+/// Text for an HTML context (`<summary>`).
+fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Plain text for an inline Markdown context (table cells, headings): nothing in it can
+/// end a cell, open a code span or emphasis, or start an HTML tag.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span; in a table cell its pipes are escaped (GFM splits cells before parsing
+/// code spans). Backticks inside get a longer delimiter. A backslash cannot be written
+/// before an escaped pipe in a code span, so such text falls back to escaped plain text.
+fn code(s: &str, in_table: bool) -> String {
+    if in_table && s.contains('\\') {
+        return text(s);
+    }
+    let s = s.replace(['\n', '\r'], " ");
+    let s = if in_table { s.replace('|', "\\|") } else { s };
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let delimiter = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{delimiter}{pad}{s}{pad}{delimiter}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Summary;
+    use crate::resource::{ResourceId, RoleSpec, Spec};
+
+    fn meta() -> Meta {
+        Meta {
+            cluster: "c".into(),
+            region: "us-east-2".into(),
+            serial: 1,
+            lineage: "0123456789abcdef".into(),
+            reads: 1,
+            version: "test",
+        }
+    }
+
+    fn role(name: &str, description: &str) -> Spec {
+        Spec::IamRole(RoleSpec {
+            name: name.into(),
+            arn: UNKNOWN.into(),
+            description: description.into(),
+            trust_policy: serde_json::json!({"Statement": []}),
+            permissions_boundary: None,
+            tags: Default::default(),
+        })
+    }
+
+    fn creates(n: usize) -> Plan {
+        let changes: Vec<Change> = (0..n)
+            .map(|i| {
+                let spec = role(&format!("role-{i:04}"), &"x".repeat(200));
+                Change {
+                    id: ResourceId::new(ResourceKind::IamRole, format!("role-{i:04}")),
+                    action: Action::Create,
+                    reason: Reason::New,
+                    attributes: crate::plan::diff_attributes(None, Some(&spec)),
+                    before: None,
+                    after: Some(spec),
+                    replace_because: vec![],
+                    depends_on: vec![],
+                }
+            })
+            .collect();
+        Plan {
+            summary: Summary {
+                add: n,
+                ..Summary::default()
+            },
+            changes,
+            drift: vec![],
+        }
+    }
+
+    #[test]
+    fn cells_and_summaries_are_escaped() {
+        assert_eq!(text("a|b<c>`d`*"), "a\\|b&lt;c&gt;\\`d\\`\\*");
+        assert_eq!(code("a|b<c>", true), "`a\\|b<c>`");
+        assert_eq!(code("a|b", false), "`a|b`");
+        assert_eq!(code("x`y", true), "``x`y``");
+        assert_eq!(code("`y", true), "`` `y ``");
+        assert_eq!(code("a\\|b", true), "a\\\\\\|b");
+        assert_eq!(html("</details>"), "&lt;/details&gt;");
+    }
+
+    #[test]
+    fn fences_outgrow_backticks_in_the_content() {
+        let block = details("s", &["+ content = ```````".into()]);
+        assert!(block.contains("\n````````diff\n"), "{block}");
+        assert!(block.ends_with("\n````````\n</details>\n\n"), "{block}");
+        let block = details("s", &["+ plain".into()]);
+        assert!(block.contains("\n```diff\n"), "{block}");
+    }
+
+    #[test]
+    fn a_table_over_the_budget_is_cut_with_a_note() {
+        let plan = creates(50);
+        let full = document(&plan, &meta(), usize::MAX);
+        assert!(!full.contains("not shown"));
+        assert_eq!(full.matches("<details>").count(), 50);
+
+        let doc = document(&plan, &meta(), 2_000);
+        assert!(doc.len() < 2_000, "{}", doc.len());
+        assert!(!doc.contains("<details>"));
+        let rows = doc.matches("| + | `iam_role.").count();
+        assert!(rows > 0 && rows < 50, "{rows}");
+        assert!(
+            doc.trim_end().ends_with(&format!(
+                "… {} more changes not shown (output capped at 65,000 characters for GitHub comments); run stsform plan locally for the full plan.",
+                50 - rows
+            )),
+            "{doc}"
+        );
+        assert!(
+            doc.contains(
+                "<sub>state serial 1 · lineage 01234567… · 1 AWS read · stsform test</sub>"
+            )
+        );
+    }
+
+    #[test]
+    fn blocks_stop_whole_when_over_the_budget() {
+        let plan = creates(50);
+        let doc = document(&plan, &meta(), 12_000);
+        assert!(doc.len() < 12_000);
+        let shown = doc.matches("<details>").count();
+        assert!(shown > 0 && shown < 50, "{shown}");
+        assert_eq!(doc.matches("</details>").count(), shown);
+        assert_eq!(doc.matches("| + | `iam_role.").count(), 50);
+        assert!(doc.trim_end().ends_with(&format!(
+            "… {} more changes not shown (output capped at 65,000 characters for GitHub comments); run stsform plan locally for the full plan.",
+            50 - shown
+        )));
+    }
+}

@@ -1,0 +1,183 @@
+//! The executor on its own: bounded parallelism, save after every change, Ctrl-C.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use stsform::desired::{self, Facts};
+use stsform::execute::{self, Controls, Event, Observer};
+use stsform::plan::{self, Observed};
+use stsform::progress::Recorder;
+use stsform::provider::fake::{FakeCloud, FakeProvider};
+use stsform::provider::{Provider, ProviderResult};
+use stsform::resource::{Resource, ResourceId, Spec};
+use stsform::state::State;
+
+/// Wraps a provider, slowing every write and recording how many run at once.
+struct Slow {
+    inner: FakeProvider,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Slow {
+    async fn around<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let out = f.await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+}
+
+impl Provider for Slow {
+    async fn account_id(&self) -> ProviderResult<String> {
+        self.inner.account_id().await
+    }
+    async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
+        self.inner.read(id, recorded).await
+    }
+    async fn create(&self, r: &Resource) -> ProviderResult<Spec> {
+        self.around(self.inner.create(r)).await
+    }
+    async fn update(&self, r: &Resource, before: &Spec) -> ProviderResult<Spec> {
+        self.around(self.inner.update(r, before)).await
+    }
+    async fn delete(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
+        self.around(self.inner.delete(id, before)).await
+    }
+}
+
+/// The plan of a new cluster (examples/cluster), writing local files into a temp dir.
+fn new_cluster_plan(dir: &std::path::Path) -> plan::Plan {
+    let creds = crate::derive::root().join("examples/cluster");
+    let mut s = crate::derive::settings("ex", "us-east-2", &creds);
+    s.output_dir = dir.to_path_buf();
+    let facts = Facts {
+        account_id: Some("123456789012".into()),
+        signing_key: Some(crate::derive::fixed_key()),
+        ..Facts::default()
+    };
+    let desired = desired::derive(&crate::derive::requests(&creds), &s, &facts).unwrap();
+    plan::compute(&desired, &Observed::default())
+}
+
+fn fixed_private_key() -> stsform::keypair::PrivateKey {
+    let pem = std::fs::read_to_string(
+        crate::derive::root().join("tests/fixtures/keys/fixed.private.pem"),
+    )
+    .unwrap();
+    stsform::keypair::PrivateKey::from_pem(&pem, "fixed").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallelism_bounds_concurrent_changes_and_state_is_saved_after_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = new_cluster_plan(dir.path());
+    let graph = stsform::graph::build(&plan).unwrap();
+    for parallelism in [1, 3] {
+        let provider = Arc::new(Slow {
+            inner: FakeProvider::new(FakeCloud::new("123456789012"), Some(fixed_private_key())),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        });
+        let mut state = State::new("ex");
+        let mut saves = Vec::new();
+        let mut save = |s: &mut State| -> anyhow::Result<()> {
+            saves.push(s.resources.len());
+            Ok(())
+        };
+        let recorder = Recorder::default();
+        let stop = AtomicBool::new(false);
+        let controls = Controls {
+            observer: &recorder,
+            parallelism,
+            stop: &stop,
+        };
+        let outcome = execute::apply(
+            &plan,
+            &graph,
+            Arc::clone(&provider),
+            &mut state,
+            &mut save,
+            controls,
+        )
+        .await;
+        assert!(outcome.is_complete(), "{outcome:#?}");
+        assert_eq!(provider.peak.load(Ordering::SeqCst), parallelism);
+        // One save per finished change, each holding one more resource than the last.
+        assert_eq!(saves, (1..=25).collect::<Vec<_>>());
+        assert_eq!(state.resources.len(), 25);
+        // Every change starts only after the changes it depends on finished.
+        let events = recorder.events();
+        for change in &plan.changes {
+            let started = events
+                .iter()
+                .position(|e| matches!(e, Event::Started { id, .. } if *id == change.id))
+                .unwrap();
+            for dep in &change.depends_on {
+                let finished = events
+                    .iter()
+                    .position(|e| matches!(e, Event::Finished { id, .. } if id == dep))
+                    .unwrap();
+                assert!(
+                    finished < started,
+                    "{} started before {dep} finished",
+                    change.id
+                );
+            }
+        }
+    }
+}
+
+/// Sets the stop flag (as the Ctrl-C handler does) when the first change finishes.
+struct StopAfterFirst<'a>(&'a AtomicBool, Recorder);
+
+impl Observer for StopAfterFirst<'_> {
+    fn event(&self, event: &Event) {
+        if matches!(event, Event::Finished { .. }) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+        self.1.event(event);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_lets_running_changes_finish_and_starts_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = new_cluster_plan(dir.path());
+    let graph = stsform::graph::build(&plan).unwrap();
+    let provider = Arc::new(Slow {
+        inner: FakeProvider::new(FakeCloud::new("123456789012"), Some(fixed_private_key())),
+        running: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    });
+    let mut state = State::new("ex");
+    let saved = AtomicUsize::new(0);
+    let mut save = |_: &mut State| -> anyhow::Result<()> {
+        saved.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    };
+    let stop = AtomicBool::new(false);
+    let observer = StopAfterFirst(&stop, Recorder::default());
+    let controls = Controls {
+        observer: &observer,
+        parallelism: 2,
+        stop: &stop,
+    };
+    let outcome = execute::apply(&plan, &graph, provider, &mut state, &mut save, controls).await;
+    assert!(!outcome.is_complete());
+    // The two that were running when the stop came both finished and were saved.
+    assert_eq!(outcome.succeeded.len(), 2, "{outcome:#?}");
+    assert_eq!(saved.load(Ordering::SeqCst), 2);
+    assert_eq!(state.resources.len(), 2);
+    assert_eq!(outcome.not_started.len(), 23);
+    let started = observer
+        .1
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Started { .. }))
+        .count();
+    assert_eq!(started, 2);
+}

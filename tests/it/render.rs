@@ -1,0 +1,603 @@
+//! Renderers on plans computed from the real requests in examples/cluster: Markdown for
+//! PR comments, JSON for machines, text for terminals. Snapshots plus the contracts
+//! (size cap, balanced blocks, JSON covers everything Markdown shows).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use stsform::desired::{self, Desired, Facts};
+use stsform::iam_policy::canonicalize;
+use stsform::plan::{self, Observed, ObservedResource, Plan};
+use stsform::render::{self, Meta};
+use stsform::resource::{
+    Resource, ResourceId, ResourceKind, RolePolicySpec, RoleSpec, Spec, Tags, UNKNOWN,
+};
+use stsform::settings::Settings;
+
+use crate::derive::{fixed_key, requests, root, settings};
+
+const ACCOUNT: &str = "123456789012";
+const CLUSTER: &str = "prod-east";
+const REGION: &str = "us-east-2";
+const EBS: &str = "prod-east-openshift-cluster-csi-drivers-ebs-cloud-credentials";
+const INGRESS: &str = "prod-east-openshift-ingress-operator-cloud-credentials";
+const MACHINE_API: &str = "prod-east-openshift-machine-api-aws-cloud-credentials";
+const NOTE_TAIL: &str = "not shown (output capped at 65,000 characters for GitHub comments); run stsform plan locally for the full plan.";
+
+fn meta() -> Meta {
+    Meta {
+        cluster: CLUSTER.into(),
+        region: REGION.into(),
+        serial: 14,
+        lineage: "5f0c2a9e-4b1d-4c3e-9a57-0d8e2f6b1c44".into(),
+        reads: 26,
+        version: "0.1.0-test",
+    }
+}
+
+fn online() -> Facts {
+    Facts {
+        account_id: Some(ACCOUNT.into()),
+        signing_key: Some(fixed_key()),
+        ..Facts::default()
+    }
+}
+
+/// Desired from a copy of examples/cluster after `edit`, with `tweak` applied to settings.
+fn derive_edited(
+    facts: &Facts,
+    edit: impl FnOnce(&Path),
+    tweak: impl FnOnce(&mut Settings),
+) -> Desired {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("examples/cluster")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    edit(dir.path());
+    let mut s = settings(CLUSTER, REGION, dir.path());
+    tweak(&mut s);
+    desired::derive(&requests(dir.path()), &s, facts).unwrap()
+}
+
+fn baseline() -> Desired {
+    derive_edited(&online(), |_| {}, |_| {})
+}
+
+/// What the state and AWS hold after applying `d`, with nothing changed since.
+fn applied(d: &Desired) -> Observed {
+    Observed {
+        resources: d
+            .resources
+            .iter()
+            .map(|(id, r)| {
+                let o = ObservedResource {
+                    recorded: r.spec.clone(),
+                    live: Some(r.spec.clone()),
+                    depends_on: r.depends_on.clone(),
+                };
+                (id.clone(), o)
+            })
+            .collect(),
+        refreshed: true,
+    }
+}
+
+fn replace_in(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {file}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn add_ebs_action(dir: &Path) {
+    replace_in(
+        dir,
+        "03_credentials_request_aws.yaml",
+        "      - ec2:AttachVolume\n",
+        "      - ec2:AttachVolume\n      - ec2:CopySnapshot\n",
+    );
+}
+
+fn remove_iam_ro(dir: &Path) {
+    std::fs::remove_file(dir.join("05-iam-ro-credentialsrequest.yaml")).unwrap();
+}
+
+fn id(kind: ResourceKind, name: &str) -> ResourceId {
+    ResourceId::new(kind, name)
+}
+
+/// The bucket was made in another region: the plan must replace it.
+fn bucket_elsewhere(o: &mut Observed) {
+    let r = o
+        .resources
+        .get_mut(&id(ResourceKind::S3Bucket, "prod-east-oidc"))
+        .unwrap();
+    let Spec::S3Bucket(b) = &mut r.recorded else {
+        panic!()
+    };
+    b.region = "us-east-1".into();
+    r.live = Some(r.recorded.clone());
+}
+
+/// Someone added `route53:*` to the ingress policy, deleted the machine-api role, and
+/// deleted a role the configuration no longer wants.
+fn drifted(o: &mut Observed) {
+    let policy = o
+        .resources
+        .get_mut(&id(ResourceKind::IamRolePolicy, INGRESS))
+        .unwrap();
+    let Some(Spec::IamRolePolicy(p)) = &mut policy.live else {
+        panic!()
+    };
+    p.document["Statement"][0]["Action"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("route53:*"));
+    p.document = canonicalize(&p.document);
+
+    let role = o
+        .resources
+        .get_mut(&id(ResourceKind::IamRole, MACHINE_API))
+        .unwrap();
+    role.live = None;
+
+    let old = "prod-east-openshift-retired-operator-credentials";
+    let mut gone = o.resources[&id(ResourceKind::IamRole, INGRESS)].clone();
+    let Spec::IamRole(r) = &mut gone.recorded else {
+        panic!()
+    };
+    r.name = old.into();
+    r.arn = format!("arn:aws:iam::{ACCOUNT}:role/{old}");
+    gone.live = None;
+    o.resources.insert(id(ResourceKind::IamRole, old), gone);
+}
+
+fn markdown(plan: &Plan, meta: &Meta) -> String {
+    let mut out = Vec::new();
+    render::markdown::render(plan, meta, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn json_text(plan: &Plan, meta: &Meta) -> String {
+    let mut out = Vec::new();
+    render::json::render(plan, meta, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn text(plan: &Plan) -> String {
+    let mut out = Vec::new();
+    render::text::render(plan, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Snapshots Markdown and JSON and checks the contracts every plan must keep.
+fn check(name: &str, plan: &Plan, meta: &Meta) -> (String, Value) {
+    let md = markdown(plan, meta);
+    let js = json_text(plan, meta);
+    assert!(js.ends_with("}\n"));
+    let v: Value = serde_json::from_str(&js).unwrap();
+    assert_eq!(v["format_version"], "1.0");
+    assert_balanced(&md);
+    assert_json_covers_markdown(&md, &v);
+    insta::assert_snapshot!(format!("{name}_md"), md);
+    insta::assert_snapshot!(format!("{name}_json"), js);
+    (md, v)
+}
+
+/// `<details>` blocks and code fences open and close in turn.
+fn assert_balanced(md: &str) {
+    let mut in_details = false;
+    let mut fence: Option<usize> = None;
+    for line in md.lines() {
+        let ticks = line.chars().take_while(|c| *c == '`').count();
+        match fence {
+            Some(n) if ticks == n && line.len() == n => fence = None,
+            Some(_) => {}
+            None if ticks >= 3 => {
+                assert_eq!(&line[ticks..], "diff", "{line}");
+                assert!(in_details, "fence outside <details>");
+                fence = Some(ticks);
+            }
+            None if line.starts_with("<details>") => {
+                assert!(!in_details, "nested <details>");
+                in_details = true;
+            }
+            None if line == "</details>" => {
+                assert!(in_details, "</details> without <details>");
+                in_details = false;
+            }
+            None => {}
+        }
+    }
+    assert_eq!(fence, None, "unclosed fence");
+    assert!(!in_details, "unclosed <details>");
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count()
+    );
+}
+
+/// Every resource address and attribute name the Markdown shows is in the JSON too,
+/// and so are the footer's facts.
+fn assert_json_covers_markdown(md: &str, v: &Value) {
+    let mut addresses = BTreeSet::new();
+    let mut attributes = BTreeSet::new();
+    let names = |v: &Value, into: &mut BTreeSet<String>| match v {
+        Value::Object(m) => into.extend(m.keys().cloned()),
+        Value::Array(a) => into.extend(a.iter().filter_map(|s| s.as_str().map(String::from))),
+        _ => {}
+    };
+    for c in v["changes"].as_array().unwrap() {
+        addresses.insert(c["address"].as_str().unwrap().to_string());
+        for key in ["before", "after", "changed_attributes", "replace_because"] {
+            names(&c[key], &mut attributes);
+        }
+    }
+    for d in v["drift"].as_array().unwrap() {
+        addresses.insert(d["address"].as_str().unwrap().to_string());
+        for key in ["recorded", "live", "changed_attributes"] {
+            names(&d[key], &mut attributes);
+        }
+    }
+
+    let mut shown_addresses = BTreeSet::new();
+    let mut shown_attributes = BTreeSet::new();
+    let mut prose = String::new();
+    let mut fenced = false;
+    for line in md.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            prose.push_str(line);
+            prose.push('\n');
+        }
+    }
+    let spans = prose
+        .split("<code>")
+        .skip(1)
+        .filter_map(|s| s.split_once("</code>").map(|(a, _)| a))
+        .chain(prose.split('`').skip(1).step_by(2));
+    for span in spans {
+        let span = span.trim();
+        let is_address = span
+            .split_once('.')
+            .is_some_and(|(k, _)| k.parse::<ResourceKind>().is_ok());
+        if is_address {
+            shown_addresses.insert(span.to_string());
+        } else if span.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !span.is_empty() {
+            shown_attributes.insert(span.to_string());
+        }
+    }
+    for line in md.lines() {
+        if let Some(rest) = line.strip_prefix("@@ ") {
+            shown_attributes.insert(rest.split(' ').next().unwrap().to_string());
+        }
+        let Some(rest) = line.strip_prefix("+ ").or_else(|| line.strip_prefix("- ")) else {
+            continue;
+        };
+        if let Some((name, value)) = rest.split_once(' ')
+            && !name.is_empty()
+            && value.trim_start().starts_with("= ")
+        {
+            shown_attributes.insert(name.to_string());
+        }
+    }
+    assert!(!shown_addresses.is_empty() || v["changes"].as_array().unwrap().is_empty());
+    let missing: Vec<_> = shown_addresses.difference(&addresses).collect();
+    assert!(missing.is_empty(), "addresses not in the JSON: {missing:?}");
+    let missing: Vec<_> = shown_attributes.difference(&attributes).collect();
+    assert!(
+        missing.is_empty(),
+        "attributes not in the JSON: {missing:?}"
+    );
+
+    let footer = md.lines().find(|l| l.starts_with("<sub>")).unwrap();
+    for fact in [
+        format!("state serial {}", v["state"]["serial"]),
+        format!("lineage {}", &v["state"]["lineage"].as_str().unwrap()[..8]),
+        format!("{} AWS read", v["aws_reads"]),
+        format!("stsform {}", v["stsform_version"].as_str().unwrap()),
+    ] {
+        assert!(footer.contains(&fact), "{fact} not in {footer}");
+    }
+    let heading = md.lines().find(|l| l.starts_with("### ")).unwrap();
+    assert!(heading.contains(v["cluster"].as_str().unwrap()));
+    assert!(heading.contains(v["region"].as_str().unwrap()));
+}
+
+fn change<'a>(v: &'a Value, address: &str) -> &'a Value {
+    v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == address)
+        .unwrap_or_else(|| panic!("no change for {address}"))
+}
+
+#[test]
+fn new_cluster_offline_creates_everything_with_unknown_arns() {
+    let dir = root().join("examples/cluster");
+    let d = desired::derive(
+        &requests(&dir),
+        &settings(CLUSTER, REGION, &dir),
+        &Facts::default(),
+    )
+    .unwrap();
+    let plan = plan::compute(&d, &Observed::default());
+    let meta = Meta {
+        serial: 0,
+        reads: 0,
+        ..meta()
+    };
+    let (md, v) = check("new_cluster", &plan, &meta);
+    assert!(md.contains(": 25 to add, 0 to change, 0 to destroy"));
+    assert!(md.contains("Values shown as `(known after apply)`"));
+    assert!(!md.contains("not shown"));
+    assert_eq!(
+        v["summary"],
+        json!({"add": 25, "change": 0, "destroy": 0, "unchanged": 0})
+    );
+    assert_eq!(v["has_changes"], true);
+    let role = change(&v, &format!("iam_role.{EBS}"));
+    assert_eq!(role["actions"], json!(["create"]));
+    assert_eq!(role["reason"], "new");
+    assert_eq!(role["before"], Value::Null);
+    // The trust policy names the provider, whose ARN is unknown offline too.
+    assert_eq!(role["after_unknown"], json!(["arn", "trust_policy"]));
+    assert_eq!(role["after"]["arn"], UNKNOWN);
+    // Policies are nested JSON, not strings to decode again.
+    assert!(role["after"]["trust_policy"]["Statement"].is_array());
+    assert_eq!(
+        role["depends_on"],
+        json!(["iam_oidc_provider.prod-east-oidc.s3.us-east-2.amazonaws.com"])
+    );
+    let key = change(&v, "key_pair.serviceaccount-signer");
+    assert_eq!(key["after_unknown"], json!(["kid"]));
+}
+
+#[test]
+fn trust_policy_update() {
+    let want = derive_edited(
+        &online(),
+        |dir| {
+            replace_in(
+                dir,
+                "03_credentials_request_aws.yaml",
+                "  - aws-ebs-csi-driver-controller-sa\n",
+                "  - aws-ebs-csi-driver-controller-sa\n  - aws-ebs-csi-driver-node-sa\n",
+            )
+        },
+        |_| {},
+    );
+    let plan = plan::compute(&want, &applied(&baseline()));
+    let (md, v) = check("trust_policy_update", &plan, &meta());
+    assert!(md.contains("@@ trust_policy @@"));
+    assert!(md.contains("+            \"system:serviceaccount:openshift-cluster-csi-drivers:aws-ebs-csi-driver-node-sa\""));
+    let c = change(&v, &format!("iam_role.{EBS}"));
+    assert_eq!(c["actions"], json!(["update"]));
+    assert_eq!(c["reason"], "inputs_changed");
+    assert_eq!(c["changed_attributes"], json!(["trust_policy"]));
+    assert_eq!(c["after_unknown"], json!([]));
+}
+
+#[test]
+fn inline_policy_update() {
+    let want = derive_edited(&online(), add_ebs_action, |_| {});
+    let plan = plan::compute(&want, &applied(&baseline()));
+    let (md, v) = check("inline_policy_update", &plan, &meta());
+    assert!(md.contains("\n+        \"ec2:CopySnapshot\",\n"), "{md}");
+    assert_eq!(v["summary"]["change"], 1);
+    assert_eq!(
+        change(&v, &format!("iam_role_policy.{EBS}"))["changed_attributes"],
+        json!(["document"])
+    );
+}
+
+#[test]
+fn tags_update() {
+    let want = derive_edited(
+        &online(),
+        |_| {},
+        |s| {
+            s.tags.insert("team".into(), "platform|infra".into());
+        },
+    );
+    let plan = plan::compute(&want, &applied(&baseline()));
+    let (md, v) = check("tags_update", &plan, &meta());
+    assert!(md.contains("@@ tags @@"));
+    assert!(md.contains("+  \"team\": \"platform|infra\""));
+    let c = change(&v, "s3_bucket.prod-east-oidc");
+    assert_eq!(c["changed_attributes"], json!(["tags"]));
+    assert_eq!(c["after"]["tags"]["team"], "platform|infra");
+    let tags: Tags = serde_json::from_value(c["before"]["tags"].clone()).unwrap();
+    assert!(!tags.contains_key("team"));
+}
+
+#[test]
+fn delete_of_a_request_that_is_gone() {
+    let want = derive_edited(&online(), remove_iam_ro, |_| {});
+    let plan = plan::compute(&want, &applied(&baseline()));
+    let (md, v) = check("delete", &plan, &meta());
+    assert!(md.contains("> [!WARNING]\n> This plan destroys 3 resources."));
+    assert!(md.contains("| no longer in the configuration |"));
+    let deletes: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["actions"].as_array().unwrap().contains(&json!("delete")))
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(deletes.len(), 3, "{deletes:?}");
+    for c in v["changes"].as_array().unwrap() {
+        assert_eq!(c["after"], Value::Null);
+        assert_eq!(c["reason"], "no_longer_wanted");
+    }
+}
+
+#[test]
+fn bucket_region_change_replaces_it() {
+    let mut observed = applied(&baseline());
+    bucket_elsewhere(&mut observed);
+    let plan = plan::compute(&baseline(), &observed);
+    let (md, v) = check("replace", &plan, &meta());
+    assert!(md.contains(
+        "| -/+ | `s3_bucket.prod-east-oidc` | inputs changed; replacement forced by `region` |"
+    ));
+    assert!(md.contains("+ region = \"us-east-2\"  # forces replacement"));
+    let c = change(&v, "s3_bucket.prod-east-oidc");
+    assert_eq!(c["actions"], json!(["delete", "create"]));
+    assert_eq!(c["replace_because"], json!(["region"]));
+    assert_eq!(v["summary"]["add"], 1);
+    assert_eq!(v["summary"]["destroy"], 1);
+}
+
+#[test]
+fn drift_changed_and_deleted_outside() {
+    let mut observed = applied(&baseline());
+    drifted(&mut observed);
+    let plan = plan::compute(&baseline(), &observed);
+    let (md, v) = check("drift", &plan, &meta());
+    assert!(md.contains("#### Changed outside stsform since the last apply"));
+    assert!(md.contains("| changed outside stsform |"));
+    assert!(md.contains("| deleted outside stsform |"));
+    let drift = v["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 3);
+    let deleted: Vec<bool> = drift
+        .iter()
+        .map(|d| d["deleted"].as_bool().unwrap())
+        .collect();
+    assert_eq!(deleted, [true, true, false]);
+    assert_eq!(drift[2]["changed_attributes"], json!(["document"]));
+    assert_eq!(drift[0]["live"], Value::Null);
+    assert_eq!(
+        change(&v, &format!("iam_role_policy.{INGRESS}"))["reason"],
+        "repairs_drift"
+    );
+    assert_eq!(
+        change(&v, &format!("iam_role.{MACHINE_API}"))["reason"],
+        "deleted_outside"
+    );
+}
+
+#[test]
+fn combined_plan_in_all_three_formats() {
+    let want = derive_edited(
+        &online(),
+        |dir| {
+            add_ebs_action(dir);
+            remove_iam_ro(dir);
+        },
+        |_| {},
+    );
+    let mut observed = applied(&baseline());
+    bucket_elsewhere(&mut observed);
+    drifted(&mut observed);
+    let plan = plan::compute(&want, &observed);
+    let (md, v) = check("combined", &plan, &meta());
+    let actions: BTreeSet<String> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["actions"].to_string())
+        .collect();
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    assert!(md.contains("This plan destroys 4 resources (1 of them to be replaced)."));
+    insta::assert_snapshot!("combined_text", text(&plan));
+}
+
+#[test]
+fn no_changes() {
+    let plan = plan::compute(&baseline(), &applied(&baseline()));
+    let (md, v) = check("no_changes", &plan, &meta());
+    assert!(md.contains(": No changes\n"));
+    assert_eq!(v["has_changes"], false);
+    assert_eq!(v["summary"]["unchanged"], 25);
+}
+
+/// 400 roles with big policies: far more than a GitHub comment holds.
+fn oversized(roles: usize) -> Plan {
+    let actions: Vec<String> = (0..120)
+        .map(|i| format!("ec2:SyntheticAction{i:03}"))
+        .collect();
+    let mut d = Desired::empty();
+    for i in 0..roles {
+        let name = format!("big-{i:03}");
+        let role = id(ResourceKind::IamRole, &name);
+        let policy = id(ResourceKind::IamRolePolicy, &name);
+        let document = canonicalize(&json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }));
+        d.resources.insert(
+            role.clone(),
+            Resource {
+                id: role.clone(),
+                spec: Spec::IamRole(RoleSpec {
+                    name: name.clone(),
+                    arn: UNKNOWN.into(),
+                    description: format!("synthetic role {i}"),
+                    trust_policy: canonicalize(&json!({
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                                       "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/x"}}],
+                    })),
+                    permissions_boundary: None,
+                    tags: Tags::new(),
+                }),
+                depends_on: vec![],
+            },
+        );
+        d.resources.insert(
+            policy.clone(),
+            Resource {
+                id: policy,
+                spec: Spec::IamRolePolicy(RolePolicySpec {
+                    role: name.clone(),
+                    name,
+                    document,
+                }),
+                depends_on: vec![role],
+            },
+        );
+    }
+    plan::compute(&d, &Observed::default())
+}
+
+#[test]
+fn oversized_plan_is_capped_with_whole_blocks_and_a_note() {
+    let plan = oversized(400);
+    let md = markdown(&plan, &meta());
+    assert!(md.chars().count() < 65_000, "{}", md.chars().count());
+    assert!(md.len() < 65_000, "{}", md.len());
+    assert_balanced(&md);
+    // Every change is in the table; only details blocks were left out.
+    assert_eq!(md.matches("| + | `iam_role").count(), 800);
+    let shown = md.matches("<details>").count();
+    assert!(shown > 0 && shown < 800, "{shown}");
+    let note = format!("… {} more changes {NOTE_TAIL}", 800 - shown);
+    assert!(md.trim_end().ends_with(&note), "{}", &md[md.len() - 400..]);
+
+    let v: Value = serde_json::from_str(&json_text(&plan, &meta())).unwrap();
+    assert_eq!(v["format_version"], "1.0");
+    assert_eq!(v["changes"].as_array().unwrap().len(), 800);
+    assert_eq!(
+        change(&v, "iam_role.big-000")["after_unknown"],
+        json!(["arn"])
+    );
+    assert_json_covers_markdown(&md, &v);
+}
+
+#[test]
+fn a_table_too_big_for_a_comment_is_cut_with_the_same_note() {
+    let plan = oversized(1500);
+    let md = markdown(&plan, &meta());
+    assert!(md.chars().count() < 65_000, "{}", md.chars().count());
+    assert_balanced(&md);
+    assert!(!md.contains("<details>"));
+    let rows = md.matches("| + | `iam_role").count();
+    assert!(rows > 0 && rows < 3000, "{rows}");
+    let note = format!("… {} more changes {NOTE_TAIL}", 3000 - rows);
+    assert!(md.trim_end().ends_with(&note), "{}", &md[md.len() - 400..]);
+}
