@@ -291,7 +291,6 @@ async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     };
     let state_file = StateFile::lock(&inputs.settings.state, operation, LOCK_TIMEOUT)?;
     let state = state_file.load(&inputs.settings.name)?;
-    let started = Instant::now();
     let (planned, provider) = match saved {
         Some(saved) => {
             let origin = args
@@ -361,6 +360,7 @@ async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         return Ok(1);
     }
 
+    let started = Instant::now();
     // Ctrl-C: stop starting new changes, let running calls finish, save, exit non-zero.
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
@@ -392,7 +392,7 @@ async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     }
     let calls = provider.api_calls();
     let summary = format!(
-        "{} AWS calls ({} reads, {} writes) in {:.2}s",
+        "{} AWS calls in all ({} reads, {} writes); changes took {:.2}s",
         calls.reads + calls.writes,
         calls.reads,
         calls.writes,

@@ -306,9 +306,20 @@ impl Spec {
         serde_json::to_value(self).expect("specs always serialize")
     }
 
-    /// The attributes with policy documents as nested JSON, for display and diffs.
+    /// The attributes as people read them, for display and diffs: policy documents as
+    /// nested JSON, file modes in octal, file text as text.
     pub fn display_attributes(&self) -> serde_json::Value {
         let mut v = self.attributes();
+        if let (Spec::File(f), serde_json::Value::Object(map)) = (self, &mut v) {
+            map.insert("mode".into(), format!("{:04o}", f.mode).into());
+            let content = match &f.content {
+                FileContent::Text(text) => text.clone(),
+                FileContent::PrivateKeyCopy { kid } => {
+                    format!("(copy of the private key whose kid is {kid})")
+                }
+            };
+            map.insert("content".into(), content.into());
+        }
         if let serde_json::Value::Object(map) = &mut v {
             for key in ["policy", "trust_policy", "document"] {
                 if let Some(serde_json::Value::String(s)) = map.get(key)
