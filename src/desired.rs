@@ -59,6 +59,9 @@ pub struct SigningKey {
 pub struct Desired {
     /// Every desired resource.
     pub resources: BTreeMap<ResourceId, Resource>,
+    /// Where a resource comes from (`file: document N`), for resources made from a request:
+    /// reviewers see which manifest a change traces back to.
+    pub sources: BTreeMap<ResourceId, String>,
 }
 
 impl Desired {
@@ -283,6 +286,10 @@ pub fn derive(
             .collect();
         let role_arn = arn(partition, account, &format!("role/{role}"));
         let deps: Vec<&ResourceId> = provider_id.iter().collect();
+        let source = format!(
+            "{}: document {}",
+            request.source.file, request.source.document
+        );
         let role_id = desired.add(
             ResourceId::new(ResourceKind::IamRole, &role),
             Spec::IamRole(RoleSpec {
@@ -308,7 +315,7 @@ pub fn derive(
                 condition: s.policy_condition.as_ref(),
             })
             .collect();
-        desired.add(
+        let policy_id = desired.add(
             ResourceId::new(ResourceKind::IamRolePolicy, &role),
             Spec::IamRolePolicy(RolePolicySpec {
                 role: role.clone(),
@@ -321,7 +328,7 @@ pub fn derive(
             "manifests/{}-{}-credentials.yaml",
             request.secret_ref.namespace, request.secret_ref.name
         );
-        desired.add(
+        let manifest_id = desired.add(
             ResourceId::new(ResourceKind::File, &manifest),
             Spec::File(FileSpec {
                 path: out(&manifest),
@@ -330,6 +337,9 @@ pub fn derive(
             }),
             &[&role_id],
         );
+        for id in [role_id, policy_id, manifest_id] {
+            desired.sources.insert(id, source.clone());
+        }
     }
     if errors.is_empty() {
         Ok(desired)

@@ -119,6 +119,7 @@ mod tests {
             after: None,
             attributes: vec![],
             replace_because: vec![],
+            source: None,
             depends_on: deps.iter().map(|(k, n)| ResourceId::new(*k, *n)).collect(),
         }
     }

@@ -94,6 +94,8 @@ pub struct Change {
     pub replace_because: Vec<String>,
     /// Dependencies: desired ones for create/update/replace, recorded ones for delete.
     pub depends_on: Vec<ResourceId>,
+    /// The request the resource is made from (`file: document N`), when there is one.
+    pub source: Option<String>,
 }
 
 /// A change made outside stsform since the last apply.
@@ -198,6 +200,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
             attributes: diff_attributes(live, want.map(|w| &w.spec)),
             replace_because,
             depends_on: depends_on.to_vec(),
+            source: want.and_then(|_| desired.sources.get(id).cloned()),
         };
         match (want, have, live) {
             (Some(want), None, _) => {

@@ -50,6 +50,8 @@ struct SavedChange {
     after: Option<serde_json::Value>,
     replace_because: Vec<String>,
     depends_on: Vec<ResourceId>,
+    #[serde(default)]
+    source: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -141,6 +143,7 @@ pub fn write(path: &Path, planned: &Planned, mode: Mode, inputs_hash: &str) -> R
                 after: c.after.as_ref().map(Spec::attributes),
                 replace_because: c.replace_because.clone(),
                 depends_on: c.depends_on.clone(),
+                source: c.source.clone(),
             })
             .collect(),
         drift: planned
@@ -226,6 +229,7 @@ pub fn read(path: &Path) -> Result<Saved> {
             attributes,
             replace_because: c.replace_because,
             depends_on: c.depends_on,
+            source: c.source,
         });
     }
     let mut drift = Vec::new();

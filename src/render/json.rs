@@ -63,6 +63,7 @@ struct ChangeView<'a> {
     after_unknown: Vec<String>,
     changed_attributes: Vec<&'a str>,
     depends_on: &'a [ResourceId],
+    source: Option<&'a str>,
 }
 
 /// One change made outside stsform.
@@ -123,6 +124,7 @@ fn document<'a>(
             after,
             changed_attributes: c.attributes.iter().map(|a| a.name.as_str()).collect(),
             depends_on: &c.depends_on,
+            source: c.source.as_deref(),
         }
     };
     let drift = |d: &'a Drift| DriftView {
@@ -191,6 +193,7 @@ mod tests {
                 after: Some(want),
                 replace_because: vec![],
                 depends_on: vec![],
+                source: None,
             }],
             drift: vec![Drift {
                 id,

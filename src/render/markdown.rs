@@ -234,8 +234,15 @@ fn why(c: &Change) -> String {
         Reason::DeletedOutside => "deleted outside stsform",
         Reason::NoLongerWanted => "no longer in the configuration",
     };
+    // The request a new or changed resource comes from: what a reviewer opens next.
+    let reason = match (&c.source, c.reason) {
+        (Some(source), Reason::New | Reason::InputsChanged) => {
+            format!("{reason}: {}", code(source, true))
+        }
+        _ => reason.to_string(),
+    };
     if c.replace_because.is_empty() {
-        return reason.to_string();
+        return reason;
     }
     let forcing: Vec<String> = c.replace_because.iter().map(|a| code(a, true)).collect();
     format!("{reason}; replacement forced by {}", forcing.join(", "))
@@ -459,6 +466,7 @@ mod tests {
                     after: Some(spec),
                     replace_because: vec![],
                     depends_on: vec![],
+                    source: None,
                 }
             })
             .collect();

@@ -181,8 +181,11 @@ fn check(name: &str, plan: &Plan, meta: &Meta) -> (String, Value) {
     assert_eq!(v["format_version"], "1.0");
     assert_balanced(&md);
     assert_json_covers_markdown(&md, &v);
-    insta::assert_snapshot!(format!("{name}_md"), md);
-    insta::assert_snapshot!(format!("{name}_json"), js);
+    // Request files live in a per-test temp dir; snapshots name it [tmp].
+    insta::with_settings!({ filters => vec![(r#"/[^\s`"]*/\.tmp[A-Za-z0-9]+"#, "[tmp]")] }, {
+        insta::assert_snapshot!(format!("{name}_md"), md);
+        insta::assert_snapshot!(format!("{name}_json"), js);
+    });
     (md, v)
 }
 
@@ -504,7 +507,9 @@ fn combined_plan_in_all_three_formats() {
         .collect();
     assert_eq!(actions.len(), 4, "{actions:?}");
     assert!(md.contains("This plan destroys 4 resources (1 of them to be replaced)."));
-    insta::assert_snapshot!("combined_text", text(&plan));
+    insta::with_settings!({ filters => vec![(r#"/[^\s`"]*/\.tmp[A-Za-z0-9]+"#, "[tmp]")] }, {
+        insta::assert_snapshot!("combined_text", text(&plan));
+    });
 }
 
 #[test]
