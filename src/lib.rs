@@ -10,6 +10,7 @@
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::text ─▶ stdout
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
+//! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
 //! ```
 //!
 //! `provider` is the only door to AWS and local files; `commands` wires the stages.
@@ -32,4 +33,5 @@ pub mod render;
 pub mod resource;
 pub mod settings;
 pub mod state;
+pub mod verify;
 pub mod workflow;

@@ -6,3 +6,4 @@ mod harness;
 mod keypair;
 mod moto_account;
 mod scenarios;
+mod verify;
