@@ -28,6 +28,10 @@ pub const SESSION_NAME: &str = "stsform-verify";
 /// What the emulator note says: moto's STS accepts any token for any role.
 pub const EMULATOR_NOTE: &str = "STS is an emulator here: it accepts any token for any role, so sts ✓ proves only that the call reaches it; the issuer and trust checks are the real proof.";
 
+/// The reason of a row whose STS call was skipped because an issuer check failed.
+pub const ISSUER_BLOCKED: &str =
+    "sts not called: the issuer checks failed, so STS would reject the token";
+
 /// Outcome of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -308,9 +312,7 @@ pub async fn run<P: Provider + Sts>(
         if let Err(reason) = trust {
             row.reasons.push(reason);
         } else if !issuer_ok {
-            row.reasons.push(
-                "sts not called: the issuer checks failed, so STS would reject the token".into(),
-            );
+            row.reasons.push(ISSUER_BLOCKED.into());
         } else {
             let token =
                 checks::mint_token(target.key, &checks::Claims::new(&issuer, &sub, target.now));

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::{Report, Status};
+use super::{ISSUER_BLOCKED, Report, Status};
 
 /// Output format of `verify`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -91,9 +91,20 @@ pub fn text(report: &Report, out: &mut impl Write) -> io::Result<()> {
             mark(row.trust),
             mark(row.sts)
         )?;
-        for reason in &row.reasons {
+        // The issuer-level reason is the same for every row: said once below.
+        for reason in row.reasons.iter().filter(|r| *r != ISSUER_BLOCKED) {
             writeln!(out, "    {reason}")?;
         }
+    }
+    if report
+        .rows
+        .iter()
+        .any(|r| r.reasons.iter().any(|x| x == ISSUER_BLOCKED))
+    {
+        writeln!(
+            out,
+            "\nsts – : not called, because an issuer check above failed and STS would reject every token."
+        )?;
     }
     if let Some(note) = &report.note {
         writeln!(out, "\nnote: {note}")?;
@@ -167,6 +178,21 @@ c1-openshift-ingress-operator-cloud-credentials  openshift-ingress-operator:x   
 1 of 2 service accounts can assume their role. 1 failure.
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_failed_issuer_check_is_explained_once_not_per_row() {
+        let mut r = report();
+        for row in &mut r.rows {
+            row.trust = Status::Pass;
+            row.sts = Status::Skip;
+            row.reasons = vec![ISSUER_BLOCKED.to_string()];
+        }
+        let mut out = Vec::new();
+        text(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains(ISSUER_BLOCKED), "{text}");
+        assert_eq!(text.matches("sts – : not called").count(), 1, "{text}");
     }
 
     #[test]
