@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on examples/: validate, then plan → apply → plan (no changes) → destroy the
+# The main job on examples/: validate, then plan → apply → verify → plan (no changes) → destroy the
 # cluster in examples/cluster against a local moto AWS emulator this script starts and
 # stops itself. Works in a scratch directory, so the repository stays clean.
 set -euo pipefail
@@ -54,6 +54,9 @@ print(f"{len(roles)} roles")
 PY
 }
 aws_inventory
+
+step "verify the OIDC trust chain end to end" stsform verify "${common[@]}"
+"$bin" verify "${common[@]}" 2>/dev/null
 
 step "plan again: nothing to do" stsform plan "${common[@]}"
 "$bin" plan "${common[@]}" 2>/dev/null

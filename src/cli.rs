@@ -45,6 +45,12 @@ pub enum Command {
         after_help = "Example:\n  stsform graph --name prod-east --region us-east-2 --credentials-requests-dir credreqs | dot -Tsvg > graph.svg"
     )]
     Graph(ClusterArgs),
+    /// Check that every service account can assume its role: issuer documents, token,
+    /// OIDC provider, trust policies and STS. Exit code 1 on any failure.
+    #[command(
+        after_help = "Example:\n  stsform verify --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --format json"
+    )]
+    Verify(VerifyArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  stsform completions bash > /etc/bash_completion.d/stsform")]
     Completions {
@@ -165,4 +171,15 @@ pub struct ApplyArgs {
     /// At most this many changes (and refresh reads) at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
+}
+
+/// `stsform verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Cluster settings; the output dir must hold the private signing key.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::verify::render::Format,
 }

@@ -10,6 +10,7 @@
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
+//! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
 //! ```
 //!
 //! `provider` is the only door to AWS and local files; `commands` wires the stages.
@@ -34,4 +35,5 @@ pub mod saved_plan;
 pub mod settings;
 pub mod state;
 pub mod thumbprint;
+pub mod verify;
 pub mod workflow;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::local::LocalFiles;
-use super::{Provider, ProviderError, ProviderResult};
+use super::{Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec};
 use crate::settings::OWNERSHIP_TAG_PREFIX;
@@ -194,5 +194,32 @@ impl Provider for FakeProvider {
         }
         map.remove(id);
         Ok(())
+    }
+}
+
+impl Sts for FakeProvider {
+    /// Evaluates nothing (like the emulator): the role must exist, and that is all.
+    async fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        _token: &str,
+        session: &str,
+    ) -> ProviderResult<String> {
+        let map = self.cloud.resources.lock().unwrap();
+        let role = map.values().find_map(|spec| match spec {
+            Spec::IamRole(r) if r.arn == role_arn => Some(r.name.clone()),
+            _ => None,
+        });
+        match role {
+            Some(name) => Ok(format!(
+                "arn:aws:sts::{}:assumed-role/{name}/{session}",
+                self.cloud.account
+            )),
+            None => Err(ProviderError::Api {
+                id: ResourceId::new(ResourceKind::IamRole, role_arn),
+                operation: "AssumeRoleWithWebIdentity".into(),
+                message: format!("NoSuchEntity: no role {role_arn}"),
+            }),
+        }
     }
 }

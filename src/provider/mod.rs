@@ -88,6 +88,18 @@ pub trait Provider: Send + Sync + 'static {
     ) -> impl Future<Output = ProviderResult<()>> + Send;
 }
 
+/// STS's web-identity exchange, for `verify`: the last step of a pod's path to AWS.
+pub trait Sts: Send + Sync {
+    /// Exchanges `token` for the role's credentials and returns the assumed-role ARN;
+    /// the credentials are dropped. `session` names the session (CloudTrail shows it).
+    fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        token: &str,
+        session: &str,
+    ) -> impl Future<Output = ProviderResult<String>> + Send;
+}
+
 /// A provider for `plan --refresh=false`: any call is a bug, and says so instead of
 /// reaching for the network.
 pub struct Offline;

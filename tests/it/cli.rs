@@ -689,3 +689,46 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--out needs a refreshed plan"));
 }
+
+#[test]
+fn offline_plans_in_china_and_govcloud_name_the_partition_everywhere() {
+    let w = Work::new().with_fixed_key();
+    for (region, suffix, partition) in [
+        ("cn-north-1", "amazonaws.com.cn", "aws-cn"),
+        ("us-gov-east-1", "amazonaws.com", "aws-us-gov"),
+    ] {
+        let state = format!("state/{region}.toml");
+        let o = w.run(&[
+            "plan",
+            "--name",
+            "p1",
+            "--region",
+            region,
+            "--credentials-requests-dir",
+            "creds",
+            "--output-dir",
+            "install",
+            "--state",
+            &state,
+            "--refresh=false",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains(&format!(
+                "serviceAccountIssuer: https://p1-oidc.s3.{region}.{suffix}"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("\"arn:{partition}:s3:::p1-oidc/*\"")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "+ url         = \"https://p1-oidc.s3.{region}.{suffix}\""
+            )) || out.contains(&format!("\"https://p1-oidc.s3.{region}.{suffix}\"")),
+            "{out}"
+        );
+    }
+}

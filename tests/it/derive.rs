@@ -349,6 +349,46 @@ fn china_and_govcloud_partitions_name_everything_right() {
         json!(["arn:aws-cn:s3:::c1-oidc/*"])
     );
 
+    let ingress = "c1-openshift-ingress-operator-cloud-credentials";
+    let manifest = "manifests/openshift-ingress-operator-cloud-credentials-credentials.yaml";
+    let Spec::File(secret) = spec(&d, ResourceKind::File, manifest) else {
+        panic!()
+    };
+    let FileContent::Text(text) = &secret.content else {
+        panic!()
+    };
+    assert!(
+        text.contains(&format!(
+            "role_arn = arn:aws-cn:iam::{ACCOUNT}:role/{ingress}\n"
+        )),
+        "{text}"
+    );
+    let Spec::File(auth) = spec(
+        &d,
+        ResourceKind::File,
+        "manifests/cluster-authentication-02-config.yaml",
+    ) else {
+        panic!()
+    };
+    let FileContent::Text(text) = &auth.content else {
+        panic!()
+    };
+    assert!(
+        text.ends_with("serviceAccountIssuer: https://c1-oidc.s3.cn-north-1.amazonaws.com.cn"),
+        "{text}"
+    );
+    let Spec::S3Object(doc) = spec(
+        &d,
+        ResourceKind::S3Object,
+        "c1-oidc/.well-known/openid-configuration",
+    ) else {
+        panic!()
+    };
+    assert!(
+        doc.content
+            .contains("\"jwks_uri\": \"https://c1-oidc.s3.cn-north-1.amazonaws.com.cn/keys.json\"")
+    );
+
     let d = desired::derive(
         &requests(&dir),
         &settings("g1", "us-gov-west-1", &dir),
@@ -373,6 +413,23 @@ fn china_and_govcloud_partitions_name_everything_right() {
         json!([format!(
             "arn:aws-us-gov:iam::{ACCOUNT}:oidc-provider/g1-oidc.s3.us-gov-west-1.amazonaws.com"
         )])
+    );
+    let Spec::S3Bucket(b) = spec(&d, ResourceKind::S3Bucket, "g1-oidc") else {
+        panic!()
+    };
+    assert_eq!(
+        b.policy["Statement"][0]["Resource"],
+        json!(["arn:aws-us-gov:s3:::g1-oidc/*"])
+    );
+    let Spec::File(secret) = spec(&d, ResourceKind::File, manifest) else {
+        panic!()
+    };
+    let FileContent::Text(text) = &secret.content else {
+        panic!()
+    };
+    assert!(
+        text.contains("role_arn = arn:aws-us-gov:iam::123456789012:role/g1-"),
+        "{text}"
     );
 }
 

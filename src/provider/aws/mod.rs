@@ -21,7 +21,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::local::LocalFiles;
-use super::{Provider, ProviderError, ProviderResult};
+use super::{Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec, Tags};
 use crate::settings::OWNERSHIP_TAG_PREFIX;
@@ -33,7 +33,7 @@ const MAX_ATTEMPTS: u32 = 8;
 /// How many SDK calls the provider has made (a retried call counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ApiCalls {
-    /// Get/List/Head calls.
+    /// Get/List/Head calls (and STS AssumeRole*, which change nothing).
     pub reads: usize,
     /// Every other call (create, put, update, tag, delete).
     pub writes: usize,
@@ -124,7 +124,7 @@ impl AwsProvider {
         operation: &str,
         request: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let is_read = ["Get", "List", "Head"]
+        let is_read = ["Get", "List", "Head", "AssumeRole"]
             .iter()
             .any(|p| operation.starts_with(p));
         let counter = if is_read { &self.reads } else { &self.writes };
@@ -397,6 +397,39 @@ impl Provider for AwsProvider {
             Spec::IamRole(r) => self.delete_role(id, r).await,
             Spec::IamRolePolicy(p) => self.delete_role_policy(id, p).await,
         }
+    }
+}
+
+impl Sts for AwsProvider {
+    async fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        token: &str,
+        session: &str,
+    ) -> ProviderResult<String> {
+        let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+        let id = ResourceId::new(ResourceKind::IamRole, role);
+        // The STS client honours `AWS_ENDPOINT_URL[_STS]` like the IAM client does.
+        let out = self
+            .call(
+                "AssumeRoleWithWebIdentity",
+                self.sts
+                    .assume_role_with_web_identity()
+                    .role_arn(role_arn)
+                    .web_identity_token(token)
+                    .role_session_name(session)
+                    .duration_seconds(900)
+                    .send(),
+            )
+            .await
+            .map_err(|e| api_error(&id, "AssumeRoleWithWebIdentity", &e))?;
+        out.assumed_role_user()
+            .map(|u| u.arn().to_string())
+            .ok_or_else(|| ProviderError::Api {
+                id,
+                operation: "AssumeRoleWithWebIdentity".into(),
+                message: "the response names no assumed role".into(),
+            })
     }
 }
 

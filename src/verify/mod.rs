@@ -1,0 +1,399 @@
+//! `verify`: walks the path AWS STS walks for a pod's projected token and reports each step.
+//!
+//! Issuer documents (discovery, JWKS) → a token minted with the private key and verified
+//! against the served JWKS → the OIDC provider → each role's trust policy for each service
+//! account → STS AssumeRoleWithWebIdentity. `checks` is pure, `render` formats; this file
+//! only fetches (through `fetch` and the provider) and assembles the `Report`.
+
+pub mod checks;
+pub mod fetch;
+pub mod render;
+
+use serde::Serialize;
+
+use crate::credentials_request::CredentialsRequest;
+use crate::desired;
+use crate::keypair::{self, PrivateKey};
+use crate::provider::{Provider, Sts};
+use crate::resource::{OidcProviderSpec, ResourceId, ResourceKind, RoleSpec, Spec};
+use crate::settings::Settings;
+
+pub use fetch::{Documents, Https};
+
+/// Version of the JSON document `--format json` prints.
+pub const FORMAT_VERSION: u32 = 1;
+/// Session name of the STS calls (shows up in CloudTrail).
+pub const SESSION_NAME: &str = "stsform-verify";
+
+/// What the emulator note says: moto's STS accepts any token for any role.
+pub const EMULATOR_NOTE: &str = "STS is an emulator here: it accepts any token for any role, so sts ✓ proves only that the call reaches it; the issuer and trust checks are the real proof.";
+
+/// The reason of a row whose STS call was skipped because an issuer check failed.
+pub const ISSUER_BLOCKED: &str =
+    "sts not called: the issuer checks failed, so STS would reject the token";
+
+/// Outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Passed.
+    Pass,
+    /// Failed.
+    Fail,
+    /// Not run, because an earlier step failed.
+    Skip,
+}
+
+impl Status {
+    fn of<T, E>(result: &Result<T, E>) -> Status {
+        if result.is_ok() {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
+    }
+}
+
+/// One issuer-level check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable id (`discovery_document`, `jwks`, `token`, `oidc_provider`).
+    pub id: &'static str,
+    /// Title for people.
+    pub title: &'static str,
+    /// Outcome.
+    pub status: Status,
+    /// What was found, or why it failed.
+    pub detail: String,
+}
+
+/// One role × service account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// Role name.
+    pub role: String,
+    /// Role ARN (built from the account when the role is missing).
+    pub role_arn: String,
+    /// Namespace of the service account.
+    pub namespace: String,
+    /// Service account name.
+    pub service_account: String,
+    /// Whether the role's trust policy admits the token.
+    pub trust: Status,
+    /// Whether STS exchanged the token for the role.
+    pub sts: Status,
+    /// The assumed-role ARN STS returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assumed_role_arn: Option<String>,
+    /// Why a step failed or was skipped.
+    pub reasons: Vec<String>,
+    /// Whether this service account can assume its role.
+    pub passed: bool,
+}
+
+/// Counts for the last line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Rows (service accounts across all roles).
+    pub service_accounts: usize,
+    /// Rows that passed every step.
+    pub can_assume: usize,
+    /// Failed checks (issuer checks and row steps marked ✗).
+    pub failures: usize,
+}
+
+/// Everything `verify` found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Version of this document's shape.
+    pub format_version: u32,
+    /// Issuer URL.
+    pub issuer: String,
+    /// OIDC provider ARN.
+    pub provider_arn: String,
+    /// Audience of the minted tokens.
+    pub audience: String,
+    /// Issuer-level checks, in the order STS relies on them.
+    pub checks: Vec<Check>,
+    /// One row per service account of each role.
+    pub rows: Vec<Row>,
+    /// Set when STS is an emulator: what its ✓ does and does not prove.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Whether every check and every row passed.
+    pub fn passed(&self) -> bool {
+        self.summary.failures == 0 && self.summary.can_assume == self.summary.service_accounts
+    }
+}
+
+/// What to verify.
+pub struct Target<'a> {
+    /// Cluster settings (name, region, day-2 provider ARN).
+    pub settings: &'a Settings,
+    /// The requests whose roles to check.
+    pub requests: &'a [CredentialsRequest],
+    /// The issuer's signing key.
+    pub key: &'a PrivateKey,
+    /// Token time (Unix seconds): `iat`, and `exp` an hour later.
+    pub now: u64,
+}
+
+/// How to reach the issuer and what to say about STS.
+pub struct Options {
+    /// Where the issuer's documents are read.
+    pub documents: Documents,
+    /// Whether STS is an emulator (adds the note to the report).
+    pub emulated_sts: bool,
+}
+
+/// The private key in the output directory; verify signs tokens with it.
+pub fn private_key(settings: &Settings) -> anyhow::Result<PrivateKey> {
+    match keypair::load_from_dir(&settings.output_dir)? {
+        Some((private, _)) => Ok(private),
+        None => anyhow::bail!(
+            "{}: no {} to sign a test token with; verify needs the issuer's private key \
+             (in day-2 mode, copy the cluster's key there)",
+            settings.output_dir.display(),
+            keypair::PRIVATE_KEY_FILE
+        ),
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn check(id: &'static str, title: &'static str, result: Result<String, String>) -> Check {
+    Check {
+        id,
+        title,
+        status: Status::of(&result),
+        detail: result.unwrap_or_else(|e| e),
+    }
+}
+
+/// Runs every check. Errors only when nothing can be checked (no account id).
+pub async fn run<P: Provider + Sts>(
+    provider: &P,
+    target: &Target<'_>,
+    options: &Options,
+) -> anyhow::Result<Report> {
+    let settings = target.settings;
+    let partition = settings.region.partition;
+    let account = provider.account_id().await?;
+
+    // The issuer and its provider: derived, or (day 2) named by the provider ARN.
+    let (issuer, provider_arn) = match &settings.identity_provider_arn {
+        Some(arn) => {
+            let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
+            (format!("https://{host}"), arn.clone())
+        }
+        None => {
+            let issuer = desired::issuer_url(settings);
+            let host = issuer.trim_start_matches("https://").to_string();
+            let arn = format!("arn:{partition}:iam::{account}:oidc-provider/{host}");
+            (issuer, arn)
+        }
+    };
+    let live_provider = read_oidc_provider(provider, &provider_arn, &issuer).await;
+    // Day 2: the provider's own URL is the issuer the tokens must name.
+    let issuer = match (&settings.identity_provider_arn, &live_provider) {
+        (Some(_), Ok(Some(p))) => p.url.trim_end_matches('/').to_string(),
+        _ => issuer,
+    };
+    let host = issuer.trim_start_matches("https://").to_string();
+
+    let mut checks = Vec::new();
+    let discovery = fetch::document(
+        &options.documents,
+        provider,
+        &issuer,
+        desired::DISCOVERY_KEY,
+    )
+    .await;
+    checks.push(check(
+        "discovery_document",
+        "discovery document",
+        discovery.and_then(|text| checks::check_discovery(&text, &issuer)),
+    ));
+    let jwks = fetch::document(&options.documents, provider, &issuer, desired::JWKS_KEY)
+        .await
+        .and_then(|text| checks::parse_jwks(&text));
+    let public = target.key.public_key();
+    checks.push(check(
+        "jwks",
+        "JWKS",
+        jwks.as_ref()
+            .map_err(Clone::clone)
+            .and_then(|set| checks::check_jwks(set, &public)),
+    ));
+
+    // Rows first, so the token check can verify the first real token.
+    let mut wanted = Vec::new();
+    for request in target.requests {
+        let role = desired::role_name(&settings.name, request);
+        for sa in &request.service_account_names {
+            wanted.push((
+                role.clone(),
+                request.secret_ref.namespace.clone(),
+                sa.clone(),
+            ));
+        }
+    }
+    let probe_sub = wanted.first().map_or_else(
+        || checks::subject("stsform", "verify"),
+        |(_, ns, sa)| checks::subject(ns, sa),
+    );
+    let probe = checks::mint_token(
+        target.key,
+        &checks::Claims::new(&issuer, &probe_sub, target.now),
+    );
+    let token_check = match (&probe, &jwks) {
+        (Err(e), _) => Err(e.clone()),
+        (Ok(_), Err(_)) => Err("not verified: the JWKS could not be read".to_string()),
+        (Ok(token), Ok(set)) => checks::verify_token(token, set, &issuer, checks::AUDIENCE)
+            .map(|_| "signed with the private key, verifies against the served JWKS".to_string()),
+    };
+    checks.push(check("token", "token", token_check));
+    let provider_check = match &live_provider {
+        Ok(live) => {
+            checks::check_oidc_provider(live.as_ref(), &provider_arn, &issuer, checks::AUDIENCE)
+        }
+        Err(e) => Err(e.clone()),
+    };
+    checks.push(check("oidc_provider", "OIDC provider", provider_check));
+    let issuer_ok = checks.iter().all(|c| c.status == Status::Pass);
+
+    let mut rows = Vec::new();
+    let mut roles: Vec<(String, Result<Option<RoleSpec>, String>)> = Vec::new();
+    for (role, namespace, service_account) in wanted {
+        if roles.last().is_none_or(|(r, _)| *r != role) {
+            let live = read_role(provider, &role).await;
+            roles.push((role.clone(), live));
+        }
+        let live = &roles.last().expect("just pushed").1;
+        let sub = checks::subject(&namespace, &service_account);
+        let mut row = Row {
+            role_arn: match live {
+                Ok(Some(spec)) => spec.arn.clone(),
+                _ => format!("arn:{partition}:iam::{account}:role/{role}"),
+            },
+            role,
+            namespace,
+            service_account,
+            trust: Status::Fail,
+            sts: Status::Skip,
+            assumed_role_arn: None,
+            reasons: Vec::new(),
+            passed: false,
+        };
+        let trust = match live {
+            Ok(Some(spec)) => checks::evaluate_trust(
+                &spec.trust_policy,
+                &checks::WebIdentity {
+                    provider_arn: &provider_arn,
+                    host: &host,
+                    sub: &sub,
+                    aud: checks::AUDIENCE,
+                },
+            ),
+            Ok(None) => Err(format!("role {} does not exist", row.role)),
+            Err(e) => Err(e.clone()),
+        };
+        row.trust = Status::of(&trust);
+        if let Err(reason) = trust {
+            row.reasons.push(reason);
+        } else if !issuer_ok {
+            row.reasons.push(ISSUER_BLOCKED.into());
+        } else {
+            let token =
+                checks::mint_token(target.key, &checks::Claims::new(&issuer, &sub, target.now));
+            let assumed = match token {
+                Ok(token) => provider
+                    .assume_role_with_web_identity(&row.role_arn, &token, SESSION_NAME)
+                    .await
+                    .map_err(|e| match e {
+                        crate::provider::ProviderError::Api { message, .. } => {
+                            format!("AssumeRoleWithWebIdentity: {message}")
+                        }
+                        other => other.to_string(),
+                    }),
+                Err(e) => Err(e),
+            };
+            row.sts = Status::of(&assumed);
+            match assumed {
+                Ok(arn) => row.assumed_role_arn = Some(arn),
+                Err(reason) => row.reasons.push(reason),
+            }
+        }
+        row.passed = issuer_ok && row.trust == Status::Pass && row.sts == Status::Pass;
+        rows.push(row);
+    }
+
+    let failures = checks.iter().filter(|c| c.status == Status::Fail).count()
+        + rows
+            .iter()
+            .map(|r| usize::from(r.trust == Status::Fail) + usize::from(r.sts == Status::Fail))
+            .sum::<usize>();
+    let summary = Summary {
+        service_accounts: rows.len(),
+        can_assume: rows.iter().filter(|r| r.passed).count(),
+        failures,
+    };
+    Ok(Report {
+        format_version: FORMAT_VERSION,
+        issuer,
+        provider_arn,
+        audience: checks::AUDIENCE.to_string(),
+        checks,
+        rows,
+        note: options.emulated_sts.then(|| EMULATOR_NOTE.to_string()),
+        summary,
+    })
+}
+
+async fn read_oidc_provider<P: Provider>(
+    provider: &P,
+    arn: &str,
+    issuer: &str,
+) -> Result<Option<OidcProviderSpec>, String> {
+    let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
+    let recorded = OidcProviderSpec {
+        url: issuer.to_string(),
+        arn: arn.to_string(),
+        client_ids: Vec::new(),
+        thumbprints: Vec::new(),
+        tags: Default::default(),
+    };
+    let id = ResourceId::new(ResourceKind::IamOidcProvider, host);
+    match provider.read(&id, &Spec::IamOidcProvider(recorded)).await {
+        Ok(Some(Spec::IamOidcProvider(live))) => Ok(Some(live)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn read_role<P: Provider>(provider: &P, name: &str) -> Result<Option<RoleSpec>, String> {
+    let recorded = RoleSpec {
+        name: name.to_string(),
+        arn: String::new(),
+        description: String::new(),
+        trust_policy: serde_json::Value::Null,
+        permissions_boundary: None,
+        tags: Default::default(),
+    };
+    let id = ResourceId::new(ResourceKind::IamRole, name);
+    match provider.read(&id, &Spec::IamRole(recorded)).await {
+        Ok(Some(Spec::IamRole(live))) => Ok(Some(live)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
