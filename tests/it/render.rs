@@ -172,6 +172,15 @@ fn text(plan: &Plan) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// Request files live in the checkout or in a per-test temp dir; snapshots name them
+/// `[root]` and `[tmp]` so they hold wherever the tests run.
+fn with_path_filters(f: impl FnOnce()) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&env!("CARGO_MANIFEST_DIR").replace('.', r"\."), "[root]");
+    settings.add_filter(r#"/[^\s`"]*/\.tmp[A-Za-z0-9]+"#, "[tmp]");
+    settings.bind(f);
+}
+
 /// Snapshots Markdown and JSON and checks the contracts every plan must keep.
 fn check(name: &str, plan: &Plan, meta: &Meta) -> (String, Value) {
     let md = markdown(plan, meta);
@@ -182,7 +191,7 @@ fn check(name: &str, plan: &Plan, meta: &Meta) -> (String, Value) {
     assert_balanced(&md);
     assert_json_covers_markdown(&md, &v);
     // Request files live in a per-test temp dir; snapshots name it [tmp].
-    insta::with_settings!({ filters => vec![(r#"/[^\s`"]*/\.tmp[A-Za-z0-9]+"#, "[tmp]")] }, {
+    with_path_filters(|| {
         insta::assert_snapshot!(format!("{name}_md"), md);
         insta::assert_snapshot!(format!("{name}_json"), js);
     });
@@ -507,9 +516,7 @@ fn combined_plan_in_all_three_formats() {
         .collect();
     assert_eq!(actions.len(), 4, "{actions:?}");
     assert!(md.contains("This plan destroys 4 resources (1 of them to be replaced)."));
-    insta::with_settings!({ filters => vec![(r#"/[^\s`"]*/\.tmp[A-Za-z0-9]+"#, "[tmp]")] }, {
-        insta::assert_snapshot!("combined_text", text(&plan));
-    });
+    with_path_filters(|| insta::assert_snapshot!("combined_text", text(&plan)));
 }
 
 #[test]
