@@ -8,3 +8,4 @@ mod keypair;
 mod moto_account;
 mod render;
 mod scenarios;
+mod teams;

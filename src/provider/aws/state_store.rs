@@ -125,13 +125,31 @@ impl ObjectStore for S3Objects {
     }
 
     async fn versioning_enabled(&self) -> Result<bool, StoreError> {
-        let out = self
+        match self
             .s3
             .get_bucket_versioning()
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| store_error("GetBucketVersioning", &e))?;
-        Ok(out.status() == Some(&BucketVersioningStatus::Enabled))
+        {
+            Ok(out) => Ok(out.status() == Some(&BucketVersioningStatus::Enabled)),
+            // moto 5.2.5 answers a bucket whose versioning was never configured with a
+            // `<GetBucketVersioningResponse>` root the SDK cannot parse (real S3 sends an
+            // empty `<VersioningConfiguration/>`). A 200 with that body means "never
+            // enabled"; anything else is a real error.
+            Err(e) => {
+                let body = e
+                    .raw_response()
+                    .filter(|r| r.status().as_u16() == 200)
+                    .and_then(|r| r.body().bytes())
+                    .map(|b| String::from_utf8_lossy(b).into_owned());
+                match body {
+                    Some(b) if b.contains("GetBucketVersioningResponse") => {
+                        Ok(b.contains("<Status>Enabled</Status>"))
+                    }
+                    _ => Err(store_error("GetBucketVersioning", &e)),
+                }
+            }
+        }
     }
 }
