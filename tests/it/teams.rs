@@ -885,3 +885,18 @@ fn import_adopts_a_cluster_made_by_ccoctl() {
         "nothing of the cluster is left"
     );
 }
+
+#[test]
+fn new_commands_have_help_with_examples() {
+    let w = Work::new();
+    for args in [
+        &["import", "--help"][..],
+        &["state", "--help"],
+        &["force-unlock", "--help"],
+    ] {
+        let o = w.run(args);
+        assert!(ok(&o).contains("Example"), "{args:?}: {}", out(&o));
+    }
+    let o = w.run(&["apply", "--help"]);
+    assert!(ok(&o).contains("--lock-timeout <DURATION>"));
+}
