@@ -3,6 +3,7 @@
 //! Flag names follow `ccoctl aws` where they overlap, verbs follow Terraform.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -51,6 +52,23 @@ pub enum Command {
         after_help = "Example:\n  stsform verify --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --format json"
     )]
     Verify(VerifyArgs),
+    /// Adopt a cluster made by `ccoctl aws create-all` (or an stsform whose state was
+    /// lost): record what exists and is the cluster's in a new, empty state.
+    #[command(
+        after_help = "Example:\n  stsform import --name prod-east --region us-east-2 --credentials-requests-dir credreqs --output-dir install\n  stsform plan   --name prod-east --region us-east-2 --credentials-requests-dir credreqs --output-dir install"
+    )]
+    Import(ImportArgs),
+    /// Inspect or edit the state: list, show, rm.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  stsform state list --name prod-east\n  stsform state show iam_role.prod-east-openshift-ingress-operator-cloud-credentials --name prod-east\n  stsform state rm file.manifests/cluster-authentication-02-config.yaml --name prod-east"
+    )]
+    State(StateCommand),
+    /// Remove a stale state lock left by a process that is gone (local or S3).
+    #[command(
+        after_help = "Examples:\n  stsform force-unlock 6f1c5b0e-8d2a-4c1e-9f3b-7a6d5e4c3b2a --name prod-east\n  stsform force-unlock 6f1c5b0e-8d2a-4c1e-9f3b-7a6d5e4c3b2a --state s3://my-states/prod-east.toml --region us-east-2"
+    )]
+    ForceUnlock(ForceUnlockArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  stsform completions bash > /etc/bash_completion.d/stsform")]
     Completions {
@@ -74,7 +92,7 @@ pub struct ClusterArgs {
     /// Where the key pair, `manifests/` and `tls/` are written [default: .].
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
-    /// State file [default: state/<name>.toml].
+    /// State file, or `s3://BUCKET/KEY` for a state in S3 [default: state/<name>.toml].
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Permissions boundary policy ARN for every role.
@@ -143,6 +161,9 @@ pub struct PlanArgs {
     /// Plan the destruction of everything the state holds.
     #[arg(long)]
     pub destroy: bool,
+    /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    pub lock_timeout: Duration,
 }
 
 /// Plan output formats.
@@ -171,6 +192,87 @@ pub struct ApplyArgs {
     /// At most this many changes (and refresh reads) at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
+    /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+/// `stsform import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Cluster settings (the same as for plan).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+/// Where the state is: enough settings to find it.
+#[derive(Debug, Args, Clone)]
+pub struct StateArgs {
+    /// Cluster name (the default state is `state/<name>.toml`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// State file, or `s3://BUCKET/KEY` [default: state/<name>.toml].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Region of an S3 state's bucket [default: --region of stsform.toml, else the AWS default].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Settings file [default: ./stsform.toml if present].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// The flags as settings input.
+    pub fn settings_input(&self) -> SettingsInput {
+        SettingsInput {
+            name: self.name.clone(),
+            region: self.region.clone(),
+            state: self.state.clone(),
+            config: self.config.clone(),
+            ..SettingsInput::default()
+        }
+    }
+}
+
+/// `stsform state …`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the resources in the state, one address per line, sorted.
+    List(StateArgs),
+    /// Show one resource's recorded attributes (policies as JSON).
+    Show {
+        /// The resource address, as `state list` prints it.
+        id: String,
+        /// Where the state is.
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Forget resources without deleting them (they stay in AWS / on disk).
+    Rm {
+        /// Resource addresses, as `state list` prints them.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Where the state is.
+        #[command(flatten)]
+        state: StateArgs,
+        /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
+        #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+        lock_timeout: Duration,
+    },
+}
+
+/// `stsform force-unlock`.
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id, as the "is locked by" error prints it.
+    pub id: String,
+    /// Where the state is.
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `stsform verify`.

@@ -6,7 +6,7 @@
 //! requests dir ─ credentials_request::load ─▶ [CredentialsRequest]
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
 //!                     desired::derive (pure) ─▶ Desired
-//! state file ─ state::StateFile ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
+//! state (file or S3) ─ state_store::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
@@ -24,6 +24,7 @@ pub mod error;
 pub mod execute;
 pub mod graph;
 pub mod iam_policy;
+pub mod import;
 pub mod keypair;
 pub mod plan;
 pub mod progress;
@@ -34,6 +35,7 @@ pub mod resource;
 pub mod saved_plan;
 pub mod settings;
 pub mod state;
+pub mod state_store;
 pub mod thumbprint;
 pub mod verify;
 pub mod workflow;

@@ -235,6 +235,9 @@ pub enum Need {
     RequestsOnly,
     /// Name and region; the requests are not read (destroy works from the state alone).
     StateOnly,
+    /// Only what finds the state: the name (unless the state location is given); the
+    /// region is optional (`state` subcommands, `force-unlock`).
+    NameOnly,
 }
 
 /// Merges flags over the config file over defaults, and validates the result.
@@ -257,14 +260,15 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             format!("required (give the flag or set it in {config_name})"),
         )
     };
-    if dir.is_none() && need != Need::StateOnly {
+    if dir.is_none() && !matches!(need, Need::StateOnly | Need::NameOnly) {
         errors.push(missing("--credentials-requests-dir"));
     }
     let cluster = need != Need::RequestsOnly;
-    if cluster && name.is_none() {
+    let state_given = input.state.is_some() || file.state.is_some();
+    if cluster && name.is_none() && !(need == Need::NameOnly && state_given) {
         errors.push(missing("--name"));
     }
-    if cluster && region.is_none() {
+    if cluster && need != Need::NameOnly && region.is_none() {
         errors.push(missing("--region"));
     }
     let name = name.unwrap_or_else(|| "cluster".to_string());
@@ -334,7 +338,14 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
     let state = input
         .state
         .clone()
-        .or(file.state.clone().map(rel))
+        // `s3://BUCKET/KEY` is a location, not a path relative to the config file.
+        .or(file.state.clone().map(|p| {
+            if p.to_string_lossy().starts_with("s3://") {
+                p
+            } else {
+                rel(p)
+            }
+        }))
         .unwrap_or_else(|| PathBuf::from("state").join(format!("{name}.toml")));
     Ok(Settings {
         name,

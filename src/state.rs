@@ -272,8 +272,9 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    /// A description of the current process taking the lock for `operation`.
-    fn current(operation: &str) -> LockInfo {
+    /// A description of the current process taking the lock for `operation`, with a
+    /// fresh random id (the owner token of a remote lock).
+    pub fn current(operation: &str) -> LockInfo {
         let who = ["USER", "LOGNAME", "USERNAME"]
             .into_iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
@@ -411,6 +412,46 @@ pub enum StateError {
         /// The state file.
         path: PathBuf,
     },
+    /// A remote state store (S3) call failed.
+    #[error("{}: {operation}: {message}", path.display())]
+    Remote {
+        /// The state location (`s3://bucket/key`, or its `.lock`/`.backup` sibling).
+        path: PathBuf,
+        /// The API operation (`PutObject`).
+        operation: String,
+        /// Error code and message from the service.
+        message: String,
+    },
+}
+
+/// Something that can persist a state during apply: the executor's save callback calls
+/// it after every finished change. Implemented by [`StateFile`] and by
+/// [`crate::state_store::Lock`] (local or S3).
+pub trait SaveState {
+    /// Writes `state` with its serial incremented (unchanged on error).
+    fn save_state(&self, state: &mut State) -> Result<(), StateError>;
+}
+
+impl SaveState for StateFile {
+    fn save_state(&self, state: &mut State) -> Result<(), StateError> {
+        self.save(state)
+    }
+}
+
+/// Refuses to overwrite `on_disk` with `state` when it is another history (lineage) or
+/// newer (higher serial) than the state being saved: the one rule every store applies
+/// before it writes.
+pub fn check_overwrite(path: &Path, on_disk: &State, state: &State) -> Result<(), StateError> {
+    if on_disk.lineage != state.lineage || on_disk.serial > state.serial {
+        return Err(StateError::Conflict {
+            path: path.to_path_buf(),
+            on_disk_lineage: on_disk.lineage.clone(),
+            on_disk_serial: on_disk.serial,
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        });
+    }
+    Ok(())
 }
 
 fn locked_message(path: &Path, holder: Option<&LockInfo>) -> String {
@@ -572,16 +613,8 @@ impl StateFile {
         if let Some(text) = &previous {
             // A file we cannot parse is not checked: `load` would have refused it, so it
             // was put there behind our back; the backup keeps it either way.
-            if let Ok(on_disk) = State::from_toml(text, &self.path.to_string_lossy())
-                && (on_disk.lineage != state.lineage || on_disk.serial > state.serial)
-            {
-                return Err(StateError::Conflict {
-                    path: self.path.clone(),
-                    on_disk_lineage: on_disk.lineage,
-                    on_disk_serial: on_disk.serial,
-                    lineage: state.lineage.clone(),
-                    serial: state.serial,
-                });
+            if let Ok(on_disk) = State::from_toml(text, &self.path.to_string_lossy()) {
+                check_overwrite(&self.path, &on_disk, state)?;
             }
             write_atomic(&backup_path(&self.path), text.as_bytes())?;
         }

@@ -18,7 +18,7 @@ use crate::provider::Provider;
 use crate::refresh;
 use crate::resource::Spec;
 use crate::settings::Settings;
-use crate::state::{State, StateFile};
+use crate::state::{SaveState, State};
 
 /// What the configuration asks for.
 #[derive(Clone, Debug)]
@@ -147,7 +147,7 @@ pub async fn plan<P: Provider>(
 pub async fn apply<P: Provider>(
     planned: &Planned,
     provider: &Arc<P>,
-    state_file: &StateFile,
+    state_file: &impl SaveState,
     controls: Controls<'_>,
 ) -> Result<(Outcome, State)> {
     if planned.plan.has_unknowns() {
@@ -157,12 +157,12 @@ pub async fn apply<P: Provider>(
     let mut state = refresh::refreshed_state(&planned.state, &planned.observed);
     if !planned.plan.has_changes() {
         if state.resources != planned.state.resources {
-            state_file.save(&mut state)?;
+            state_file.save_state(&mut state)?;
         }
         return Ok((Outcome::default(), state));
     }
     let graph = graph::build(&planned.plan)?;
-    let mut save = |s: &mut State| -> Result<()> { Ok(state_file.save(s)?) };
+    let mut save = |s: &mut State| -> Result<()> { Ok(state_file.save_state(s)?) };
     let outcome = execute::apply(
         &planned.plan,
         &graph,

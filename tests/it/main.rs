@@ -8,4 +8,5 @@ mod keypair;
 mod moto_account;
 mod render;
 mod scenarios;
+mod teams;
 mod verify;

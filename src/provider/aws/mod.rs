@@ -9,6 +9,7 @@ mod iam_role;
 mod iam_role_policy;
 mod s3_bucket;
 mod s3_object;
+pub mod state_store;
 
 use std::collections::BTreeMap;
 use std::future::Future;
