@@ -1,0 +1,336 @@
+//! `plan`, `apply` and `destroy`: plan, show, confirm, execute, report.
+
+use super::*;
+
+pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
+    if args.out.is_some() && !args.refresh {
+        bail!(
+            "--out needs a refreshed plan: a saved plan is applied without planning again, so it must know what AWS holds (drop --refresh=false)"
+        );
+    }
+    let mode = if args.destroy {
+        Mode::Destroy
+    } else {
+        Mode::Apply
+    };
+    let need = if args.destroy {
+        Need::StateOnly
+    } else {
+        Need::Cluster
+    };
+    let (mut inputs, _) = inputs(&args.cluster, need, false)?;
+    let state_lock = open_store(&inputs.settings)?
+        .lock("plan", args.lock_timeout)
+        .await?;
+    let state = state_lock.load(&inputs.settings.name).await?;
+    let text = args.format == Format::Text;
+    let mut stdout = std::io::stdout().lock();
+    let (planned, reads) = if args.refresh {
+        let provider = connect(&inputs.settings, None).await?;
+        thumbprint(&mut inputs, &provider).await;
+        let n = state.resources.len();
+        if text {
+            write!(
+                stdout,
+                "Refreshing {n} resource{} ... ",
+                if n == 1 { "" } else { "s" }
+            )?;
+            stdout.flush()?;
+        }
+        let planned = workflow::plan(
+            &inputs,
+            &provider,
+            state,
+            mode,
+            true,
+            args.parallelism.into(),
+        )
+        .await?;
+        let reads = provider.api_calls().reads;
+        if text {
+            writeln!(
+                stdout,
+                "done ({reads} AWS reads, {:.2}s)\n",
+                planned.refresh_time.as_secs_f64()
+            )?;
+        }
+        (planned, reads)
+    } else {
+        if text {
+            writeln!(
+                stdout,
+                "Planning without refresh: comparing with {} (serial {}), no AWS calls.\n",
+                inputs.settings.state.display(),
+                state.serial
+            )?;
+        }
+        // No AWS provider is built: nothing here can reach AWS.
+        let offline = Arc::new(crate::provider::Offline);
+        (
+            workflow::plan(&inputs, &offline, state, mode, false, 1).await?,
+            0,
+        )
+    };
+    let meta = render::Meta {
+        cluster: inputs.settings.name.clone(),
+        region: inputs.settings.region.name.clone(),
+        serial: planned.state.serial,
+        lineage: planned.state.lineage.clone(),
+        reads,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
+    if let Some(out) = &args.out {
+        let hash = saved_plan::inputs_hash(
+            &inputs.settings,
+            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
+        )?;
+        saved_plan::write(out, &planned, mode, &hash)?;
+        if text {
+            writeln!(
+                stdout,
+                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform apply {0} (with the same settings)",
+                out.display()
+            )?;
+        }
+    }
+    Ok(if args.detailed_exitcode && planned.plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+fn render_plan(
+    format: Format,
+    plan: &crate::plan::Plan,
+    meta: &render::Meta,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        Format::Text => render::text::render_colored(plan, out, color())?,
+        Format::Markdown => render::markdown::render(plan, meta, out)?,
+        Format::Json => render::json::render(plan, meta, out)?,
+    }
+    Ok(())
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (no-color.org).
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`.
+fn confirm(mode: Mode, auto_approve: bool) -> Result<bool> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to {} without --auto-approve: stdin is not a terminal to ask for confirmation",
+            match mode {
+                Mode::Apply => "apply",
+                Mode::Destroy => "destroy",
+            }
+        );
+    }
+    let question = match mode {
+        Mode::Apply => "Do you want to perform these actions?",
+        Mode::Destroy => "Do you really want to destroy all resources in this state?",
+    };
+    print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
+    let need = match mode {
+        Mode::Apply => Need::Cluster,
+        Mode::Destroy => Need::StateOnly,
+    };
+    let saved = match &args.plan_file {
+        Some(path) => Some(saved_plan::read(path)?),
+        None => None,
+    };
+    let mode = saved.as_ref().map_or(mode, |s| s.mode);
+    // A saved plan's inputs are fingerprinted with the key as it was on disk then.
+    let (mut inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply && saved.is_none())?;
+    let operation = match mode {
+        Mode::Apply => "apply",
+        Mode::Destroy => "destroy",
+    };
+    let state_lock = open_store(&inputs.settings)?
+        .lock(operation, args.lock_timeout)
+        .await?;
+    let state = state_lock.load(&inputs.settings.name).await?;
+    let (planned, provider) = match saved {
+        Some(saved) => {
+            let origin = args
+                .plan_file
+                .as_ref()
+                .expect("saved implies a file")
+                .display()
+                .to_string();
+            let kid = inputs.signing_key.as_ref().map(|k| k.kid.as_str());
+            saved_plan::check(
+                &saved,
+                &state,
+                &saved_plan::inputs_hash(&inputs.settings, kid)?,
+                &origin,
+            )?;
+            let mut plan = saved.plan;
+            let mut key = key;
+            if plan.has_unknowns() {
+                // Only the signing key can still be unknown in a refreshed plan.
+                let generated = workflow::signing_key(&inputs.settings, true)?;
+                if let Some(public) = &generated.public {
+                    workflow::fill_signing_key(&mut plan, public);
+                }
+                key = generated.private;
+            }
+            let provider = connect(&inputs.settings, key).await?;
+            let planned = workflow::Planned {
+                plan,
+                state,
+                observed: saved.observed,
+                reads: 0,
+                refresh_time: Duration::ZERO,
+            };
+            (planned, provider)
+        }
+        None => {
+            let provider = connect(&inputs.settings, key).await?;
+            thumbprint(&mut inputs, &provider).await;
+            let planned = workflow::plan(
+                &inputs,
+                &provider,
+                state,
+                mode,
+                true,
+                usize::from(args.parallelism),
+            )
+            .await?;
+            (planned, provider)
+        }
+    };
+    let parallelism = usize::from(args.parallelism);
+    {
+        let mut stdout = std::io::stdout().lock();
+        render::text::render_colored(&planned.plan, &mut stdout, color())?;
+    }
+    // A saved plan was reviewed when it was made; applying it needs no second yes.
+    let approved = args.auto_approve || args.plan_file.is_some();
+    if planned.plan.has_changes() && !confirm(mode, approved)? {
+        println!(
+            "\n{} cancelled.",
+            if mode == Mode::Apply {
+                "Apply"
+            } else {
+                "Destroy"
+            }
+        );
+        return Ok(1);
+    }
+
+    let started = Instant::now();
+    // Ctrl-C: stop starting new changes, let running calls finish, save, exit non-zero.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+                eprintln!("\nInterrupt received: finishing running changes, then saving state.");
+            }
+        })
+    };
+    let total = planned.plan.changes.len();
+    let terminal = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+    let bars = terminal.then(|| Bars::new(total, parallelism));
+    let lines = Lines::new(std::io::stdout());
+    let observer: &dyn Observer = match &bars {
+        Some(bars) => bars,
+        None => &lines,
+    };
+    let controls = Controls {
+        observer,
+        parallelism,
+        stop: &stop,
+    };
+    let (outcome, state) = workflow::apply(&planned, &provider, &state_lock, controls).await?;
+    state_lock.unlock().await?;
+    watcher.abort();
+    if let Some(bars) = &bars {
+        bars.finish();
+    }
+    let calls = provider.api_calls();
+    let summary = format!(
+        "{} AWS calls in all ({} reads, {} writes); changes took {:.2}s",
+        calls.reads + calls.writes,
+        calls.reads,
+        calls.writes,
+        started.elapsed().as_secs_f64()
+    );
+    report(
+        &outcome,
+        mode,
+        state.serial,
+        &summary,
+        stop.load(Ordering::SeqCst),
+    )
+}
+
+/// Prints how apply ended and picks the exit code.
+fn report(
+    outcome: &Outcome,
+    mode: Mode,
+    serial: u64,
+    summary: &str,
+    interrupted: bool,
+) -> Result<u8> {
+    let count = |a: Action| outcome.succeeded.iter().filter(|(_, x)| *x == a).count();
+    let replaced = count(Action::Replace);
+    if outcome.is_complete() {
+        match mode {
+            Mode::Apply => println!(
+                "\nApply complete! Resources: {} added, {} changed, {} destroyed. ({summary})",
+                count(Action::Create) + replaced,
+                count(Action::Update),
+                count(Action::Delete) + replaced
+            ),
+            Mode::Destroy => println!(
+                "\nDestroy complete! Resources: {} destroyed. ({summary})",
+                count(Action::Delete)
+            ),
+        }
+        return Ok(0);
+    }
+    eprintln!();
+    for f in &outcome.failed {
+        eprintln!("error: {}", f.error);
+    }
+    if let Some(e) = &outcome.save_error {
+        eprintln!("error: saving the state failed: {e}");
+    }
+    println!(
+        "\n{} incomplete: {} succeeded, {} failed, {} skipped, {} not started{}. State saved (serial {serial}); re-run `stsform {}` to finish. ({summary})",
+        if mode == Mode::Apply {
+            "Apply"
+        } else {
+            "Destroy"
+        },
+        outcome.succeeded.len(),
+        outcome.failed.len(),
+        outcome.skipped.len(),
+        outcome.not_started.len(),
+        if interrupted { " (interrupted)" } else { "" },
+        if mode == Mode::Apply {
+            "apply"
+        } else {
+            "destroy"
+        },
+    );
+    Ok(1)
+}

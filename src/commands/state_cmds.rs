@@ -1,0 +1,243 @@
+//! `state list|show|rm`, `force-unlock` and `import`: working on the state itself.
+
+use super::*;
+
+/// The state store named by `state`/`name`/`config` alone (`state` subcommands and
+/// `force-unlock`), and the cluster name the state must belong to (`None` when only the
+/// location was given). An S3 state's bucket is read in `--region`, else the config
+/// file's region, else the AWS default region.
+fn state_store_of(args: &StateArgs) -> Result<(StateStore, Option<String>)> {
+    let input = args.settings_input();
+    let settings = settings::resolve(&input, Need::NameOnly)?;
+    let region = args.region.clone().or_else(|| {
+        settings::resolve(&input, Need::StateOnly)
+            .ok()
+            .map(|s| s.region.name)
+    });
+    let named = input.name.is_some() || args.config.is_some() || args.state.is_none();
+    let store = StateStore::open(&settings.state, region.as_deref())?;
+    Ok((store, named.then_some(settings.name)))
+}
+
+/// Reads a state without locking; without a cluster name, whatever cluster it is.
+async fn read_state(store: &StateStore, name: Option<&str>) -> Result<crate::state::State> {
+    match name {
+        Some(name) => Ok(store.read(name).await?),
+        None => {
+            // No name to check against: read it as its own cluster's.
+            let probe = store.read("-").await;
+            match probe {
+                Err(crate::state::StateError::WrongCluster { found, .. }) => {
+                    Ok(store.read(&found).await?)
+                }
+                other => Ok(other?),
+            }
+        }
+    }
+}
+
+/// Attribute keys whose values `state show` never prints. The state holds no secrets
+/// today (the key pair is recorded by kid); a future sensitive attribute goes here.
+const SENSITIVE_ATTRIBUTES: &[&str] = &[];
+
+/// An attribute value for `state show`: redacted if sensitive, else pretty JSON.
+fn shown_value(key: &str, value: &serde_json::Value) -> String {
+    if SENSITIVE_ATTRIBUTES.contains(&key) {
+        return "(sensitive value)".to_string();
+    }
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
+    match command {
+        StateCommand::List(args) => {
+            let (store, name) = state_store_of(args)?;
+            let state = read_state(&store, name.as_deref()).await?;
+            let mut ids: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
+            ids.sort();
+            let mut out = std::io::stdout().lock();
+            for id in ids {
+                writeln!(out, "{id}")?;
+            }
+            Ok(0)
+        }
+        StateCommand::Show { id, state: args } => {
+            let (store, name) = state_store_of(args)?;
+            let state = read_state(&store, name.as_deref()).await?;
+            let parsed: crate::resource::ResourceId = id
+                .parse()
+                .map_err(|e| anyhow::anyhow!("`{id}` is not a resource address: {e}"))?;
+            let Some(resource) = state.resources.get(&parsed) else {
+                bail!(
+                    "{}: no resource `{id}` in the state (see `stsform state list`)",
+                    store.location()
+                );
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "# {id}")?;
+            let deps: Vec<String> = resource.depends_on.iter().map(|d| d.to_string()).collect();
+            writeln!(out, "depends_on = {}", serde_json::to_string(&deps)?)?;
+            if let serde_json::Value::Object(map) = resource.spec.display_attributes() {
+                for (key, value) in &map {
+                    writeln!(out, "{key} = {}", shown_value(key, value))?;
+                }
+            }
+            Ok(0)
+        }
+        StateCommand::Rm {
+            ids,
+            state: args,
+            lock_timeout,
+        } => {
+            let (store, name) = state_store_of(args)?;
+            let lock = store.lock("state rm", *lock_timeout).await?;
+            let cluster = match name {
+                Some(n) => n,
+                None => read_state(&store, None).await?.cluster,
+            };
+            let mut state = lock.load(&cluster).await?;
+            let mut targets = Vec::new();
+            for id in ids {
+                let parsed: crate::resource::ResourceId = id
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("`{id}` is not a resource address: {e}"))?;
+                if !state.resources.contains_key(&parsed) {
+                    bail!(
+                        "{}: no resource `{id}` in the state (see `stsform state list`); nothing was removed",
+                        store.location()
+                    );
+                }
+                targets.push(parsed);
+            }
+            for id in &targets {
+                state.resources.remove(id);
+            }
+            lock.save(&mut state).await?;
+            lock.unlock().await?;
+            for id in &targets {
+                println!("Removed {id}");
+            }
+            println!(
+                "Successfully removed {} resource{} from the state (serial {}). They still exist; stsform no longer manages them.",
+                targets.len(),
+                if targets.len() == 1 { "" } else { "s" },
+                state.serial
+            );
+            Ok(0)
+        }
+    }
+}
+
+pub(super) async fn force_unlock(args: &ForceUnlockArgs) -> Result<u8> {
+    let (store, _) = state_store_of(&args.state)?;
+    store.force_unlock(&args.id).await?;
+    println!(
+        "{} has been unlocked (lock id {}). Make sure no stsform is still working on it.",
+        store.location(),
+        args.id
+    );
+    Ok(0)
+}
+
+pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
+    use crate::provider::Provider;
+    use crate::resource::{ResourceKind, Spec};
+
+    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false)?;
+    let settings = &inputs.settings;
+    let store = open_store(settings)?;
+    let lock = store.lock("import", args.lock_timeout).await?;
+    let mut state = lock.load(&settings.name).await?;
+    if !state.resources.is_empty() {
+        bail!(
+            "{}: the state already holds {} resources (serial {}); import only fills an empty state. Run `stsform plan`, or `stsform state rm` what should be imported again",
+            store.location(),
+            state.resources.len(),
+            state.serial
+        );
+    }
+    let provider = connect(settings, None).await?;
+    let account = provider.account_id().await?;
+    let ownership_key = settings.ownership_tag_key();
+    // ccoctl finds its provider by tag key, not by URL; prefer what it would find.
+    let tagged_provider = if settings.identity_provider_arn.is_none() {
+        provider.find_oidc_provider(&ownership_key).await?
+    } else {
+        None
+    };
+    let desired = desired::derive(
+        &inputs.requests,
+        settings,
+        &Facts {
+            account_id: Some(account),
+            signing_key: inputs.signing_key.clone(),
+            thumbprints: Vec::new(),
+        },
+    )?;
+    let mut live = std::collections::BTreeMap::new();
+    for (id, resource) in &desired.resources {
+        let mut recorded = resource.spec.clone();
+        if let (Spec::IamOidcProvider(p), Some(arn)) = (&mut recorded, &tagged_provider) {
+            p.arn = arn.clone();
+        }
+        live.insert(id.clone(), provider.read(id, &recorded).await?);
+    }
+    let report = crate::import::record(&desired, &live, &ownership_key, &mut state);
+    lock.save(&mut state).await?;
+    lock.unlock().await?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Importing cluster {} into {}:\n",
+        settings.name,
+        store.location()
+    )?;
+    for id in &report.imported {
+        writeln!(out, "  imported   {id}")?;
+    }
+    for id in report.not_found() {
+        writeln!(out, "  not found  {id}")?;
+    }
+    for (id, why) in report.not_owned() {
+        writeln!(out, "  not owned  {id}: {why}")?;
+    }
+    let not_found = report.not_found().count();
+    let not_owned = report.not_owned().count();
+    writeln!(
+        out,
+        "\nImported {} resource{}, {not_found} not found (the next apply creates them), {not_owned} not owned (left alone). State saved (serial {}).",
+        report.imported.len(),
+        if report.imported.len() == 1 { "" } else { "s" },
+        state.serial
+    )?;
+
+    // The signing key decides the JWKS; say plainly what can and cannot be rebuilt.
+    let key_pair_imported = report
+        .imported
+        .iter()
+        .any(|id| id.kind == ResourceKind::KeyPair);
+    let private = settings.output_dir.join("serviceaccount-signer.private");
+    if settings.identity_provider_arn.is_some() {
+        // Day-2 mode: no key pair, bucket or provider is managed.
+    } else if let Some(public) = &settings.public_key_file {
+        writeln!(
+            out,
+            "\nnote: the signing key is the public key in {}: keys.json (the JWKS) is compared with it and still matches the cluster, but without the private key stsform cannot write {} (the installer's copy of the private key); keep ccoctl's copy.",
+            public.display(),
+            desired::INSTALLER_KEY
+        )?;
+    } else if !key_pair_imported || !private.exists() {
+        writeln!(
+            out,
+            "\nwarning: no key pair in {}: the next apply would generate a NEW signing key and replace keys.json, which breaks every token the cluster issues. Copy serviceaccount-signer.private and serviceaccount-signer.public from ccoctl's output dir first, or pass --public-key-file (then only {} cannot be regenerated).",
+            settings.output_dir.display(),
+            desired::INSTALLER_KEY
+        )?;
+    }
+    writeln!(
+        out,
+        "\nRun `stsform plan` with the same settings to see the remaining differences."
+    )?;
+    Ok(0)
+}
