@@ -67,6 +67,30 @@ impl MotoAccount {
     }
 }
 
+impl MotoAccount {
+    /// Whether `bucket` exists with no tags and no objects.
+    pub async fn bucket_is_untagged_and_empty(&self, bucket: &str) -> bool {
+        let tags = self.s3.get_bucket_tagging().bucket(bucket).send().await;
+        let untagged = match tags {
+            Ok(t) => t.tag_set().is_empty(),
+            Err(e) => aws_sdk_s3::error::ProvideErrorMetadata::code(&e) == Some("NoSuchTagSet"),
+        };
+        let objects = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        untagged && objects.contents().is_empty()
+    }
+
+    /// Deletes an empty bucket.
+    pub async fn delete_empty_bucket(&self, bucket: &str) {
+        self.s3.delete_bucket().bucket(bucket).send().await.unwrap();
+    }
+}
+
 impl Account for MotoAccount {
     type P = AwsProvider;
 
