@@ -195,6 +195,28 @@ pub async fn apply<P: Provider>(
         {
             let Some(node) = ready.pop_front() else { break };
             let change = plan.changes[g[node]].clone();
+            if change.action == Action::Create
+                && change.id.kind.create_takes_several_calls()
+                && let Some(spec) = &change.after
+            {
+                // Write-ahead: a crash between the calls of a multi-call create (a
+                // bucket, then its ownership tags) would otherwise leave a resource that
+                // is in AWS, untagged and in no state: nobody's. Recorded first, a crash
+                // leaves it in the state, and the next plan repairs or re-creates it.
+                state.resources.insert(
+                    change.id.clone(),
+                    StateResource {
+                        spec: spec.clone(),
+                        depends_on: change.depends_on.clone(),
+                    },
+                );
+                if let Err(e) = save(state) {
+                    outcome.save_error = Some(format!("{e:#}"));
+                    state.resources.remove(&change.id);
+                    ready.push_front(node);
+                    break;
+                }
+            }
             observer.event(&Event::Started {
                 id: change.id.clone(),
                 action: change.action,
@@ -205,86 +227,110 @@ pub async fn apply<P: Provider>(
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let done = match joined {
-            Ok(done) => done,
-            // A panicking provider is a bug; the task's node is unknown, so stop cleanly.
-            Err(e) => {
-                outcome.save_error = Some(format!("a change panicked: {e}"));
-                continue;
+        // Every change that has finished by now is recorded together, in one save,
+        // before anything that depends on them starts: the state is still saved after
+        // every finished change, but a save no longer waits on each of them in turn
+        // (a save costs O(resources), so one per change made apply O(n²)).
+        let mut batch = vec![joined];
+        while let Some(more) = running.try_join_next() {
+            batch.push(more);
+        }
+        let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
+        for joined in batch {
+            match joined {
+                Ok(done) => finished.push(done),
+                // A panicking provider is a bug; the task's node is unknown, so stop cleanly.
+                Err(e) => outcome.save_error = Some(format!("a change panicked: {e}")),
             }
-        };
-        let change = &plan.changes[g[done.node]];
-        match done.result {
-            Ok(spec) => {
-                match spec {
-                    Some(spec) => {
-                        state.resources.insert(
-                            change.id.clone(),
-                            StateResource {
-                                spec,
-                                depends_on: change.depends_on.clone(),
-                            },
-                        );
-                    }
-                    None => {
-                        state.resources.remove(&change.id);
-                    }
+        }
+        let mut changed = false;
+        for done in &finished {
+            let change = &plan.changes[g[done.node]];
+            match &done.result {
+                Ok(Some(spec)) => {
+                    state.resources.insert(
+                        change.id.clone(),
+                        StateResource {
+                            spec: spec.clone(),
+                            depends_on: change.depends_on.clone(),
+                        },
+                    );
+                    changed = true;
                 }
-                if let Err(e) = save(state) {
-                    outcome.save_error = Some(format!("{e:#}"));
-                }
-                observer.event(&Event::Finished {
-                    id: change.id.clone(),
-                    action: change.action,
-                    elapsed: done.elapsed,
-                });
-                outcome.succeeded.push((change.id.clone(), change.action));
-                let mut next: Vec<NodeIndex> = Vec::new();
-                for succ in g.neighbors_directed(done.node, Direction::Outgoing) {
-                    let n = waiting.get_mut(&succ).expect("every node has a count");
-                    *n -= 1;
-                    if *n == 0 && !skipped[succ.index()] {
-                        next.push(succ);
-                    }
-                }
-                next.sort_by_key(|n| g[*n]);
-                ready.extend(next);
-            }
-            Err(error) => {
-                if done.gone {
-                    // The old resource is deleted and the new one was not made.
+                Ok(None) => {
                     state.resources.remove(&change.id);
-                    if let Err(e) = save(state) {
-                        outcome.save_error = Some(format!("{e:#}"));
-                    }
+                    changed = true;
                 }
-                let error = error.to_string();
-                observer.event(&Event::Failed {
-                    id: change.id.clone(),
-                    action: change.action,
-                    error: error.clone(),
-                });
-                outcome.failed.push(Failure {
-                    id: change.id.clone(),
-                    action: change.action,
-                    error,
-                });
-                // Skip everything downstream, once each, naming the failed change.
-                let mut stack: Vec<NodeIndex> = g
-                    .neighbors_directed(done.node, Direction::Outgoing)
-                    .collect();
-                while let Some(n) = stack.pop() {
-                    if skipped[n.index()] {
-                        continue;
-                    }
-                    skipped[n.index()] = true;
-                    let id = plan.changes[g[n]].id.clone();
-                    observer.event(&Event::Skipped {
-                        id: id.clone(),
-                        because: change.id.clone(),
+                // A failed replace: the old resource is deleted and the new one not made.
+                // A failed replace: the old resource is deleted and the new one not made.
+                // A create recorded ahead that found someone else's resource: not ours.
+                // (Other failures of a create recorded ahead stay in the state: how far
+                // it got is unknown, and the next refresh finds out either way.)
+                Err(e)
+                    if done.gone
+                        || (change.action == Action::Create
+                            && change.id.kind.create_takes_several_calls()
+                            && matches!(e, ProviderError::NotOwned { .. })) =>
+                {
+                    state.resources.remove(&change.id);
+                    changed = true;
+                }
+                Err(_) => {}
+            }
+        }
+        if changed && let Err(e) = save(state) {
+            outcome.save_error = Some(format!("{e:#}"));
+        }
+        for done in finished {
+            let change = &plan.changes[g[done.node]];
+            match done.result {
+                Ok(_) => {
+                    observer.event(&Event::Finished {
+                        id: change.id.clone(),
+                        action: change.action,
+                        elapsed: done.elapsed,
                     });
-                    outcome.skipped.push((id, change.id.clone()));
-                    stack.extend(g.neighbors_directed(n, Direction::Outgoing));
+                    outcome.succeeded.push((change.id.clone(), change.action));
+                    let mut next: Vec<NodeIndex> = Vec::new();
+                    for succ in g.neighbors_directed(done.node, Direction::Outgoing) {
+                        let n = waiting.get_mut(&succ).expect("every node has a count");
+                        *n -= 1;
+                        if *n == 0 && !skipped[succ.index()] {
+                            next.push(succ);
+                        }
+                    }
+                    next.sort_by_key(|n| g[*n]);
+                    ready.extend(next);
+                }
+                Err(error) => {
+                    let error = error.to_string();
+                    observer.event(&Event::Failed {
+                        id: change.id.clone(),
+                        action: change.action,
+                        error: error.clone(),
+                    });
+                    outcome.failed.push(Failure {
+                        id: change.id.clone(),
+                        action: change.action,
+                        error,
+                    });
+                    // Skip everything downstream, once each, naming the failed change.
+                    let mut stack: Vec<NodeIndex> = g
+                        .neighbors_directed(done.node, Direction::Outgoing)
+                        .collect();
+                    while let Some(n) = stack.pop() {
+                        if skipped[n.index()] {
+                            continue;
+                        }
+                        skipped[n.index()] = true;
+                        let id = plan.changes[g[n]].id.clone();
+                        observer.event(&Event::Skipped {
+                            id: id.clone(),
+                            because: change.id.clone(),
+                        });
+                        outcome.skipped.push((id, change.id.clone()));
+                        stack.extend(g.neighbors_directed(n, Direction::Outgoing));
+                    }
                 }
             }
         }

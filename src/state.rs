@@ -441,12 +441,17 @@ impl SaveState for StateFile {
 /// Refuses to overwrite `on_disk` with `state` when it is another history (lineage) or
 /// newer (higher serial) than the state being saved: the one rule every store applies
 /// before it writes.
-pub fn check_overwrite(path: &Path, on_disk: &State, state: &State) -> Result<(), StateError> {
-    if on_disk.lineage != state.lineage || on_disk.serial > state.serial {
+pub fn check_overwrite(
+    path: &Path,
+    on_disk_lineage: &str,
+    on_disk_serial: u64,
+    state: &State,
+) -> Result<(), StateError> {
+    if on_disk_lineage != state.lineage || on_disk_serial > state.serial {
         return Err(StateError::Conflict {
             path: path.to_path_buf(),
-            on_disk_lineage: on_disk.lineage.clone(),
-            on_disk_serial: on_disk.serial,
+            on_disk_lineage: on_disk_lineage.to_string(),
+            on_disk_serial,
             lineage: state.lineage.clone(),
             serial: state.serial,
         });
@@ -514,6 +519,11 @@ fn read_lock_info(file: &mut File) -> Option<LockInfo> {
 pub struct StateFile {
     path: PathBuf,
     lock: File,
+    /// The file's text as this process last read or wrote it, with that text's lineage
+    /// and serial. While the file on disk still has exactly these bytes, `save` checks
+    /// against them instead of re-parsing the file (a full parse per save made apply
+    /// O(n²) in the number of resources).
+    known: std::sync::Mutex<Option<Known>>,
 }
 
 impl StateFile {
@@ -569,6 +579,7 @@ impl StateFile {
         Ok(StateFile {
             path: path.to_path_buf(),
             lock: file,
+            known: std::sync::Mutex::new(None),
         })
     }
 
@@ -587,6 +598,11 @@ impl StateFile {
             Err(e) => return Err(io_err(&self.path)(e)),
         };
         let state = State::from_toml(&text, &self.path.to_string_lossy())?;
+        *self.known.lock().expect("state text lock poisoned") = Some(Known {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            text,
+        });
         if state.cluster != cluster {
             return Err(StateError::WrongCluster {
                 path: self.path.clone(),
@@ -610,22 +626,46 @@ impl StateFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(&self.path)(e)),
         };
+        let mut known = self.known.lock().expect("state text lock poisoned");
         if let Some(text) = &previous {
             // A file we cannot parse is not checked: `load` would have refused it, so it
-            // was put there behind our back; the backup keeps it either way.
-            if let Ok(on_disk) = State::from_toml(text, &self.path.to_string_lossy()) {
-                check_overwrite(&self.path, &on_disk, state)?;
+            // was put there behind our back; the backup keeps it either way. The file we
+            // loaded or last wrote, byte for byte unchanged, is not parsed again.
+            let on_disk = match known.as_ref().filter(|k| k.text == *text) {
+                Some(k) => Some((k.lineage.clone(), k.serial)),
+                None => State::from_toml(text, &self.path.to_string_lossy())
+                    .ok()
+                    .map(|s| (s.lineage, s.serial)),
+            };
+            if let Some((lineage, serial)) = on_disk {
+                check_overwrite(&self.path, &lineage, serial, state)?;
             }
             write_atomic(&backup_path(&self.path), text.as_bytes())?;
         }
 
         state.serial += 1;
-        let result = write_atomic(&self.path, state.to_toml().as_bytes());
-        if result.is_err() {
-            state.serial -= 1;
+        let text = state.to_toml();
+        let result = write_atomic(&self.path, text.as_bytes());
+        match result {
+            Ok(()) => {
+                *known = Some(Known {
+                    lineage: state.lineage.clone(),
+                    serial: state.serial,
+                    text,
+                });
+            }
+            Err(_) => state.serial -= 1,
         }
         result
     }
+}
+
+/// A state file's text with its lineage and serial, as last read or written.
+#[derive(Debug)]
+struct Known {
+    text: String,
+    lineage: String,
+    serial: u64,
 }
 
 impl Drop for StateFile {

@@ -332,7 +332,12 @@ impl<S: ObjectStore> Remote<S> {
             Some(object) => {
                 let text = String::from_utf8_lossy(&object.body);
                 if let Ok(on_store) = State::from_toml(&text, &self.url) {
-                    state::check_overwrite(&self.path(), &on_store, state)?;
+                    state::check_overwrite(
+                        &self.path(),
+                        &on_store.lineage,
+                        on_store.serial,
+                        state,
+                    )?;
                 }
                 if !self.versioning().await? {
                     let put = self
@@ -380,7 +385,7 @@ impl<S: ObjectStore> Remote<S> {
                 // Someone wrote between our check and our write: report what is there now.
                 match self.current().await {
                     Ok(Some((on_store, _))) => {
-                        state::check_overwrite(&self.path(), &on_store, state)?;
+                        state::check_overwrite(&self.path(), &on_store.lineage, on_store.serial, state)?;
                         Err(self.err(
                             "",
                             StoreError {

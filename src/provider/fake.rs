@@ -118,6 +118,21 @@ fn owned_by_someone(spec: &Spec) -> bool {
     }
 }
 
+/// Whether `existing` carries an ownership tag that `wanted` also carries.
+fn carries_our_tag(existing: &Spec, wanted: &Spec) -> bool {
+    let tags = |s: &Spec| match s {
+        Spec::IamRole(r) => Some(r.tags.clone()),
+        Spec::IamOidcProvider(p) => Some(p.tags.clone()),
+        _ => None,
+    };
+    match (tags(existing), tags(wanted)) {
+        (Some(have), Some(want)) => want
+            .keys()
+            .any(|k| k.starts_with(OWNERSHIP_TAG_PREFIX) && have.contains_key(k)),
+        _ => false,
+    }
+}
+
 impl Provider for FakeProvider {
     async fn account_id(&self) -> ProviderResult<String> {
         Ok(self.cloud.account.clone())
@@ -148,8 +163,11 @@ impl Provider for FakeProvider {
                             .into(),
                 });
             }
+            // Like the AWS provider: a role or OIDC provider carrying our ownership tag
+            // is adopted (an interrupted apply made it); anything else is a conflict.
             if resource.id.kind != ResourceKind::S3Bucket
                 && resource.id.kind != ResourceKind::S3Object
+                && !carries_our_tag(existing, &resource.spec)
             {
                 return Err(ProviderError::Api {
                     id: resource.id.clone(),

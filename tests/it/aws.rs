@@ -412,6 +412,9 @@ async fn oidc_provider_lifecycle() {
     let created = ctx.provider.create(&provider).await.unwrap();
     assert_eq!(created, provider.spec);
     ctx.assert_reads_back(&provider).await;
+    // Creating it again adopts it: it carries our ownership tag.
+    let adopted = ctx.provider.create(&provider).await.unwrap();
+    assert_eq!(adopted, provider.spec);
 
     let mut new = spec.clone();
     new.thumbprints = vec![
@@ -460,16 +463,42 @@ async fn role_and_policy_lifecycle() {
     ctx.provider.create(&role).await.unwrap();
     ctx.assert_reads_back(&role).await;
 
-    // Creating it again is an API error carrying IAM's code.
-    match ctx.provider.create(&role).await.unwrap_err() {
-        ProviderError::Api {
-            operation, message, ..
-        } => {
-            assert_eq!(operation, "CreateRole");
-            assert!(message.starts_with("EntityAlreadyExists: "), "{message}");
+    // Creating it again adopts it: it carries our ownership tag (an apply killed between
+    // CreateRole and the state save, or a CreateRole whose answer was lost and retried).
+    ctx.provider.create(&role).await.unwrap();
+    ctx.assert_reads_back(&role).await;
+    // A role of that name without our tag is refused and left alone.
+    let foreign = format!("{}-foreign", ctx.name);
+    ctx.iam
+        .create_role()
+        .role_name(&foreign)
+        .assume_role_policy_document(spec.trust_policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut theirs = spec.clone();
+    theirs.name = foreign.clone();
+    let theirs = Resource {
+        spec: Spec::IamRole(theirs),
+        ..role.clone()
+    };
+    match ctx.provider.create(&theirs).await.unwrap_err() {
+        ProviderError::NotOwned { message, .. } => {
+            assert!(
+                message.contains("the role exists but carries no ownership tag"),
+                "{message}"
+            );
         }
-        other => panic!("expected Api, got {other:?}"),
+        other => panic!("expected NotOwned, got {other:?}"),
     }
+    let live = ctx.iam.get_role().role_name(&foreign).send().await.unwrap();
+    assert!(live.role().unwrap().tags().is_empty());
+    ctx.iam
+        .delete_role()
+        .role_name(&foreign)
+        .send()
+        .await
+        .unwrap();
 
     ctx.provider.create(&policy).await.unwrap();
     ctx.assert_reads_back(&policy).await;

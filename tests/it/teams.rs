@@ -234,12 +234,16 @@ fn remote_state_round_trip() {
     let parsed = State::from_toml(&text, "s3").unwrap();
     assert_eq!(parsed.cluster, name);
     assert_eq!(parsed.resources.len(), 25);
-    assert_eq!(parsed.serial, 25);
+    // Saves come per batch of finished changes: at least one, at most one per change.
+    assert!((1..=25).contains(&parsed.serial), "{}", parsed.serial);
     // Versioning is off on this bucket: the previous version is kept as KEY.backup.
     let backup = rt
         .block_on(get_text(&s3, &bucket, "clusters/x.toml.backup"))
         .expect("backup object");
-    assert!(backup.contains("serial = 24"), "{backup}");
+    assert!(
+        backup.contains(&format!("serial = {}", parsed.serial - 1)),
+        "{backup}"
+    );
     assert_eq!(
         rt.block_on(get_text(&s3, &bucket, "clusters/x.toml.lock")),
         None,

@@ -5,7 +5,9 @@
 
 use aws_sdk_iam::types::Tag;
 
-use super::{AwsProvider, api_error, build_error, is, is_owned, refuse_delete, tag_changes};
+use super::{
+    AwsProvider, api_error, build_error, is, is_owned, not_owned, refuse_delete, tag_changes,
+};
 use crate::provider::{ProviderError, ProviderResult};
 use crate::resource::{OidcProviderSpec, ResourceId, Tags, UNKNOWN};
 
@@ -131,10 +133,24 @@ impl AwsProvider {
         if !spec.thumbprints.is_empty() {
             request = request.set_thumbprint_list(Some(spec.thumbprints.clone()));
         }
-        let out = self
+        let out = match self
             .call("CreateOpenIDConnectProvider", request.send())
             .await
-            .map_err(|e| api_error(id, "CreateOpenIDConnectProvider", &e))?;
+        {
+            Ok(out) => out,
+            // Ours from an interrupted apply (or a retried call whose answer was lost):
+            // adopt it if it carries our ownership tag, as roles and the bucket do.
+            Err(e) if is(&e, &["EntityAlreadyExists"]) => {
+                let Some(live) = self.read_oidc_provider(id, spec).await? else {
+                    return Err(api_error(id, "CreateOpenIDConnectProvider", &e));
+                };
+                if !is_owned(&spec.tags, &live.tags) {
+                    return Err(not_owned(id, "OIDC provider", &spec.tags));
+                }
+                return self.update_oidc_provider(id, spec, &live).await;
+            }
+            Err(e) => return Err(api_error(id, "CreateOpenIDConnectProvider", &e)),
+        };
         let arn = out.open_id_connect_provider_arn().unwrap_or_default();
         // Roles' trust policies were planned with the ARN derive computed; if IAM named
         // the provider differently they would trust nothing.

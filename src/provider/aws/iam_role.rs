@@ -1,15 +1,16 @@
 //! `iam_role`: one role per CredentialsRequest, trusted through the OIDC provider.
 //!
 //! Create and trust-policy updates retry while IAM does not yet know a provider created
-//! seconds earlier. Delete removes the role's inline policies (ours) but refuses to
+//! seconds earlier. Create adopts a role of the same name that carries our ownership tag
+//! (an interrupted apply's) and refuses any other. Delete removes the role's inline policies (ours) but refuses to
 //! detach managed policies someone else attached.
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::Tag;
 
 use super::{
-    AwsProvider, NEW_PARENT, PROPAGATION, api_error, build_error, is, refuse_delete, retry_while,
-    tag_changes,
+    AwsProvider, NEW_PARENT, PROPAGATION, api_error, build_error, is, not_owned, refuse_delete,
+    retry_while, tag_changes,
 };
 use crate::iam_policy;
 use crate::provider::{ProviderError, ProviderResult};
@@ -84,7 +85,7 @@ impl AwsProvider {
     ) -> ProviderResult<RoleSpec> {
         let trust = spec.trust_policy.to_string();
         let tags = iam_tags(id, &spec.tags)?;
-        let out = retry_while(PROPAGATION, is_propagating, || async {
+        let created = retry_while(PROPAGATION, is_propagating, || async {
             self.call(
                 "CreateRole",
                 self.iam
@@ -98,13 +99,41 @@ impl AwsProvider {
             )
             .await
         })
-        .await
-        .map_err(|e| api_error(id, "CreateRole", &e))?;
+        .await;
+        let out = match created {
+            Ok(out) => out,
+            Err(e) if is(&e, &["EntityAlreadyExists"]) => {
+                return self.adopt_role(id, spec, &e).await;
+            }
+            Err(e) => return Err(api_error(id, "CreateRole", &e)),
+        };
         let mut live = spec.clone();
         if let Some(role) = out.role() {
             live.arn = role.arn().to_string();
         }
         Ok(live)
+    }
+
+    /// CreateRole found the name taken. A role carrying our ownership tag is ours: made
+    /// by an apply that was killed before the state recorded it, or by this very call
+    /// when its answer was lost and the SDK retried. Adopt it and bring it to `spec`
+    /// (the bucket does the same). Any other role is refused, untouched.
+    async fn adopt_role(
+        &self,
+        id: &ResourceId,
+        spec: &RoleSpec,
+        conflict: &aws_sdk_iam::error::SdkError<
+            impl ProvideErrorMetadata + std::error::Error + 'static,
+        >,
+    ) -> ProviderResult<RoleSpec> {
+        let Some(live) = self.read_role(id, spec).await? else {
+            // Gone again between the two calls: report the original conflict.
+            return Err(api_error(id, "CreateRole", conflict));
+        };
+        if !super::is_owned(&spec.tags, &live.tags) {
+            return Err(not_owned(id, "role", &spec.tags));
+        }
+        self.update_role(id, spec, &live).await
     }
 
     pub(super) async fn update_role(

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::local::LocalFiles;
@@ -30,6 +31,33 @@ use crate::settings::OWNERSHIP_TAG_PREFIX;
 /// SDK attempts per call. IAM is a low-TPS global service that throttles bursts; the
 /// SDK's default of 3 gives up too early for an apply of dozens of roles.
 const MAX_ATTEMPTS: u32 = 8;
+
+/// Longest one HTTP attempt may take before the SDK abandons it and retries. The SDK's
+/// defaults set only a 3.1 s connect timeout, so an answer that never comes (a response
+/// lost on the way, a stuck middlebox) would hang apply forever with the state lock
+/// held. IAM, STS and S3 answer every call stsform makes in well under a second; 30 s
+/// leaves room for a slow link. `STSFORM_ATTEMPT_TIMEOUT_SECS` overrides it (the fault
+/// tests use 2 s to stay fast).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The SDK's own default connect timeout, kept when setting the attempt timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// `ATTEMPT_TIMEOUT`, or the override in seconds from the environment.
+fn attempt_timeout() -> anyhow::Result<Duration> {
+    match std::env::var("STSFORM_ATTEMPT_TIMEOUT_SECS") {
+        Err(_) => Ok(ATTEMPT_TIMEOUT),
+        Ok(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "STSFORM_ATTEMPT_TIMEOUT_SECS: `{v}` is not a positive number of seconds"
+                )
+            }),
+    }
+}
 
 /// How many SDK calls the provider has made (a retried call counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +104,12 @@ impl AwsProvider {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_string()))
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(attempt_timeout()?)
+                    .build(),
+            )
             .load()
             .await;
         // aws-config resolves the per-service variable inside the S3 config builder but

@@ -1,0 +1,608 @@
+//! A loopback HTTP/1.1 proxy in front of the AWS emulator, for the benchmark and the
+//! reliability tests (included by path from `examples/bench` and `tests/it`; one copy).
+//!
+//! Every request waits `delay` before it is forwarded (a fixed per-exchange latency, as
+//! a far-away AWS region adds), is counted (service, action, read or write), and may be
+//! replaced by an injected fault: HTTP 500, 503 `SlowDown`, 400 `Throttling`, a
+//! connection reset, or a timeout (forwarded, then the answer is held back until the
+//! client gives up). Faults are drawn from a seeded generator, so a run is repeatable
+//! up to the order in which concurrent requests arrive.
+//!
+//! It binds 127.0.0.1 only and connects only to the upstream it is given, which callers
+//! check is loopback too. With no upstream it answers every request with a 500: a
+//! counting listener for "this must make no AWS call".
+
+#![allow(dead_code)] // each includer uses a part of it
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// An AWS service, told apart by the SigV4 credential scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    /// S3 (and unsigned requests, which moto routes to S3).
+    S3,
+    /// IAM.
+    Iam,
+    /// STS.
+    Sts,
+}
+
+/// One kind of injected failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// HTTP 500 with the service's XML error (`InternalError` / `ServiceFailure`).
+    Http500,
+    /// HTTP 503 `SlowDown` (S3's XML shape; IAM/STS get their `ErrorResponse` shape).
+    SlowDown503,
+    /// HTTP 400 `Throttling` (IAM's `ErrorResponse` shape; S3 gets its `Error` shape).
+    Throttling400,
+    /// The connection is reset before the request is forwarded.
+    Reset,
+    /// The request *is* forwarded (the change happens upstream), then the answer is
+    /// held for `FaultPlan::hold` and the connection dropped: a lost response.
+    Timeout,
+    /// HTTP 403 `AccessDenied`: not retried by the SDK (missing permissions).
+    AccessDenied403,
+}
+
+impl Fault {
+    /// Every kind, for "a mix of everything".
+    pub const ALL: [Fault; 5] = [
+        Fault::Http500,
+        Fault::SlowDown503,
+        Fault::Throttling400,
+        Fault::Reset,
+        Fault::Timeout,
+    ];
+}
+
+/// Which requests fail, and how.
+#[derive(Clone, Debug)]
+pub struct FaultPlan {
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Share of (eligible) requests that fail, 0.0..=1.0.
+    pub rate: f64,
+    /// The kinds drawn from, uniformly.
+    pub kinds: Vec<Fault>,
+    /// Only requests to this service are eligible (all when `None`).
+    pub only: Option<Service>,
+    /// How long a `Timeout` holds the answer back.
+    pub hold: Duration,
+}
+
+impl FaultPlan {
+    /// No faults.
+    pub fn none() -> FaultPlan {
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            kinds: Vec::new(),
+            only: None,
+            hold: Duration::ZERO,
+        }
+    }
+}
+
+/// What the proxy saw. Every HTTP exchange counts, retries included.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests received.
+    pub requests: AtomicUsize,
+    /// Requests whose action reads (Get/List/Head, HTTP GET/HEAD).
+    pub reads: AtomicUsize,
+    /// All other requests.
+    pub writes: AtomicUsize,
+    /// Requests answered with an injected fault.
+    pub faults: AtomicUsize,
+    /// Requests by `Service:Action`.
+    pub actions: Mutex<BTreeMap<String, usize>>,
+    /// Injected faults by kind.
+    pub fault_kinds: Mutex<BTreeMap<String, usize>>,
+    /// Total microseconds spent waiting for the upstream's answers (its service time).
+    pub upstream_micros: AtomicU64,
+}
+
+/// A snapshot of `Stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests received.
+    pub requests: usize,
+    /// Read requests.
+    pub reads: usize,
+    /// Write requests.
+    pub writes: usize,
+    /// Injected faults.
+    pub faults: usize,
+    /// Total time spent waiting for the upstream's answers.
+    pub upstream: Duration,
+}
+
+/// A running proxy; it stops when dropped.
+pub struct Proxy {
+    addr: SocketAddr,
+    stats: Arc<Stats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether `url`'s host is loopback; the proxy never talks to anything else.
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let host = rest.split([':', '/']).next().unwrap_or("");
+    matches!(host, "127.0.0.1" | "localhost")
+}
+
+/// `http://127.0.0.1:PORT` → the socket address (loopback only).
+pub fn upstream_addr(url: &str) -> SocketAddr {
+    assert!(is_loopback_url(url), "refusing non-loopback upstream {url}");
+    let rest = url.trim_start_matches("http://").trim_end_matches('/');
+    let port: u16 = rest
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"));
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Proxy {
+    /// Starts a proxy on a free 127.0.0.1 port (call from inside a tokio runtime).
+    pub async fn start(upstream: Option<SocketAddr>, delay: Duration, faults: FaultPlan) -> Proxy {
+        if let Some(u) = upstream {
+            assert!(u.ip().is_loopback(), "refusing non-loopback upstream {u}");
+        }
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        let stats = Arc::new(Stats::default());
+        let shared = Arc::new(Shared {
+            upstream,
+            delay,
+            faults,
+            rng: AtomicU64::new(0),
+            stats: Arc::clone(&stats),
+        });
+        shared
+            .rng
+            .store(shared.faults.seed ^ 0x9E37_79B9_7F4A_7C15, Ordering::SeqCst);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let _ = serve(client, shared).await;
+                });
+            }
+        });
+        Proxy { addr, stats, task }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Counts so far.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            requests: self.stats.requests.load(Ordering::SeqCst),
+            reads: self.stats.reads.load(Ordering::SeqCst),
+            writes: self.stats.writes.load(Ordering::SeqCst),
+            faults: self.stats.faults.load(Ordering::SeqCst),
+            upstream: Duration::from_micros(self.stats.upstream_micros.load(Ordering::SeqCst)),
+        }
+    }
+
+    /// Requests by `Service:Action`.
+    pub fn actions(&self) -> BTreeMap<String, usize> {
+        self.stats.actions.lock().unwrap().clone()
+    }
+
+    /// Injected faults by kind.
+    pub fn fault_kinds(&self) -> BTreeMap<String, usize> {
+        self.stats.fault_kinds.lock().unwrap().clone()
+    }
+}
+
+struct Shared {
+    upstream: Option<SocketAddr>,
+    delay: Duration,
+    faults: FaultPlan,
+    rng: AtomicU64,
+    stats: Arc<Stats>,
+}
+
+impl Shared {
+    /// splitmix64 step: a seeded, lock-free stream of numbers.
+    fn next(&self) -> u64 {
+        let mut z = self
+            .rng
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn draw(&self, service: Service) -> Option<Fault> {
+        let f = &self.faults;
+        if f.rate <= 0.0 || f.kinds.is_empty() || f.only.is_some_and(|s| s != service) {
+            return None;
+        }
+        let roll = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        if roll >= f.rate {
+            return None;
+        }
+        Some(f.kinds[(self.next() % f.kinds.len() as u64) as usize])
+    }
+}
+
+/// One HTTP message as read off the wire: the head (start line + headers) and the raw
+/// body bytes exactly as framed (chunked bodies keep their framing).
+struct Message {
+    head: Vec<u8>,
+    start: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = self.head.clone();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// Reads a head; `None` on a clean end of stream before the first byte.
+async fn read_head<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+) -> io::Result<Option<(Vec<u8>, String, Vec<(String, String)>)>> {
+    let mut head = Vec::new();
+    let mut start = String::new();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = r.read_until(b'\n', &mut line).await?;
+        if n == 0 {
+            if head.is_empty() {
+                return Ok(None);
+            }
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in head"));
+        }
+        head.extend_from_slice(&line);
+        if head.len() > 1 << 20 {
+            return Err(io::Error::other("head too large"));
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if start.is_empty() {
+            start = text.to_string();
+            continue;
+        }
+        if text.is_empty() {
+            return Ok(Some((head, start, headers)));
+        }
+        if let Some((k, v)) = text.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+}
+
+/// Reads a chunked body, keeping its framing (and trailers) byte for byte.
+async fn read_chunked<R: AsyncRead + Unpin>(r: &mut BufReader<R>) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        r.read_until(b'\n', &mut line).await?;
+        body.extend_from_slice(&line);
+        let size_text = String::from_utf8_lossy(&line);
+        let size_text = size_text.trim().split(';').next().unwrap_or("").to_string();
+        let size = usize::from_str_radix(&size_text, 16)
+            .map_err(|_| io::Error::other(format!("bad chunk size {size_text:?}")))?;
+        if size == 0 {
+            // Trailers until the empty line.
+            loop {
+                let mut t = Vec::new();
+                let n = r.read_until(b'\n', &mut t).await?;
+                body.extend_from_slice(&t);
+                if n == 0 || t == b"\r\n" || t == b"\n" {
+                    return Ok(body);
+                }
+            }
+        }
+        let mut chunk = vec![0; size + 2];
+        r.read_exact(&mut chunk).await?;
+        body.extend_from_slice(&chunk);
+    }
+}
+
+/// Reads one message. `no_body` for responses to HEAD and 1xx/204/304.
+async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    is_response: bool,
+    request_method: &str,
+) -> io::Result<Option<Message>> {
+    let Some((head, start, headers)) = read_head(r).await? else {
+        return Ok(None);
+    };
+    let mut m = Message {
+        head,
+        start,
+        headers,
+        body: Vec::new(),
+    };
+    let status: u16 = if is_response {
+        m.start
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let no_body = is_response
+        && (request_method == "HEAD" || status / 100 == 1 || status == 204 || status == 304);
+    if no_body {
+        return Ok(Some(m));
+    }
+    if m.header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        m.body = read_chunked(r).await?;
+    } else if let Some(len) = m.header("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| io::Error::other("bad content-length"))?;
+        m.body = vec![0; len];
+        r.read_exact(&mut m.body).await?;
+    } else if is_response {
+        // No framing: the body runs to the end of the connection.
+        r.read_to_end(&mut m.body).await?;
+    }
+    Ok(Some(m))
+}
+
+fn service_of(request: &Message) -> Service {
+    let auth = request.header("authorization").unwrap_or("");
+    if auth.contains("/iam/aws4_request") {
+        Service::Iam
+    } else if auth.contains("/sts/aws4_request") {
+        Service::Sts
+    } else {
+        Service::S3
+    }
+}
+
+/// The operation, as far as the wire tells: IAM/STS `Action=`, S3 method and sub-resource.
+fn action_of(request: &Message, service: Service) -> (String, bool) {
+    let method = request.start.split_whitespace().next().unwrap_or("");
+    if service != Service::S3 {
+        let body = String::from_utf8_lossy(&request.body);
+        let action = body
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .unwrap_or("Unknown")
+            .to_string();
+        let read = ["Get", "List", "Head"]
+            .iter()
+            .any(|p| action.starts_with(p));
+        return (action, read);
+    }
+    let target = request.start.split_whitespace().nth(1).unwrap_or("");
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let sub = query
+        .split('&')
+        .map(|kv| kv.split('=').next().unwrap_or(""))
+        .find(|k| {
+            [
+                "tagging",
+                "policy",
+                "publicAccessBlock",
+                "location",
+                "delete",
+                "list-type",
+            ]
+            .contains(k)
+        })
+        .unwrap_or("");
+    let read = method == "GET" || method == "HEAD";
+    (
+        format!("{method}{}{sub}", if sub.is_empty() { "" } else { "?" }),
+        read,
+    )
+}
+
+fn fault_response(fault: Fault, service: Service) -> Vec<u8> {
+    let (status, code, message) = match fault {
+        Fault::Http500 => (
+            "500 Internal Server Error",
+            if service == Service::S3 {
+                "InternalError"
+            } else {
+                "ServiceFailure"
+            },
+            "injected internal error",
+        ),
+        Fault::SlowDown503 => (
+            "503 Slow Down",
+            if service == Service::S3 {
+                "SlowDown"
+            } else {
+                "ServiceUnavailable"
+            },
+            "Please reduce your request rate.",
+        ),
+        Fault::Throttling400 => ("400 Bad Request", "Throttling", "Rate exceeded"),
+        Fault::AccessDenied403 => (
+            "403 Forbidden",
+            "AccessDenied",
+            "injected: not authorized to perform this action",
+        ),
+        Fault::Reset | Fault::Timeout => unreachable!("not an HTTP answer"),
+    };
+    let body = if service == Service::S3 {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>injected</RequestId></Error>"
+        )
+    } else {
+        format!(
+            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+        )
+    };
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
+    client.set_nodelay(true)?;
+    let (client_read, mut client_write) = client.into_split();
+    let mut client_read = BufReader::new(client_read);
+    let mut upstream: Option<(
+        BufReader<tokio::net::tcp::OwnedReadHalf>,
+        tokio::net::tcp::OwnedWriteHalf,
+    )> = None;
+    loop {
+        let Some(request) = read_message(&mut client_read, false, "").await? else {
+            return Ok(());
+        };
+        let stats = &shared.stats;
+        let service = service_of(&request);
+        let (action, read) = action_of(&request, service);
+        stats.requests.fetch_add(1, Ordering::SeqCst);
+        if read {
+            stats.reads.fetch_add(1, Ordering::SeqCst);
+        } else {
+            stats.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        *stats
+            .actions
+            .lock()
+            .unwrap()
+            .entry(format!("{service:?}:{action}"))
+            .or_default() += 1;
+        if !shared.delay.is_zero() {
+            tokio::time::sleep(shared.delay).await;
+        }
+        let fault = shared.draw(service);
+        if let Some(f) = fault {
+            stats.faults.fetch_add(1, Ordering::SeqCst);
+            *stats
+                .fault_kinds
+                .lock()
+                .unwrap()
+                .entry(format!("{f:?}"))
+                .or_default() += 1;
+        }
+        match fault {
+            Some(Fault::Reset) => {
+                let client = client_read.into_inner().reunite(client_write).ok();
+                if let Some(c) = client {
+                    let _ = c.set_zero_linger();
+                }
+                return Ok(());
+            }
+            Some(
+                f @ (Fault::Http500
+                | Fault::SlowDown503
+                | Fault::Throttling400
+                | Fault::AccessDenied403),
+            ) => {
+                client_write.write_all(&fault_response(f, service)).await?;
+                continue;
+            }
+            Some(Fault::Timeout) | None => {}
+        }
+        let Some(addr) = shared.upstream else {
+            client_write
+                .write_all(&fault_response(Fault::Http500, service))
+                .await?;
+            continue;
+        };
+        let method = request
+            .start
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        // A kept-alive upstream connection may have closed under us: one fresh retry.
+        let mut response = None;
+        let asked = std::time::Instant::now();
+        for _ in 0..2 {
+            if upstream.is_none() {
+                let s = TcpStream::connect(addr).await?;
+                s.set_nodelay(true)?;
+                let (r, w) = s.into_split();
+                upstream = Some((BufReader::new(r), w));
+            }
+            let (up_read, up_write) = upstream.as_mut().unwrap();
+            let got = match up_write.write_all(&request.bytes()).await {
+                Ok(()) => read_message(up_read, true, &method).await,
+                Err(e) => Err(e),
+            };
+            match got {
+                Ok(Some(m)) => {
+                    response = Some(m);
+                    break;
+                }
+                Ok(None) | Err(_) => upstream = None,
+            }
+        }
+        let Some(response) = response else {
+            return Err(io::Error::other("upstream closed the connection"));
+        };
+        stats
+            .upstream_micros
+            .fetch_add(asked.elapsed().as_micros() as u64, Ordering::SeqCst);
+        if response
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            upstream = None;
+        }
+        if fault == Some(Fault::Timeout) {
+            // The change happened upstream; the client never hears about it.
+            tokio::time::sleep(shared.faults.hold).await;
+            return Ok(());
+        }
+        client_write.write_all(&response.bytes()).await?;
+        if response.header("content-length").is_none()
+            && !response
+                .header("transfer-encoding")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            && !response.body.is_empty()
+        {
+            // Close-delimited body: the client learns the end from our close.
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Crashes: `kill -9` of `stsform apply` at seeded random points (through a delaying
+//! proxy, so kills land mid-apply), then: the state parses and claims nothing AWS lacks,
+//! a re-run of apply converges to "No changes", and AWS holds nothing of the cluster
+//! that the state does not know (no orphans). Also: two applies at once on one state.
+
+use std::time::{Duration, Instant};
+
+use crate::binary::{Cluster, assert_no_secrets, state_inventory, text};
+use crate::harness::Account;
+use crate::moto_account::{MotoAccount, unique_name};
+use crate::proxy::{FaultPlan, Proxy, upstream_addr};
+
+const TRIALS: usize = 24;
+const DELAY: Duration = Duration::from_millis(40);
+
+/// splitmix64, seeded: the same kill points on every run (the apply's own timing varies).
+struct Rng(u64);
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn setup() -> Option<(tokio::runtime::Runtime, String, MotoAccount)> {
+    let moto = crate::aws::endpoint()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let account = rt.block_on(MotoAccount::connect())?;
+    Some((rt, moto, account))
+}
+
+#[test]
+fn kill_9_at_random_points_never_loses_a_resource() {
+    let Some((rt, moto, account)) = setup() else {
+        return;
+    };
+    let started = Instant::now();
+    let proxy = rt.block_on(Proxy::start(
+        Some(upstream_addr(&moto)),
+        DELAY,
+        FaultPlan::none(),
+    ));
+    // Calibrate: how long an uninterrupted apply takes through the proxy.
+    let c = Cluster::new(&unique_name());
+    let t = Instant::now();
+    let o = c.run(&proxy.url(), &c.args("apply"));
+    let full = t.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(c.run(&moto, &c.args("destroy")).status.code(), Some(0));
+
+    let mut rng = Rng(0xC0FFEE);
+    let mut killed = 0;
+    let mut bucket_window_hits = 0;
+    for trial in 0..TRIALS {
+        let c = Cluster::new(&unique_name());
+        // Later runs are faster than the first (warm moto): aim at the first 75%.
+        let at = full.mul_f64(0.02 + 0.73 * rng.unit());
+        let mut child = c
+            .command(&proxy.url(), &c.args("apply"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let what = format!("trial {trial} ({}), killed at {at:?}", c.name);
+
+        // The state parses (if the first save happened) and claims nothing AWS lacks,
+        // but for the bucket: its create is recorded ahead (a bucket is made, then
+        // tagged, in two calls), so a kill before CreateBucket leaves it claimed.
+        let in_aws = rt.block_on(account.inventory(&c.name));
+        let bucket = format!("{}-oidc", c.name);
+        if c.state_path().exists() {
+            let state = c.state();
+            let mut claimed = state_inventory(&state);
+            if claimed.remove(&format!("bucket:{bucket}"))
+                && !in_aws.contains(&format!("bucket:{bucket}"))
+            {
+                bucket_window_hits += 1;
+            }
+            assert!(
+                claimed.is_subset(&in_aws),
+                "{what}: the state claims what AWS lacks: {:?}",
+                claimed.difference(&in_aws).collect::<Vec<_>>()
+            );
+        }
+
+        // Re-run: converges with no help (an untagged bucket from a kill between
+        // CreateBucket and PutBucketTagging is in the state, so it is tagged, not refused),
+        // and everything of the cluster in AWS is in the state.
+        let apply = c.run(&moto, &c.args("apply"));
+        assert_eq!(apply.status.code(), Some(0), "{what}: {}", text(&apply));
+        let plan = c.run(&moto, &c.args("plan"));
+        assert!(
+            String::from_utf8_lossy(&plan.stdout).contains("No changes."),
+            "{what}: {}",
+            text(&plan)
+        );
+        let in_aws = rt.block_on(account.inventory(&c.name));
+        assert_eq!(
+            state_inventory(&c.state()),
+            in_aws,
+            "{what}: state (left) and AWS (right) disagree"
+        );
+        assert_eq!(in_aws, crate::harness::expected_cluster_inventory(&c.name));
+        let destroy = c.run(&moto, &c.args("destroy"));
+        assert_eq!(destroy.status.code(), Some(0), "{what}: {}", text(&destroy));
+        assert!(rt.block_on(account.inventory(&c.name)).is_empty(), "{what}");
+        assert_no_secrets(c.path(), &[&apply, &plan, &destroy]);
+    }
+    eprintln!(
+        "crash: {killed}/{TRIALS} applies killed mid-run (uninterrupted apply {full:?}); \
+         {bucket_window_hits} left the bucket recorded ahead of its creation; {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(killed >= 20, "only {killed} kills landed mid-apply");
+}
+
+#[test]
+fn two_applies_at_once_one_proceeds_the_other_names_the_holder() {
+    let Some((rt, moto, account)) = setup() else {
+        return;
+    };
+    let proxy = rt.block_on(Proxy::start(
+        Some(upstream_addr(&moto)),
+        DELAY,
+        FaultPlan::none(),
+    ));
+    let c = Cluster::new(&unique_name());
+    let first = c
+        .command(&proxy.url(), &c.args("apply"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    // Wait (bounded) until the first apply holds the lock and has written who it is.
+    let lock = c.path().join(format!("state/{}.toml.lock", c.name));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&lock).map_or(true, |b| b.is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = c.run(&proxy.url(), &c.args("apply"));
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let err = String::from_utf8_lossy(&second.stderr);
+    let path = format!("state/{}.toml", c.name);
+    assert!(
+        err.contains(&format!("error: {path} is locked by "))
+            && err.contains(&format!("(pid {pid}, operation apply, since "))
+            && err.contains("run `stsform force-unlock "),
+        "{}",
+        text(&second)
+    );
+    // The state is whole and true.
+    assert_eq!(
+        state_inventory(&c.state()),
+        rt.block_on(account.inventory(&c.name))
+    );
+    let plan = c.run(&moto, &c.args("plan"));
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("No changes."));
+    let destroy = c.run(&moto, &c.args("destroy"));
+    assert_eq!(destroy.status.code(), Some(0), "{}", text(&destroy));
+    assert_no_secrets(c.path(), &[&first, &second, &plan, &destroy]);
+}
