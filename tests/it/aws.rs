@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_iam::config::Credentials;
 use stsform::credentials_request::{CredentialsRequest, SecretRef, Source, StatementEntry};
 use stsform::desired::{self, Facts, SigningKey};
 use stsform::iam_policy;
@@ -17,50 +16,9 @@ use stsform::provider::{Provider, ProviderError};
 use stsform::resource::{Resource, ResourceKind, Spec};
 use stsform::settings::{Region, Settings};
 
+use crate::support::{assert_loopback, endpoint};
+
 const REGION: &str = "us-east-2";
-
-/// The emulator's URL, or `None` (skip) when it is not configured outside CI.
-pub fn endpoint() -> Option<String> {
-    let Ok(url) = std::env::var("STSFORM_TEST_ENDPOINT") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("moto endpoint missing under CI (STSFORM_TEST_ENDPOINT unset)");
-        }
-        eprintln!("skipping: STSFORM_TEST_ENDPOINT unset (run scripts/test.sh to use moto)");
-        return None;
-    };
-    assert_loopback(&url);
-    // The provider itself reads the SDK's variables: they must point at loopback too,
-    // so no test can ever reach a real AWS account.
-    let global = std::env::var("AWS_ENDPOINT_URL")
-        .expect("STSFORM_TEST_ENDPOINT is set but AWS_ENDPOINT_URL is not");
-    assert_loopback(&global);
-    for var in [
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_IAM",
-        "AWS_ENDPOINT_URL_STS",
-    ] {
-        if let Ok(v) = std::env::var(var) {
-            assert_loopback(&v);
-        }
-    }
-    Some(url)
-}
-
-pub fn assert_loopback(url: &str) {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .unwrap_or(url);
-    let host = if rest.starts_with('[') {
-        &rest[..rest.find(']').map_or(rest.len(), |i| i + 1)]
-    } else {
-        rest.split([':', '/']).next().unwrap_or("")
-    };
-    assert!(
-        matches!(host, "127.0.0.1" | "localhost" | "[::1]"),
-        "refusing to test against non-loopback endpoint {url}"
-    );
-}
 
 /// Everything one test needs: the provider, raw SDK clients for arranging and
 /// inspecting, and the resources derived for a fresh cluster name.
@@ -83,24 +41,7 @@ impl Ctx {
                 .expect("endpoint override in effect"),
         );
         // Raw clients get the endpoint and test credentials explicitly.
-        let creds = Credentials::new("testing", "testing", None, None, "stsform-tests");
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                .region(aws_sdk_s3::config::Region::new(REGION))
-                .endpoint_url(&url)
-                .credentials_provider(creds.clone())
-                .force_path_style(true)
-                .build(),
-        );
-        let iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::Config::builder()
-                .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-                .region(aws_sdk_iam::config::Region::new(REGION))
-                .endpoint_url(&url)
-                .credentials_provider(creds)
-                .build(),
-        );
+        let (s3, iam) = crate::support::sdk_clients(&url);
         let account = provider.account_id().await.unwrap();
         let name = format!("it{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let desired = derive(&name, &account, None);

@@ -20,33 +20,8 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(name: &str) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = dir.path().join("creds");
-        std::fs::create_dir_all(&creds).unwrap();
-        for e in std::fs::read_dir(root().join("examples/cluster")).unwrap() {
-            let p = e.unwrap().path();
-            std::fs::copy(&p, creds.join(p.file_name().unwrap())).unwrap();
-        }
-        let install = dir.path().join("install");
-        std::fs::create_dir_all(&install).unwrap();
-        let keys = root().join("tests/fixtures/keys");
-        std::fs::copy(
-            keys.join("fixed.private.pem"),
-            install.join("serviceaccount-signer.private"),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            install.join("serviceaccount-signer.private"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
-        std::fs::copy(
-            keys.join("fixed.public.pem"),
-            install.join("serviceaccount-signer.public"),
-        )
-        .unwrap();
         Cluster {
-            dir,
+            dir: crate::support::scratch("cluster", true),
             name: name.to_string(),
         }
     }
@@ -99,26 +74,11 @@ impl Cluster {
     }
 }
 
-/// The binary in `dir` with an environment that reaches only the loopback `endpoint`.
+/// The binary in `dir` with an environment that reaches only the loopback `endpoint`
+/// (as a CI job sees it: `CI=true`, so progress is plain lines).
 pub fn command(dir: &Path, endpoint: &str, args: &[String]) -> Command {
-    crate::aws::assert_loopback(endpoint);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stsform"));
-    cmd.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("CI", "true")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-2")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_MAX_ATTEMPTS")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_ENDPOINT_URL_IAM")
-        .env_remove("AWS_ENDPOINT_URL_STS")
-        .args(args);
+    let mut cmd = crate::support::stsform(dir, endpoint);
+    cmd.env("CI", "true").args(args);
     cmd
 }
 

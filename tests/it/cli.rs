@@ -4,10 +4,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
-
-use crate::derive::root;
-
 /// A scratch directory holding a copy of examples/cluster as `creds/`.
 struct Work {
     dir: tempfile::TempDir,
@@ -15,9 +11,9 @@ struct Work {
 
 impl Work {
     fn new() -> Work {
-        let dir = tempfile::tempdir().unwrap();
-        copy_dir(&root().join("examples/cluster"), &dir.path().join("creds"));
-        Work { dir }
+        Work {
+            dir: crate::support::scratch("cluster", false),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -26,49 +22,17 @@ impl Work {
 
     /// Puts the fixed test key pair where stsform looks for it, so plans are reproducible.
     fn with_fixed_key(self) -> Work {
-        let install = self.path().join("install");
-        std::fs::create_dir_all(&install).unwrap();
-        let keys = root().join("tests/fixtures/keys");
-        std::fs::copy(
-            keys.join("fixed.private.pem"),
-            install.join("serviceaccount-signer.private"),
-        )
-        .unwrap();
-        std::fs::copy(
-            keys.join("fixed.public.pem"),
-            install.join("serviceaccount-signer.public"),
-        )
-        .unwrap();
+        crate::support::put_fixed_key(self.path());
         self
     }
 
+    /// The binary, reaching only loopback (the emulator, or a closed port), failing fast.
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// The binary with an environment that can only reach loopback: the emulator when
-    /// one is configured, else a closed local port, so a stray AWS call fails fast.
-    fn command(&self, args: &[&str]) -> Command {
-        let endpoint =
-            std::env::var("STSFORM_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
-        crate::aws::assert_loopback(&endpoint);
-        let mut cmd = Command::cargo_bin("stsform").unwrap();
-        cmd.current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-2")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        crate::support::stsform(self.path(), &crate::support::endpoint_or_closed_port())
             .env("AWS_MAX_ATTEMPTS", "1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL_S3")
-            .env_remove("AWS_ENDPOINT_URL_IAM")
-            .env_remove("AWS_ENDPOINT_URL_STS")
-            .args(args);
-        cmd
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// Every file under the directory with its bytes: "nothing changed" is equality.
@@ -94,14 +58,6 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
                 std::fs::read(&path).unwrap(),
             );
         }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
     }
 }
 
@@ -474,7 +430,7 @@ fn a_state_of_another_cluster_or_a_held_lock_is_refused() {
 /// apply without a terminal, and that the refusal changes nothing.
 #[test]
 fn apply_plan_destroy_through_the_binary() {
-    if crate::aws::endpoint().is_none() {
+    if crate::support::endpoint().is_none() {
         return;
     }
     let w = Work::new().with_fixed_key();
@@ -562,7 +518,7 @@ fn apply_plan_destroy_through_the_binary() {
 /// `plan --out` then `apply FILE` against moto; stale saved plans are refused.
 #[test]
 fn saved_plans_apply_exactly_and_refuse_when_stale() {
-    if crate::aws::endpoint().is_none() {
+    if crate::support::endpoint().is_none() {
         return;
     }
     let w = Work::new(); // no key pair yet: the saved plan carries the kid as unknown

@@ -26,7 +26,7 @@ impl Rng {
 }
 
 fn setup() -> Option<(tokio::runtime::Runtime, String, MotoAccount)> {
-    let moto = crate::aws::endpoint()?;
+    let moto = crate::support::endpoint()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

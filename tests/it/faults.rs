@@ -15,7 +15,7 @@ use crate::proxy::{Fault, FaultPlan, Proxy, Service, upstream_addr};
 const ATTEMPT_TIMEOUT_SECS: &str = "2";
 
 fn setup() -> Option<(tokio::runtime::Runtime, String, MotoAccount)> {
-    let moto = crate::aws::endpoint()?;
+    let moto = crate::support::endpoint()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -77,26 +77,7 @@ impl<A: Account> Env<A> {
     /// A cluster named `name` whose requests are a copy of `examples/<requests>`, with the
     /// fixed test key already in the output dir (so runs don't spend time on keygen).
     pub fn new(account: A, name: &str, requests: &str) -> Env<A> {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = dir.path().join("creds");
-        std::fs::create_dir_all(&creds).unwrap();
-        for entry in std::fs::read_dir(root().join("examples").join(requests)).unwrap() {
-            let p = entry.unwrap().path();
-            std::fs::copy(&p, creds.join(p.file_name().unwrap())).unwrap();
-        }
-        let install = dir.path().join("install");
-        std::fs::create_dir_all(&install).unwrap();
-        let keys = root().join("tests/fixtures/keys");
-        std::fs::copy(
-            keys.join("fixed.private.pem"),
-            install.join("serviceaccount-signer.private"),
-        )
-        .unwrap();
-        std::fs::copy(
-            keys.join("fixed.public.pem"),
-            install.join("serviceaccount-signer.public"),
-        )
-        .unwrap();
+        let dir = crate::support::scratch(requests, true);
         Env {
             dir,
             name: name.to_string(),

@@ -14,5 +14,6 @@ mod moto_account;
 mod proxy;
 mod render;
 mod scenarios;
+mod support;
 mod teams;
 mod verify;

@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_iam::config::Credentials;
 use stsform::keypair::PrivateKey;
 use stsform::provider::aws::AwsProvider;
 
@@ -27,25 +26,8 @@ pub fn unique_name() -> String {
 impl MotoAccount {
     /// `None` (skip) without an emulator outside CI; panics under CI.
     pub async fn connect() -> Option<MotoAccount> {
-        let url = crate::aws::endpoint()?;
-        let creds = Credentials::new("testing", "testing", None, None, "stsform-scenarios");
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                .region(aws_sdk_s3::config::Region::new(REGION))
-                .endpoint_url(&url)
-                .credentials_provider(creds.clone())
-                .force_path_style(true)
-                .build(),
-        );
-        let iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::Config::builder()
-                .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-                .region(aws_sdk_iam::config::Region::new(REGION))
-                .endpoint_url(&url)
-                .credentials_provider(creds)
-                .build(),
-        );
+        let url = crate::support::endpoint()?;
+        let (s3, iam) = crate::support::sdk_clients(&url);
         Some(MotoAccount {
             s3,
             iam,
@@ -74,7 +56,7 @@ impl Account for MotoAccount {
 
     async fn provider(&self, key: Option<PrivateKey>) -> Arc<AwsProvider> {
         let provider = Arc::new(AwsProvider::connect(REGION, key).await.unwrap());
-        crate::aws::assert_loopback(provider.endpoint_url().expect("emulator endpoint"));
+        crate::support::assert_loopback(provider.endpoint_url().expect("emulator endpoint"));
         self.providers.lock().unwrap().push(Arc::clone(&provider));
         provider
     }

@@ -25,27 +25,9 @@ struct Work {
 
 impl Work {
     fn new() -> Work {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = dir.path().join("creds");
-        std::fs::create_dir_all(&creds).unwrap();
-        for e in std::fs::read_dir(root().join("examples/cluster")).unwrap() {
-            let p = e.unwrap().path();
-            std::fs::copy(&p, creds.join(p.file_name().unwrap())).unwrap();
+        Work {
+            dir: crate::support::scratch("cluster", true),
         }
-        let install = dir.path().join("install");
-        std::fs::create_dir_all(&install).unwrap();
-        let keys = root().join("tests/fixtures/keys");
-        std::fs::copy(
-            keys.join("fixed.private.pem"),
-            install.join("serviceaccount-signer.private"),
-        )
-        .unwrap();
-        std::fs::copy(
-            keys.join("fixed.public.pem"),
-            install.join("serviceaccount-signer.public"),
-        )
-        .unwrap();
-        Work { dir }
     }
 
     fn path(&self) -> &Path {
@@ -54,24 +36,9 @@ impl Work {
 
     /// The binary, reaching only loopback (the emulator, or a closed port).
     fn command(&self, args: &[&str]) -> std::process::Command {
-        let endpoint =
-            std::env::var("STSFORM_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
-        crate::aws::assert_loopback(&endpoint);
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("stsform"));
-        cmd.current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL_S3")
-            .env_remove("AWS_ENDPOINT_URL_IAM")
-            .env_remove("AWS_ENDPOINT_URL_STS")
+        let mut cmd =
+            crate::support::stsform(self.path(), &crate::support::endpoint_or_closed_port());
+        cmd.env("AWS_MAX_ATTEMPTS", "1")
             .args(args)
             .stdin(Stdio::null());
         cmd
@@ -206,7 +173,7 @@ fn state_bucket() -> String {
 
 #[test]
 fn remote_state_round_trip() {
-    let Some(url) = crate::aws::endpoint() else {
+    let Some(url) = crate::support::endpoint() else {
         return;
     };
     let rt = runtime();
@@ -269,7 +236,7 @@ fn remote_state_round_trip() {
 /// Two processes on one S3 state: the holder is named, `--lock-timeout` waits for it.
 #[test]
 fn s3_lock_contention_between_processes() {
-    let Some(url) = crate::aws::endpoint() else {
+    let Some(url) = crate::support::endpoint() else {
         return;
     };
     let rt = runtime();
@@ -333,7 +300,7 @@ fn s3_lock_contention_between_processes() {
 
 #[test]
 fn s3_stale_lock_is_removed_by_force_unlock_with_its_id_only() {
-    let Some(url) = crate::aws::endpoint() else {
+    let Some(url) = crate::support::endpoint() else {
         return;
     };
     let rt = runtime();
@@ -375,7 +342,7 @@ fn s3_stale_lock_is_removed_by_force_unlock_with_its_id_only() {
 /// versioning replaces the backup object.
 #[test]
 fn s3_refuses_older_serials_and_recognises_its_own_lock() {
-    let Some(url) = crate::aws::endpoint() else {
+    let Some(url) = crate::support::endpoint() else {
         return;
     };
     let rt = runtime();
@@ -812,7 +779,7 @@ async fn ccoctl_create_all(url: &str, w: &Work, name: &str) {
 /// `import` of a ccoctl-made cluster: the plan then shows only real differences.
 #[test]
 fn import_adopts_a_cluster_made_by_ccoctl() {
-    let Some(url) = crate::aws::endpoint() else {
+    let Some(url) = crate::support::endpoint() else {
         return;
     };
     let rt = runtime();

@@ -71,27 +71,7 @@ impl Break for FakeAccount {
 
 /// The test's own SDK clients, pointed at the (loopback-checked) emulator.
 fn moto_clients() -> (aws_sdk_s3::Client, aws_sdk_iam::Client) {
-    let url = crate::aws::endpoint().expect("emulator configured");
-    let creds =
-        aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "verify-tests");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new(REGION))
-            .endpoint_url(&url)
-            .credentials_provider(creds.clone())
-            .force_path_style(true)
-            .build(),
-    );
-    let iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::Config::builder()
-            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-            .region(aws_sdk_iam::config::Region::new(REGION))
-            .endpoint_url(&url)
-            .credentials_provider(creds)
-            .build(),
-    );
-    (s3, iam)
+    crate::support::sdk_clients(&crate::support::endpoint().expect("emulator configured"))
 }
 
 impl Break for MotoAccount {
@@ -451,22 +431,9 @@ async fn fake_sts_answers_for_existing_roles_only() {
 
 /// The binary, with an environment that reaches only the loopback emulator.
 fn stsform(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let endpoint = crate::aws::endpoint().expect("emulator configured");
-    assert_cmd::Command::cargo_bin("stsform")
-        .unwrap()
-        .current_dir(dir)
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    let endpoint = crate::support::endpoint().expect("emulator configured");
+    crate::support::stsform(dir, &endpoint)
         .env("AWS_MAX_ATTEMPTS", "1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_ENDPOINT_URL_IAM")
-        .env_remove("AWS_ENDPOINT_URL_STS")
         .args(args)
         .output()
         .unwrap()
