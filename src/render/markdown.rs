@@ -269,18 +269,8 @@ fn drift_row(d: &Drift) -> String {
 }
 
 fn change_block(c: &Change) -> String {
-    let what = match c.action {
-        Action::Create => "will be created",
-        Action::Update => "will be updated in-place",
-        Action::Delete => "will be destroyed",
-        Action::Replace => "must be replaced",
-    };
-    let why = match c.reason {
-        Reason::RepairsDrift => " (repairs the change made outside stsform)",
-        Reason::DeletedOutside => " (it was deleted outside stsform)",
-        Reason::NoLongerWanted => " (no longer in the configuration)",
-        Reason::New | Reason::InputsChanged => "",
-    };
+    let what = super::action_phrase(c.action);
+    let why = super::reason_note(c.reason);
     let summary = format!(
         "{} <code>{}</code> {what}{why}",
         html(symbol(c.action)),

@@ -79,3 +79,25 @@ pub(crate) fn redact_change<'a>(
         after: hide(&change.after),
     })
 }
+
+/// What happens to a resource, in Terraform's words (`will be created`).
+pub(crate) fn action_phrase(action: crate::plan::Action) -> &'static str {
+    use crate::plan::Action;
+    match action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in-place",
+        Action::Delete => "will be destroyed",
+        Action::Replace => "must be replaced",
+    }
+}
+
+/// Why, when the reason is not simply "the inputs say so": a parenthesised note.
+pub(crate) fn reason_note(reason: crate::plan::Reason) -> &'static str {
+    use crate::plan::Reason;
+    match reason {
+        Reason::DeletedOutside => " (it was deleted outside stsform)",
+        Reason::RepairsDrift => " (repairs the change made outside stsform)",
+        Reason::NoLongerWanted => " (no longer in the configuration)",
+        Reason::New | Reason::InputsChanged => "",
+    }
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use super::{SENSITIVE_ATTRIBUTES, redact_change};
-use crate::plan::{Action, AttributeChange, Change, Plan, Reason};
+use crate::plan::{Action, AttributeChange, Change, Plan};
 use crate::resource::UNKNOWN;
 
 /// Attributes holding policy documents, shown as `jsonencode(...)` like Terraform does.
@@ -98,18 +98,8 @@ pub(crate) fn symbol(action: Action) -> &'static str {
 }
 
 fn headline(c: &Change) -> String {
-    let what = match c.action {
-        Action::Create => "will be created",
-        Action::Update => "will be updated in-place",
-        Action::Delete => "will be destroyed",
-        Action::Replace => "must be replaced",
-    };
-    let why = match c.reason {
-        Reason::DeletedOutside => " (it was deleted outside stsform)",
-        Reason::RepairsDrift => " (repairs the change made outside stsform)",
-        Reason::NoLongerWanted => " (no longer in the configuration)",
-        Reason::New | Reason::InputsChanged => "",
-    };
+    let what = super::action_phrase(c.action);
+    let why = super::reason_note(c.reason);
     format!("# {} {what}{why}", c.id)
 }
 
