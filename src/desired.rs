@@ -228,7 +228,10 @@ pub fn derive(
                     thumbprints: facts.thumbprints.clone(),
                     tags: tags.clone(),
                 }),
-                &[&bucket_id],
+                // The provider needs only the issuer URL, which is derived, not the
+                // bucket: IAM does not fetch the documents when the provider is created.
+                // Keeping the bucket's four calls off the roles' path shortens apply.
+                &[],
             );
             desired.add(
                 ResourceId::new(ResourceKind::File, AUTHENTICATION_MANIFEST),

@@ -296,6 +296,14 @@ fn dependencies_are_explicit() {
         ["key_pair.serviceaccount-signer"]
     );
     assert!(deps(ResourceKind::S3Bucket, "prod-east-oidc").is_empty());
+    // The provider needs only the (derived) issuer URL, so roles never wait on the bucket.
+    assert!(
+        deps(
+            ResourceKind::IamOidcProvider,
+            "prod-east-oidc.s3.us-east-2.amazonaws.com"
+        )
+        .is_empty()
+    );
 }
 
 #[test]
