@@ -36,7 +36,9 @@ moto_start() {
   MOTO_PID=$!
   local i
   for i in $(seq 1 150); do            # 30 s budget; normally ready in < 0.5 s
-    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" 2>/dev/null; then
+    # Python, not curl: the project promises to need only Rust and Python.
+    if python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+        "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" 2>/dev/null; then
       return 0
     fi
     if ! kill -0 "$MOTO_PID" 2>/dev/null; then
