@@ -228,12 +228,12 @@ fn run(binary: &Path, dir: &Path, endpoint: &str, args: &[String], proxy: &Proxy
     }
 }
 
-/// `N AWS calls (R reads, W writes) in Ts` or `done (R AWS reads, Ts)`.
+/// `N AWS calls in all (R reads, W writes); changes took Ts` or `done (R AWS reads, Ts)`.
 fn own_calls(stdout: &str) -> Option<(usize, usize)> {
     let num = |s: &str| s.trim().parse::<usize>().ok();
     for line in stdout.lines() {
-        if let Some(i) = line.find(" AWS calls (") {
-            let rest = &line[i + " AWS calls (".len()..];
+        if let Some(i) = line.find(" AWS calls in all (") {
+            let rest = &line[i + " AWS calls in all (".len()..];
             let reads = num(rest.split(" reads").next()?)?;
             let writes = num(rest.split(", ").nth(1)?.split(" writes").next()?)?;
             return Some((reads, writes));
