@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::binary::{Cluster, assert_no_secrets, state_inventory, text};
 use crate::harness::Account;
-use crate::moto_account::{MotoAccount, unique_name};
+use crate::moto_account::unique_name;
 use crate::proxy::{FaultPlan, Proxy, upstream_addr};
 
 const TRIALS: usize = 24;
@@ -25,20 +25,9 @@ impl Rng {
     }
 }
 
-fn setup() -> Option<(tokio::runtime::Runtime, String, MotoAccount)> {
-    let moto = crate::support::endpoint()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let account = rt.block_on(MotoAccount::connect())?;
-    Some((rt, moto, account))
-}
-
 #[test]
 fn kill_9_at_random_points_never_loses_a_resource() {
-    let Some((rt, moto, account)) = setup() else {
+    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
         return;
     };
     let started = Instant::now();
@@ -129,7 +118,7 @@ fn kill_9_at_random_points_never_loses_a_resource() {
 
 #[test]
 fn two_applies_at_once_one_proceeds_the_other_names_the_holder() {
-    let Some((rt, moto, account)) = setup() else {
+    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
         return;
     };
     let proxy = rt.block_on(Proxy::start(

@@ -14,17 +14,6 @@ use crate::proxy::{Fault, FaultPlan, Proxy, Service, upstream_addr};
 /// answer costs seconds, not the production 30 s.
 const ATTEMPT_TIMEOUT_SECS: &str = "2";
 
-fn setup() -> Option<(tokio::runtime::Runtime, String, MotoAccount)> {
-    let moto = crate::support::endpoint()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let account = rt.block_on(MotoAccount::connect())?;
-    Some((rt, moto, account))
-}
-
 fn run(c: &Cluster, endpoint: &str, verb: &str) -> std::process::Output {
     c.command(endpoint, &c.args(verb))
         .env("STSFORM_ATTEMPT_TIMEOUT_SECS", ATTEMPT_TIMEOUT_SECS)
@@ -45,7 +34,7 @@ fn assert_state_true_to_aws(rt: &tokio::runtime::Runtime, account: &MotoAccount,
 
 #[test]
 fn ten_percent_faults_are_retried_through_and_converge() {
-    let Some((rt, moto, account)) = setup() else {
+    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
         return;
     };
     let started = Instant::now();
@@ -100,7 +89,7 @@ fn ten_percent_faults_are_retried_through_and_converge() {
 /// through.
 #[test]
 fn each_transient_fault_kind_alone_is_retried() {
-    let Some((rt, moto, account)) = setup() else {
+    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
         return;
     };
     for (i, kind) in [
@@ -146,7 +135,7 @@ fn each_transient_fault_kind_alone_is_retried() {
 
 #[test]
 fn every_iam_request_failing_fails_cleanly_and_keeps_the_state_true() {
-    let Some((rt, moto, account)) = setup() else {
+    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
         return;
     };
     let c = Cluster::new(&unique_name());

@@ -224,3 +224,23 @@ pub fn files_under(dir: &Path) -> BTreeSet<String> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// Runs a scenario body against the fake and (when an emulator is configured) moto.
+macro_rules! scenario {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fake() {
+                super::$name(crate::fake_account::FakeAccount::new(), "fk".to_string()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() {
+                if let Some(account) = crate::moto_account::MotoAccount::connect().await {
+                    super::$name(account, crate::moto_account::unique_name()).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use scenario;

@@ -9,26 +9,7 @@ use stsform::plan::{Action, Reason};
 use stsform::resource::{ResourceId, ResourceKind};
 use stsform::workflow::Mode;
 
-use crate::harness::{ACCOUNT_ID, Account, Env, expected_cluster_inventory, files_under};
-
-/// Runs a scenario body against the fake and (when an emulator is configured) moto.
-macro_rules! scenario {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn fake() {
-                super::$name(crate::fake_account::FakeAccount::new(), "fk".to_string()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                if let Some(account) = crate::moto_account::MotoAccount::connect().await {
-                    super::$name(account, crate::moto_account::unique_name()).await;
-                }
-            }
-        }
-    };
-}
+use crate::harness::{ACCOUNT_ID, Account, Env, expected_cluster_inventory, files_under, scenario};
 
 fn role(name: &str, ns_secret: &str) -> String {
     let full = format!("{name}-{ns_secret}");

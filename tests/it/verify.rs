@@ -12,7 +12,7 @@ use stsform::verify::{self, Documents, Options, Report, Status, Target};
 
 use crate::derive::root;
 use crate::fake_account::FakeAccount;
-use crate::harness::{ACCOUNT_ID, Account, Env};
+use crate::harness::{ACCOUNT_ID, Account, Env, scenario};
 use crate::moto_account::MotoAccount;
 
 const REGION: &str = "us-east-2";
@@ -107,25 +107,6 @@ impl Break for MotoAccount {
             .await
             .unwrap();
     }
-}
-
-/// Runs a scenario body against the fake and (when an emulator is configured) moto.
-macro_rules! scenario {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn fake() {
-                super::$name(crate::fake_account::FakeAccount::new(), "fk".to_string()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                if let Some(account) = crate::moto_account::MotoAccount::connect().await {
-                    super::$name(account, crate::moto_account::unique_name()).await;
-                }
-            }
-        }
-    };
 }
 
 /// `stsform verify` on the scenario's cluster, documents read through the provider.
