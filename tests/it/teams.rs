@@ -171,15 +171,22 @@ fn state_bucket() -> String {
     )
 }
 
-#[test]
-fn remote_state_round_trip() {
-    let Some(url) = crate::support::endpoint() else {
-        return;
-    };
+/// A runtime, the test's S3 client and a fresh bucket for S3 states; `None` (skip)
+/// without an emulator outside CI.
+fn state_bucket_in_moto() -> Option<(tokio::runtime::Runtime, aws_sdk_s3::Client, String)> {
+    let url = crate::support::endpoint()?;
     let rt = runtime();
     let s3 = s3(&url);
     let bucket = state_bucket();
     rt.block_on(create_bucket(&s3, &bucket));
+    Some((rt, s3, bucket))
+}
+
+#[test]
+fn remote_state_round_trip() {
+    let Some((rt, s3, bucket)) = state_bucket_in_moto() else {
+        return;
+    };
     let w = Work::new();
     let name = crate::moto_account::unique_name();
     let state = format!("s3://{bucket}/clusters/x.toml");
@@ -236,13 +243,9 @@ fn remote_state_round_trip() {
 /// Two processes on one S3 state: the holder is named, `--lock-timeout` waits for it.
 #[test]
 fn s3_lock_contention_between_processes() {
-    let Some(url) = crate::support::endpoint() else {
+    let Some((rt, _s3, bucket)) = state_bucket_in_moto() else {
         return;
     };
-    let rt = runtime();
-    let s3 = s3(&url);
-    let bucket = state_bucket();
-    rt.block_on(create_bucket(&s3, &bucket));
     let w = Work::new();
     let name = crate::moto_account::unique_name();
     let state = format!("s3://{bucket}/{name}.toml");
@@ -300,13 +303,9 @@ fn s3_lock_contention_between_processes() {
 
 #[test]
 fn s3_stale_lock_is_removed_by_force_unlock_with_its_id_only() {
-    let Some(url) = crate::support::endpoint() else {
+    let Some((rt, s3, bucket)) = state_bucket_in_moto() else {
         return;
     };
-    let rt = runtime();
-    let s3 = s3(&url);
-    let bucket = state_bucket();
-    rt.block_on(create_bucket(&s3, &bucket));
     let w = Work::new();
     let state = format!("s3://{bucket}/prod.toml");
     let info = stale_lock("7d4e0000-0000-4000-8000-00000000beef");
@@ -342,13 +341,9 @@ fn s3_stale_lock_is_removed_by_force_unlock_with_its_id_only() {
 /// versioning replaces the backup object.
 #[test]
 fn s3_refuses_older_serials_and_recognises_its_own_lock() {
-    let Some(url) = crate::support::endpoint() else {
+    let Some((rt, s3, bucket)) = state_bucket_in_moto() else {
         return;
     };
-    let rt = runtime();
-    let s3 = s3(&url);
-    let bucket = state_bucket();
-    rt.block_on(create_bucket(&s3, &bucket));
     let state_url = format!("s3://{bucket}/c.toml");
     let store = StateStore::open(Path::new(&state_url), Some(REGION)).unwrap();
 
