@@ -1,7 +1,8 @@
 //! Crashes: `kill -9` of `stsform apply` at seeded random points (through a delaying
 //! proxy, so kills land mid-apply), then: the state parses and claims nothing AWS lacks,
 //! a re-run of apply converges to "No changes", and AWS holds nothing of the cluster
-//! that the state does not know (no orphans). Also: two applies at once on one state.
+//! that the state does not know (no orphans). Also: two applies at once on one state, and
+//! Ctrl-C (SIGINT) in the middle of an apply.
 
 use std::time::{Duration, Instant};
 
@@ -167,4 +168,89 @@ fn two_applies_at_once_one_proceeds_the_other_names_the_holder() {
     let destroy = c.run(&moto, &c.args("destroy"));
     assert_eq!(destroy.status.code(), Some(0), "{}", text(&destroy));
     assert_no_secrets(c.path(), &[&first, &second, &plan, &destroy]);
+}
+
+/// Ctrl-C (SIGINT) during apply: no new change starts, running ones finish, the state is
+/// saved and true, the exit code is 1, and a re-run finishes the job.
+#[test]
+fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
+    use std::io::{BufRead, BufReader, Read};
+    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
+        return;
+    };
+    let proxy = rt.block_on(Proxy::start(
+        Some(upstream_addr(&moto)),
+        DELAY,
+        FaultPlan::none(),
+    ));
+    let c = Cluster::new(&unique_name());
+    let mut child = c
+        .command(&proxy.url(), &c.args("apply"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    // Interrupt as soon as the first change is done: most of the apply is still ahead.
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "apply ended before any change: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains(" done    ") {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    stdout.read_to_string(&mut seen).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(1), "{seen}\n{err}");
+    assert!(
+        err.contains("Interrupt received: finishing running changes, then saving state."),
+        "{err}"
+    );
+    assert!(
+        seen.contains("(interrupted). State saved (serial "),
+        "{seen}"
+    );
+    let started = seen.matches(" start   ").count();
+    assert!(
+        started < 25,
+        "every change started despite the interrupt:\n{seen}"
+    );
+
+    // The state holds exactly what was made (the bucket may be recorded ahead of creation).
+    let in_aws = rt.block_on(account.inventory(&c.name));
+    let mut claimed = state_inventory(&c.state());
+    claimed.remove(&format!("bucket:{}-oidc", c.name));
+    assert!(claimed.is_subset(&in_aws), "{claimed:?} vs {in_aws:?}");
+
+    let apply = c.run(&moto, &c.args("apply"));
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let plan = c.run(&moto, &c.args("plan"));
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("No changes."),
+        "{}",
+        text(&plan)
+    );
+    assert_eq!(
+        state_inventory(&c.state()),
+        rt.block_on(account.inventory(&c.name))
+    );
+    let destroy = c.run(&moto, &c.args("destroy"));
+    assert_eq!(destroy.status.code(), Some(0), "{}", text(&destroy));
 }
