@@ -44,6 +44,15 @@ pub enum ProviderError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The credentials' account could not be found (STS GetCallerIdentity failed): no
+    /// resource is involved, so the message names the call instead.
+    #[error(
+        "cannot tell which AWS account the credentials belong to (STS GetCallerIdentity): {message}"
+    )]
+    Account {
+        /// Why, from the SDK.
+        message: String,
+    },
     /// The input cannot be applied (a value still unknown, a missing key).
     #[error("{id}: {message}")]
     Invalid {
@@ -105,11 +114,9 @@ pub trait Sts: Send + Sync {
 pub struct Offline;
 
 impl Offline {
-    fn refuse<T>(id: Option<&ResourceId>) -> ProviderResult<T> {
+    fn refuse<T>(id: &ResourceId) -> ProviderResult<T> {
         Err(ProviderError::Invalid {
-            id: id
-                .cloned()
-                .unwrap_or_else(|| ResourceId::new(crate::resource::ResourceKind::KeyPair, "-")),
+            id: id.clone(),
             message: "offline plan: no provider calls are allowed".into(),
         })
     }
@@ -117,18 +124,20 @@ impl Offline {
 
 impl Provider for Offline {
     async fn account_id(&self) -> ProviderResult<String> {
-        Offline::refuse(None)
+        Err(ProviderError::Account {
+            message: "offline plan: no provider calls are allowed".into(),
+        })
     }
     async fn read(&self, id: &ResourceId, _: &Spec) -> ProviderResult<Option<Spec>> {
-        Offline::refuse(Some(id))
+        Offline::refuse(id)
     }
     async fn create(&self, r: &Resource) -> ProviderResult<Spec> {
-        Offline::refuse(Some(&r.id))
+        Offline::refuse(&r.id)
     }
     async fn update(&self, r: &Resource, _: &Spec) -> ProviderResult<Spec> {
-        Offline::refuse(Some(&r.id))
+        Offline::refuse(&r.id)
     }
     async fn delete(&self, id: &ResourceId, _: &Spec) -> ProviderResult<()> {
-        Offline::refuse(Some(id))
+        Offline::refuse(id)
     }
 }

@@ -351,13 +351,7 @@ where
 
 impl Provider for AwsProvider {
     async fn account_id(&self) -> ProviderResult<String> {
-        // ProviderError names a resource; the caller identity is none, so errors are
-        // reported against a pseudo-id that reads well in a message.
-        let error = |message: String| ProviderError::Api {
-            id: ResourceId::new(ResourceKind::IamRole, "(caller identity)"),
-            operation: "GetCallerIdentity".into(),
-            message,
-        };
+        let error = |message: String| ProviderError::Account { message };
         let out = self
             .call("GetCallerIdentity", self.sts.get_caller_identity().send())
             .await
