@@ -97,6 +97,21 @@ pub fn role_name(cluster: &str, request: &CredentialsRequest) -> String {
     full[..end].to_string()
 }
 
+/// `system:serviceaccount:<namespace>:<name>`: the `sub` of a service account's token.
+pub fn subject(namespace: &str, service_account: &str) -> String {
+    format!("system:serviceaccount:{namespace}:{service_account}")
+}
+
+/// The token subjects a request's role trusts: its service accounts in the namespace of
+/// its Secret (`spec.secretRef.namespace`, as ccoctl uses it, not `metadata.namespace`).
+pub fn subjects(request: &CredentialsRequest) -> Vec<String> {
+    request
+        .service_account_names
+        .iter()
+        .map(|sa| subject(&request.secret_ref.namespace, sa))
+        .collect()
+}
+
 /// Issuer URL of a cluster whose documents are served from its S3 bucket.
 pub fn issuer_url(settings: &Settings) -> String {
     format!(
@@ -277,16 +292,7 @@ pub fn derive(
         }
         seen.insert(role.clone(), request);
 
-        let subjects: Vec<String> = request
-            .service_account_names
-            .iter()
-            .map(|sa| {
-                format!(
-                    "system:serviceaccount:{}:{sa}",
-                    request.secret_ref.namespace
-                )
-            })
-            .collect();
+        let subjects = subjects(request);
         let role_arn = arn(partition, account, &format!("role/{role}"));
         let deps: Vec<&ResourceId> = provider_id.iter().collect();
         let source = format!(

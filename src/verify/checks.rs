@@ -49,10 +49,8 @@ impl Claims {
     }
 }
 
-/// `system:serviceaccount:<namespace>:<name>`, the subject of a service account's token.
-pub fn subject(namespace: &str, service_account: &str) -> String {
-    format!("system:serviceaccount:{namespace}:{service_account}")
-}
+/// The subject of a service account's token: the rule derive writes into trust policies.
+pub use crate::desired::subject;
 
 /// A kid shortened for display: `Lx…KI`.
 pub fn short_kid(kid: &str) -> String {

@@ -702,16 +702,7 @@ async fn ccoctl_create_all(url: &str, w: &Work, name: &str) {
     let requests = crate::derive::requests(&w.path().join("creds"));
     for request in &requests {
         let role = stsform::desired::role_name(name, request);
-        let subjects: Vec<String> = request
-            .service_account_names
-            .iter()
-            .map(|sa| {
-                format!(
-                    "system:serviceaccount:{}:{sa}",
-                    request.secret_ref.namespace
-                )
-            })
-            .collect();
+        let subjects = stsform::desired::subjects(request);
         iam.create_role()
             .role_name(&role)
             .description(format!(
