@@ -546,6 +546,10 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(file_name);
     prefix.push(".");
+    // A process killed between creating its temp file and the rename leaves the temp
+    // behind, holding key material; the next write of the same file removes it. Writers
+    // of one output dir hold the state lock, so no other writer's temp is in flight.
+    remove_stale_temps(dir, &prefix);
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
@@ -563,6 +567,21 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     })?;
     sync_dir(dir).map_err(io_err(dir))?;
     Ok(())
+}
+
+/// Deletes `<prefix>*.tmp` files in `dir` (best effort: a failure leaves them, nothing else).
+fn remove_stale_temps(dir: &Path, prefix: &std::ffi::OsStr) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = prefix.to_string_lossy();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix.as_ref()) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// `mkdir -p` with mode 0700 for the directories it creates (existing ones are untouched).
