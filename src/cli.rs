@@ -33,12 +33,12 @@ pub enum Command {
     Plan(PlanArgs),
     /// Create or update what the plan shows, after confirmation.
     #[command(
-        after_help = "Examples:\n  stsform apply --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --auto-approve\n  stsform apply prod-east.plan --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install   # exactly the saved plan"
+        after_help = "Examples:\n  stsform apply --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --auto-approve\n  stsform apply prod-east.plan   # exactly the saved plan, with the settings it carries"
     )]
     Apply(ApplyArgs),
     /// Delete everything the state holds, in dependency order, after confirmation.
     #[command(
-        after_help = "Example:\n  stsform destroy --name prod-east --region us-east-2 --auto-approve"
+        after_help = "Examples:\n  stsform destroy --name prod-east --region us-east-2 --auto-approve\n  stsform destroy --name prod-east --region us-east-2 --include-unmanaged   # also what is tagged for prod-east but not in the state\n  stsform destroy prod-east.plan   # a plan saved with `plan --destroy --out`"
     )]
     Destroy(ApplyArgs),
     /// Print the dependency graph of the desired resources in Graphviz DOT.
@@ -86,7 +86,7 @@ pub struct ClusterArgs {
     /// AWS region of the bucket (also decides the partition of every ARN).
     #[arg(long)]
     pub region: Option<String>,
-    /// Directory of CredentialsRequest manifests (.yaml, .yml, .json).
+    /// Directory of CredentialsRequest manifests (.yaml and .yml, as ccoctl reads).
     #[arg(long, value_name = "DIR")]
     pub credentials_requests_dir: Option<PathBuf>,
     /// Where the key pair, `manifests/` and `tls/` are written [default: .].
@@ -98,7 +98,8 @@ pub struct ClusterArgs {
     /// Permissions boundary policy ARN for every role.
     #[arg(long, value_name = "ARN")]
     pub permissions_boundary_arn: Option<String>,
-    /// Include requests gated behind tech-preview feature sets or feature gates.
+    /// Include requests annotated `release.openshift.io/feature-set: TechPreviewNoUpgrade`
+    /// (as ccoctl; feature-gated requests are always included, with a note).
     #[arg(long)]
     pub enable_tech_preview: bool,
     /// Use this public key (SPKI PEM) instead of generating a key pair.
@@ -114,6 +115,10 @@ pub struct ClusterArgs {
     /// Settings file; flags win over it [default: ./stsform.toml if present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Tags for the bucket, OIDC provider and roles, on top of the ownership tags
+    /// (`key=value,key2=value2`; repeatable; a key here wins over `[tags]` in stsform.toml).
+    #[arg(long, value_name = "KEY=VALUE,...", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub user_tags: Vec<String>,
 }
 
 impl ClusterArgs {
@@ -131,6 +136,7 @@ impl ClusterArgs {
             identity_provider_arn: self.identity_provider_arn.clone(),
             thumbprint: self.thumbprint.clone(),
             config: self.config.clone(),
+            user_tags: self.user_tags.clone(),
         }
     }
 }
@@ -161,6 +167,10 @@ pub struct PlanArgs {
     /// Plan the destruction of everything the state holds.
     #[arg(long)]
     pub destroy: bool,
+    /// With --destroy: also delete the roles, OIDC providers and bucket tagged for the
+    /// cluster that the state does not hold (the plan lists them either way).
+    #[arg(long, requires = "destroy")]
+    pub include_unmanaged: bool,
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
     pub lock_timeout: Duration,
@@ -180,7 +190,8 @@ pub enum Format {
 /// `stsform apply` and `stsform destroy`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A plan saved with `stsform plan --out`: applied exactly, without planning again.
+    /// A plan saved with `stsform plan --out`: applied exactly, without planning again,
+    /// with the settings it carries (other settings flags must agree with it).
     #[arg(value_name = "PLANFILE")]
     pub plan_file: Option<PathBuf>,
     /// Cluster settings.
@@ -195,6 +206,10 @@ pub struct ApplyArgs {
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
     pub lock_timeout: Duration,
+    /// Destroy only: also delete the roles, OIDC providers and bucket tagged for the
+    /// cluster that the state does not hold (the plan shown first lists them).
+    #[arg(long)]
+    pub include_unmanaged: bool,
 }
 
 /// `stsform import`.

@@ -28,8 +28,8 @@ const TECH_PREVIEW: &str = "TechPreviewNoUpgrade";
 /// How to filter the requests in the directory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadOptions {
-    /// Keep requests that only ship with the `TechPreviewNoUpgrade` feature set or behind
-    /// feature gates (`--enable-tech-preview`).
+    /// Keep requests annotated `release.openshift.io/feature-set: TechPreviewNoUpgrade`
+    /// (`--enable-tech-preview`), as ccoctl does.
     pub enable_tech_preview: bool,
 }
 
@@ -85,6 +85,22 @@ pub struct CredentialsRequest {
     pub service_account_names: Vec<String>,
     /// The permissions; never empty.
     pub statements: Vec<StatementEntry>,
+    /// `release.openshift.io/feature-gate`, when present: the request is kept (as ccoctl
+    /// keeps it), and plans say so, because its role is used only if the gate is on.
+    pub feature_gate: Option<String>,
+}
+
+impl CredentialsRequest {
+    /// The note plans show for a feature-gated request, `None` for others.
+    pub fn feature_gate_note(&self) -> Option<String> {
+        self.feature_gate.as_ref().map(|gates| {
+            format!(
+                "{}: feature-gated (`{FEATURE_GATE_ANNOTATION}: {}`): included, as ccoctl includes it; its role is used only if the release turns the gate on",
+                self.source,
+                shown(gates)
+            )
+        })
+    }
 }
 
 /// A document that was read but deliberately not used.
@@ -103,6 +119,23 @@ impl Skipped {
     }
 }
 
+/// A file in the directory that was not read, though it may look like a request file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgnoredFile {
+    /// The file as displayed to the user.
+    pub file: String,
+}
+
+impl IgnoredFile {
+    /// The line shown to users.
+    pub fn note(&self) -> String {
+        format!(
+            "{}: not read: like ccoctl, stsform reads only `.yaml` and `.yml` files (rename it to include it)",
+            self.file
+        )
+    }
+}
+
 /// Everything read from a directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Loaded {
@@ -110,26 +143,34 @@ pub struct Loaded {
     pub requests: Vec<CredentialsRequest>,
     /// Skipped documents, in the same order.
     pub skipped: Vec<Skipped>,
+    /// `.json` files, which ccoctl does not read either, in file name order.
+    pub ignored: Vec<IgnoredFile>,
 }
 
-/// Reads every `.yaml`, `.yml` and `.json` regular file directly in `dir` (sorted by file
-/// name, byte order; symlinks followed; other files and subdirectories ignored) and returns
-/// the AWS CredentialsRequests in them, or every input problem found.
+/// Reads every `.yaml` and `.yml` regular file directly in `dir` (sorted by file name, byte
+/// order; symlinks followed; other files and subdirectories ignored, `.json` files with a
+/// note, as ccoctl ignores them) and returns the AWS CredentialsRequests in them, or every
+/// input problem found. A file whose first non-blank character is `{` is read as a stream
+/// of JSON values, as ccoctl's YAML-or-JSON decoder does.
 ///
 /// Document numbering (YAML): every `---` line starts a document; text before the first
 /// `---` (or after a `...` end marker) is a document only if it holds more than blank lines,
 /// comments and directives. Empty documents (a trailing `---`, a comment-only document) keep
 /// their number but yield nothing. This is how YAML itself counts documents, and it is what
 /// a user counting `---` separators gets for the real manifests (which may start with `---`
-/// or with a comment block). JSON files hold one or more JSON values, numbered in order.
+/// or with a comment block). JSON streams hold one or more JSON values, numbered in order.
 ///
-/// Documents that are not AWS CredentialsRequests, are marked for deletion, or are
-/// tech-preview only (unless `opts.enable_tech_preview`) are returned in
-/// [`Loaded::skipped`], with a reason.
+/// Documents that are not AWS CredentialsRequests, are marked for deletion, or belong to a
+/// feature set (unless `opts.enable_tech_preview` and the set is `TechPreviewNoUpgrade`) are
+/// returned in [`Loaded::skipped`], with a reason: exactly the requests ccoctl skips, so
+/// both tools make the same roles. `release.openshift.io/feature-gate` does not skip.
 pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, InputErrors> {
-    let files = list_files(dir)?;
+    let (files, ignored) = list_files(dir)?;
     let mut errors = Vec::new();
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded {
+        ignored,
+        ..Loaded::default()
+    };
     // Secret → first request asking for it: two roles writing one Secret would overwrite
     // each other's credentials on the cluster.
     let mut secrets: HashMap<SecretRef, Source> = HashMap::new();
@@ -145,7 +186,7 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, InputErrors> {
                 continue;
             }
         };
-        let documents = if path.extension().is_some_and(|e| e == "json") {
+        let documents = if text.trim_start().starts_with('{') {
             json_documents(&text, &file, &mut errors)
         } else {
             yaml_documents(&text, &file, &mut errors)
@@ -208,8 +249,9 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, InputErrors> {
 // ---------------------------------------------------------------------------------------
 // Reading files
 
-/// The request files in `dir`, sorted by file name (byte order, as ccoctl's `os.ReadDir`).
-fn list_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+/// The request files in `dir`, sorted by file name (byte order, as ccoctl's `os.ReadDir`),
+/// and the `.json` files left out.
+fn list_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<IgnoredFile>), InputError> {
     let shown = dir.display().to_string();
     let meta = fs::metadata(dir).map_err(|e| InputError::new(&shown, io_problem(&e)))?;
     if !meta.is_dir() {
@@ -219,22 +261,31 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
         InputError::new(&shown, format!("cannot read directory: {}", io_problem(&e)))
     })?;
     let mut files = Vec::new();
+    let mut ignored = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| {
             InputError::new(&shown, format!("cannot read directory: {}", io_problem(&e)))
         })?;
         let name = entry.file_name();
         let path = dir.join(&name);
-        // Extension first: the other files are none of our business, even broken ones.
-        let wanted = path
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
-        if wanted {
+        // The name first: the other files are none of our business, even broken ones.
+        // ccoctl matches the suffix exactly (`.yaml`, `.yml`, case-sensitive).
+        let text = name.to_string_lossy();
+        if text.ends_with(".yaml") || text.ends_with(".yml") {
             files.push((name, path));
+        } else if text.ends_with(".json") && !path.is_dir() {
+            ignored.push((name, path));
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files.into_iter().map(|(_, path)| path).collect())
+    ignored.sort_by(|a, b| a.0.cmp(&b.0));
+    let ignored = ignored
+        .into_iter()
+        .map(|(_, path)| IgnoredFile {
+            file: path.display().to_string(),
+        })
+        .collect();
+    Ok((files.into_iter().map(|(_, path)| path).collect(), ignored))
 }
 
 /// The file's text, checked for size, type and encoding; `None` for a directory.
@@ -707,7 +758,14 @@ impl Document<'_> {
             return Outcome::Skip(reason);
         }
 
-        self.validate(metadata, spec, provider)
+        let feature_gate = notes.get(FEATURE_GATE_ANNOTATION).map(|g| g.to_string());
+        match self.validate(metadata, spec, provider) {
+            Outcome::Keep(mut request) => {
+                request.feature_gate = feature_gate;
+                Outcome::Keep(request)
+            }
+            other => other,
+        }
     }
 
     /// Validates a kept AWS request, recording every problem.
@@ -772,6 +830,7 @@ impl Document<'_> {
                     secret_ref,
                     service_account_names,
                     statements,
+                    feature_gate: None,
                 }))
             }
             (secret_ref, _, _) => Outcome::Invalid(secret_ref),
@@ -922,35 +981,26 @@ impl Document<'_> {
     }
 }
 
-/// The feature-set / feature-gate rule; `Some(reason)` to skip.
+/// ccoctl's feature-set rule; `Some(reason)` to skip.
 ///
-/// ccoctl skips any `feature-set` unless `--enable-tech-preview`, and then keeps only the
-/// exact value `TechPreviewNoUpgrade`; it ignores `feature-gate`. We read `feature-set` as
-/// the comma-separated list it is (`CustomNoUpgrade,TechPreviewNoUpgrade` is in tech preview)
-/// and treat any `feature-gate` as tech preview too: such requests (cluster-api AWS) only
-/// apply when the gate is on, which a default cluster does not do.
+/// Any `release.openshift.io/feature-set` annotation (whatever its value) skips the request
+/// unless `--enable-tech-preview`; with it, only the exact value `TechPreviewNoUpgrade` is
+/// kept (so `CustomNoUpgrade,TechPreviewNoUpgrade` is skipped), as ccoctl does. The
+/// per-gate `release.openshift.io/feature-gate` annotation skips nothing: which gates are
+/// on depends on the release and cluster, which `oc adm release extract --included`
+/// evaluates; a missing role breaks a component, an extra one costs nothing.
 fn feature_skip(notes: &HashMap<&str, &str>, opts: &LoadOptions) -> Option<String> {
-    if let Some(set) = notes.get(FEATURE_SET_ANNOTATION) {
-        let tech_preview = set.split(',').any(|s| s.trim() == TECH_PREVIEW);
-        if !tech_preview {
-            return Some(format!(
-                "annotation `{FEATURE_SET_ANNOTATION}: {}` does not include `{TECH_PREVIEW}`",
-                shown(set)
-            ));
-        }
-        if !opts.enable_tech_preview {
-            return Some(format!(
-                "annotation `{FEATURE_SET_ANNOTATION}: {}` marks it tech preview (`--enable-tech-preview` includes it)",
-                shown(set)
-            ));
-        }
-    }
-    if let Some(gate) = notes.get(FEATURE_GATE_ANNOTATION)
-        && !opts.enable_tech_preview
-    {
+    let set = notes.get(FEATURE_SET_ANNOTATION)?;
+    if !opts.enable_tech_preview {
         return Some(format!(
-            "annotation `{FEATURE_GATE_ANNOTATION}: {}` puts it behind a feature gate (`--enable-tech-preview` includes it)",
-            shown(gate)
+            "annotation `{FEATURE_SET_ANNOTATION}: {}` puts it in a feature set (`--enable-tech-preview` includes `{TECH_PREVIEW}` requests)",
+            shown(set)
+        ));
+    }
+    if *set != TECH_PREVIEW {
+        return Some(format!(
+            "annotation `{FEATURE_SET_ANNOTATION}: {}` is not exactly `{TECH_PREVIEW}`, the only feature set `--enable-tech-preview` includes",
+            shown(set)
         ));
     }
     None
@@ -1191,11 +1241,8 @@ spec:
     }
 
     #[test]
-    fn cluster_api_aws_document_needs_tech_preview() {
+    fn cluster_api_aws_document_is_feature_gated_and_kept_as_ccoctl_keeps_it() {
         let f = "0000_30_cluster-api_01_credentials-request.yaml";
-        let others = |dir: &TempDir, loaded: &Loaded| {
-            notes(dir, loaded).split_off(usize::from(loaded.requests.is_empty()))
-        };
         let expected_others: Vec<String> = [
             (2, "AzureProviderSpec"),
             (3, "GCPProviderSpec"),
@@ -1211,34 +1258,28 @@ spec:
         })
         .collect();
 
-        let (dir, loaded) = load_fixture(&format!("openshift/{f}"), DEFAULT);
-        let loaded = loaded.unwrap();
-        assert!(loaded.requests.is_empty());
-        assert_eq!(
-            notes(&dir, &loaded)[0],
-            format!(
-                "{f}: document 1: skipped: annotation `release.openshift.io/feature-gate: \
-                 ClusterAPIMachineManagement,ClusterAPIMachineManagementAWS` puts it behind a \
-                 feature gate (`--enable-tech-preview` includes it)"
-            )
-        );
-        assert_eq!(others(&dir, &loaded), expected_others);
-
-        let (dir, loaded) = load_fixture(&format!("openshift/{f}"), TP);
-        let loaded = loaded.unwrap();
-        let request = only_request(&loaded);
-        assert_eq!(request.source.document, 1);
-        assert_eq!(
-            request.secret_ref,
-            secret(
-                "openshift-cluster-api",
-                "capa-manager-bootstrap-credentials"
-            )
-        );
-        assert_eq!(request.service_account_names, ["capa-controller-manager"]);
-        assert_eq!(request.statements.len(), 3);
-        assert_eq!(request.statements[2].policy_condition, kms_condition());
-        assert_eq!(others(&dir, &loaded), expected_others);
+        // With and without --enable-tech-preview: the gate is not a feature set.
+        for opts in [DEFAULT, TP] {
+            let (dir, loaded) = load_fixture(&format!("openshift/{f}"), opts);
+            let loaded = loaded.unwrap();
+            let request = only_request(&loaded);
+            assert_eq!(request.source.document, 1);
+            assert_eq!(
+                request.secret_ref,
+                secret(
+                    "openshift-cluster-api",
+                    "capa-manager-bootstrap-credentials"
+                )
+            );
+            assert_eq!(request.service_account_names, ["capa-controller-manager"]);
+            assert_eq!(request.statements.len(), 3);
+            assert_eq!(request.statements[2].policy_condition, kms_condition());
+            assert_eq!(
+                request.feature_gate.as_deref(),
+                Some("ClusterAPIMachineManagement,ClusterAPIMachineManagementAWS")
+            );
+            assert_eq!(notes(&dir, &loaded), expected_others);
+        }
     }
 
     #[test]
@@ -1480,8 +1521,11 @@ spec:
                 .map(|r| format!("{}/{}", r.secret_ref.namespace, r.secret_ref.name))
                 .collect()
         };
-        let mut expected = vec![
+        // File name order: `00-ingress` < `0000_30_cluster-api` < `0000_30_machine-api`. The
+        // feature-gated cluster-api request is kept, with or without tech preview.
+        let expected = vec![
             "openshift-ingress-operator/cloud-credentials",
+            "openshift-cluster-api/capa-manager-bootstrap-credentials",
             "openshift-machine-api/aws-cloud-credentials",
             "openshift-image-registry/installer-cloud-credentials",
             "openshift-cloud-network-config-controller/cloud-credentials",
@@ -1490,11 +1534,6 @@ spec:
         ];
         let loaded = load(&root.join("cluster"), &DEFAULT).unwrap();
         assert_eq!(secrets(&loaded), expected);
-        // File name order: `00-ingress` < `0000_30_cluster-api` < `0000_30_machine-api`.
-        expected.insert(
-            1,
-            "openshift-cluster-api/capa-manager-bootstrap-credentials",
-        );
         let loaded = load(&root.join("cluster"), &TP).unwrap();
         assert_eq!(secrets(&loaded), expected);
 
@@ -1695,12 +1734,13 @@ spec:
 
     #[test]
     fn malformed_json_reports_line_and_column() {
+        // JSON in a `.yaml` file (ccoctl's decoder sniffs for `{` the same way).
         expect_invalid(
             &[(
-                "a.json",
+                "a.yaml",
                 b"{\"kind\": \"CredentialsRequest\",\n  \"spec\": {,}\n}\n",
             )],
-            "invalid input (1 problem)\n  a.json: document 1: line 2, column 12: key must be a string",
+            "invalid input (1 problem)\n  a.yaml: document 1: line 2, column 12: key must be a string",
         );
     }
 
@@ -1816,7 +1856,7 @@ spec:
         expect_invalid(
             &[
                 ("a.yaml", format!("{no_name}---\n{bad_effect}").as_bytes()),
-                ("b.json", b"[1, 2"),
+                ("b.yaml", b"{\"a\": [1, 2"),
                 (
                     "c.yml",
                     b"kind: CredentialsRequest\nspec: {providerSpec: {kind: AWSProviderSpec}}\n",
@@ -1826,7 +1866,7 @@ spec:
             "invalid input (7 problems)\n  \
              a.yaml: document 1: spec.secretRef.name: missing\n  \
              a.yaml: document 2: spec.providerSpec.statementEntries[0].effect: expected `Allow` or `Deny`, found `Permit`\n  \
-             b.json: document 1: line 1, column 5: EOF while parsing a list\n  \
+             b.yaml: document 1: line 1, column 11: EOF while parsing a list\n  \
              c.yml: document 1: spec.secretRef: missing\n  \
              c.yml: document 1: spec.serviceAccountNames: missing (a role needs at least one service account to trust)\n  \
              c.yml: document 1: spec.providerSpec.statementEntries: missing (an AWS request needs at least one statement)\n  \
@@ -1876,7 +1916,7 @@ spec:
     }
 
     #[test]
-    fn json_files_hold_one_or_more_requests() {
+    fn json_streams_hold_one_or_more_requests_and_json_files_are_not_read() {
         let yaml_value: Value = serde_saphyr::from_str(BASE).unwrap();
         let mut second = yaml_value.clone();
         second["spec"]["secretRef"]["name"] = json!("second");
@@ -1884,9 +1924,10 @@ spec:
             "{yaml_value}\n{}\n",
             serde_json::to_string_pretty(&second).unwrap()
         );
-        let dir = dir_with(&[("requests.json", text.as_bytes())]);
+        let dir = dir_with(&[("requests.yaml", text.as_bytes())]);
         let loaded = load(dir.path(), &DEFAULT).unwrap();
         assert_eq!(loaded.requests.len(), 2);
+        assert!(loaded.ignored.is_empty());
         assert_eq!(loaded.requests[1].source.document, 2);
         assert_eq!(
             loaded.requests[1].secret_ref,
@@ -1897,6 +1938,29 @@ spec:
         assert_eq!(
             loaded.requests[0].statements,
             only_request(&from_yaml).statements
+        );
+
+        // A `.json` file is not read (ccoctl reads `.yaml`/`.yml` only), even a broken one,
+        // and the note says so; `.YAML` is not read either (the suffix is case-sensitive).
+        let dir = dir_with(&[
+            ("b.json", text.as_bytes()),
+            ("c.json", b"{ not json"),
+            ("d.YAML", BASE.as_bytes()),
+            ("a.yaml", BASE.as_bytes()),
+        ]);
+        let loaded = load(dir.path(), &DEFAULT).unwrap();
+        assert_eq!(rel(&dir, &only_request(&loaded).source.file), "a.yaml");
+        let ignored: Vec<String> = loaded
+            .ignored
+            .iter()
+            .map(|i| rel(&dir, &i.note()))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                "b.json: not read: like ccoctl, stsform reads only `.yaml` and `.yml` files (rename it to include it)",
+                "c.json: not read: like ccoctl, stsform reads only `.yaml` and `.yml` files (rename it to include it)",
+            ]
         );
     }
 
@@ -1958,48 +2022,88 @@ spec:
     }
 
     #[test]
-    fn feature_set_rules() {
-        let with_set = |value: &str| {
+    fn feature_set_rules_are_ccoctls() {
+        let annotated = |key: &str, value: &str, secret: &str| {
             base_with(
                 "  namespace: openshift-cloud-credential-operator\n",
                 &format!(
-                    "  namespace: openshift-cloud-credential-operator\n  annotations:\n    release.openshift.io/feature-set: {value}\n"
+                    "  namespace: openshift-cloud-credential-operator\n  annotations:\n    {key}: {value}\n"
                 ),
             )
+            .replace("name: cloud-credentials", &format!("name: {secret}"))
         };
+        let set = "release.openshift.io/feature-set";
+        let gate = "release.openshift.io/feature-gate";
         let dir = dir_with(&[
             (
                 "a.yaml",
-                with_set("CustomNoUpgrade,TechPreviewNoUpgrade").as_bytes(),
+                annotated(set, "CustomNoUpgrade,TechPreviewNoUpgrade", "a").as_bytes(),
             ),
+            ("b.yaml", annotated(set, "CustomNoUpgrade", "b").as_bytes()),
             (
-                "b.yaml",
-                with_set("CustomNoUpgrade")
-                    .replace("cloud-credentials", "b")
-                    .as_bytes(),
+                "c.yaml",
+                annotated(set, "TechPreviewNoUpgrade", "c").as_bytes(),
+            ),
+            ("d.yaml", annotated(set, "\"\"", "d").as_bytes()),
+            ("e.yaml", annotated(gate, "GateA,GateB", "e").as_bytes()),
+            (
+                "f.yaml",
+                annotated("release.openshift.io/delete", "\"false\"", "f").as_bytes(),
             ),
         ]);
+        let secrets = |loaded: &Loaded| -> Vec<String> {
+            loaded
+                .requests
+                .iter()
+                .map(|r| r.secret_ref.name.clone())
+                .collect()
+        };
+        // Without --enable-tech-preview any feature-set value skips; a feature gate and a
+        // delete annotation other than exactly "true" do not.
         let loaded = load(dir.path(), &DEFAULT).unwrap();
-        assert!(loaded.requests.is_empty());
+        assert_eq!(secrets(&loaded), ["e", "f"]);
+        let tp = "(`--enable-tech-preview` includes `TechPreviewNoUpgrade` requests)";
         assert_eq!(
             notes(&dir, &loaded),
             [
-                "a.yaml: document 1: skipped: annotation `release.openshift.io/feature-set: CustomNoUpgrade,TechPreviewNoUpgrade` \
-                 marks it tech preview (`--enable-tech-preview` includes it)",
-                "b.yaml: document 1: skipped: annotation `release.openshift.io/feature-set: CustomNoUpgrade` \
-                 does not include `TechPreviewNoUpgrade`",
+                format!(
+                    "a.yaml: document 1: skipped: annotation `{set}: CustomNoUpgrade,TechPreviewNoUpgrade` puts it in a feature set {tp}"
+                ),
+                format!(
+                    "b.yaml: document 1: skipped: annotation `{set}: CustomNoUpgrade` puts it in a feature set {tp}"
+                ),
+                format!(
+                    "c.yaml: document 1: skipped: annotation `{set}: TechPreviewNoUpgrade` puts it in a feature set {tp}"
+                ),
+                format!(
+                    "d.yaml: document 1: skipped: annotation `{set}: ` puts it in a feature set {tp}"
+                ),
             ]
         );
-        let loaded = load(dir.path(), &TP).unwrap();
         assert_eq!(
-            only_request(&loaded).source.file,
-            dir.path().join("a.yaml").display().to_string()
+            loaded.requests[0].feature_gate.as_deref(),
+            Some("GateA,GateB")
         );
+        assert_eq!(
+            rel(&dir, &loaded.requests[0].feature_gate_note().unwrap()),
+            format!(
+                "e.yaml: document 1: feature-gated (`{gate}: GateA,GateB`): included, as ccoctl includes it; its role is used only if the release turns the gate on"
+            )
+        );
+        assert_eq!(loaded.requests[1].feature_gate_note(), None);
+
+        // With it, only the exact value TechPreviewNoUpgrade joins.
+        let loaded = load(dir.path(), &TP).unwrap();
+        assert_eq!(secrets(&loaded), ["c", "e", "f"]);
+        let exact = "is not exactly `TechPreviewNoUpgrade`, the only feature set `--enable-tech-preview` includes";
         assert_eq!(
             notes(&dir, &loaded),
             [
-                "b.yaml: document 1: skipped: annotation `release.openshift.io/feature-set: CustomNoUpgrade` \
-              does not include `TechPreviewNoUpgrade`"
+                format!(
+                    "a.yaml: document 1: skipped: annotation `{set}: CustomNoUpgrade,TechPreviewNoUpgrade` {exact}"
+                ),
+                format!("b.yaml: document 1: skipped: annotation `{set}: CustomNoUpgrade` {exact}"),
+                format!("d.yaml: document 1: skipped: annotation `{set}: ` {exact}"),
             ]
         );
     }

@@ -62,6 +62,8 @@ pub struct Desired {
     /// Where a resource comes from (`file: document N`), for resources made from a request:
     /// reviewers see which manifest a change traces back to.
     pub sources: BTreeMap<ResourceId, String>,
+    /// What plans should tell reviewers about the inputs (feature-gated requests).
+    pub notes: Vec<String>,
 }
 
 impl Desired {
@@ -207,12 +209,14 @@ pub fn derive(
                 }),
                 &[],
             );
+            // Objects carry ccoctl's ownership tags only: S3 allows 10 tags per object, and
+            // user tags (cost allocation, ownership by team) belong on the bucket.
             let object = |key: &str, content: String| {
                 Spec::S3Object(ObjectSpec {
                     bucket: bucket.clone(),
                     key: key.to_string(),
                     content_type: "application/json".to_string(),
-                    tags: tags.clone(),
+                    tags: settings.ownership_tags(),
                     content,
                 })
             };
@@ -349,6 +353,7 @@ pub fn derive(
         for id in [role_id, policy_id, manifest_id] {
             desired.sources.insert(id, source.clone());
         }
+        desired.notes.extend(request.feature_gate_note());
     }
     if errors.is_empty() {
         Ok(desired)

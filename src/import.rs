@@ -1,23 +1,25 @@
 //! import: what to record for a cluster that exists but has no state (made by
 //! `ccoctl aws create-all`, or by an stsform whose state was lost). Pure.
 //!
-//! `commands::import` derives the desired resources, reads each one live through the
-//! provider (`Provider::read(id, &desired_spec)`), and hands the results here. A resource is
-//! recorded with its *live* attributes when it is ours, so the next plan compares desired
-//! against what really exists and shows only real differences:
-//! - bucket, OIDC provider, role: they carry the cluster's ownership tag key
-//!   (`openshift.io/cloud-credential-operator/<name>`, value ignored, as ccoctl checks);
-//! - object: it is in a bucket that was imported;
-//! - inline role policy: its role was imported;
+//! `commands::import` reads the desired local resources (key pair, files) and runs the
+//! discovery scan (`discover`) against the empty state, and hands both here. Everything
+//! the scan found that is the cluster's is recorded with its *live* attributes, so the
+//! next plan compares desired against what really exists and shows only real differences:
+//! - bucket, OIDC providers, roles: they carry the cluster's ownership tag key
+//!   (`openshift.io/cloud-credential-operator/<name>`, value ignored, as ccoctl checks),
+//!   whether or not a current request derives them (a role whose request left the
+//!   directory is recorded too, so that `destroy` removes it like `ccoctl aws delete`);
+//! - objects in that bucket, and each role's own inline policy;
 //! - key pair and local files: they exist.
 //!
 //! Anything else is left out: not found (the plan creates it) or found but not ours
-//! (left alone; the plan's create will then refuse it, naming the missing tag).
+//! (left alone; the plan then refuses to create it, naming it).
 
 use std::collections::BTreeMap;
 
 use crate::desired::Desired;
-use crate::resource::{ResourceId, ResourceKind, Spec, Tags};
+use crate::discover::Discovery;
+use crate::resource::{ResourceId, Spec};
 use crate::state::{State, StateResource};
 
 /// Why a desired resource was not imported.
@@ -34,6 +36,9 @@ pub enum Skipped {
 pub struct Report {
     /// Recorded in the state.
     pub imported: Vec<ResourceId>,
+    /// Recorded, though no current request or setting derives them: the next plan
+    /// deletes them (their requests are gone) unless the inputs ask for them again.
+    pub untracked: Vec<ResourceId>,
     /// Not recorded, with the reason.
     pub skipped: Vec<(ResourceId, Skipped)>,
 }
@@ -56,71 +61,24 @@ impl Report {
     }
 }
 
-fn tags(spec: &Spec) -> Option<&Tags> {
-    match spec {
-        Spec::S3Bucket(b) => Some(&b.tags),
-        Spec::IamOidcProvider(p) => Some(&p.tags),
-        Spec::IamRole(r) => Some(&r.tags),
-        _ => None,
-    }
-}
-
-/// The kind a resource's ownership follows: its own tags, or its parent's import.
-fn parent_kind(kind: ResourceKind) -> Option<ResourceKind> {
-    match kind {
-        ResourceKind::S3Object => Some(ResourceKind::S3Bucket),
-        ResourceKind::IamRolePolicy => Some(ResourceKind::IamRole),
-        _ => None,
-    }
-}
-
-/// Fills `state` (which must be empty) with the live specs of the desired resources that
-/// are ours. `live` holds each desired resource's read result (missing key = not read,
-/// treated as not found); `ownership_key` is the tag key that marks the cluster's
-/// resources.
+/// Fills `state` (which must be empty) with what is the cluster's: the desired local
+/// resources that exist (`local`: each one's read result; a missing key is not found)
+/// and everything the scan found tagged for the cluster.
 pub fn record(
     desired: &Desired,
-    live: &BTreeMap<ResourceId, Option<Spec>>,
-    ownership_key: &str,
+    local: &BTreeMap<ResourceId, Option<Spec>>,
+    found: &Discovery,
     state: &mut State,
 ) -> Report {
     let mut report = Report::default();
-    // Parents (buckets, roles) sort before their children by kind, but decide them in a
-    // first pass anyway so the rule does not depend on the id order.
-    let mut order: Vec<&ResourceId> = desired.resources.keys().collect();
-    order.sort_by_key(|id| parent_kind(id.kind).is_some());
-    for id in order {
-        let resource = &desired.resources[id];
-        let Some(Some(spec)) = live.get(id) else {
-            report.skipped.push((id.clone(), Skipped::NotFound));
-            continue;
-        };
-        let verdict = if let Some(tags) = tags(spec) {
-            if tags.contains_key(ownership_key) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "exists but carries no `{ownership_key}` tag; left alone"
-                ))
-            }
-        } else if let Some(parent) = parent_kind(id.kind) {
-            let imported_parent = resource
-                .depends_on
-                .iter()
-                .find(|d| d.kind == parent)
-                .is_some_and(|d| state.resources.contains_key(d));
-            if imported_parent {
-                Ok(())
-            } else {
-                Err(format!(
-                    "exists, but its {parent} is not this cluster's; left alone"
-                ))
-            }
+    for (id, resource) in &desired.resources {
+        let live = if id.kind.is_remote() {
+            found.tagged.get(id).map(|f| &f.spec)
         } else {
-            Ok(())
+            local.get(id).and_then(Option::as_ref)
         };
-        match verdict {
-            Ok(()) => {
+        match live {
+            Some(spec) => {
                 state.resources.insert(
                     id.clone(),
                     StateResource {
@@ -130,10 +88,30 @@ pub fn record(
                 );
                 report.imported.push(id.clone());
             }
-            Err(why) => report.skipped.push((id.clone(), Skipped::NotOwned(why))),
+            None => {
+                let why = match found.untagged.get(id) {
+                    Some(why) => Skipped::NotOwned(format!("{why}; left alone")),
+                    None => Skipped::NotFound,
+                };
+                report.skipped.push((id.clone(), why));
+            }
         }
     }
+    for (id, f) in &found.tagged {
+        if desired.resources.contains_key(id) {
+            continue;
+        }
+        state.resources.insert(
+            id.clone(),
+            StateResource {
+                spec: f.spec.clone(),
+                depends_on: f.depends_on.clone(),
+            },
+        );
+        report.untracked.push(id.clone());
+    }
     report.imported.sort();
+    report.untracked.sort();
     report.skipped.sort_by(|a, b| a.0.cmp(&b.0));
     report
 }
@@ -141,7 +119,7 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::{BucketSpec, RolePolicySpec};
+    use crate::resource::{BucketSpec, ResourceKind, RolePolicySpec, Tags};
     use crate::resource::{ObjectSpec, PublicAccessBlock, Resource, RoleSpec};
     use serde_json::json;
 
@@ -226,39 +204,83 @@ mod tests {
     }
 
     #[test]
-    fn records_owned_resources_and_their_children_only() {
+    fn records_what_the_scan_found_and_what_no_request_derives() {
+        use crate::discover::Found;
         let d = desired();
-        let mut live: BTreeMap<ResourceId, Option<Spec>> = d
-            .resources
-            .iter()
-            .map(|(id, r)| (id.clone(), Some(r.spec.clone())))
-            .collect();
-        // Role c1-b exists without the tag: neither it nor its policy is imported.
-        if let Some(Some(Spec::IamRole(r))) =
-            live.get_mut(&ResourceId::new(ResourceKind::IamRole, "c1-b"))
-        {
-            r.tags = Tags::new();
-        }
-        // Role c1-a does not exist.
-        live.insert(ResourceId::new(ResourceKind::IamRole, "c1-a"), None);
+        let spec = |id: &ResourceId| d.resources[id].spec.clone();
+        let bucket = ResourceId::new(ResourceKind::S3Bucket, "c1-oidc");
+        let object = ResourceId::new(ResourceKind::S3Object, "c1-oidc/keys.json");
+        let stray = ResourceId::new(ResourceKind::S3Object, "c1-oidc/stray.txt");
+        let orphan = ResourceId::new(ResourceKind::IamRole, "c1-gone");
+        let mut found = Discovery::default();
+        found.tagged.insert(
+            bucket.clone(),
+            Found {
+                spec: spec(&bucket),
+                depends_on: vec![],
+            },
+        );
+        found.tagged.insert(
+            object.clone(),
+            Found {
+                spec: spec(&object),
+                depends_on: vec![bucket.clone()],
+            },
+        );
+        found.tagged.insert(
+            stray.clone(),
+            Found {
+                spec: spec(&object),
+                depends_on: vec![bucket.clone()],
+            },
+        );
+        let Spec::IamRole(mut gone) = spec(&ResourceId::new(ResourceKind::IamRole, "c1-a")) else {
+            unreachable!()
+        };
+        gone.name = "c1-gone".into();
+        found.tagged.insert(
+            orphan.clone(),
+            Found {
+                spec: Spec::IamRole(gone),
+                depends_on: vec![],
+            },
+        );
+        // Role c1-b exists without the tag; c1-a does not exist.
+        found.untagged.insert(
+            ResourceId::new(ResourceKind::IamRole, "c1-b"),
+            "exists but carries no tag".into(),
+        );
         let mut state = State::new("c1");
-        let report = record(&d, &live, KEY, &mut state);
-        let ids: Vec<String> = report.imported.iter().map(ToString::to_string).collect();
-        assert_eq!(ids, ["s3_bucket.c1-oidc", "s3_object.c1-oidc/keys.json"]);
+        let report = record(&d, &BTreeMap::new(), &found, &mut state);
+        let names = |ids: &[ResourceId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            names(&report.imported),
+            ["s3_bucket.c1-oidc", "s3_object.c1-oidc/keys.json"]
+        );
+        assert_eq!(
+            names(&report.untracked),
+            ["s3_object.c1-oidc/stray.txt", "iam_role.c1-gone"]
+        );
         let not_found: Vec<String> = report.not_found().map(ToString::to_string).collect();
-        assert_eq!(not_found, ["iam_role.c1-a"]);
-        let not_owned: Vec<String> = report.not_owned().map(|(id, _)| id.to_string()).collect();
-        assert_eq!(not_owned, ["iam_role.c1-b", "iam_role_policy.c1-b"]);
+        assert_eq!(not_found, ["iam_role.c1-a", "iam_role_policy.c1-b"]);
+        let not_owned: Vec<String> = report
+            .not_owned()
+            .map(|(id, why)| format!("{id}: {why}"))
+            .collect();
         assert_eq!(
-            state.resources.keys().cloned().collect::<Vec<_>>(),
-            report.imported
+            not_owned,
+            ["iam_role.c1-b: exists but carries no tag; left alone"]
         );
-        // The object keeps its dependency on the bucket for destroy ordering.
-        let object =
-            &state.resources[&ResourceId::new(ResourceKind::S3Object, "c1-oidc/keys.json")];
+        let recorded: Vec<ResourceId> = state.resources.keys().cloned().collect();
+        let mut expected = report.imported.clone();
+        expected.extend(report.untracked.clone());
+        expected.sort();
+        assert_eq!(recorded, expected);
+        // Dependencies are kept for destroy ordering, desired or found.
         assert_eq!(
-            object.depends_on,
-            [ResourceId::new(ResourceKind::S3Bucket, "c1-oidc")]
+            state.resources[&object].depends_on,
+            std::slice::from_ref(&bucket)
         );
+        assert_eq!(state.resources[&stray].depends_on, [bucket]);
     }
 }

@@ -7,6 +7,7 @@
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
 //!                     desired::derive (pure) ─▶ Desired
 //! state (file or S3) ─ state_store::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
+//!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod credentials_request;
 pub mod desired;
+pub mod discover;
 pub mod error;
 pub mod execute;
 pub mod graph;

@@ -2,15 +2,17 @@
 //!
 //! Owns `Plan`, `Change`, `Action`, `Drift` and the attribute-level differences that
 //! renderers show. Input is `Desired` (from derive) and `Observed` (state, refreshed or
-//! not); output is a value the executor follows exactly. Must not be async, do I/O or
-//! print. Destroy is `compute(&Desired::empty(), &observed)`: one code path.
+//! not, plus what `discover` found outside the state); output is a value the executor
+//! follows exactly. Must not be async, do I/O or print. Destroy is
+//! `compute(&Desired::empty(), &observed)`: one code path.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use crate::desired::Desired;
-use crate::resource::{ResourceId, Spec};
+use crate::discover::Discovery;
+use crate::resource::{ResourceId, ResourceKind, Spec};
 
 /// A resource as recorded in state and, after a refresh, as found live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct Observed {
     pub resources: BTreeMap<ResourceId, ObservedResource>,
     /// Whether `live` was read from AWS (false for `--refresh=false`).
     pub refreshed: bool,
+    /// What of the cluster exists in AWS but not in the state (empty without a refresh).
+    pub discovery: Discovery,
 }
 
 /// What the executor will do to one resource.
@@ -62,6 +66,12 @@ pub enum Reason {
     RepairsDrift,
     /// The inputs no longer ask for it.
     NoLongerWanted,
+    /// Not in the state, but it exists and carries the cluster's ownership tag: it is
+    /// adopted (recorded, and brought to what the inputs ask) instead of created.
+    Adopted,
+    /// Tagged for the cluster but not managed (not in the state, not desired): deleted
+    /// only by `destroy --include-unmanaged`.
+    Unmanaged,
 }
 
 /// One attribute's before and after (`None` = absent).
@@ -111,9 +121,13 @@ pub struct Drift {
     pub attributes: Vec<AttributeChange>,
 }
 
-/// Counts in Terraform's terms: a replace is one add and one destroy.
+/// Counts in Terraform's terms: a replace is one add and one destroy; an adopted resource
+/// counts as adopted, and also as changed when it needs an update.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
+    /// Resources adopted (found tagged for the cluster, recorded instead of created).
+    #[serde(default)]
+    pub adopt: usize,
     /// Resources created (including replacements).
     pub add: usize,
     /// Resources updated in place.
@@ -122,6 +136,15 @@ pub struct Summary {
     pub destroy: usize,
     /// Resources already as desired.
     pub unchanged: usize,
+}
+
+/// A resource tagged for the cluster that stsform does not manage and will not change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmanaged {
+    /// The resource.
+    pub id: ResourceId,
+    /// Its live attributes.
+    pub spec: Spec,
 }
 
 /// The plan: every change, sorted by id, plus drift and counts.
@@ -133,6 +156,14 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Counts.
     pub summary: Summary,
+    /// The cluster whose ownership tag marks adopted and unmanaged resources (empty when
+    /// nothing was looked for).
+    pub owner: String,
+    /// Tagged for `owner`, not managed, left alone by this plan; in id order.
+    pub unmanaged: Vec<Unmanaged>,
+    /// What a reviewer should know besides the changes: feature-gated requests, policies
+    /// added outside stsform that a delete removes. One line each.
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -169,17 +200,32 @@ pub fn diff_attributes(before: Option<&Spec>, after: Option<&Spec>) -> Vec<Attri
         .collect()
 }
 
-/// Computes the plan. Deterministic: the same inputs give the same plan.
+/// Computes the plan. Deterministic: the same inputs give the same plan. Untracked
+/// resources of the cluster are listed, not deleted.
 pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
-    let mut plan = Plan::default();
+    compute_with(desired, observed, false)
+}
+
+/// [`compute`], deleting the untracked resources of the cluster too when
+/// `include_unmanaged` (`destroy --include-unmanaged`).
+pub fn compute_with(desired: &Desired, observed: &Observed, include_unmanaged: bool) -> Plan {
+    let discovery = &observed.discovery;
+    let mut plan = Plan {
+        owner: discovery.cluster.clone(),
+        notes: desired.notes.clone(),
+        ..Plan::default()
+    };
     let ids: BTreeSet<&ResourceId> = desired
         .resources
         .keys()
         .chain(observed.resources.keys())
+        .chain(discovery.tagged.keys())
         .collect();
     for id in ids {
         let want = desired.resources.get(id);
         let have = observed.resources.get(id);
+        // Found outside the state: only what the state does not hold.
+        let found = have.is_none().then(|| discovery.tagged.get(id)).flatten();
         if let Some(have) = have
             && have.live.as_ref() != Some(&have.recorded)
         {
@@ -190,7 +236,9 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
                 attributes: diff_attributes(Some(&have.recorded), have.live.as_ref()),
             });
         }
-        let live = have.and_then(|h| h.live.as_ref());
+        let live = have
+            .and_then(|h| h.live.as_ref())
+            .or(found.map(|f| &f.spec));
         let change = |action, reason, depends_on: &[ResourceId], replace_because| Change {
             id: id.clone(),
             action,
@@ -203,7 +251,18 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
             source: want.and_then(|_| desired.sources.get(id).cloned()),
         };
         match (want, have, live) {
-            (Some(want), None, _) => {
+            (Some(want), None, Some(live)) => {
+                // Adopted: recorded even when nothing differs, brought to `want` if needed.
+                let forced = forced_replace(id, live, &want.spec);
+                let action = if forced.is_empty() {
+                    Action::Update
+                } else {
+                    Action::Replace
+                };
+                plan.changes
+                    .push(change(action, Reason::Adopted, &want.depends_on, forced));
+            }
+            (Some(want), None, None) => {
                 plan.changes.push(change(
                     Action::Create,
                     Reason::New,
@@ -227,12 +286,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
                 } else {
                     Reason::InputsChanged
                 };
-                let attributes = diff_attributes(Some(live), Some(&want.spec));
-                let forced: Vec<String> = Spec::replace_attributes(id.kind)
-                    .iter()
-                    .filter(|a| attributes.iter().any(|c| c.name == **a))
-                    .map(|a| a.to_string())
-                    .collect();
+                let forced = forced_replace(id, live, &want.spec);
                 let action = if forced.is_empty() {
                     Action::Update
                 } else {
@@ -247,11 +301,35 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
                 &have.depends_on,
                 vec![],
             )),
+            (None, None, Some(spec)) => {
+                let found = found.expect("a live value without state comes from discovery");
+                if include_unmanaged {
+                    plan.changes.push(change(
+                        Action::Delete,
+                        Reason::Unmanaged,
+                        &found.depends_on,
+                        vec![],
+                    ));
+                } else {
+                    plan.unmanaged.push(Unmanaged {
+                        id: id.clone(),
+                        spec: spec.clone(),
+                    });
+                }
+            }
             // Recorded, gone, and not wanted: nothing to do; the drift entry tells.
-            (None, Some(_), None) | (None, None, _) => {}
+            (None, Some(_), None) | (None, None, None) => {}
         }
     }
     for c in &plan.changes {
+        // An adoption that changes nothing is recorded, not counted as a change.
+        let adopted = c.reason == Reason::Adopted;
+        if adopted {
+            plan.summary.adopt += 1;
+            if c.attributes.is_empty() {
+                continue;
+            }
+        }
         match c.action {
             Action::Create => plan.summary.add += 1,
             Action::Update => plan.summary.change += 1,
@@ -261,6 +339,54 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
             }
             Action::Delete => plan.summary.destroy += 1,
         }
+        // A role deleted with policies someone else put on it: say what goes with it.
+        if c.id.kind == ResourceKind::IamRole
+            && c.action == Action::Delete
+            && let Some(extra) = discovery.extra_policies.get(&c.id.name)
+        {
+            plan.notes.push(extra_policies_note(&c.id, extra));
+        }
     }
     plan
+}
+
+/// The attributes of `id` that differ between `live` and `want` and cannot change in place.
+fn forced_replace(id: &ResourceId, live: &Spec, want: &Spec) -> Vec<String> {
+    let attributes = diff_attributes(Some(live), Some(want));
+    Spec::replace_attributes(id.kind)
+        .iter()
+        .filter(|a| attributes.iter().any(|c| c.name == **a))
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// `iam_role.x: policies added outside stsform are removed before the role is deleted: …`.
+fn extra_policies_note(id: &ResourceId, extra: &crate::discover::ExtraPolicies) -> String {
+    let mut parts = Vec::new();
+    if !extra.inline.is_empty() {
+        parts.push(format!(
+            "inline {} deleted",
+            extra
+                .inline
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !extra.managed.is_empty() {
+        parts.push(format!(
+            "managed {} detached",
+            extra
+                .managed
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    format!(
+        "{id}: has policies stsform did not make; before the role is deleted, {}",
+        parts.join("; ")
+    )
 }

@@ -26,6 +26,7 @@ pub fn unrefreshed(state: &State) -> Observed {
             })
             .collect(),
         refreshed: false,
+        discovery: Default::default(),
     }
 }
 

@@ -1,11 +1,15 @@
 //! Saved plans: `plan --out FILE` writes one, `apply FILE` runs exactly it.
 //!
-//! Owns the file format (JSON, versioned) and the staleness checks: a saved plan is
-//! refused when the state's serial or lineage moved, or when the inputs (requests,
-//! settings, signing key) no longer hash the same. Holds no secrets: specs only.
+//! Owns the file format (JSON, versioned) and the checks around it. A saved plan is
+//! self-contained: it carries the settings it was made with and the directory it was made
+//! in (relative paths in it mean what they meant there), so `apply FILE` needs no other
+//! flag. It is refused when the state's serial or lineage moved, when a request file's
+//! content changed (each file is fingerprinted by its SHA-256) or when the signing key
+//! changed, naming which; and when a flag given beside it disagrees with it. Holds no
+//! secrets: specs, settings and hashes only.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -13,15 +17,16 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{
     Action, AttributeChange, Change, Drift, Observed, ObservedResource, Plan, Reason, Summary,
+    Unmanaged,
 };
-use crate::resource::{ResourceId, Spec};
-use crate::settings::Settings;
+use crate::resource::{ResourceId, Spec, Tags};
+use crate::settings::{Region, Settings};
 use crate::workflow::{Mode, Planned};
 
 /// Identifies the file type, so `apply` of a random file fails clearly.
 const MAGIC: &str = "stsform-saved-plan";
-/// Version of the file layout.
-const VERSION: u32 = 1;
+/// Version of the file layout (2: settings, working directory, per-file request hashes).
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,13 +36,90 @@ struct File {
     stsform_version: String,
     mode: String,
     cluster: String,
+    working_dir: String,
+    settings: SavedSettings,
+    include_unmanaged: bool,
     state_serial: u64,
     state_lineage: String,
-    inputs_hash: String,
+    fingerprint: Fingerprint,
     changes: Vec<SavedChange>,
     drift: Vec<SavedDrift>,
     observed: Vec<SavedObserved>,
     summary: Summary,
+    owner: String,
+    unmanaged: Vec<SavedUnmanaged>,
+    notes: Vec<String>,
+}
+
+/// The settings a plan was made with, paths as resolved then (relative to `working_dir`
+/// unless absolute). Nothing secret: names, ARNs, paths, tags.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedSettings {
+    name: String,
+    region: String,
+    credentials_requests_dir: PathBuf,
+    output_dir: PathBuf,
+    state: PathBuf,
+    permissions_boundary_arn: Option<String>,
+    enable_tech_preview: bool,
+    public_key_file: Option<PathBuf>,
+    identity_provider_arn: Option<String>,
+    tags: Tags,
+    thumbprint: Option<String>,
+}
+
+impl SavedSettings {
+    fn of(s: &Settings) -> SavedSettings {
+        SavedSettings {
+            name: s.name.clone(),
+            region: s.region.name.clone(),
+            credentials_requests_dir: s.credentials_requests_dir.clone(),
+            output_dir: s.output_dir.clone(),
+            state: s.state.clone(),
+            permissions_boundary_arn: s.permissions_boundary_arn.clone(),
+            enable_tech_preview: s.enable_tech_preview,
+            public_key_file: s.public_key_file.clone(),
+            identity_provider_arn: s.identity_provider_arn.clone(),
+            tags: s.tags.clone(),
+            thumbprint: s.thumbprint.clone(),
+        }
+    }
+
+    fn settings(&self, origin: &str) -> Result<Settings> {
+        let region = Region::parse(&self.region).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        Ok(Settings {
+            name: self.name.clone(),
+            region,
+            credentials_requests_dir: self.credentials_requests_dir.clone(),
+            output_dir: self.output_dir.clone(),
+            state: self.state.clone(),
+            permissions_boundary_arn: self.permissions_boundary_arn.clone(),
+            enable_tech_preview: self.enable_tech_preview,
+            public_key_file: self.public_key_file.clone(),
+            identity_provider_arn: self.identity_provider_arn.clone(),
+            tags: self.tags.clone(),
+            thumbprint: self.thumbprint.clone(),
+        })
+    }
+}
+
+/// What a plan was computed from besides the state and AWS, fingerprinted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fingerprint {
+    /// Request file name → SHA-256 (hex) of its bytes, for every `.yaml`/`.yml` file the
+    /// requests directory held; `None` when no requests were read (a destroy plan).
+    pub requests: Option<BTreeMap<String, String>>,
+    /// The signing key's kid, `None` when there was none (day 2, or not generated yet).
+    pub kid: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedUnmanaged {
+    id: ResourceId,
+    attributes: serde_json::Value,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -71,22 +153,26 @@ struct SavedObserved {
     depends_on: Vec<ResourceId>,
 }
 
-/// A fingerprint of everything the plan was computed from besides state and AWS: the
-/// settings, every request file's name and bytes, and the signing key's kid.
-pub fn inputs_hash(settings: &Settings, kid: Option<&str>) -> Result<String> {
-    let mut h = Sha256::new();
-    let mut field = |name: &str, value: &str| {
-        h.update(name.as_bytes());
-        h.update([0]);
-        h.update(value.len().to_le_bytes());
-        h.update(value.as_bytes());
-    };
-    // Debug of Settings covers every field; its order is the struct's, so it is stable.
-    field("settings", &format!("{settings:?}"));
-    field("kid", kid.unwrap_or(""));
-    let dir = &settings.credentials_requests_dir;
-    let mut files = BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
+/// Fingerprints the request files in `settings.credentials_requests_dir` (when
+/// `with_requests`; the same `.yaml`/`.yml` files `credentials_request::load` reads) and
+/// the signing key's `kid`. A missing requests directory is an error naming it.
+pub fn fingerprint(
+    settings: &Settings,
+    kid: Option<&str>,
+    with_requests: bool,
+) -> Result<Fingerprint> {
+    let requests = if with_requests {
+        let dir = &settings.credentials_requests_dir;
+        let entries = std::fs::read_dir(dir).with_context(|| {
+            format!(
+                "the requests directory `{}` (in {}) cannot be read",
+                dir.display(),
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| "the working directory".into())
+            )
+        })?;
+        let mut files = BTreeMap::new();
         for entry in entries {
             let path = entry
                 .with_context(|| format!("{}: cannot list", dir.display()))?
@@ -96,29 +182,44 @@ pub fn inputs_hash(settings: &Settings, kid: Option<&str>) -> Result<String> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            let wanted = [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e));
+            let wanted = [".yaml", ".yml"].iter().any(|e| name.ends_with(e));
             if wanted && path.is_file() {
                 let bytes = std::fs::read(&path)
                     .with_context(|| format!("{}: cannot read", path.display()))?;
-                files.insert(name, bytes);
+                files.insert(name, base16(&Sha256::digest(&bytes)));
             }
         }
-    }
-    for (name, bytes) in files {
-        h.update(name.as_bytes());
-        h.update([0]);
-        h.update(bytes.len().to_le_bytes());
-        h.update(&bytes);
-    }
-    Ok(base16(&h.finalize()))
+        Some(files)
+    } else {
+        None
+    };
+    Ok(Fingerprint {
+        requests,
+        kid: kid.map(str::to_string),
+    })
 }
 
 fn base16(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes a saved plan (JSON, 0600: it names every resource of the cluster).
-pub fn write(path: &Path, planned: &Planned, mode: Mode, inputs_hash: &str) -> Result<()> {
+/// What a plan is saved with besides the plan itself.
+pub struct SaveContext<'a> {
+    /// Apply or destroy.
+    pub mode: Mode,
+    /// The settings the plan was made with.
+    pub settings: &'a Settings,
+    /// Whether untracked resources of the cluster are deleted (`--include-unmanaged`).
+    pub include_unmanaged: bool,
+    /// The request files and the signing key, as the plan saw them.
+    pub fingerprint: Fingerprint,
+}
+
+/// Writes a saved plan (JSON, 0600: it names every resource of the cluster), recording
+/// the working directory so that `apply` can resolve relative paths from anywhere.
+pub fn write(path: &Path, planned: &Planned, context: SaveContext<'_>) -> Result<()> {
+    let working_dir = std::env::current_dir().context("cannot tell the working directory")?;
+    let mode = context.mode;
     let file = File {
         format: MAGIC.into(),
         version: VERSION,
@@ -128,9 +229,12 @@ pub fn write(path: &Path, planned: &Planned, mode: Mode, inputs_hash: &str) -> R
             Mode::Destroy => "destroy".into(),
         },
         cluster: planned.state.cluster.clone(),
+        working_dir: working_dir.display().to_string(),
+        settings: SavedSettings::of(context.settings),
+        include_unmanaged: context.include_unmanaged,
         state_serial: planned.state.serial,
         state_lineage: planned.state.lineage.clone(),
-        inputs_hash: inputs_hash.into(),
+        fingerprint: context.fingerprint,
         changes: planned
             .plan
             .changes
@@ -168,6 +272,17 @@ pub fn write(path: &Path, planned: &Planned, mode: Mode, inputs_hash: &str) -> R
             })
             .collect(),
         summary: planned.plan.summary,
+        owner: planned.plan.owner.clone(),
+        unmanaged: planned
+            .plan
+            .unmanaged
+            .iter()
+            .map(|u| SavedUnmanaged {
+                id: u.id.clone(),
+                attributes: u.spec.attributes(),
+            })
+            .collect(),
+        notes: planned.plan.notes.clone(),
     };
     let mut text = serde_json::to_string_pretty(&file).expect("saved plans serialize");
     text.push('\n');
@@ -181,12 +296,18 @@ pub struct Saved {
     pub mode: Mode,
     /// Cluster name it was made for.
     pub cluster: String,
+    /// The directory the plan was made in.
+    pub working_dir: PathBuf,
+    /// The settings it was made with (paths relative to `working_dir` unless absolute).
+    pub settings: Settings,
+    /// Whether it deletes untracked resources of the cluster.
+    pub include_unmanaged: bool,
     /// State serial it was made against.
     pub state_serial: u64,
     /// State lineage it was made against.
     pub state_lineage: String,
-    /// Inputs fingerprint at plan time.
-    pub inputs_hash: String,
+    /// Request files and signing key at plan time.
+    pub fingerprint: Fingerprint,
     /// The plan.
     pub plan: Plan,
     /// What the refresh found at plan time.
@@ -207,6 +328,11 @@ pub fn read(path: &Path) -> Result<Saved> {
         bail!("{origin}: not a saved stsform plan (write one with `stsform plan --out {origin}`)");
     }
     let version = probe.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    if version == 1 {
+        bail!(
+            "{origin}: this plan was saved by an older stsform, without its settings; plan again"
+        );
+    }
     if version != u64::from(VERSION) {
         bail!(
             "{origin}: saved-plan version {version} is not supported (this stsform reads {VERSION}); plan again"
@@ -265,26 +391,38 @@ pub fn read(path: &Path) -> Result<Saved> {
         "destroy" => Mode::Destroy,
         other => bail!("{origin}: unknown mode `{other}`"),
     };
+    let mut unmanaged = Vec::new();
+    for u in file.unmanaged {
+        let spec = spec(&u.id, u.attributes, &origin)?;
+        unmanaged.push(Unmanaged { id: u.id, spec });
+    }
     Ok(Saved {
         mode,
         cluster: file.cluster,
+        working_dir: PathBuf::from(file.working_dir),
+        settings: file.settings.settings(&origin)?,
+        include_unmanaged: file.include_unmanaged,
         state_serial: file.state_serial,
         state_lineage: file.state_lineage,
-        inputs_hash: file.inputs_hash,
+        fingerprint: file.fingerprint,
         plan: Plan {
             changes,
             drift,
             summary: file.summary,
+            owner: file.owner,
+            unmanaged,
+            notes: file.notes,
         },
         observed,
     })
 }
 
-/// Refuses a saved plan that no longer matches the state or the inputs.
+/// Refuses a saved plan that no longer matches the state, the request files or the
+/// signing key, naming everything that changed.
 pub fn check(
     saved: &Saved,
     state: &crate::state::State,
-    inputs_hash: &str,
+    now: &Fingerprint,
     origin: &str,
 ) -> Result<()> {
     if saved.cluster != state.cluster {
@@ -294,28 +432,173 @@ pub fn check(
             state.cluster
         );
     }
+    let mut changed = Vec::new();
     // Serial 0 is a state never written: its lineage was made up for that run only, so
     // only the serial can tell whether the state moved on.
     if saved.state_serial != 0 && saved.state_lineage != state.lineage {
-        bail!(
-            "{origin}: the state was replaced since this plan was made (lineage {} → {}); plan again",
+        changed.push(format!(
+            "the state was replaced (lineage {} → {})",
             short(&saved.state_lineage),
             short(&state.lineage)
-        );
+        ));
+    } else if saved.state_serial != state.serial {
+        changed.push(format!(
+            "the state changed (serial {} → {})",
+            saved.state_serial, state.serial
+        ));
     }
-    if saved.state_serial != state.serial {
-        bail!(
-            "{origin}: the state changed since this plan was made (serial {} → {}); plan again",
-            saved.state_serial,
-            state.serial
-        );
+    if let (Some(then), Some(now)) = (&saved.fingerprint.requests, &now.requests) {
+        let dir = saved.settings.credentials_requests_dir.display();
+        let mut files = Vec::new();
+        for (name, hash) in then {
+            match now.get(name) {
+                None => files.push(format!("{dir}/{name} (removed)")),
+                Some(h) if h != hash => files.push(format!("{dir}/{name} (modified)")),
+                Some(_) => {}
+            }
+        }
+        for name in now.keys().filter(|n| !then.contains_key(*n)) {
+            files.push(format!("{dir}/{name} (added)"));
+        }
+        if !files.is_empty() {
+            changed.push(format!("the requests changed: {}", files.join(", ")));
+        }
     }
-    if saved.inputs_hash != inputs_hash {
+    if saved.fingerprint.kid != now.kid {
+        let shown = |k: &Option<String>| k.clone().unwrap_or_else(|| "none".into());
+        changed.push(format!(
+            "the signing key changed (kid {} → {})",
+            shown(&saved.fingerprint.kid),
+            shown(&now.kid)
+        ));
+    }
+    if !changed.is_empty() {
         bail!(
-            "{origin}: the inputs changed since this plan was made (requests directory, settings or signing key); plan again"
+            "{origin}: what this plan was made from has changed since; plan again:\n  - {}",
+            changed.join("\n  - ")
         );
     }
     Ok(())
+}
+
+/// Refuses settings given next to a plan file that disagree with the plan's. `given`
+/// holds the flags as typed (`None`/empty = not given); their relative paths are relative
+/// to `invoked_in`, the plan's to its working directory. A settings file is never read
+/// next to a plan (the plan carries every setting), so `--config` is refused.
+pub fn check_flags(
+    saved: &Saved,
+    given: &crate::settings::SettingsInput,
+    include_unmanaged: bool,
+    invoked_in: &Path,
+    origin: &str,
+) -> Result<()> {
+    let plan = &saved.settings;
+    let base = &saved.working_dir;
+    let mut wrong = Vec::new();
+    let mut differ = |flag: &str, given: String, planned: String| {
+        if given != planned {
+            wrong.push(format!("{flag} {given} (the plan has {planned})"));
+        }
+    };
+    let none = || "none".to_string();
+    if let Some(config) = &given.config {
+        bail!(
+            "{origin}: a saved plan carries its settings; --config {} is not read with it (drop it, or plan again)",
+            config.display()
+        );
+    }
+    if let Some(v) = &given.name {
+        differ("--name", v.clone(), plan.name.clone());
+    }
+    if let Some(v) = &given.region {
+        differ("--region", v.clone(), plan.region.name.clone());
+    }
+    let paths = [
+        (
+            "--credentials-requests-dir",
+            &given.credentials_requests_dir,
+            Some(&plan.credentials_requests_dir),
+        ),
+        ("--output-dir", &given.output_dir, Some(&plan.output_dir)),
+        ("--state", &given.state, Some(&plan.state)),
+        (
+            "--public-key-file",
+            &given.public_key_file,
+            plan.public_key_file.as_ref(),
+        ),
+    ];
+    for (flag, given, planned) in paths {
+        if let Some(g) = given {
+            let planned = planned.map_or_else(none, |p| location(base, p));
+            differ(flag, location(invoked_in, g), planned);
+        }
+    }
+    let strings = [
+        (
+            "--permissions-boundary-arn",
+            &given.permissions_boundary_arn,
+            &plan.permissions_boundary_arn,
+        ),
+        (
+            "--identity-provider-arn",
+            &given.identity_provider_arn,
+            &plan.identity_provider_arn,
+        ),
+    ];
+    for (flag, given, planned) in strings {
+        if let Some(g) = given {
+            differ(flag, g.clone(), planned.clone().unwrap_or_else(none));
+        }
+    }
+    if let Some(t) = &given.thumbprint {
+        let planned = plan.thumbprint.clone().unwrap_or_else(none);
+        differ("--thumbprint", t.to_ascii_uppercase(), planned);
+    }
+    if given.enable_tech_preview && !plan.enable_tech_preview {
+        wrong.push("--enable-tech-preview (the plan was made without it)".into());
+    }
+    if include_unmanaged && !saved.include_unmanaged {
+        wrong.push("--include-unmanaged (the plan was made without it)".into());
+    }
+    for item in &given.user_tags {
+        let (key, value) = item.split_once('=').unwrap_or((item, ""));
+        match plan.tags.get(key) {
+            Some(v) if v == value => {}
+            Some(v) => wrong.push(format!(
+                "--user-tags {key}={value} (the plan has {key}={v})"
+            )),
+            None => wrong.push(format!(
+                "--user-tags {key}={value} (the plan has no tag `{key}`)"
+            )),
+        }
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "{origin}: a saved plan carries its settings; these flags disagree with it:\n  {}\nDrop them (`stsform apply {origin}` needs no other flag), or plan again with them",
+            wrong.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// A path as a comparable location: `s3://` as is, else absolute against `base` with `.`
+/// and `..` resolved lexically (the path need not exist).
+fn location(base: &Path, path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if text.starts_with("s3://") {
+        return text.into_owned();
+    }
+    let mut out = PathBuf::new();
+    for part in base.join(path).components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out.display().to_string()
 }
 
 fn short(s: &str) -> &str {

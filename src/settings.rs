@@ -123,19 +123,29 @@ pub struct Settings {
     pub public_key_file: Option<PathBuf>,
     /// Manage only roles against this existing OIDC provider (day-2 roles).
     pub identity_provider_arn: Option<String>,
-    /// User tags added to every taggable AWS resource.
+    /// User tags for the bucket, the OIDC provider and the roles (`[tags]` merged with
+    /// `--user-tags`, the flag winning per key). Not on objects: S3 allows 10 tags per
+    /// object, and the objects carry ccoctl's ownership tags only.
     pub tags: Tags,
     /// OIDC provider thumbprint to set instead of computing one (uppercase hex SHA-1).
     pub thumbprint: Option<String>,
 }
 
 impl Settings {
-    /// Tags every owned AWS resource carries: ccoctl's two, then the user's.
+    /// Tags the bucket, OIDC provider and roles carry: ccoctl's two, then the user's.
     pub fn resource_tags(&self) -> Tags {
         let mut tags = self.tags.clone();
-        tags.insert(self.ownership_tag_key(), "owned".to_string());
-        tags.insert("Name".to_string(), self.name.clone());
+        tags.extend(self.ownership_tags());
         tags
+    }
+
+    /// ccoctl's two ownership tags, `openshift.io/cloud-credential-operator/<name>=owned`
+    /// and `Name=<name>`: all the bucket's objects carry (S3 allows 10 tags per object).
+    pub fn ownership_tags(&self) -> Tags {
+        Tags::from([
+            (self.ownership_tag_key(), "owned".to_string()),
+            ("Name".to_string(), self.name.clone()),
+        ])
     }
 
     /// `openshift.io/cloud-credential-operator/<name>`, the key ccoctl looks for.
@@ -174,6 +184,8 @@ pub struct SettingsInput {
     pub thumbprint: Option<String>,
     /// `--config`.
     pub config: Option<PathBuf>,
+    /// `--user-tags`, one `key=value` per item.
+    pub user_tags: Vec<String>,
 }
 
 /// The optional `stsform.toml`. Paths in it are relative to the file's directory.
@@ -310,21 +322,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             format!("`{t}` is not a SHA-1 thumbprint (40 hexadecimal characters)"),
         ));
     }
-    for (key, value) in &file.tags {
-        if let Err(e) = check_tag(key, value, &name) {
-            errors.push(InputError::new(&config_name, e).at(format!("tags.{key}")));
-        }
-    }
-    // IAM allows 50 tags per role; ccoctl's two ownership tags count against that.
-    if file.tags.len() > 48 {
-        errors.push(
-            InputError::new(
-                &config_name,
-                "at most 48 user tags (AWS allows 50, stsform adds 2)",
-            )
-            .at("tags"),
-        );
-    }
+    let tags = user_tags(input, &file, &name, &config_name, &mut errors);
 
     if !errors.is_empty() {
         return Err(InputErrors(errors));
@@ -360,7 +358,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             .clone()
             .or(file.public_key_file.clone().map(rel)),
         identity_provider_arn: idp,
-        tags: file.tags,
+        tags,
         thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
     })
 }
@@ -432,6 +430,65 @@ fn check_arn(arn: &str, partition: &str, resource_prefix: &str) -> Result<(), St
     Ok(())
 }
 
+/// IAM allows 50 tags per role and provider, S3 50 per bucket; stsform's two ownership
+/// tags count against that.
+pub const MAX_USER_TAGS: usize = 48;
+
+/// `[tags]` from the file merged with `--user-tags` (the flag wins per key), every key and
+/// value checked against AWS's rules before any call, and the total against the limit.
+fn user_tags(
+    input: &SettingsInput,
+    file: &ConfigFile,
+    name: &str,
+    config_name: &str,
+    errors: &mut Vec<InputError>,
+) -> Tags {
+    let mut tags = Tags::new();
+    for (key, value) in &file.tags {
+        match check_tag(key, value, name) {
+            Ok(()) => {
+                tags.insert(key.clone(), value.clone());
+            }
+            Err(e) => errors.push(InputError::new(config_name, e).at(format!("tags.{key}"))),
+        }
+    }
+    let mut given = std::collections::BTreeSet::new();
+    for item in &input.user_tags {
+        let flag = |problem: String| InputError::new("--user-tags", problem);
+        let Some((key, value)) = item.split_once('=') else {
+            errors.push(flag(format!(
+                "`{item}` is not `key=value` (separate several with commas)"
+            )));
+            continue;
+        };
+        if !given.insert(key.to_string()) {
+            errors.push(flag(format!("`{key}` is given twice")));
+            continue;
+        }
+        match check_tag(key, value, name) {
+            Ok(()) => {
+                tags.insert(key.to_string(), value.to_string());
+            }
+            Err(e) => errors.push(flag(format!("`{key}`: {e}"))),
+        }
+    }
+    if tags.len() > MAX_USER_TAGS {
+        let place = if input.user_tags.is_empty() {
+            InputError::new(config_name, "").at("tags")
+        } else {
+            InputError::new("--user-tags", "")
+        };
+        errors.push(InputError {
+            problem: format!(
+                "{} user tags (`[tags]` and `--user-tags` together); at most {MAX_USER_TAGS}: AWS allows 50 per resource and stsform adds 2 ownership tags",
+                tags.len()
+            ),
+            ..place
+        });
+    }
+    tags
+}
+
 fn check_tag(key: &str, value: &str, name: &str) -> Result<(), String> {
     if key.is_empty() || key.chars().count() > 128 {
         return Err("tag keys must be 1 to 128 characters".into());
@@ -445,6 +502,13 @@ fn check_tag(key: &str, value: &str, name: &str) -> Result<(), String> {
     if key == "Name" || key == format!("{OWNERSHIP_TAG_PREFIX}/{name}") {
         return Err(format!(
             "`{key}` is an ownership tag stsform sets itself (ccoctl compatibility)"
+        ));
+    }
+    // Another cluster's ownership key would make `ccoctl aws delete` of that cluster (and
+    // stsform's scan for it) take these resources for its own.
+    if key.starts_with(&format!("{OWNERSHIP_TAG_PREFIX}/")) {
+        return Err(format!(
+            "`{key}` would mark the resources as another cluster's (keys under `{OWNERSHIP_TAG_PREFIX}/` are ownership tags)"
         ));
     }
     let allowed = |c: char| c.is_alphanumeric() || " _.:/=+-@".contains(c);
@@ -516,5 +580,86 @@ mod tests {
                 .contains("ownership")
         );
         assert!(check_tag("k", "a;b", "c").unwrap_err().contains("`;`"));
+        assert!(
+            check_tag("openshift.io/cloud-credential-operator/other", "owned", "c")
+                .unwrap_err()
+                .contains("another cluster's")
+        );
+        assert!(check_tag(&"k".repeat(129), "v", "c").is_err());
+        assert!(check_tag("k", &"v".repeat(257), "c").is_err());
+        assert!(check_tag("k", "", "c").is_ok());
+    }
+
+    fn resolve_with(toml: &str, user_tags: &[&str]) -> Result<Settings, InputErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("stsform.toml");
+        std::fs::write(&config, toml).unwrap();
+        let input = SettingsInput {
+            name: Some("c1".into()),
+            region: Some("us-east-2".into()),
+            credentials_requests_dir: Some("creds".into()),
+            config: Some(config),
+            user_tags: user_tags.iter().map(|t| t.to_string()).collect(),
+            ..SettingsInput::default()
+        };
+        resolve(&input, Need::Cluster)
+    }
+
+    #[test]
+    fn user_tags_merge_with_the_file_the_flag_winning_per_key() {
+        let s = resolve_with(
+            "[tags]\nteam = \"platform\"\ncost = \"1\"\n",
+            &["cost=42", "env=prod=blue", "empty="],
+        )
+        .unwrap();
+        let tags: Vec<(&str, &str)> = s
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("cost", "42"),
+                ("empty", ""),
+                ("env", "prod=blue"),
+                ("team", "platform")
+            ]
+        );
+        // The ownership tags come on top and cannot be overridden.
+        let all = s.resource_tags();
+        assert_eq!(all["openshift.io/cloud-credential-operator/c1"], "owned");
+        assert_eq!(all["Name"], "c1");
+        assert_eq!(s.ownership_tags().len(), 2);
+    }
+
+    #[test]
+    fn bad_user_tags_are_refused_before_anything_runs() {
+        let err = resolve_with("", &["novalue", "a=1", "a=2", "Name=x", "aws:x=1", "k=a;b"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid input (5 problems)\n  \
+             --user-tags: `novalue` is not `key=value` (separate several with commas)\n  \
+             --user-tags: `a` is given twice\n  \
+             --user-tags: `Name`: `Name` is an ownership tag stsform sets itself (ccoctl compatibility)\n  \
+             --user-tags: `aws:x`: tag keys starting with `aws:` are reserved by AWS\n  \
+             --user-tags: `k`: `;` is not allowed in AWS tags"
+        );
+        // 40 in the file and 9 more on the command line: 49 user tags are one too many.
+        let file: String = (0..40).map(|i| format!("f{i} = \"v\"\n")).collect();
+        let flags: Vec<String> = (0..9).map(|i| format!("g{i}=v")).collect();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let err = resolve_with(&format!("[tags]\n{file}"), &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "--user-tags: 49 user tags (`[tags]` and `--user-tags` together); at most 48"
+            ),
+            "{err}"
+        );
+        assert!(resolve_with(&format!("[tags]\n{file}"), &flags[..8]).is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! The plan and apply workflows, generic over the provider.
 //!
-//! Wires refresh → derive → plan::compute and graph::build → execute::apply, so the CLI
+//! Wires refresh → derive → discover → plan::compute and graph::build → execute::apply, so the CLI
 //! (with the AWS provider) and the scenario tests (with the fake, and with AWS against
 //! the emulator) run the same code. Must not print or prompt: `commands` does that.
 
@@ -11,6 +11,7 @@ use anyhow::{Result, bail};
 
 use crate::credentials_request::CredentialsRequest;
 use crate::desired::{self, Desired, Facts, SigningKey};
+use crate::discover;
 use crate::execute::{self, Controls, Outcome};
 use crate::graph;
 use crate::plan::{self, Observed, Plan};
@@ -31,6 +32,9 @@ pub struct Inputs {
     pub signing_key: Option<SigningKey>,
     /// Thumbprint computed from the issuer's certificate chain, when it was reachable.
     pub thumbprint: Option<String>,
+    /// Destroy also deletes the cluster's tagged resources that the state does not hold
+    /// (`--include-unmanaged`); otherwise the plan only lists them.
+    pub include_unmanaged: bool,
 }
 
 /// Apply the configuration, or tear everything down.
@@ -133,7 +137,11 @@ pub async fn plan<P: Provider>(
             },
         )?,
     };
-    let plan = plan::compute(&desired, &observed);
+    let mut observed = observed;
+    if refresh {
+        observed.discovery = discovery(inputs, provider, &state, &desired, parallelism).await?;
+    }
+    let plan = plan::compute_with(&desired, &observed, inputs.include_unmanaged);
     Ok(Planned {
         plan,
         state,
@@ -141,6 +149,52 @@ pub async fn plan<P: Provider>(
         reads,
         refresh_time,
     })
+}
+
+/// Where the discovery scan looks for a cluster's resources.
+pub fn scope(settings: &Settings, state: &State) -> discover::Scope {
+    discover::Scope {
+        cluster: settings.name.clone(),
+        ownership_key: settings.ownership_tag_key(),
+        region: settings.region.name.clone(),
+        roles_only: settings.identity_provider_arn.is_some()
+            || discover::state_is_roles_only(state),
+    }
+}
+
+/// Scans for the cluster's resources outside the state, and refuses a plan that would
+/// create a resource that exists without the cluster's ownership tag: neither adopting
+/// nor overwriting it is ours to do, and apply would fail on it half-way.
+async fn discovery<P: Provider>(
+    inputs: &Inputs,
+    provider: &Arc<P>,
+    state: &State,
+    desired: &Desired,
+    parallelism: usize,
+) -> Result<discover::Discovery> {
+    let scope = scope(&inputs.settings, state);
+    let found = discover::discover(provider, &scope, state, desired, parallelism)
+        .await
+        .map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "looking for the cluster's resources outside the state failed:\n{}",
+                lines.join("\n")
+            )
+        })?;
+    if !found.untagged.is_empty() {
+        let lines: Vec<String> = found
+            .untagged
+            .iter()
+            .map(|(id, why)| format!("  {id}: {why}"))
+            .collect();
+        bail!(
+            "the plan would create resources that already exist in AWS without the cluster's ownership tag; stsform neither adopts nor overwrites them:\n{}\nDelete or rename them, tag them `{}` if they are this cluster's (they are then adopted), or choose another --name. Nothing was changed.",
+            lines.join("\n"),
+            scope.ownership_key,
+        );
+    }
+    Ok(found)
 }
 
 /// Executes a plan, saving the state after every change. Returns what happened.

@@ -76,6 +76,9 @@ fn inputs(
         for skipped in &loaded.skipped {
             writeln!(stderr, "note: {}", skipped.note())?;
         }
+        for ignored in &loaded.ignored {
+            writeln!(stderr, "note: {}", ignored.note())?;
+        }
         desired::derive(&loaded.requests, &settings, &Facts::default())?;
         loaded.requests
     };
@@ -86,6 +89,7 @@ fn inputs(
             requests,
             signing_key: key.public,
             thumbprint: None,
+            include_unmanaged: false,
         },
         key.private,
     ))
@@ -106,6 +110,12 @@ fn validate(args: &ClusterArgs) -> Result<()> {
     )?;
     for skipped in &loaded.skipped {
         eprintln!("note: {}", skipped.note());
+    }
+    for ignored in &loaded.ignored {
+        eprintln!("note: {}", ignored.note());
+    }
+    for note in loaded.requests.iter().filter_map(|r| r.feature_gate_note()) {
+        eprintln!("note: {note}");
     }
     // Role-name collisions depend on the cluster name, so derive runs when one is given.
     if args.name.is_some() {

@@ -19,6 +19,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         Need::Cluster
     };
     let (mut inputs, _) = inputs(&args.cluster, need, false)?;
+    inputs.include_unmanaged = args.include_unmanaged;
     let state_lock = open_store(&inputs.settings)?
         .lock("plan", args.lock_timeout)
         .await?;
@@ -81,16 +82,28 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
     };
     render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
     if let Some(out) = &args.out {
-        let hash = saved_plan::inputs_hash(
+        let fingerprint = saved_plan::fingerprint(
             &inputs.settings,
             inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
+            mode == Mode::Apply,
         )?;
-        saved_plan::write(out, &planned, mode, &hash)?;
+        let context = saved_plan::SaveContext {
+            mode,
+            settings: &inputs.settings,
+            include_unmanaged: inputs.include_unmanaged,
+            fingerprint,
+        };
+        saved_plan::write(out, &planned, context)?;
         if text {
             writeln!(
                 stdout,
-                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform apply {0} (with the same settings)",
-                out.display()
+                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform {1} {0} (it carries its settings: no other flag is needed, from any directory)",
+                out.display(),
+                if mode == Mode::Apply {
+                    "apply"
+                } else {
+                    "destroy"
+                }
             )?;
         }
     }
@@ -146,61 +159,24 @@ fn confirm(mode: Mode, auto_approve: bool) -> Result<bool> {
 }
 
 pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
-    let need = match mode {
-        Mode::Apply => Need::Cluster,
-        Mode::Destroy => Need::StateOnly,
-    };
-    let saved = match &args.plan_file {
-        Some(path) => Some(saved_plan::read(path)?),
-        None => None,
-    };
-    let mode = saved.as_ref().map_or(mode, |s| s.mode);
-    // A saved plan's inputs are fingerprinted with the key as it was on disk then.
-    let (mut inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply && saved.is_none())?;
-    let operation = match mode {
-        Mode::Apply => "apply",
-        Mode::Destroy => "destroy",
-    };
-    let state_lock = open_store(&inputs.settings)?
-        .lock(operation, args.lock_timeout)
-        .await?;
-    let state = state_lock.load(&inputs.settings.name).await?;
-    let (planned, provider) = match saved {
-        Some(saved) => {
-            let origin = args
-                .plan_file
-                .as_ref()
-                .expect("saved implies a file")
-                .display()
-                .to_string();
-            let kid = inputs.signing_key.as_ref().map(|k| k.kid.as_str());
-            saved_plan::check(
-                &saved,
-                &state,
-                &saved_plan::inputs_hash(&inputs.settings, kid)?,
-                &origin,
-            )?;
-            let mut plan = saved.plan;
-            let mut key = key;
-            if plan.has_unknowns() {
-                // Only the signing key can still be unknown in a refreshed plan.
-                let generated = workflow::signing_key(&inputs.settings, true)?;
-                if let Some(public) = &generated.public {
-                    workflow::fill_signing_key(&mut plan, public);
-                }
-                key = generated.private;
-            }
-            let provider = connect(&inputs.settings, key).await?;
-            let planned = workflow::Planned {
-                plan,
-                state,
-                observed: saved.observed,
-                reads: 0,
-                refresh_time: Duration::ZERO,
-            };
-            (planned, provider)
-        }
+    if mode == Mode::Apply && args.include_unmanaged {
+        bail!(
+            "--include-unmanaged is for destroy: apply never deletes what the state does not hold"
+        );
+    }
+    let (state_lock, planned, provider, mode) = match &args.plan_file {
+        Some(path) => saved(args, mode, path).await?,
         None => {
+            let need = match mode {
+                Mode::Apply => Need::Cluster,
+                Mode::Destroy => Need::StateOnly,
+            };
+            let (mut inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply)?;
+            inputs.include_unmanaged = args.include_unmanaged;
+            let state_lock = open_store(&inputs.settings)?
+                .lock(operation(mode), args.lock_timeout)
+                .await?;
+            let state = state_lock.load(&inputs.settings.name).await?;
             let provider = connect(&inputs.settings, key).await?;
             thumbprint(&mut inputs, &provider).await;
             let planned = workflow::plan(
@@ -212,7 +188,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
                 usize::from(args.parallelism),
             )
             .await?;
-            (planned, provider)
+            (state_lock, planned, provider, mode)
         }
     };
     let parallelism = usize::from(args.parallelism);
@@ -273,13 +249,111 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         calls.writes,
         started.elapsed().as_secs_f64()
     );
+    // Adopted resources are counted as such; those that needed no update changed nothing.
+    let adopted: Vec<&crate::plan::Change> = planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.reason == crate::plan::Reason::Adopted)
+        .filter(|c| outcome.succeeded.iter().any(|(id, _)| *id == c.id))
+        .collect();
+    let adoptions = Adoptions {
+        adopted: adopted.len(),
+        unchanged: adopted.iter().filter(|c| c.attributes.is_empty()).count(),
+    };
     report(
         &outcome,
         mode,
         state.serial,
         &summary,
         stop.load(Ordering::SeqCst),
+        adoptions,
     )
+}
+
+/// Resources apply adopted, and how many of them needed no update.
+struct Adoptions {
+    adopted: usize,
+    unchanged: usize,
+}
+
+fn operation(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Apply => "apply",
+        Mode::Destroy => "destroy",
+    }
+}
+
+/// Everything `apply PLANFILE` / `destroy PLANFILE` runs with, from the plan file alone.
+type SavedRun = (
+    crate::state_store::Lock,
+    workflow::Planned,
+    Arc<AwsProvider>,
+    Mode,
+);
+
+/// Reads a saved plan and checks it still holds: flags beside it agree, the state, the
+/// request files and the signing key are as they were. Runs in the directory the plan was
+/// made in when it exists here, so relative paths mean what they meant then.
+async fn saved(args: &ApplyArgs, mode: Mode, path: &std::path::Path) -> Result<SavedRun> {
+    let origin = path.display().to_string();
+    let saved = saved_plan::read(path)?;
+    if mode == Mode::Destroy && saved.mode == Mode::Apply {
+        bail!("{origin} is an apply plan; run `stsform apply {origin}`");
+    }
+    let invoked_in = std::env::current_dir().context("cannot tell the working directory")?;
+    saved_plan::check_flags(
+        &saved,
+        &args.cluster.settings_input(),
+        args.include_unmanaged,
+        &invoked_in,
+        &origin,
+    )?;
+    if saved.working_dir != invoked_in {
+        if saved.working_dir.is_dir() {
+            std::env::set_current_dir(&saved.working_dir).with_context(|| {
+                format!(
+                    "cannot change to {}, where the plan was made",
+                    saved.working_dir.display()
+                )
+            })?;
+        } else {
+            eprintln!(
+                "note: {} (where {origin} was made) does not exist here; its relative paths are read from {}",
+                saved.working_dir.display(),
+                invoked_in.display()
+            );
+        }
+    }
+    let settings = saved.settings.clone();
+    let key = workflow::signing_key(&settings, false)?;
+    let kid = key.public.as_ref().map(|k| k.kid.as_str());
+    let now = saved_plan::fingerprint(&settings, kid, saved.fingerprint.requests.is_some())
+        .with_context(|| format!("{origin}: the plan cannot be checked against its inputs"))?;
+    let state_lock = open_store(&settings)?
+        .lock(operation(saved.mode), args.lock_timeout)
+        .await?;
+    let state = state_lock.load(&settings.name).await?;
+    saved_plan::check(&saved, &state, &now, &origin)?;
+    let mut plan = saved.plan;
+    let mut private = key.private;
+    if plan.has_unknowns() {
+        // Only the signing key can still be unknown in a refreshed plan.
+        let generated = workflow::signing_key(&settings, true)?;
+        if let Some(public) = &generated.public {
+            workflow::fill_signing_key(&mut plan, public);
+        }
+        private = generated.private;
+    }
+    let provider = connect(&settings, private).await?;
+    let planned = workflow::Planned {
+        plan,
+        state,
+        observed: saved.observed,
+        reads: 0,
+        refresh_time: Duration::ZERO,
+    };
+    Ok((state_lock, planned, provider, saved.mode))
 }
 
 /// Prints how apply ended and picks the exit code.
@@ -289,15 +363,21 @@ fn report(
     serial: u64,
     summary: &str,
     interrupted: bool,
+    adoptions: Adoptions,
 ) -> Result<u8> {
     let count = |a: Action| outcome.succeeded.iter().filter(|(_, x)| *x == a).count();
     let replaced = count(Action::Replace);
+    let adopted = if adoptions.adopted > 0 {
+        format!("{} adopted, ", adoptions.adopted)
+    } else {
+        String::new()
+    };
     if outcome.is_complete() {
         match mode {
             Mode::Apply => println!(
-                "\nApply complete! Resources: {} added, {} changed, {} destroyed. ({summary})",
+                "\nApply complete! Resources: {adopted}{} added, {} changed, {} destroyed. ({summary})",
                 count(Action::Create) + replaced,
-                count(Action::Update),
+                count(Action::Update) - adoptions.unchanged,
                 count(Action::Delete) + replaced
             ),
             Mode::Destroy => println!(

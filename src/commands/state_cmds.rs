@@ -141,7 +141,7 @@ pub(super) async fn force_unlock(args: &ForceUnlockArgs) -> Result<u8> {
 
 pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     use crate::provider::Provider;
-    use crate::resource::{ResourceKind, Spec};
+    use crate::resource::ResourceKind;
 
     let (inputs, _) = inputs(&args.cluster, Need::Cluster, false)?;
     let settings = &inputs.settings;
@@ -158,13 +158,6 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     }
     let provider = connect(settings, None).await?;
     let account = provider.account_id().await?;
-    let ownership_key = settings.ownership_tag_key();
-    // ccoctl finds its provider by tag key, not by URL; prefer what it would find.
-    let tagged_provider = if settings.identity_provider_arn.is_none() {
-        provider.find_oidc_provider(&ownership_key).await?
-    } else {
-        None
-    };
     let desired = desired::derive(
         &inputs.requests,
         settings,
@@ -174,15 +167,22 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
             thumbprints: Vec::new(),
         },
     )?;
-    let mut live = std::collections::BTreeMap::new();
+    // Local files are read where derive puts them; AWS is scanned for everything that
+    // carries the cluster's ownership tag, as `plan` scans it.
+    let mut local = std::collections::BTreeMap::new();
     for (id, resource) in &desired.resources {
-        let mut recorded = resource.spec.clone();
-        if let (Spec::IamOidcProvider(p), Some(arn)) = (&mut recorded, &tagged_provider) {
-            p.arn = arn.clone();
+        if !id.kind.is_remote() {
+            local.insert(id.clone(), provider.read(id, &resource.spec).await?);
         }
-        live.insert(id.clone(), provider.read(id, &recorded).await?);
     }
-    let report = crate::import::record(&desired, &live, &ownership_key, &mut state);
+    let scope = workflow::scope(settings, &state);
+    let found = crate::discover::discover(&provider, &scope, &state, &desired, 10)
+        .await
+        .map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
+        })?;
+    let report = crate::import::record(&desired, &local, &found, &mut state);
     lock.save(&mut state).await?;
     lock.unlock().await?;
 
@@ -196,6 +196,13 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     for id in &report.imported {
         writeln!(out, "  imported   {id}")?;
     }
+    for id in &report.untracked {
+        writeln!(
+            out,
+            "  imported   {id} (tagged for {}, derived from no current request)",
+            settings.name
+        )?;
+    }
     for id in report.not_found() {
         writeln!(out, "  not found  {id}")?;
     }
@@ -204,13 +211,20 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     }
     let not_found = report.not_found().count();
     let not_owned = report.not_owned().count();
+    let imported = report.imported.len() + report.untracked.len();
     writeln!(
         out,
-        "\nImported {} resource{}, {not_found} not found (the next apply creates them), {not_owned} not owned (left alone). State saved (serial {}).",
-        report.imported.len(),
-        if report.imported.len() == 1 { "" } else { "s" },
+        "\nImported {imported} resource{}, {not_found} not found (the next apply creates them), {not_owned} not owned (left alone). State saved (serial {}).",
+        if imported == 1 { "" } else { "s" },
         state.serial
     )?;
+    if !report.untracked.is_empty() {
+        writeln!(
+            out,
+            "\nnote: {} of them no current request derives (a request removed from the directory, or an old provider): the next plan deletes them; `stsform destroy` removes them with the rest.",
+            report.untracked.len()
+        )?;
+    }
 
     // The signing key decides the JWKS; say plainly what can and cannot be rebuilt.
     let key_pair_imported = report

@@ -2,15 +2,18 @@
 //!
 //! Behaves like the real provider where stsform relies on it (missing → `None`,
 //! create on an existing name fails, a bucket without our tag is not ours, delete of
-//! a missing resource succeeds, deleting the bucket empties it) and nothing more.
+//! a missing resource succeeds, deleting the bucket empties it, listings by name) and
+//! nothing more. Roles may hold managed policies (`attach_role_policy`) and inline
+//! policies of any name; like IAM, the account refuses to delete a role that still has
+//! either (DeleteConflict), and like the real provider, delete empties the role first.
 //! Local kinds go to `LocalFiles`, as in the real provider.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::local::LocalFiles;
-use super::{Provider, ProviderError, ProviderResult, Sts};
+use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec};
 use crate::settings::OWNERSHIP_TAG_PREFIX;
@@ -32,6 +35,8 @@ pub enum Op {
 pub struct FakeCloud {
     account: String,
     resources: Mutex<BTreeMap<ResourceId, Spec>>,
+    /// Role name → ARNs of the managed policies attached to it.
+    attached: Mutex<BTreeMap<String, BTreeSet<String>>>,
     failures: Mutex<Vec<(ResourceId, Op, usize)>>,
     reads: AtomicUsize,
     writes: AtomicUsize,
@@ -59,6 +64,7 @@ impl FakeCloud {
         Arc::new(FakeCloud {
             account: account.to_string(),
             resources: Mutex::default(),
+            attached: Mutex::default(),
             failures: Mutex::default(),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
@@ -82,6 +88,59 @@ impl FakeCloud {
             Some(s) => map.insert(id.clone(), s),
             None => map.remove(id),
         };
+    }
+
+    /// Attaches a managed policy to a role behind stsform's back.
+    pub fn attach_role_policy(&self, role: &str, policy_arn: &str) {
+        self.attached
+            .lock()
+            .unwrap()
+            .entry(role.to_string())
+            .or_default()
+            .insert(policy_arn.to_string());
+    }
+
+    /// Puts an inline policy of any name on a role behind stsform's back (one named like
+    /// the role is the `iam_role_policy` resource stsform manages).
+    pub fn put_inline_policy(&self, role: &str, policy: &str, document: serde_json::Value) {
+        let name = if policy == role {
+            role.to_string()
+        } else {
+            format!("{role}/{policy}")
+        };
+        let spec = Spec::IamRolePolicy(crate::resource::RolePolicySpec {
+            role: role.to_string(),
+            name: policy.to_string(),
+            document,
+        });
+        self.set(
+            &ResourceId::new(ResourceKind::IamRolePolicy, name),
+            Some(spec),
+        );
+    }
+
+    /// IAM's DeleteRole: refused while the role has policies, as AWS refuses it.
+    fn delete_role_api(
+        &self,
+        map: &mut BTreeMap<ResourceId, Spec>,
+        id: &ResourceId,
+    ) -> ProviderResult<()> {
+        let inline = inline_policies(map, &id.name);
+        let attached = self
+            .attached
+            .lock()
+            .unwrap()
+            .get(&id.name)
+            .is_some_and(|a| !a.is_empty());
+        if !inline.is_empty() || attached {
+            return Err(ProviderError::Api {
+                id: id.clone(),
+                operation: "DeleteRole".into(),
+                message: "DeleteConflict: Cannot delete entity, must remove policies first.".into(),
+            });
+        }
+        map.remove(id);
+        Ok(())
     }
 
     /// Calls of `read` so far.
@@ -109,6 +168,14 @@ impl FakeCloud {
         }
         Ok(())
     }
+}
+
+/// Ids of the inline policies of `role` (whatever their names).
+fn inline_policies(map: &BTreeMap<ResourceId, Spec>, role: &str) -> Vec<ResourceId> {
+    map.iter()
+        .filter(|(_, spec)| matches!(spec, Spec::IamRolePolicy(p) if p.role == role))
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 fn owned_by_someone(spec: &Spec) -> bool {
@@ -210,8 +277,63 @@ impl Provider for FakeProvider {
             let prefix = format!("{}/", id.name);
             map.retain(|k, _| !(k.kind == ResourceKind::S3Object && k.name.starts_with(&prefix)));
         }
+        if id.kind == ResourceKind::IamRole {
+            if !map.contains_key(id) {
+                return Ok(());
+            }
+            // Like the real provider: detach every managed policy and delete every inline
+            // one, then DeleteRole (which the account refuses while any remain).
+            self.cloud.attached.lock().unwrap().remove(&id.name);
+            for policy in inline_policies(&map, &id.name) {
+                map.remove(&policy);
+            }
+            return self.cloud.delete_role_api(&mut map, id);
+        }
         map.remove(id);
         Ok(())
+    }
+
+    async fn list(&self, listing: &Listing) -> ProviderResult<Vec<String>> {
+        self.cloud.reads.fetch_add(1, Ordering::SeqCst);
+        let map = self.cloud.resources.lock().unwrap();
+        let mut names: Vec<String> = match listing {
+            Listing::Roles { prefix } => map
+                .keys()
+                .filter(|id| id.kind == ResourceKind::IamRole && id.name.starts_with(prefix))
+                .map(|id| id.name.clone())
+                .collect(),
+            Listing::OidcProviders => map
+                .values()
+                .filter_map(|spec| match spec {
+                    Spec::IamOidcProvider(p) => Some(p.arn.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Listing::Objects { bucket, .. } => map
+                .values()
+                .filter_map(|spec| match spec {
+                    Spec::S3Object(o) if o.bucket == *bucket => Some(o.key.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Listing::InlinePolicies { role } => map
+                .values()
+                .filter_map(|spec| match spec {
+                    Spec::IamRolePolicy(p) if p.role == *role => Some(p.name.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Listing::AttachedPolicies { role } => self
+                .cloud
+                .attached
+                .lock()
+                .unwrap()
+                .get(role)
+                .map(|a| a.iter().cloned().collect())
+                .unwrap_or_default(),
+        };
+        names.sort();
+        Ok(names)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The provider seam: the only door to the outside world, shaped like the lifecycle.
 //!
-//! `read`, `create`, `update`, `delete` per resource. Everything behind it does I/O;
+//! `read`, `create`, `update`, `delete` per resource, plus `list` (names only) for the
+//! discovery of what exists but is not in the state. Everything behind it does I/O;
 //! everything in front of it is pure. Implementations: `aws` (the real one, also used
 //! against the emulator) and `fake` (in memory, with fault injection). Local files are
 //! handled by `local` for both, so the fake only fakes AWS. Must not know plans or graphs.
@@ -66,6 +67,57 @@ pub enum ProviderError {
 /// Result of a provider call.
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
+/// What [`Provider::list`] lists: names only; `read` gives the attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// IAM roles whose names start with `prefix` (ListRoles, every page; the prefix is
+    /// applied to each page, as IAM cannot filter by name).
+    Roles {
+        /// Name prefix (`<cluster>-`).
+        prefix: String,
+    },
+    /// ARNs of every IAM OIDC provider in the account (ListOpenIDConnectProviders, one
+    /// call: the API is not paginated).
+    OidcProviders,
+    /// Keys of every object in a bucket (ListObjectsV2, every page); none if it is gone.
+    Objects {
+        /// Bucket name.
+        bucket: String,
+        /// Its region.
+        region: String,
+    },
+    /// Names of a role's inline policies (ListRolePolicies); none if the role is gone.
+    InlinePolicies {
+        /// Role name.
+        role: String,
+    },
+    /// ARNs of the managed policies attached to a role (ListAttachedRolePolicies); none
+    /// if the role is gone.
+    AttachedPolicies {
+        /// Role name.
+        role: String,
+    },
+}
+
+impl Listing {
+    /// The resource (or pattern) a listing error is reported against.
+    pub fn id(&self) -> ResourceId {
+        use crate::resource::ResourceKind;
+        match self {
+            Listing::Roles { prefix } => {
+                ResourceId::new(ResourceKind::IamRole, format!("{prefix}*"))
+            }
+            Listing::OidcProviders => ResourceId::new(ResourceKind::IamOidcProvider, "*"),
+            Listing::Objects { bucket, .. } => {
+                ResourceId::new(ResourceKind::S3Object, format!("{bucket}/*"))
+            }
+            Listing::InlinePolicies { role } | Listing::AttachedPolicies { role } => {
+                ResourceId::new(ResourceKind::IamRole, role)
+            }
+        }
+    }
+}
+
 /// The lifecycle of one resource. Implementations are shared as `Arc<P>` across tasks.
 pub trait Provider: Send + Sync + 'static {
     /// The AWS account the credentials act in (ARNs are built from it).
@@ -89,12 +141,16 @@ pub trait Provider: Send + Sync + 'static {
         before: &Spec,
     ) -> impl Future<Output = ProviderResult<Spec>> + Send;
 
-    /// Deletes the resource; deleting what is already gone succeeds.
+    /// Deletes the resource; deleting what is already gone succeeds. A role is emptied
+    /// first: its managed policies detached and every inline policy deleted.
     fn delete(
         &self,
         id: &ResourceId,
         before: &Spec,
     ) -> impl Future<Output = ProviderResult<()>> + Send;
+
+    /// Names of what exists (roles, providers, objects, a role's policies), sorted.
+    fn list(&self, listing: &Listing) -> impl Future<Output = ProviderResult<Vec<String>>> + Send;
 }
 
 /// STS's web-identity exchange, for `verify`: the last step of a pod's path to AWS.
@@ -139,5 +195,8 @@ impl Provider for Offline {
     }
     async fn delete(&self, id: &ResourceId, _: &Spec) -> ProviderResult<()> {
         Offline::refuse(id)
+    }
+    async fn list(&self, listing: &Listing) -> ProviderResult<Vec<String>> {
+        Offline::refuse(&listing.id())
     }
 }

@@ -18,7 +18,7 @@ use crate::plan::{Action, Change, Drift, Plan, Reason, Summary};
 use crate::resource::{ResourceId, ResourceKind, Spec, UNKNOWN};
 
 /// Version of the document's schema (see the module docs for the rule).
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// Writes the plan as pretty-printed JSON with a trailing newline.
 pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
@@ -40,6 +40,18 @@ struct PlanView<'a> {
     changes: Vec<ChangeView<'a>>,
     drift: Vec<DriftView<'a>>,
     has_changes: bool,
+    owner: &'a str,
+    unmanaged: Vec<UnmanagedView<'a>>,
+    notes: &'a [String],
+}
+
+/// A resource tagged for the cluster that the plan leaves alone.
+#[derive(Serialize)]
+struct UnmanagedView<'a> {
+    address: String,
+    kind: ResourceKind,
+    name: &'a str,
+    attributes: Value,
 }
 
 /// The state the plan was made from.
@@ -150,6 +162,18 @@ fn document<'a>(
         changes: plan.changes.iter().map(change).collect(),
         drift: plan.drift.iter().map(drift).collect(),
         has_changes: plan.has_changes(),
+        owner: &plan.owner,
+        unmanaged: plan
+            .unmanaged
+            .iter()
+            .map(|u| UnmanagedView {
+                address: u.id.to_string(),
+                kind: u.id.kind,
+                name: &u.id.name,
+                attributes: attributes(u.id.kind, &u.spec),
+            })
+            .collect(),
+        notes: &plan.notes,
     }
 }
 
@@ -205,6 +229,7 @@ mod tests {
                 change: 1,
                 ..Summary::default()
             },
+            ..Plan::default()
         };
         let meta = meta();
         let sensitive = [(ResourceKind::File, "content")];

@@ -37,7 +37,8 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
     let mut doc = head;
 
     // The table comes first and is cut only if it alone exceeds the budget.
-    let rows: Vec<String> = plan.changes.iter().map(row).collect();
+    let owner = super::owner(plan);
+    let rows: Vec<String> = plan.changes.iter().map(|c| row(c, owner)).collect();
     let mut table = String::new();
     let mut shown_rows = 0;
     if !rows.is_empty() {
@@ -79,7 +80,7 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
     let mut blocks = String::new();
     if shown_rows == rows.len() {
         for c in &plan.changes {
-            let block = change_block(c);
+            let block = change_block(c, owner);
             if block.len() > budget {
                 break;
             }
@@ -164,10 +165,7 @@ fn head(plan: &Plan, meta: &Meta) -> String {
         .collect();
     let s = plan.summary;
     let counts = if plan.has_changes() {
-        format!(
-            "{} to add, {} to change, {} to destroy",
-            s.add, s.change, s.destroy
-        )
+        super::summary_line(s)
     } else {
         "No changes".to_string()
     };
@@ -196,7 +194,42 @@ fn head(plan: &Plan, meta: &Meta) -> String {
             if s.destroy == 1 { "" } else { "s" }
         ));
     }
+    // Notes and untracked resources are few; a long list is cut so the head stays small.
+    if !plan.notes.is_empty() {
+        head.push_str("#### Notes\n\n");
+        for note in plan.notes.iter().take(LIST_CAP) {
+            head.push_str(&format!("- {}\n", inline(note)));
+        }
+        head.push_str(&more(plan.notes.len()));
+        head.push('\n');
+    }
+    if !plan.unmanaged.is_empty() {
+        let owner = super::owner(plan);
+        head.push_str(&format!(
+            "#### {}\n\n",
+            inline(&super::unmanaged_heading(owner))
+        ));
+        for u in plan.unmanaged.iter().take(LIST_CAP) {
+            head.push_str(&format!("- {}\n", code(&u.id.to_string(), false)));
+        }
+        head.push_str(&more(plan.unmanaged.len()));
+        head.push('\n');
+    }
     head
+}
+
+/// Most notes or untracked resources listed in the head; the JSON holds all of them.
+const LIST_CAP: usize = 50;
+
+/// `- … and N more (see --format json)` for a list longer than [`LIST_CAP`].
+fn more(len: usize) -> String {
+    if len <= LIST_CAP {
+        return String::new();
+    }
+    format!(
+        "- … and {} more (`--format json` lists all)\n",
+        len - LIST_CAP
+    )
 }
 
 fn unknown_note() -> String {
@@ -226,20 +259,22 @@ fn footer(meta: &Meta) -> String {
 }
 
 /// The `why` column: the plan's reason in words, plus what forces a replacement.
-fn why(c: &Change) -> String {
+fn why(c: &Change, owner: &str) -> String {
     let reason = match c.reason {
-        Reason::New => "new",
-        Reason::InputsChanged => "inputs changed",
-        Reason::RepairsDrift => "changed outside stsform",
-        Reason::DeletedOutside => "deleted outside stsform",
-        Reason::NoLongerWanted => "no longer in the configuration",
+        Reason::New => "new".to_string(),
+        Reason::InputsChanged => "inputs changed".to_string(),
+        Reason::RepairsDrift => "changed outside stsform".to_string(),
+        Reason::DeletedOutside => "deleted outside stsform".to_string(),
+        Reason::NoLongerWanted => "no longer in the configuration".to_string(),
+        Reason::Adopted => format!("exists, tagged for {}: adopted", code(owner, true)),
+        Reason::Unmanaged => format!("tagged for {}, not managed", code(owner, true)),
     };
     // The request a new or changed resource comes from: what a reviewer opens next.
     let reason = match (&c.source, c.reason) {
         (Some(source), Reason::New | Reason::InputsChanged) => {
             format!("{reason}: {}", code(source, true))
         }
-        _ => reason.to_string(),
+        _ => reason,
     };
     if c.replace_because.is_empty() {
         return reason;
@@ -248,12 +283,12 @@ fn why(c: &Change) -> String {
     format!("{reason}; replacement forced by {}", forcing.join(", "))
 }
 
-fn row(c: &Change) -> String {
+fn row(c: &Change, owner: &str) -> String {
     format!(
         "| {} | {} | {} |\n",
         symbol(c.action),
         code(&c.id.to_string(), true),
-        why(c)
+        why(c, owner)
     )
 }
 
@@ -268,13 +303,12 @@ fn drift_row(d: &Drift) -> String {
     format!("| {sign} | {} | {what} |\n", code(&d.id.to_string(), true))
 }
 
-fn change_block(c: &Change) -> String {
-    let what = super::action_phrase(c.action);
-    let why = super::reason_note(c.reason);
+fn change_block(c: &Change, owner: &str) -> String {
     let summary = format!(
-        "{} <code>{}</code> {what}{why}",
+        "{} <code>{}</code> {}",
         html(symbol(c.action)),
-        html(&c.id.to_string())
+        html(&c.id.to_string()),
+        html(&super::change_phrase(c, owner))
     );
     let lines = diff_lines(c.id.kind, &c.attributes, &c.replace_because);
     details(&summary, &lines)
@@ -396,6 +430,21 @@ fn text(s: &str) -> String {
     out
 }
 
+/// Prose whose `backticked` parts are code: each part escaped as text or code, so a note
+/// built from user input cannot inject Markdown either way.
+fn inline(s: &str) -> String {
+    s.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 && !part.is_empty() {
+                code(part, false)
+            } else {
+                text(part)
+            }
+        })
+        .collect()
+}
+
 /// A code span; in a table cell its pipes are escaped (GFM splits cells before parsing
 /// code spans). Backticks inside get a longer delimiter. A backslash cannot be written
 /// before an escaped pipe in a code span, so such text falls back to escaped plain text.
@@ -466,8 +515,18 @@ mod tests {
                 ..Summary::default()
             },
             changes,
-            drift: vec![],
+            ..Plan::default()
         }
+    }
+
+    #[test]
+    fn notes_keep_their_code_spans_and_escape_the_rest() {
+        assert_eq!(
+            inline("a_b: `x_y` and `<z>` *w*"),
+            "a\\_b: `x_y` and `<z>` \\*w\\*"
+        );
+        // An odd backtick cannot open an unclosed span.
+        assert_eq!(inline("a `b"), "a `b`");
     }
 
     #[test]

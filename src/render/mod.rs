@@ -98,6 +98,54 @@ pub(crate) fn reason_note(reason: crate::plan::Reason) -> &'static str {
         Reason::DeletedOutside => " (it was deleted outside stsform)",
         Reason::RepairsDrift => " (repairs the change made outside stsform)",
         Reason::NoLongerWanted => " (no longer in the configuration)",
-        Reason::New | Reason::InputsChanged => "",
+        Reason::New | Reason::InputsChanged | Reason::Adopted | Reason::Unmanaged => "",
     }
+}
+
+/// The cluster a plan's ownership phrases name.
+pub(crate) fn owner(plan: &crate::plan::Plan) -> &str {
+    if plan.owner.is_empty() {
+        "this cluster"
+    } else {
+        &plan.owner
+    }
+}
+
+/// What happens to a resource and why, after its address: `will be created`, `exists,
+/// tagged for prod-east: will be adopted`, `will be destroyed (tagged for prod-east, not
+/// managed)`.
+pub(crate) fn change_phrase(c: &crate::plan::Change, owner: &str) -> String {
+    use crate::plan::{Action, Reason};
+    match c.reason {
+        Reason::Adopted => {
+            let then = match (c.action, c.attributes.is_empty()) {
+                (_, true) => "",
+                (Action::Replace, false) => " and replaced",
+                _ => " and updated in-place",
+            };
+            format!("exists, tagged for {owner}: will be adopted{then}")
+        }
+        Reason::Unmanaged => format!("will be destroyed (tagged for {owner}, not managed)"),
+        reason => format!("{}{}", action_phrase(c.action), reason_note(reason)),
+    }
+}
+
+/// `Plan: 1 to adopt, 2 to add, 0 to change, 0 to destroy.` (adopt only when there is).
+pub(crate) fn summary_line(s: crate::plan::Summary) -> String {
+    let adopt = if s.adopt > 0 {
+        format!("{} to adopt, ", s.adopt)
+    } else {
+        String::new()
+    };
+    format!(
+        "{adopt}{} to add, {} to change, {} to destroy",
+        s.add, s.change, s.destroy
+    )
+}
+
+/// The heading of the untracked resources a plan lists.
+pub(crate) fn unmanaged_heading(owner: &str) -> String {
+    format!(
+        "Tagged for {owner}, not managed (not in the state; this plan leaves them alone: `stsform destroy --include-unmanaged` deletes them, `stsform import` adopts them)"
+    )
 }

@@ -37,6 +37,26 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
 /// Writes the whole plan: drift, changes, summary; ANSI colours when `color` (a terminal
 /// without `NO_COLOR`).
 pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    let owner = super::owner(plan);
+    if !plan.notes.is_empty() {
+        writeln!(out, "Notes:")?;
+        for note in &plan.notes {
+            writeln!(out, "  - {note}")?;
+        }
+        writeln!(out)?;
+    }
+    if !plan.unmanaged.is_empty() {
+        writeln!(
+            out,
+            "{}:
+",
+            super::unmanaged_heading(owner)
+        )?;
+        for u in &plan.unmanaged {
+            writeln!(out, "  # {}", u.id)?;
+        }
+        writeln!(out)?;
+    }
     if !plan.drift.is_empty() {
         writeln!(
             out,
@@ -69,14 +89,10 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
         "stsform will perform the following actions:\n\n  (symbols: + create, ~ update in-place, - destroy, -/+ replace)\n"
     )?;
     for c in &plan.changes {
-        change(out, c, color)?;
+        change(out, c, owner, color)?;
         writeln!(out)?;
     }
-    let s = plan.summary;
-    let summary = format!(
-        "Plan: {} to add, {} to change, {} to destroy.",
-        s.add, s.change, s.destroy
-    );
+    let summary = format!("Plan: {}.", super::summary_line(plan.summary));
     writeln!(out, "{}", paint(color, BOLD, &summary))?;
     if plan.has_unknowns() {
         writeln!(
@@ -97,10 +113,8 @@ pub(crate) fn symbol(action: Action) -> &'static str {
     }
 }
 
-fn headline(c: &Change) -> String {
-    let what = super::action_phrase(c.action);
-    let why = super::reason_note(c.reason);
-    format!("# {} {what}{why}", c.id)
+fn headline(c: &Change, owner: &str) -> String {
+    format!("# {} {}", c.id, super::change_phrase(c, owner))
 }
 
 fn sign_color(sign: &str) -> &'static str {
@@ -111,8 +125,8 @@ fn sign_color(sign: &str) -> &'static str {
     }
 }
 
-fn change(out: &mut dyn Write, c: &Change, color: bool) -> io::Result<()> {
-    writeln!(out, "  {}", paint(color, BOLD, &headline(c)))?;
+fn change(out: &mut dyn Write, c: &Change, owner: &str, color: bool) -> io::Result<()> {
+    writeln!(out, "  {}", paint(color, BOLD, &headline(c, owner)))?;
     let sign = symbol(c.action);
     writeln!(
         out,

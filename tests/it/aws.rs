@@ -96,6 +96,7 @@ fn request(ns: &str, secret: &str, sas: &[&str]) -> CredentialsRequest {
             resource: "*".into(),
             policy_condition: None,
         }],
+        feature_gate: None,
     }
 }
 

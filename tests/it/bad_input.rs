@@ -127,11 +127,11 @@ fn cases(name: &str) -> Vec<Case> {
             |c| {
                 write(
                     c,
-                    "creds/zz.json",
+                    "creds/zz.yaml",
                     "{\"kind\": \"CredentialsRequest\", \"spec\": }",
                 )
             },
-            "creds/zz.json: document 1: line 1, column 40: expected value",
+            "creds/zz.yaml: document 1: line 1, column 40: expected value",
         ),
         case(
             "serviceAccountNames is a number",

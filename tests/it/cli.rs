@@ -108,17 +108,29 @@ fn validate_reports_requests_and_skips() {
     let w = Work::new();
     let o = w.run(&["validate", "--credentials-requests-dir", "creds"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "creds valid: 6 CredentialsRequests for AWS.\n");
+    assert_eq!(stdout(&o), "creds valid: 7 CredentialsRequests for AWS.\n");
     assert!(stderr(&o).contains(
         "note: creds/02-cncc-credentials.yaml: document 1: skipped: providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`"
     ));
+    // The feature-gated cluster-api request is kept, as ccoctl keeps it, with a note.
+    assert!(stderr(&o).contains(
+        "note: creds/0000_30_cluster-api_01_credentials-request.yaml: document 1: feature-gated (`release.openshift.io/feature-gate: ClusterAPIMachineManagement,ClusterAPIMachineManagementAWS`): included"
+    ), "{}", stderr(&o));
+    // A .json file is not read, as ccoctl does not read it, and the note says so.
+    std::fs::write(w.path().join("creds/zz.json"), "{ not even json").unwrap();
     let o = w.run(&[
         "validate",
         "--credentials-requests-dir",
         "creds",
         "--enable-tech-preview",
     ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "creds valid: 7 CredentialsRequests for AWS.\n");
+    assert!(
+        stderr(&o).contains("note: creds/zz.json: not read: like ccoctl, stsform reads only `.yaml` and `.yml` files"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -129,7 +141,7 @@ fn offline_plan_of_a_new_cluster_creates_everything_and_writes_only_the_lock() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     insta::assert_snapshot!("offline_plan_new_cluster", out);
-    assert!(out.contains("Plan: 25 to add, 0 to change, 0 to destroy."));
+    assert!(out.contains("Plan: 28 to add, 0 to change, 0 to destroy."));
     // The private key never reaches the output.
     let private =
         std::fs::read_to_string(w.path().join("install/serviceaccount-signer.private")).unwrap();
@@ -477,11 +489,11 @@ fn apply_plan_destroy_through_the_binary() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("Plan: 25 to add, 0 to change, 0 to destroy."),
+        out.contains("Plan: 28 to add, 0 to change, 0 to destroy."),
         "{out}"
     );
     assert!(
-        out.contains("Apply complete! Resources: 25 added, 0 changed, 0 destroyed."),
+        out.contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."),
         "{out}"
     );
     // Not a terminal: one timestamped line per event.
@@ -497,7 +509,7 @@ fn apply_plan_destroy_through_the_binary() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("No changes."), "{}", stdout(&o));
     assert!(
-        stdout(&o).contains("Refreshing 25 resources ... done (22 AWS reads"),
+        stdout(&o).contains("Refreshing 28 resources ... done (22 AWS reads"),
         "{}",
         stdout(&o)
     );
@@ -507,12 +519,12 @@ fn apply_plan_destroy_through_the_binary() {
     let o = run(d);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("Destroy complete! Resources: 25 destroyed."),
+        stdout(&o).contains("Destroy complete! Resources: 28 destroyed."),
         "{}",
         stdout(&o)
     );
     let o = run(args("plan"));
-    assert!(stdout(&o).contains("Plan: 25 to add"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Plan: 28 to add"), "{}", stdout(&o));
 }
 
 /// `plan --out` then `apply FILE` against moto; stale saved plans are refused.
@@ -569,7 +581,7 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let o = run(apply.clone(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("Apply complete! Resources: 25 added, 0 changed, 0 destroyed."),
+        stdout(&o).contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."),
         "{}",
         stdout(&o)
     );
@@ -589,7 +601,7 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let o = run(base("plan"), &["--destroy", "--out", "destroy.plan"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("Plan: 0 to add, 0 to change, 25 to destroy."),
+        stdout(&o).contains("Plan: 0 to add, 0 to change, 28 to destroy."),
         "{}",
         stdout(&o)
     );
@@ -609,7 +621,7 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let o = run(destroy, &[]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("Destroy complete! Resources: 25 destroyed."),
+        stdout(&o).contains("Destroy complete! Resources: 28 destroyed."),
         "{}",
         stdout(&o)
     );

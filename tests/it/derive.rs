@@ -81,12 +81,15 @@ fn every_resource_of_the_release_requests_is_derived_with_ccoctl_names() {
             // 84 and 69 bytes before the cut to 64, exactly as ccoctl cuts them.
             "iam_role.prod-east-openshift-cloud-credential-operator-cloud-credential-o",
             "iam_role.prod-east-openshift-cloud-network-config-controller-cloud-creden",
+            // Feature-gated (`release.openshift.io/feature-gate`): ccoctl makes it too.
+            "iam_role.prod-east-openshift-cluster-api-capa-manager-bootstrap-credentia",
             "iam_role.prod-east-openshift-cluster-csi-drivers-ebs-cloud-credentials",
             "iam_role.prod-east-openshift-image-registry-installer-cloud-credentials",
             "iam_role.prod-east-openshift-ingress-operator-cloud-credentials",
             "iam_role.prod-east-openshift-machine-api-aws-cloud-credentials",
             "iam_role_policy.prod-east-openshift-cloud-credential-operator-cloud-credential-o",
             "iam_role_policy.prod-east-openshift-cloud-network-config-controller-cloud-creden",
+            "iam_role_policy.prod-east-openshift-cluster-api-capa-manager-bootstrap-credentia",
             "iam_role_policy.prod-east-openshift-cluster-csi-drivers-ebs-cloud-credentials",
             "iam_role_policy.prod-east-openshift-image-registry-installer-cloud-credentials",
             "iam_role_policy.prod-east-openshift-ingress-operator-cloud-credentials",
@@ -94,6 +97,7 @@ fn every_resource_of_the_release_requests_is_derived_with_ccoctl_names() {
             "file.manifests/cluster-authentication-02-config.yaml",
             "file.manifests/openshift-cloud-credential-operator-cloud-credential-operator-iam-ro-creds-credentials.yaml",
             "file.manifests/openshift-cloud-network-config-controller-cloud-credentials-credentials.yaml",
+            "file.manifests/openshift-cluster-api-capa-manager-bootstrap-credentials-credentials.yaml",
             "file.manifests/openshift-cluster-csi-drivers-ebs-cloud-credentials-credentials.yaml",
             "file.manifests/openshift-image-registry-installer-cloud-credentials-credentials.yaml",
             "file.manifests/openshift-ingress-operator-cloud-credentials-credentials.yaml",

@@ -48,6 +48,9 @@ impl Provider for Slow {
     async fn delete(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
         self.around(self.inner.delete(id, before)).await
     }
+    async fn list(&self, listing: &stsform::provider::Listing) -> ProviderResult<Vec<String>> {
+        self.inner.list(listing).await
+    }
 }
 
 /// The plan of a new cluster (examples/cluster), writing local files into a temp dir.
@@ -116,9 +119,9 @@ async fn parallelism_bounds_concurrent_changes_and_state_is_saved_after_each() {
         // `SavedBeforeReported` checked that each was saved before it was reported.
         // (The bucket's create is recorded ahead of it: one save holds the same count.)
         assert!(saves.windows(2).all(|w| w[0] <= w[1]), "{saves:?}");
-        assert_eq!(saves.last(), Some(&25));
+        assert_eq!(saves.last(), Some(&28));
         let recorder = &observer.recorder;
-        assert_eq!(state.resources.len(), 25);
+        assert_eq!(state.resources.len(), 28);
         // Every change starts only after the changes it depends on finished.
         let events = recorder.events();
         for change in &plan.changes {
@@ -204,7 +207,7 @@ async fn stopping_lets_running_changes_finish_and_starts_nothing_new() {
     let saves = saved.load(Ordering::SeqCst);
     assert!((2..=3).contains(&saves), "{saves} saves");
     assert_eq!(state.resources.len(), 2);
-    assert_eq!(outcome.not_started.len(), 23);
+    assert_eq!(outcome.not_started.len(), 26);
     let started = observer
         .1
         .events()
@@ -222,6 +225,7 @@ async fn a_bucket_create_is_recorded_ahead_and_converges_after_a_failure() {
     use crate::harness::{Account, Env};
     use stsform::provider::fake::Op;
     use stsform::resource::ResourceKind;
+    use stsform::workflow::Mode;
 
     let account = FakeAccount::new();
     let env = Env::new(account.clone(), "wa", "cluster");
@@ -238,11 +242,27 @@ async fn a_bucket_create_is_recorded_ahead_and_converges_after_a_failure() {
     assert!(outcome.is_complete(), "{outcome:#?}");
     assert!(!env.plan().await.plan.has_changes());
 
-    // Someone else's bucket of that name: refused, and not recorded as ours.
+    // Someone else's bucket of that name: the plan refuses it, naming it.
     let other = FakeAccount::new();
     other.create_foreign_object("wb-oidc", "theirs.txt").await;
     let env = Env::new(other.clone(), "wb", "cluster");
-    let (_, outcome) = env.apply().await;
+    let err = env
+        .try_plan(Mode::Apply, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("s3_bucket.wb-oidc: exists but carries no"),
+        "{err}"
+    );
+    assert_eq!(other.0.writes(), 0);
+    // Made after the plan (a race the plan cannot see): apply refuses it and does not
+    // record it as ours.
+    let other = FakeAccount::new();
+    let env = Env::new(other.clone(), "wb", "cluster");
+    let planned = env.plan().await;
+    other.create_foreign_object("wb-oidc", "theirs.txt").await;
+    let (outcome, _) = env.execute(&planned).await;
     let failed: Vec<String> = outcome.failed.iter().map(|f| f.id.to_string()).collect();
     assert_eq!(failed, ["s3_bucket.wb-oidc"]);
     assert!(

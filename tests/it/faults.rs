@@ -54,7 +54,7 @@ fn ten_percent_faults_are_retried_through_and_converge() {
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
     assert!(
         String::from_utf8_lossy(&apply.stdout)
-            .contains("Apply complete! Resources: 25 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."),
         "{}",
         text(&apply)
     );

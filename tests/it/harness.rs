@@ -118,6 +118,7 @@ impl<A: Account> Env<A> {
                 requests: loaded.requests,
                 signing_key: key.public,
                 thumbprint: None,
+                include_unmanaged: false,
             },
             key.private,
         )
@@ -129,24 +130,55 @@ impl<A: Account> Env<A> {
     }
 
     pub async fn plan_mode(&self, mode: Mode) -> Planned {
-        let (inputs, key) = self.inputs(false);
+        self.try_plan(mode, false).await.unwrap()
+    }
+
+    /// `stsform plan [--destroy [--include-unmanaged]]`, or its error.
+    pub async fn try_plan(&self, mode: Mode, include_unmanaged: bool) -> anyhow::Result<Planned> {
+        let (mut inputs, key) = self.inputs(false);
+        inputs.include_unmanaged = include_unmanaged;
         let provider = self.account.provider(key).await;
         let file = StateFile::lock(&inputs.settings.state, "plan", Duration::ZERO).unwrap();
         let state = file.load(&self.name).unwrap();
-        workflow::plan(&inputs, &provider, state, mode, true, 10)
-            .await
-            .unwrap()
+        workflow::plan(&inputs, &provider, state, mode, true, 10).await
     }
 
     /// `stsform apply --auto-approve` (or destroy): plan, then execute.
     pub async fn run(&self, mode: Mode) -> (Planned, Outcome, Recorder) {
-        let (inputs, key) = self.inputs(mode == Mode::Apply);
+        self.run_with(mode, false).await
+    }
+
+    /// [`Env::run`], with `--include-unmanaged` for a destroy.
+    pub async fn run_with(
+        &self,
+        mode: Mode,
+        include_unmanaged: bool,
+    ) -> (Planned, Outcome, Recorder) {
+        let (mut inputs, key) = self.inputs(mode == Mode::Apply);
+        inputs.include_unmanaged = include_unmanaged;
         let provider = self.account.provider(key).await;
         let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
         let state = file.load(&self.name).unwrap();
         let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
             .await
             .unwrap();
+        let (outcome, recorder) = Self::execute_with(&planned, &provider, &file).await;
+        (planned, outcome, recorder)
+    }
+
+    /// Applies a plan made earlier (as `apply PLANFILE` does), with the key on disk.
+    pub async fn execute(&self, planned: &Planned) -> (Outcome, Recorder) {
+        let (inputs, key) = self.inputs(false);
+        let provider = self.account.provider(key).await;
+        let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
+        Self::execute_with(planned, &provider, &file).await
+    }
+
+    async fn execute_with(
+        planned: &Planned,
+        provider: &std::sync::Arc<A::P>,
+        file: &StateFile,
+    ) -> (Outcome, Recorder) {
         let recorder = Recorder::default();
         let stop = AtomicBool::new(false);
         let controls = Controls {
@@ -154,10 +186,10 @@ impl<A: Account> Env<A> {
             parallelism: 10,
             stop: &stop,
         };
-        let (outcome, _) = workflow::apply(&planned, &provider, &file, controls)
+        let (outcome, _) = workflow::apply(planned, provider, file, controls)
             .await
             .unwrap();
-        (planned, outcome, recorder)
+        (outcome, recorder)
     }
 
     pub async fn apply(&self) -> (Planned, Outcome) {
@@ -190,6 +222,8 @@ pub fn expected_cluster_inventory(name: &str) -> BTreeSet<String> {
         format!("{name}-openshift-ingress-operator-cloud-credentials"),
         format!("{name}-openshift-cluster-csi-drivers-ebs-cloud-credentials"),
         format!("{name}-openshift-cloud-network-config-controller-cloud-credentials"),
+        // Feature-gated (release.openshift.io/feature-gate), included as ccoctl includes it.
+        format!("{name}-openshift-cluster-api-capa-manager-bootstrap-credentials"),
     ]
     .map(|r| r[..r.len().min(64)].to_string());
     let mut out: BTreeSet<String> = BTreeSet::new();

@@ -81,6 +81,7 @@ fn applied(d: &Desired) -> Observed {
             })
             .collect(),
         refreshed: true,
+        discovery: Default::default(),
     }
 }
 
@@ -187,7 +188,7 @@ fn check(name: &str, plan: &Plan, meta: &Meta) -> (String, Value) {
     let js = json_text(plan, meta);
     assert!(js.ends_with("}\n"));
     let v: Value = serde_json::from_str(&js).unwrap();
-    assert_eq!(v["format_version"], "1.0");
+    assert_eq!(v["format_version"], "1.1");
     assert_balanced(&md);
     assert_json_covers_markdown(&md, &v);
     // Request files live in a per-test temp dir; snapshots name it [tmp].
@@ -344,12 +345,12 @@ fn new_cluster_offline_creates_everything_with_unknown_arns() {
         ..meta()
     };
     let (md, v) = check("new_cluster", &plan, &meta);
-    assert!(md.contains(": 25 to add, 0 to change, 0 to destroy"));
+    assert!(md.contains(": 28 to add, 0 to change, 0 to destroy"));
     assert!(md.contains("Values shown as `(known after apply)`"));
     assert!(!md.contains("not shown"));
     assert_eq!(
         v["summary"],
-        json!({"add": 25, "change": 0, "destroy": 0, "unchanged": 0})
+        json!({"adopt": 0, "add": 28, "change": 0, "destroy": 0, "unchanged": 0})
     );
     assert_eq!(v["has_changes"], true);
     let role = change(&v, &format!("iam_role.{EBS}"));
@@ -525,7 +526,7 @@ fn no_changes() {
     let (md, v) = check("no_changes", &plan, &meta());
     assert!(md.contains(": No changes\n"));
     assert_eq!(v["has_changes"], false);
-    assert_eq!(v["summary"]["unchanged"], 25);
+    assert_eq!(v["summary"]["unchanged"], 28);
 }
 
 /// 400 roles with big policies: far more than a GitHub comment holds.
@@ -592,7 +593,7 @@ fn oversized_plan_is_capped_with_whole_blocks_and_a_note() {
     assert!(md.trim_end().ends_with(&note), "{}", &md[md.len() - 400..]);
 
     let v: Value = serde_json::from_str(&json_text(&plan, &meta())).unwrap();
-    assert_eq!(v["format_version"], "1.0");
+    assert_eq!(v["format_version"], "1.1");
     assert_eq!(v["changes"].as_array().unwrap().len(), 800);
     assert_eq!(
         change(&v, "iam_role.big-000")["after_unknown"],

@@ -27,9 +27,9 @@ scenario!(fresh_apply_then_nothing_to_do);
 async fn fresh_apply_then_nothing_to_do<A: Account>(account: A, name: String) {
     let env = Env::new(account.clone(), &name, "cluster");
     let (planned, outcome) = env.apply().await;
-    assert_eq!(planned.plan.summary.add, 25);
+    assert_eq!(planned.plan.summary.add, 28);
     assert!(outcome.is_complete(), "{outcome:#?}");
-    assert_eq!(outcome.succeeded.len(), 25);
+    assert_eq!(outcome.succeeded.len(), 28);
 
     // AWS itself holds exactly the cluster's resources.
     assert_eq!(
@@ -39,7 +39,7 @@ async fn fresh_apply_then_nothing_to_do<A: Account>(account: A, name: String) {
     // The output dir holds what openshift-install reads, with the real role ARNs.
     let install = env.path("install");
     let files = files_under(&install);
-    assert_eq!(files.len(), 10, "{files:#?}");
+    assert_eq!(files.len(), 11, "{files:#?}");
     assert!(files.contains("tls/bound-service-account-signing-key.key"));
     let ingress = role(&name, "openshift-ingress-operator-cloud-credentials");
     let secret = std::fs::read_to_string(
@@ -64,14 +64,14 @@ async fn fresh_apply_then_nothing_to_do<A: Account>(account: A, name: String) {
             & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
-    assert_eq!(env.state().resources.len(), 25);
+    assert_eq!(env.state().resources.len(), 28);
 
     // A second plan finds nothing to do and writes nothing.
     let writes = account.writes();
     let again = env.plan().await;
     assert!(!again.plan.has_changes(), "{:#?}", again.plan.changes);
     assert!(again.plan.drift.is_empty(), "{:#?}", again.plan.drift);
-    assert_eq!(again.plan.summary.unchanged, 25);
+    assert_eq!(again.plan.summary.unchanged, 28);
     assert_eq!(account.writes(), writes, "a no-change plan must not write");
 }
 
@@ -256,7 +256,7 @@ async fn destroy_removes_the_cluster_and_nothing_else<A: Account>(account: A, na
     assert!(env.apply().await.1.is_complete());
 
     let (planned, outcome, _) = env.run(Mode::Destroy).await;
-    assert_eq!(planned.plan.summary.destroy, 25);
+    assert_eq!(planned.plan.summary.destroy, 28);
     assert!(outcome.is_complete(), "{outcome:#?}");
     let left: BTreeSet<String> = [
         format!("role:{foreign_role}"),
@@ -352,10 +352,10 @@ async fn a_failed_role_skips_only_its_dependents<A: Account>(account: A, name: S
             ),
         ]
     );
-    assert_eq!(outcome.succeeded.len(), 22);
+    assert_eq!(outcome.succeeded.len(), 25);
     // State is true to AWS: everything but the three is recorded and exists.
     let state = env.state();
-    assert_eq!(state.resources.len(), 22);
+    assert_eq!(state.resources.len(), 25);
     assert!(
         !state
             .resources

@@ -193,7 +193,7 @@ fn remote_state_round_trip() {
 
     let o = w.cluster("apply", &name, &["--state", &state, "--auto-approve"]);
     assert!(
-        ok(&o).contains("Apply complete! Resources: 25 added"),
+        ok(&o).contains("Apply complete! Resources: 28 added"),
         "{}",
         out(&o)
     );
@@ -207,9 +207,9 @@ fn remote_state_round_trip() {
         .expect("state object");
     let parsed = State::from_toml(&text, "s3").unwrap();
     assert_eq!(parsed.cluster, name);
-    assert_eq!(parsed.resources.len(), 25);
+    assert_eq!(parsed.resources.len(), 28);
     // Saves come per batch of finished changes: at least one, at most one per change.
-    assert!((1..=25).contains(&parsed.serial), "{}", parsed.serial);
+    assert!((1..=28).contains(&parsed.serial), "{}", parsed.serial);
     // Versioning is off on this bucket: the previous version is kept as KEY.backup.
     let backup = rt
         .block_on(get_text(&s3, &bucket, "clusters/x.toml.backup"))
@@ -226,11 +226,11 @@ fn remote_state_round_trip() {
 
     // state list/show work on the remote state too.
     let o = w.run(&["state", "list", "--name", &name, "--state", &state]);
-    assert_eq!(ok(&o).lines().count(), 25);
+    assert_eq!(ok(&o).lines().count(), 28);
 
     let o = w.cluster("destroy", &name, &["--state", &state, "--auto-approve"]);
     assert!(
-        ok(&o).contains("Destroy complete! Resources: 25 destroyed."),
+        ok(&o).contains("Destroy complete! Resources: 28 destroyed."),
         "{}",
         out(&o)
     );
@@ -291,7 +291,7 @@ fn s3_lock_contention_between_processes() {
     rt.block_on(lock.unlock()).unwrap();
     let o = waiting.wait_with_output().unwrap();
     assert!(
-        ok(&o).contains("Apply complete! Resources: 25 added"),
+        ok(&o).contains("Apply complete! Resources: 28 added"),
         "{}",
         out(&o)
     );
@@ -468,7 +468,7 @@ fn local_state_list_show_rm() {
     let o = w.run(&["state", "list", "--name", "prod-east"]);
     let listed = ok(&o);
     let lines: Vec<&str> = listed.lines().collect();
-    assert_eq!(lines.len(), 25);
+    assert_eq!(lines.len(), 28);
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(lines, sorted);
@@ -515,14 +515,14 @@ fn local_state_list_show_rm() {
         "{removed}"
     );
     let state = State::from_toml(&std::fs::read_to_string(&path).unwrap(), "s").unwrap();
-    assert_eq!((state.serial, state.resources.len()), (2, 23));
+    assert_eq!((state.serial, state.resources.len()), (2, 26));
     let o = w.run(&["state", "list", "--name", "prod-east"]);
     assert!(!ok(&o).contains(role));
     // The default-path name is needed unless --state is given.
     let err = failed(&w.run(&["state", "list"]));
     assert!(err.contains("--name"), "{err}");
     let o = w.run(&["state", "list", "--state", "state/prod-east.toml"]);
-    assert_eq!(ok(&o).lines().count(), 23);
+    assert_eq!(ok(&o).lines().count(), 26);
 }
 
 #[test]
@@ -829,7 +829,7 @@ fn import_adopts_a_cluster_made_by_ccoctl() {
 
     let o = w.cluster("destroy", &name, &["--auto-approve"]);
     assert!(
-        ok(&o).contains("Destroy complete! Resources: 25 destroyed."),
+        ok(&o).contains("Destroy complete! Resources: 28 destroyed."),
         "{}",
         out(&o)
     );

@@ -18,8 +18,8 @@ use crate::moto_account::MotoAccount;
 const REGION: &str = "us-east-2";
 
 /// Roles and service accounts of examples/cluster (AWS requests, tech preview off).
-const ROLES: usize = 6;
-const SERVICE_ACCOUNTS: usize = 8;
+const ROLES: usize = 7;
+const SERVICE_ACCOUNTS: usize = 9;
 
 /// AWS changed behind stsform's back, for the negative cases.
 trait Break: Account {
@@ -230,7 +230,7 @@ where
     );
     assert_eq!(
         verify::render::summary_line(&report),
-        "8 of 8 service accounts can assume their role. 0 failures."
+        "9 of 9 service accounts can assume their role. 0 failures."
     );
     assert_eq!(account.writes(), writes, "verify must not write");
 }
@@ -336,7 +336,7 @@ async fn a_trust_policy_for_another_namespace_fails_that_row_only<A: Break>(
     );
     assert_eq!(
         verify::render::summary_line(&report),
-        "7 of 8 service accounts can assume their role. 1 failure."
+        "8 of 9 service accounts can assume their role. 1 failure."
     );
 }
 
@@ -462,7 +462,7 @@ async fn verify_through_the_binary() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(
-        out.ends_with("\n8 of 8 service accounts can assume their role. 0 failures.\n"),
+        out.ends_with("\n9 of 9 service accounts can assume their role. 0 failures.\n"),
         "{out}"
     );
     assert!(
@@ -494,7 +494,7 @@ async fn verify_through_the_binary() {
         "{out}"
     );
     assert!(
-        out.ends_with("\n7 of 8 service accounts can assume their role. 1 failure.\n"),
+        out.ends_with("\n8 of 9 service accounts can assume their role. 1 failure.\n"),
         "{out}"
     );
 }

@@ -40,42 +40,6 @@ impl AwsProvider {
         ))
     }
 
-    /// The first OIDC provider carrying the tag key `tag_key`, as ccoctl finds its
-    /// provider again: ListOpenIDConnectProviders, then GetOpenIDConnectProvider on each.
-    /// `import` uses it to adopt a provider whose URL is not the derived one.
-    pub async fn find_oidc_provider(&self, tag_key: &str) -> ProviderResult<Option<String>> {
-        let id = ResourceId::new(crate::resource::ResourceKind::IamOidcProvider, "(search)");
-        let list = self
-            .call(
-                "ListOpenIDConnectProviders",
-                self.iam.list_open_id_connect_providers().send(),
-            )
-            .await
-            .map_err(|e| api_error(&id, "ListOpenIDConnectProviders", &e))?;
-        for entry in list.open_id_connect_provider_list() {
-            let Some(arn) = entry.arn() else { continue };
-            let out = match self
-                .call(
-                    "GetOpenIDConnectProvider",
-                    self.iam
-                        .get_open_id_connect_provider()
-                        .open_id_connect_provider_arn(arn)
-                        .send(),
-                )
-                .await
-            {
-                Ok(out) => out,
-                // Deleted since the list call.
-                Err(e) if is(&e, &["NoSuchEntity"]) => continue,
-                Err(e) => return Err(api_error(&id, "GetOpenIDConnectProvider", &e)),
-            };
-            if out.tags().iter().any(|t| t.key() == tag_key) {
-                return Ok(Some(arn.to_string()));
-            }
-        }
-        Ok(None)
-    }
-
     pub(super) async fn read_oidc_provider(
         &self,
         id: &ResourceId,

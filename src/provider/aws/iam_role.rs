@@ -2,8 +2,10 @@
 //!
 //! Create and trust-policy updates retry while IAM does not yet know a provider created
 //! seconds earlier. Create adopts a role of the same name that carries our ownership tag
-//! (an interrupted apply's) and refuses any other. Delete removes the role's inline policies (ours) but refuses to
-//! detach managed policies someone else attached.
+//! (an interrupted apply's) and refuses any other. Delete empties the role first, as IAM
+//! requires: it detaches every managed policy and deletes every inline policy (ccoctl
+//! deletes only the inline ones, so a role someone attached a policy to outlived it); the
+//! plan lists what was added outside stsform before this happens.
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::Tag;
@@ -13,7 +15,7 @@ use super::{
     retry_while, tag_changes,
 };
 use crate::iam_policy;
-use crate::provider::{ProviderError, ProviderResult};
+use crate::provider::{Listing, ProviderError, ProviderResult};
 use crate::resource::{ResourceId, RoleSpec, Tags};
 
 /// Errors IAM returns while a just-created principal (the OIDC provider) propagates.
@@ -240,74 +242,51 @@ impl AwsProvider {
         if !super::is_owned(&before.tags, &live.tags) {
             return Err(refuse_delete(id, "role", &before.tags));
         }
-        // Managed policies were attached by someone else: detaching them is not ours to do.
-        let mut attached = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = self
+        // IAM refuses to delete a role that still has policies (DeleteConflict). Managed
+        // policies attached outside stsform are detached (the plan named them), and every
+        // inline policy is deleted: ccoctl's (named like the role) and any added since.
+        let managed = self
+            .list_names(&Listing::AttachedPolicies {
+                role: name.to_string(),
+            })
+            .await?;
+        for arn in &managed {
+            match self
                 .call(
-                    "ListAttachedRolePolicies",
+                    "DetachRolePolicy",
                     self.iam
-                        .list_attached_role_policies()
+                        .detach_role_policy()
                         .role_name(name)
-                        .set_marker(marker)
+                        .policy_arn(arn)
                         .send(),
                 )
                 .await
-                .map_err(|e| api_error(id, "ListAttachedRolePolicies", &e))?;
-            attached.extend(
-                page.attached_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn().or(p.policy_name()).map(str::to_string)),
-            );
-            marker = page.marker().map(str::to_string);
-            if !page.is_truncated() || marker.is_none() {
-                break;
+            {
+                Ok(_) => {}
+                Err(e) if is(&e, &["NoSuchEntity"]) => {}
+                Err(e) => return Err(api_error(id, "DetachRolePolicy", &e)),
             }
         }
-        if !attached.is_empty() {
-            return Err(ProviderError::Invalid {
-                id: id.clone(),
-                message: format!(
-                    "the role has managed policies attached that stsform did not attach ({}); detach them, then destroy again",
-                    attached.join(", ")
-                ),
-            });
-        }
-        // Inline policies on our role are ours (ccoctl puts exactly one).
-        let mut marker = None;
-        loop {
-            let page = self
+        let inline = self
+            .list_names(&Listing::InlinePolicies {
+                role: name.to_string(),
+            })
+            .await?;
+        for policy in &inline {
+            match self
                 .call(
-                    "ListRolePolicies",
+                    "DeleteRolePolicy",
                     self.iam
-                        .list_role_policies()
+                        .delete_role_policy()
                         .role_name(name)
-                        .set_marker(marker)
+                        .policy_name(policy)
                         .send(),
                 )
                 .await
-                .map_err(|e| api_error(id, "ListRolePolicies", &e))?;
-            for policy in page.policy_names() {
-                match self
-                    .call(
-                        "DeleteRolePolicy",
-                        self.iam
-                            .delete_role_policy()
-                            .role_name(name)
-                            .policy_name(policy)
-                            .send(),
-                    )
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if is(&e, &["NoSuchEntity"]) => {}
-                    Err(e) => return Err(api_error(id, "DeleteRolePolicy", &e)),
-                }
-            }
-            marker = page.marker().map(str::to_string);
-            if !page.is_truncated() || marker.is_none() {
-                break;
+            {
+                Ok(_) => {}
+                Err(e) if is(&e, &["NoSuchEntity"]) => {}
+                Err(e) => return Err(api_error(id, "DeleteRolePolicy", &e)),
             }
         }
         // DeleteConflict right after removing the policies is IAM catching up.

@@ -7,6 +7,7 @@
 mod iam_oidc_provider;
 mod iam_role;
 mod iam_role_policy;
+mod listing;
 mod s3_bucket;
 mod s3_object;
 pub mod state_store;
@@ -23,7 +24,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::local::LocalFiles;
-use super::{Provider, ProviderError, ProviderResult, Sts};
+use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec, Tags};
 use crate::settings::OWNERSHIP_TAG_PREFIX;
@@ -426,6 +427,10 @@ impl Provider for AwsProvider {
             Spec::IamRole(r) => self.delete_role(id, r).await,
             Spec::IamRolePolicy(p) => self.delete_role_policy(id, p).await,
         }
+    }
+
+    async fn list(&self, listing: &Listing) -> ProviderResult<Vec<String>> {
+        self.list_names(listing).await
     }
 }
 

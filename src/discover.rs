@@ -1,0 +1,404 @@
+//! discover: what of this cluster exists in AWS but is not in the state. I/O, run beside
+//! refresh (after derive, before planning); must not compute a plan.
+//!
+//! One scan serves three uses, so there is one stage, not three:
+//! - honest creates: a resource the plan would create that already exists is adopted when
+//!   it carries the cluster's ownership tag key, and refused (the plan fails, naming it)
+//!   when it does not;
+//! - untracked resources: tagged for the cluster, neither in the state nor desired (a role
+//!   whose request left the directory, an old OIDC provider); the plan lists them,
+//!   `destroy --include-unmanaged` deletes them, `import` adopts them;
+//! - roles that may be deleted: policies added to them outside stsform, which the delete
+//!   removes first, so the plan can say so.
+//!
+//! What it reads, and nothing more (AWS has no tag filter for IAM roles or providers):
+//! - `ListRoles`, every page (names only), keeping the names that start with `<name>-`
+//!   (ccoctl's role names all do), and `GetRole` for each such role not in the state; a
+//!   role tagged for the cluster but named otherwise is not found;
+//! - whole-cluster states only: `ListOpenIDConnectProviders` (one call) and
+//!   `GetOpenIDConnectProvider` for each provider not in the state (ccoctl finds its
+//!   provider by tag, not by URL); the bucket `<name>-oidc` by name when it is not in the
+//!   state, and, when it carries the tag, `ListObjectsV2` and each of its objects;
+//! - the inline policy named like each role found (ccoctl's);
+//! - `ListRolePolicies` and `ListAttachedRolePolicies` for each role the plan may delete.
+//!
+//! Ownership compares the tag *key* `openshift.io/cloud-credential-operator/<name>`, value
+//! ignored, as ccoctl does. An object's ownership follows its bucket, an inline policy's
+//! its role.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::desired::Desired;
+use crate::provider::{Listing, Provider, ProviderError, ProviderResult};
+use crate::resource::{
+    BucketSpec, ObjectSpec, OidcProviderSpec, PublicAccessBlock, ResourceId, ResourceKind,
+    RolePolicySpec, RoleSpec, Spec, Tags,
+};
+use crate::state::State;
+
+/// A resource found in AWS that the state does not hold, and that is the cluster's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Its live attributes.
+    pub spec: Spec,
+    /// What it needs first (an object its bucket, a policy its role), for ordering.
+    pub depends_on: Vec<ResourceId>,
+}
+
+/// Policies on a role that stsform did not make; a delete removes them first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtraPolicies {
+    /// Inline policies other than the one named like the role (ccoctl's and stsform's).
+    pub inline: Vec<String>,
+    /// ARNs of attached managed policies (stsform and ccoctl attach none).
+    pub managed: Vec<String>,
+}
+
+impl ExtraPolicies {
+    /// Whether there is nothing extra.
+    pub fn is_empty(&self) -> bool {
+        self.inline.is_empty() && self.managed.is_empty()
+    }
+}
+
+/// What the scan found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// The cluster whose ownership tag key was looked for; empty when no scan was made
+    /// (`--refresh=false`).
+    pub cluster: String,
+    /// Not in the state, exists, and is the cluster's. Desired ones are adopted; the others
+    /// are untracked ("tagged for the cluster, not managed").
+    pub tagged: BTreeMap<ResourceId, Found>,
+    /// Desired, not in the state, exists without the ownership tag: why it is not ours.
+    pub untagged: BTreeMap<ResourceId, String>,
+    /// Role name → policies on it stsform did not make, for roles the plan may delete.
+    pub extra_policies: BTreeMap<String, ExtraPolicies>,
+}
+
+/// Where to look.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// Cluster name (`--name`): role prefix `<name>-`, bucket `<name>-oidc`.
+    pub cluster: String,
+    /// `openshift.io/cloud-credential-operator/<name>`.
+    pub ownership_key: String,
+    /// The bucket's region.
+    pub region: String,
+    /// A roles-only (day-2) state: no bucket or provider is looked for, and tagged roles
+    /// that are not desired are not reported, because roles made with the same `--name`
+    /// may belong to the cluster or to another role set.
+    pub roles_only: bool,
+}
+
+impl Scope {
+    fn is_ours(&self, tags: &Tags) -> bool {
+        tags.contains_key(&self.ownership_key)
+    }
+}
+
+/// Whether a state manages only roles: it holds roles but no key pair, bucket or provider.
+/// (With `--identity-provider-arn` the settings say so too; `destroy` may not be given it.)
+pub fn state_is_roles_only(state: &State) -> bool {
+    let kinds: BTreeSet<ResourceKind> = state.resources.keys().map(|id| id.kind).collect();
+    kinds.contains(&ResourceKind::IamRole)
+        && !kinds.contains(&ResourceKind::KeyPair)
+        && !kinds.contains(&ResourceKind::S3Bucket)
+        && !kinds.contains(&ResourceKind::IamOidcProvider)
+}
+
+/// Scans AWS for the cluster's resources that `state` does not hold, at most
+/// `parallelism` reads at once. Every failed read is returned, not only the first.
+pub async fn discover<P: Provider>(
+    provider: &Arc<P>,
+    scope: &Scope,
+    state: &State,
+    desired: &Desired,
+    parallelism: usize,
+) -> Result<Discovery, Vec<ProviderError>> {
+    let mut found = Discovery {
+        cluster: scope.cluster.clone(),
+        ..Discovery::default()
+    };
+    let untracked = |id: &ResourceId| !state.resources.contains_key(id);
+    let desired_spec = |id: &ResourceId| desired.resources.get(id).map(|r| r.spec.clone());
+
+    // First the names: roles by prefix and, for a whole cluster, every provider.
+    let mut listings = vec![Listing::Roles {
+        prefix: format!("{}-", scope.cluster),
+    }];
+    if !scope.roles_only {
+        listings.push(Listing::OidcProviders);
+    }
+    let names = list_all(provider, listings, parallelism).await?;
+
+    // Then the candidates not in the state, read live: roles, providers, the bucket.
+    let mut reads = Vec::new();
+    for (listing, names) in &names {
+        for name in names {
+            let (id, stub) = match listing {
+                Listing::Roles { .. } => (
+                    ResourceId::new(ResourceKind::IamRole, name),
+                    role_stub(name),
+                ),
+                Listing::OidcProviders => {
+                    let host = name.split_once(":oidc-provider/").map_or("", |(_, h)| h);
+                    (
+                        ResourceId::new(ResourceKind::IamOidcProvider, host),
+                        provider_stub(name, host),
+                    )
+                }
+                _ => continue,
+            };
+            if !untracked(&id) {
+                continue;
+            }
+            let mut spec = desired_spec(&id).unwrap_or_else(|| stub.clone());
+            // Read a provider at the ARN IAM listed, whatever derive expected.
+            if let (Spec::IamOidcProvider(p), Spec::IamOidcProvider(s)) = (&mut spec, &stub) {
+                p.arn = s.arn.clone();
+            }
+            reads.push((id, spec));
+        }
+    }
+    let bucket_id = ResourceId::new(ResourceKind::S3Bucket, format!("{}-oidc", scope.cluster));
+    if !scope.roles_only && untracked(&bucket_id) {
+        let stub = bucket_stub(&bucket_id.name, &scope.region);
+        reads.push((bucket_id.clone(), desired_spec(&bucket_id).unwrap_or(stub)));
+    }
+    let live = read_all(provider, reads, parallelism).await?;
+
+    let mut children = Vec::new();
+    let mut listings = Vec::new();
+    for (id, spec) in live {
+        let Some(spec) = spec else { continue };
+        let wanted = desired.resources.get(&id);
+        let tags = match &spec {
+            Spec::IamRole(r) => &r.tags,
+            Spec::IamOidcProvider(p) => &p.tags,
+            Spec::S3Bucket(b) => &b.tags,
+            _ => continue,
+        };
+        if !scope.is_ours(tags) {
+            if wanted.is_some() {
+                found.untagged.insert(
+                    id.clone(),
+                    format!(
+                        "exists but carries no `{}` tag and is not in the state",
+                        scope.ownership_key
+                    ),
+                );
+            }
+            continue;
+        }
+        if scope.roles_only && wanted.is_none() {
+            continue;
+        }
+        match &spec {
+            Spec::IamRole(r) => {
+                let policy = ResourceId::new(ResourceKind::IamRolePolicy, &r.name);
+                if untracked(&policy) {
+                    let stub = policy_stub(&r.name);
+                    children.push((policy.clone(), desired_spec(&policy).unwrap_or(stub)));
+                }
+            }
+            Spec::S3Bucket(b) => listings.push(Listing::Objects {
+                bucket: b.name.clone(),
+                region: b.region.clone(),
+            }),
+            _ => {}
+        }
+        let depends_on = wanted.map(|w| w.depends_on.clone()).unwrap_or_default();
+        found.tagged.insert(id, Found { spec, depends_on });
+    }
+
+    // The bucket's objects and each role's own inline policy belong to their parent.
+    for (listing, keys) in list_all(provider, listings, parallelism).await? {
+        let Listing::Objects { bucket, .. } = listing else {
+            continue;
+        };
+        for key in keys {
+            let id = ResourceId::new(ResourceKind::S3Object, format!("{bucket}/{key}"));
+            if untracked(&id) {
+                let stub = object_stub(&bucket, &key);
+                children.push((id.clone(), desired_spec(&id).unwrap_or(stub)));
+            }
+        }
+    }
+    for (id, spec) in read_all(provider, children, parallelism).await? {
+        let Some(spec) = spec else { continue };
+        let parent = match &spec {
+            Spec::S3Object(o) => ResourceId::new(ResourceKind::S3Bucket, &o.bucket),
+            Spec::IamRolePolicy(p) => ResourceId::new(ResourceKind::IamRole, &p.role),
+            _ => continue,
+        };
+        let depends_on = match desired.resources.get(&id) {
+            Some(w) => w.depends_on.clone(),
+            None => vec![parent],
+        };
+        found.tagged.insert(id, Found { spec, depends_on });
+    }
+
+    // Policies added outside stsform to the roles the plan may delete: those in the state
+    // that are no longer desired (all of them for a destroy) and the untracked ones.
+    let doomed: BTreeSet<String> = state
+        .resources
+        .keys()
+        .chain(found.tagged.keys())
+        .filter(|id| id.kind == ResourceKind::IamRole && !desired.resources.contains_key(id))
+        .map(|id| id.name.clone())
+        .collect();
+    let listings = doomed
+        .iter()
+        .flat_map(|role| {
+            [
+                Listing::InlinePolicies { role: role.clone() },
+                Listing::AttachedPolicies { role: role.clone() },
+            ]
+        })
+        .collect();
+    for (listing, names) in list_all(provider, listings, parallelism).await? {
+        match listing {
+            Listing::InlinePolicies { role } => {
+                let extra: Vec<String> = names.into_iter().filter(|n| *n != role).collect();
+                if !extra.is_empty() {
+                    found.extra_policies.entry(role).or_default().inline = extra;
+                }
+            }
+            Listing::AttachedPolicies { role } if !names.is_empty() => {
+                found.extra_policies.entry(role).or_default().managed = names;
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Runs `listings` at most `parallelism` at once; results in the listings' order.
+async fn list_all<P: Provider>(
+    provider: &Arc<P>,
+    listings: Vec<Listing>,
+    parallelism: usize,
+) -> Result<Vec<(Listing, Vec<String>)>, Vec<ProviderError>> {
+    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
+    let mut tasks = JoinSet::new();
+    for (i, listing) in listings.into_iter().enumerate() {
+        let (provider, permits) = (Arc::clone(provider), Arc::clone(&permits));
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("never closed");
+            let names = provider.list(&listing).await;
+            (i, listing, names)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.expect("listing tasks do not panic"));
+    }
+    results.sort_by_key(|(i, _, _)| *i);
+    collect(
+        results
+            .into_iter()
+            .map(|(_, listing, names)| names.map(|n| (listing, n))),
+    )
+}
+
+/// Reads `specs` at most `parallelism` at once; results in id order.
+async fn read_all<P: Provider>(
+    provider: &Arc<P>,
+    specs: Vec<(ResourceId, Spec)>,
+    parallelism: usize,
+) -> Result<BTreeMap<ResourceId, Option<Spec>>, Vec<ProviderError>> {
+    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
+    let mut tasks = JoinSet::new();
+    for (id, spec) in specs {
+        let (provider, permits) = (Arc::clone(provider), Arc::clone(&permits));
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("never closed");
+            let live = provider.read(&id, &spec).await;
+            live.map(|l| (id, l))
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.expect("read tasks do not panic"));
+    }
+    Ok(collect(results.into_iter())?.into_iter().collect())
+}
+
+/// Every success, or every error (sorted, so messages are stable).
+fn collect<T>(
+    results: impl Iterator<Item = ProviderResult<T>>,
+) -> Result<Vec<T>, Vec<ProviderError>> {
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    for result in results {
+        match result {
+            Ok(v) => ok.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(ok);
+    }
+    errors.sort_by_key(ToString::to_string);
+    Err(errors)
+}
+
+// Minimal specs that say where to read something not in the state: name, ARN, region.
+
+fn role_stub(name: &str) -> Spec {
+    Spec::IamRole(RoleSpec {
+        name: name.to_string(),
+        arn: String::new(),
+        description: String::new(),
+        trust_policy: serde_json::Value::Null,
+        permissions_boundary: None,
+        tags: Tags::new(),
+    })
+}
+
+fn provider_stub(arn: &str, host: &str) -> Spec {
+    Spec::IamOidcProvider(OidcProviderSpec {
+        url: format!("https://{host}"),
+        arn: arn.to_string(),
+        client_ids: Vec::new(),
+        thumbprints: Vec::new(),
+        tags: Tags::new(),
+    })
+}
+
+fn bucket_stub(name: &str, region: &str) -> Spec {
+    Spec::S3Bucket(BucketSpec {
+        name: name.to_string(),
+        region: region.to_string(),
+        tags: Tags::new(),
+        public_access_block: PublicAccessBlock {
+            block_public_acls: false,
+            ignore_public_acls: false,
+            block_public_policy: false,
+            restrict_public_buckets: false,
+        },
+        policy: serde_json::Value::Null,
+    })
+}
+
+fn object_stub(bucket: &str, key: &str) -> Spec {
+    Spec::S3Object(ObjectSpec {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        content_type: String::new(),
+        tags: Tags::new(),
+        content: String::new(),
+    })
+}
+
+fn policy_stub(role: &str) -> Spec {
+    Spec::IamRolePolicy(RolePolicySpec {
+        role: role.to_string(),
+        name: role.to_string(),
+        document: serde_json::Value::Null,
+    })
+}
