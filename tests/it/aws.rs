@@ -509,7 +509,8 @@ async fn role_and_policy_lifecycle() {
         .unwrap();
     ctx.assert_reads_back(&unbounded).await;
 
-    // A managed policy someone attached blocks destroy, by name.
+    // A managed policy and an inline policy someone else put on the role: delete empties
+    // the role (detaches the one, deletes the other) instead of failing on DeleteConflict.
     ctx.iam
         .attach_role_policy()
         .role_name(&spec.name)
@@ -517,27 +518,49 @@ async fn role_and_policy_lifecycle() {
         .send()
         .await
         .unwrap();
-    let err = ctx
-        .provider
-        .delete(&role.id, &unbounded.spec)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains(&boundary_arn), "{err}");
     ctx.iam
-        .detach_role_policy()
+        .put_role_policy()
         .role_name(&spec.name)
-        .policy_arn(&boundary_arn)
+        .policy_name("added-by-hand")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
         .send()
         .await
         .unwrap();
+    let listed = |listing| {
+        let provider = &ctx.provider;
+        async move { provider.list(&listing).await.unwrap() }
+    };
+    assert_eq!(
+        listed(stsform::provider::Listing::AttachedPolicies {
+            role: spec.name.clone()
+        })
+        .await,
+        [boundary_arn.clone()]
+    );
+    let mut inline = vec!["added-by-hand".to_string(), spec.name.clone()];
+    inline.sort();
+    assert_eq!(
+        listed(stsform::provider::Listing::InlinePolicies {
+            role: spec.name.clone()
+        })
+        .await,
+        inline
+    );
 
-    // Delete takes the inline policy along.
+    // Delete takes every policy along.
     ctx.provider
         .delete(&role.id, &unbounded.spec)
         .await
         .unwrap();
     assert_eq!(ctx.read(&role).await, None);
     assert_eq!(ctx.read(&policy).await, None);
+    // The managed policy itself is only detached: it still exists.
+    ctx.iam
+        .get_policy()
+        .policy_arn(&boundary_arn)
+        .send()
+        .await
+        .unwrap();
     ctx.provider
         .delete(&role.id, &unbounded.spec)
         .await

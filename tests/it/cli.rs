@@ -509,7 +509,9 @@ fn apply_plan_destroy_through_the_binary() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("No changes."), "{}", stdout(&o));
     assert!(
-        stdout(&o).contains("Refreshing 28 resources ... done (22 AWS reads"),
+        // 24 reads of the recorded resources, then the scan for untracked ones: one
+        // ListRoles page and one ListOpenIDConnectProviders.
+        stdout(&o).contains("Refreshing 28 resources ... done (26 AWS reads"),
         "{}",
         stdout(&o)
     );
@@ -575,10 +577,8 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
             .exists()
     );
 
-    // Applying the saved plan needs no confirmation and does exactly it.
-    let mut apply = base("apply");
-    apply.insert(1, "first.plan".into());
-    let o = run(apply.clone(), &[]);
+    // Applying the saved plan needs no confirmation, no other flag, and does exactly it.
+    let o = w.run(&["apply", "first.plan"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."),
@@ -588,16 +588,71 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let o = run(base("plan"), &["--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 
-    // The same file again: the state moved on since it was made.
+    // The same file again: the state moved on, and the key it lacked now exists. Flags
+    // beside a plan that agree with it are accepted (and the plan is still refused).
+    let mut apply = base("apply");
+    apply.insert(1, "first.plan".into());
     let o = run(apply.clone(), &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("first.plan: the state changed since this plan was made (serial 0 → "),
+        stderr(&o).contains("first.plan: what this plan was made from has changed since; plan again:\n  - the state changed (serial 0 → ")
+            && stderr(&o).contains("\n  - the signing key changed (kid none → "),
         "{}",
         stderr(&o)
     );
 
-    // Inputs changed after planning: refused, nothing applied.
+    // A changed request file: refused, naming the file; nothing applied.
+    let o = run(base("plan"), &["--out", "same.plan"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ebs = w.path().join("creds/03_credentials_request_aws.yaml");
+    let text = std::fs::read_to_string(&ebs).unwrap();
+    std::fs::write(&ebs, text.replace("ec2:AttachVolume", "ec2:AttachVolumes")).unwrap();
+    std::fs::write(w.path().join("creds/new.yaml"), "# a new file\n").unwrap();
+    let state_before =
+        std::fs::read_to_string(w.path().join(format!("state/{name}.toml"))).unwrap();
+    let o = w.run(&["apply", "same.plan"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: same.plan: what this plan was made from has changed since; plan again:\n  \
+         - the requests changed: creds/03_credentials_request_aws.yaml (modified), creds/new.yaml (added)\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(w.path().join(format!("state/{name}.toml"))).unwrap(),
+        state_before
+    );
+    std::fs::write(&ebs, &text).unwrap();
+    std::fs::remove_file(w.path().join("creds/new.yaml")).unwrap();
+
+    // Flags next to a plan that disagree with it are refused, each named.
+    let o = w.run(&[
+        "apply",
+        "same.plan",
+        "--name",
+        "other",
+        "--output-dir",
+        "elsewhere",
+        "--user-tags",
+        "team=x",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("same.plan: a saved plan carries its settings; these flags disagree with it:")
+            && err.contains(&format!("--name other (the plan has {name})"))
+            && err.contains("--output-dir ")
+            && err.contains("--user-tags team=x (the plan has no tag `team`)"),
+        "{err}"
+    );
+    let o = w.run(&["apply", "same.plan", "--config", "stsform.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--config stsform.toml is not read with it"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A destroy plan, applied by `destroy PLANFILE`; an apply plan is not a destroy plan.
     let o = run(base("plan"), &["--destroy", "--out", "destroy.plan"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
@@ -605,20 +660,10 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
         "{}",
         stdout(&o)
     );
-    let ebs = w.path().join("creds/03_credentials_request_aws.yaml");
-    let text = std::fs::read_to_string(&ebs).unwrap();
-    std::fs::write(&ebs, text.replace("ec2:AttachVolume", "ec2:AttachVolumes")).unwrap();
-    let mut destroy = base("apply");
-    destroy.insert(1, "destroy.plan".into());
-    let o = run(destroy.clone(), &[]);
+    let o = w.run(&["destroy", "same.plan"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("destroy.plan: the inputs changed since this plan was made"),
-        "{}",
-        stderr(&o)
-    );
-    std::fs::write(&ebs, text).unwrap();
-    let o = run(destroy, &[]);
+    assert!(stderr(&o).contains("same.plan is an apply plan; run `stsform apply same.plan`"));
+    let o = w.run(&["destroy", "destroy.plan"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).contains("Destroy complete! Resources: 28 destroyed."),
@@ -630,21 +675,17 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let o = run(base("plan"), &["--out", "again.plan"]);
     assert_eq!(o.status.code(), Some(0));
     std::fs::remove_file(w.path().join(format!("state/{name}.toml"))).unwrap();
-    let mut again = base("apply");
-    again.insert(1, "again.plan".into());
-    let o = run(again, &[]);
+    let o = w.run(&["apply", "again.plan"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("again.plan: the state was replaced since this plan was made (lineage"),
+        stderr(&o).contains("again.plan: what this plan was made from has changed since; plan again:\n  - the state was replaced (lineage"),
         "{}",
         stderr(&o)
     );
 
     // Not a plan at all.
     std::fs::write(w.path().join("junk.plan"), "{}").unwrap();
-    let mut junk = base("apply");
-    junk.insert(1, "junk.plan".into());
-    let o = run(junk, &[]);
+    let o = w.run(&["apply", "junk.plan"]);
     assert!(
         stderr(&o).contains("junk.plan: not a saved stsform plan"),
         "{}",

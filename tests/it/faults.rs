@@ -150,7 +150,36 @@ fn every_iam_request_failing_fails_cleanly_and_keeps_the_state_true() {
             hold: Duration::ZERO,
         },
     ));
-    let apply = run(&c, &proxy.url(), "apply");
+    // Planning needs IAM too (the scan for the cluster's resources outside the state):
+    // it fails, naming the calls, before anything is changed.
+    let refused = run(&c, &proxy.url(), "apply");
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        err.contains("ListRoles: AccessDenied")
+            && err.contains("ListOpenIDConnectProviders: AccessDenied"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        rt.block_on(account.inventory(&c.name)).is_empty(),
+        "a failed plan changed AWS"
+    );
+    assert!(!c.state_path().exists() || c.state().resources.is_empty());
+
+    // A plan saved without faults, applied while every IAM request fails: the bucket and
+    // files are made, the provider fails, and the roles and their dependents are skipped.
+    let saved = c.run(&moto, &{
+        let mut a = c.args("plan");
+        a.extend(["--out".into(), "p.plan".into()]);
+        a
+    });
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    let apply = c
+        .command(&proxy.url(), &["apply".into(), "p.plan".into()])
+        .env("STSFORM_ATTEMPT_TIMEOUT_SECS", ATTEMPT_TIMEOUT_SECS)
+        .output()
+        .unwrap();
     assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
     let out = String::from_utf8_lossy(&apply.stdout).into_owned();
     let err = String::from_utf8_lossy(&apply.stderr).into_owned();

@@ -777,7 +777,7 @@ fn import_adopts_a_cluster_made_by_ccoctl() {
     let text = ok(&o);
     assert!(
         text.contains(
-            "Imported 25 resources, 0 not found (the next apply creates them), 0 not owned"
+            "Imported 28 resources, 0 not found (the next apply creates them), 0 not owned"
         ),
         "{text}"
     );
@@ -813,7 +813,7 @@ fn import_adopts_a_cluster_made_by_ccoctl() {
     );
     let bounded = ok(&o);
     assert!(
-        bounded.contains("Plan: 0 to add, 8 to change, 0 to destroy."),
+        bounded.contains("Plan: 0 to add, 9 to change, 0 to destroy."),
         "{bounded}"
     );
     assert!(!bounded.contains("iam_role_policy"), "{bounded}");
@@ -841,6 +841,193 @@ fn import_adopts_a_cluster_made_by_ccoctl() {
         Default::default(),
         "nothing of the cluster is left"
     );
+}
+
+/// Everything in AWS that carries the cluster's ownership tag key: roles named
+/// `<name>-…` (what a scan can find without reading every role), every OIDC provider,
+/// and the bucket `<name>-oidc`.
+async fn tagged_for(url: &str, name: &str) -> Vec<String> {
+    let iam = iam(url);
+    let s3 = s3(url);
+    let key = format!("openshift.io/cloud-credential-operator/{name}");
+    let mut out = Vec::new();
+    let mut pages = iam.list_roles().into_paginator().send();
+    let mut roles = Vec::new();
+    while let Some(page) = pages.next().await {
+        for r in page.unwrap().roles() {
+            if r.role_name().starts_with(&format!("{name}-")) {
+                roles.push(r.role_name().to_string());
+            }
+        }
+    }
+    for role in roles {
+        let Ok(got) = iam.get_role().role_name(&role).send().await else {
+            continue; // deleted meanwhile
+        };
+        if got
+            .role()
+            .is_some_and(|r| r.tags().iter().any(|t| t.key() == key))
+        {
+            out.push(format!("role:{role}"));
+        }
+    }
+    let providers = iam.list_open_id_connect_providers().send().await.unwrap();
+    for p in providers.open_id_connect_provider_list() {
+        let arn = p.arn().unwrap();
+        let Ok(got) = iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+        else {
+            continue;
+        };
+        if got.tags().iter().any(|t| t.key() == key) {
+            out.push(format!("provider:{arn}"));
+        }
+    }
+    if s3
+        .head_bucket()
+        .bucket(format!("{name}-oidc"))
+        .send()
+        .await
+        .is_ok()
+    {
+        out.push(format!("bucket:{name}-oidc"));
+    }
+    out
+}
+
+/// A cluster laid out by ccoctl, plus a tagged role whose request is gone, and a role
+/// someone gave a managed and an inline policy: import adopts all of it, the destroy plan
+/// names the policies it removes, and destroy leaves nothing tagged for the cluster
+/// (`ccoctl aws delete` would have left the role with the managed policy behind).
+#[test]
+fn import_then_destroy_leaves_nothing_tagged_for_the_cluster() {
+    use aws_sdk_iam::types::Tag as IamTag;
+    let Some(url) = crate::support::endpoint() else {
+        return;
+    };
+    let rt = runtime();
+    let w = Work::new();
+    let name = crate::moto_account::unique_name();
+    rt.block_on(ccoctl_create_all(&url, &w, &name));
+    let iam = iam(&url);
+    let owner = format!("openshift.io/cloud-credential-operator/{name}");
+    // ccoctl made this role for a request no longer in the directory.
+    let orphan = format!("{name}-openshift-old-operator-old-credentials");
+    // Someone else's role with the cluster's prefix but no tag: never touched.
+    let foreign = format!("{name}-not-the-clusters");
+    let ingress = format!("{name}-openshift-ingress-operator-cloud-credentials");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let document = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#;
+    let managed = rt.block_on(async {
+        iam.create_role()
+            .role_name(&orphan)
+            .assume_role_policy_document(trust)
+            .tags(
+                IamTag::builder()
+                    .key(&owner)
+                    .value("owned")
+                    .build()
+                    .unwrap(),
+            )
+            .tags(IamTag::builder().key("Name").value(&name).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        iam.put_role_policy()
+            .role_name(&orphan)
+            .policy_name(&orphan)
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap();
+        iam.create_role()
+            .role_name(&foreign)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap();
+        let policy = iam
+            .create_policy()
+            .policy_name(format!("{name}-extra"))
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap();
+        let arn = policy.policy().unwrap().arn().unwrap().to_string();
+        iam.attach_role_policy()
+            .role_name(&ingress)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        iam.put_role_policy()
+            .role_name(&ingress)
+            .policy_name("added-by-hand")
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap();
+        arn
+    });
+    let before = rt.block_on(tagged_for(&url, &name));
+    assert_eq!(before.len(), 10, "{before:?}"); // 8 roles, the provider, the bucket
+
+    // Plan before import: the untracked resources are listed, nothing else is claimed.
+    let o = w.cluster("plan", &name, &[]);
+    let plan = out(&o);
+    assert!(
+        plan.contains(&format!("Tagged for {name}, not managed")),
+        "{plan}"
+    );
+    assert!(plan.contains(&format!("  # iam_role.{orphan}\n")), "{plan}");
+
+    let o = w.cluster("import", &name, &[]);
+    let text = ok(&o);
+    assert!(
+        text.contains(&format!(
+            "  imported   iam_role.{orphan} (tagged for {name}, derived from no current request)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Imported 30 resources, 0 not found (the next apply creates them), 0 not owned"
+        ) && text.contains("note: 2 of them no current request derives"),
+        "{text}"
+    );
+
+    // The destroy plan names the policies added outside stsform that go with the role.
+    let o = w.cluster("plan", &name, &["--destroy"]);
+    let plan = ok(&o);
+    assert!(
+        plan.contains("Plan: 0 to add, 0 to change, 30 to destroy."),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "iam_role.{ingress}: has policies stsform did not make; before the role is deleted, inline `added-by-hand` deleted; managed `{managed}` detached"
+        )),
+        "{plan}"
+    );
+    let o = w.cluster("destroy", &name, &["--auto-approve"]);
+    assert!(
+        ok(&o).contains("Destroy complete! Resources: 30 destroyed."),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(
+        rt.block_on(tagged_for(&url, &name)),
+        Vec::<String>::new(),
+        "something tagged for the cluster is left"
+    );
+    // Only what was not the cluster's is left: the untagged role, the managed policy.
+    rt.block_on(async {
+        iam.get_role().role_name(&foreign).send().await.unwrap();
+        iam.get_policy().policy_arn(&managed).send().await.unwrap();
+    });
 }
 
 #[test]
