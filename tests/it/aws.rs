@@ -535,7 +535,7 @@ async fn role_and_policy_lifecycle() {
             role: spec.name.clone()
         })
         .await,
-        [boundary_arn.clone()]
+        std::slice::from_ref(&boundary_arn)
     );
     let mut inline = vec!["added-by-hand".to_string(), spec.name.clone()];
     inline.sort();
