@@ -390,3 +390,130 @@ fn extra_policies_note(id: &ResourceId, extra: &crate::discover::ExtraPolicies) 
         parts.join("; ")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{ExtraPolicies, Found};
+    use crate::resource::{Resource, RoleSpec, Tags};
+
+    fn role(name: &str, description: &str) -> Spec {
+        Spec::IamRole(RoleSpec {
+            name: name.into(),
+            arn: format!("arn:aws:iam::123456789012:role/{name}"),
+            description: description.into(),
+            trust_policy: serde_json::json!({}),
+            permissions_boundary: None,
+            tags: Tags::new(),
+        })
+    }
+
+    fn desired(roles: &[(&str, &str)]) -> Desired {
+        let mut d = Desired::default();
+        for (name, description) in roles {
+            let id = ResourceId::new(ResourceKind::IamRole, *name);
+            d.resources.insert(
+                id.clone(),
+                Resource {
+                    id,
+                    spec: role(name, description),
+                    depends_on: vec![],
+                },
+            );
+        }
+        d
+    }
+
+    fn found(roles: &[(&str, &str)]) -> Observed {
+        let mut o = Observed {
+            refreshed: true,
+            ..Observed::default()
+        };
+        o.discovery.cluster = "c1".into();
+        for (name, description) in roles {
+            o.discovery.tagged.insert(
+                ResourceId::new(ResourceKind::IamRole, *name),
+                Found {
+                    spec: role(name, description),
+                    depends_on: vec![],
+                },
+            );
+        }
+        o
+    }
+
+    #[test]
+    fn found_and_desired_is_adopted_counted_once_and_updated_only_if_it_differs() {
+        let d = desired(&[("c1-a", "same"), ("c1-b", "wanted")]);
+        let o = found(&[("c1-a", "same"), ("c1-b", "found")]);
+        let plan = compute(&d, &o);
+        let changes: Vec<(Action, Reason, usize)> = plan
+            .changes
+            .iter()
+            .map(|c| (c.action, c.reason, c.attributes.len()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (Action::Update, Reason::Adopted, 0),
+                (Action::Update, Reason::Adopted, 1)
+            ]
+        );
+        assert_eq!(
+            (plan.summary.adopt, plan.summary.change, plan.summary.add),
+            (2, 1, 0)
+        );
+        assert!(plan.unmanaged.is_empty());
+        assert_eq!(plan.owner, "c1");
+    }
+
+    #[test]
+    fn found_and_not_desired_is_listed_or_deleted_with_the_flag_and_its_policies_named() {
+        let mut o = found(&[("c1-old", "x")]);
+        o.discovery.extra_policies.insert(
+            "c1-old".into(),
+            ExtraPolicies {
+                inline: vec!["hand".into()],
+                managed: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            },
+        );
+        let listed = compute(&Desired::empty(), &o);
+        assert!(!listed.has_changes());
+        assert_eq!(listed.unmanaged.len(), 1);
+        assert!(
+            listed.notes.is_empty(),
+            "nothing is deleted, nothing to say"
+        );
+
+        let deleted = compute_with(&Desired::empty(), &o, true);
+        assert!(deleted.unmanaged.is_empty());
+        let c = &deleted.changes[0];
+        assert_eq!((c.action, c.reason), (Action::Delete, Reason::Unmanaged));
+        assert_eq!(deleted.summary.destroy, 1);
+        assert_eq!(
+            deleted.notes,
+            [
+                "iam_role.c1-old: has policies stsform did not make; before the role is deleted, inline `hand` deleted; managed `arn:aws:iam::aws:policy/ReadOnlyAccess` detached"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_state_holds_is_never_taken_from_discovery() {
+        // Recorded and gone, found again by the scan (it cannot be: discovery skips what
+        // the state holds); the state's view wins and the plan re-creates it.
+        let d = desired(&[("c1-a", "wanted")]);
+        let mut o = found(&[("c1-a", "found")]);
+        o.resources.insert(
+            ResourceId::new(ResourceKind::IamRole, "c1-a"),
+            ObservedResource {
+                recorded: role("c1-a", "wanted"),
+                live: None,
+                depends_on: vec![],
+            },
+        );
+        let plan = compute(&d, &o);
+        assert_eq!(plan.changes[0].reason, Reason::DeletedOutside);
+        assert_eq!(plan.summary.adopt, 0);
+    }
+}

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use stsform::keypair::PrivateKey;
 use stsform::provider::fake::{FakeCloud, FakeProvider};
 use stsform::resource::{
-    BucketSpec, ObjectSpec, PublicAccessBlock, ResourceId, ResourceKind, RoleSpec, Spec,
+    BucketSpec, ObjectSpec, PublicAccessBlock, ResourceId, ResourceKind, RoleSpec, Spec, Tags,
 };
 
-use crate::harness::{ACCOUNT_ID, Account};
+use crate::harness::{ACCOUNT_ID, Account, RoleDocuments};
 
 #[derive(Clone)]
 pub struct FakeAccount(pub Arc<FakeCloud>);
@@ -147,5 +147,82 @@ impl Account for FakeAccount {
             &ResourceId::new(ResourceKind::S3Object, format!("{bucket}/{key}")),
             Some(Spec::S3Object(o)),
         );
+    }
+
+    async fn create_tagged_role(&self, role: &str, cluster: &str) {
+        let spec = RoleSpec {
+            name: role.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT_ID}:role/{role}"),
+            description: String::new(),
+            trust_policy: stsform::iam_policy::canonicalize(&serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+            })),
+            permissions_boundary: None,
+            tags: Tags::from([
+                (
+                    format!("openshift.io/cloud-credential-operator/{cluster}"),
+                    "owned".to_string(),
+                ),
+                ("Name".to_string(), cluster.to_string()),
+            ]),
+        };
+        self.0.set(
+            &ResourceId::new(ResourceKind::IamRole, role),
+            Some(Spec::IamRole(spec)),
+        );
+        self.0.put_inline_policy(
+            role,
+            role,
+            stsform::iam_policy::canonicalize(&serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]
+            })),
+        );
+    }
+
+    async fn attach_managed_policy(&self, role: &str) -> String {
+        let arn = format!("arn:aws:iam::{ACCOUNT_ID}:policy/{role}-extra");
+        self.0.attach_role_policy(role, &arn);
+        arn
+    }
+
+    async fn role_documents(&self, role: &str) -> Option<RoleDocuments> {
+        let all = self.0.snapshot();
+        let Some(Spec::IamRole(r)) = all.get(&ResourceId::new(ResourceKind::IamRole, role)) else {
+            return None;
+        };
+        let inline = all
+            .values()
+            .filter_map(|s| match s {
+                Spec::IamRolePolicy(p) if p.role == role => {
+                    Some((p.name.clone(), p.document.to_string()))
+                }
+                _ => None,
+            })
+            .collect();
+        Some(RoleDocuments {
+            trust: r.trust_policy.to_string(),
+            description: r.description.clone(),
+            inline,
+        })
+    }
+
+    async fn tags_of(&self, what: &str) -> Tags {
+        let (kind, name) = what.split_once(':').unwrap();
+        let kind = match kind {
+            "bucket" => ResourceKind::S3Bucket,
+            "object" => ResourceKind::S3Object,
+            "provider" => ResourceKind::IamOidcProvider,
+            "role" => ResourceKind::IamRole,
+            other => panic!("no tags for {other}"),
+        };
+        match self.get(kind, name) {
+            Spec::S3Bucket(b) => b.tags,
+            Spec::S3Object(o) => o.tags,
+            Spec::IamOidcProvider(p) => p.tags,
+            Spec::IamRole(r) => r.tags,
+            other => panic!("no tags on {other:?}"),
+        }
     }
 }

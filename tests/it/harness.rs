@@ -13,6 +13,7 @@ use std::time::Duration;
 use stsform::execute::{Controls, Outcome};
 use stsform::progress::Recorder;
 use stsform::provider::Provider;
+use stsform::resource::Tags;
 use stsform::settings::{self, Need, Settings, SettingsInput};
 use stsform::state::StateFile;
 use stsform::workflow::{self, Inputs, Mode, Planned};
@@ -61,6 +62,32 @@ pub trait Account: Clone + Send + Sync {
         bucket: &str,
         key: &str,
     ) -> impl std::future::Future<Output = ()> + Send;
+    /// Creates a role as ccoctl would for `cluster` (ownership tags, an inline policy
+    /// named like the role), with a trust policy for EC2, behind stsform's back.
+    fn create_tagged_role(
+        &self,
+        role: &str,
+        cluster: &str,
+    ) -> impl std::future::Future<Output = ()> + Send;
+    /// Attaches a managed policy to a role behind stsform's back; returns its ARN.
+    fn attach_managed_policy(&self, role: &str)
+    -> impl std::future::Future<Output = String> + Send;
+    /// A role's trust policy, description and inline policies as AWS returns them.
+    fn role_documents(
+        &self,
+        role: &str,
+    ) -> impl std::future::Future<Output = Option<RoleDocuments>> + Send;
+    /// The tags AWS holds for `bucket:N`, `object:N/key`, `provider:HOST` or `role:R`.
+    fn tags_of(&self, what: &str) -> impl std::future::Future<Output = Tags> + Send;
+}
+
+/// A role as AWS returns it, documents as text (IAM's may be URL-encoded).
+#[derive(Clone, Debug)]
+pub struct RoleDocuments {
+    pub trust: String,
+    pub description: String,
+    /// Inline policy name → document.
+    pub inline: std::collections::BTreeMap<String, String>,
 }
 
 /// A scratch cluster: requests, output dir and state in a temp dir.

@@ -10,6 +10,7 @@ mod faults;
 mod harness;
 mod keypair;
 mod moto_account;
+mod parity;
 #[path = "../../examples/support/proxy.rs"]
 mod proxy;
 mod render;

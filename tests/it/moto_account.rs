@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use stsform::keypair::PrivateKey;
 use stsform::provider::aws::AwsProvider;
 
-use crate::harness::Account;
+use crate::harness::{Account, RoleDocuments};
+use stsform::resource::Tags;
 
 const REGION: &str = "us-east-2";
 
@@ -222,5 +223,142 @@ impl Account for MotoAccount {
             .send()
             .await
             .unwrap();
+    }
+
+    async fn create_tagged_role(&self, role: &str, cluster: &str) {
+        use aws_sdk_iam::types::Tag;
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        self.iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust)
+            .tags(
+                Tag::builder()
+                    .key(format!("openshift.io/cloud-credential-operator/{cluster}"))
+                    .value("owned")
+                    .build()
+                    .unwrap(),
+            )
+            .tags(Tag::builder().key("Name").value(cluster).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        self.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(role)
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn attach_managed_policy(&self, role: &str) -> String {
+        let policy = self
+            .iam
+            .create_policy()
+            .policy_name(format!("{role}-extra"))
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let arn = policy.policy().unwrap().arn().unwrap().to_string();
+        self.iam
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        arn
+    }
+
+    async fn role_documents(&self, role: &str) -> Option<RoleDocuments> {
+        let got = self.iam.get_role().role_name(role).send().await.ok()?;
+        let r = got.role()?;
+        let mut inline = std::collections::BTreeMap::new();
+        let names = self
+            .iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap();
+        for name in names.policy_names() {
+            let p = self
+                .iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .unwrap();
+            inline.insert(name.clone(), p.policy_document().to_string());
+        }
+        Some(RoleDocuments {
+            trust: r
+                .assume_role_policy_document()
+                .unwrap_or_default()
+                .to_string(),
+            description: r.description().unwrap_or_default().to_string(),
+            inline,
+        })
+    }
+
+    async fn tags_of(&self, what: &str) -> Tags {
+        let (kind, name) = what.split_once(':').unwrap();
+        let pairs: Vec<(String, String)> = match kind {
+            "bucket" => self
+                .s3
+                .get_bucket_tagging()
+                .bucket(name)
+                .send()
+                .await
+                .unwrap()
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+            "object" => {
+                let (bucket, key) = name.split_once('/').unwrap();
+                self.s3
+                    .get_object_tagging()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect()
+            }
+            "provider" => {
+                let arn = format!("arn:aws:iam::123456789012:oidc-provider/{name}");
+                self.iam
+                    .get_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .send()
+                    .await
+                    .unwrap()
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect()
+            }
+            "role" => self
+                .iam
+                .list_role_tags()
+                .role_name(name)
+                .send()
+                .await
+                .unwrap()
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+            other => panic!("no tags for {other}"),
+        };
+        pairs.into_iter().collect()
     }
 }

@@ -248,6 +248,9 @@ fn assert_json_covers_markdown(md: &str, v: &Value) {
             names(&c[key], &mut attributes);
         }
     }
+    for u in v["unmanaged"].as_array().unwrap() {
+        addresses.insert(u["address"].as_str().unwrap().to_string());
+    }
     for d in v["drift"].as_array().unwrap() {
         addresses.insert(d["address"].as_str().unwrap().to_string());
         for key in ["recorded", "live", "changed_attributes"] {
@@ -426,6 +429,97 @@ fn tags_update() {
     assert_eq!(c["after"]["tags"]["team"], "platform|infra");
     let tags: Tags = serde_json::from_value(c["before"]["tags"].clone()).unwrap();
     assert!(!tags.contains_key("team"));
+}
+
+/// A role found tagged for the cluster but missing from the state is adopted (and updated
+/// where it differs); a tagged role no request derives is listed, not changed.
+#[test]
+fn adopted_and_unmanaged() {
+    use stsform::discover::{ExtraPolicies, Found};
+    let want = baseline();
+    let mut o = applied(&want);
+    o.discovery.cluster = CLUSTER.into();
+    for kind in [ResourceKind::IamRole, ResourceKind::IamRolePolicy] {
+        let observed = o.resources.remove(&id(kind, INGRESS)).unwrap();
+        let mut spec = observed.recorded;
+        if let Spec::IamRole(r) = &mut spec {
+            r.description = "made by hand".into();
+        }
+        o.discovery.tagged.insert(
+            id(kind, INGRESS),
+            Found {
+                spec,
+                depends_on: observed.depends_on,
+            },
+        );
+    }
+    let orphan = "prod-east-openshift-old-operator-old-credentials";
+    let Spec::IamRole(mut old) = want.resources[&id(ResourceKind::IamRole, EBS)].spec.clone()
+    else {
+        unreachable!()
+    };
+    old.name = orphan.into();
+    old.arn = format!("arn:aws:iam::{ACCOUNT}:role/{orphan}");
+    o.discovery.tagged.insert(
+        id(ResourceKind::IamRole, orphan),
+        Found {
+            spec: Spec::IamRole(old),
+            depends_on: vec![],
+        },
+    );
+    o.discovery.extra_policies.insert(
+        orphan.into(),
+        ExtraPolicies {
+            inline: vec![],
+            managed: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+        },
+    );
+    let plan = plan::compute(&want, &o);
+    let (md, v) = check("adopted_unmanaged", &plan, &meta());
+    assert!(
+        md.contains(": 2 to adopt, 0 to add, 1 to change, 0 to destroy\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| ~ | `iam_role.{INGRESS}` | exists, tagged for `prod-east`: adopted |"
+        )),
+        "{md}"
+    );
+    assert!(md.contains(&format!("- `iam_role.{orphan}`\n")), "{md}");
+    assert_eq!(v["summary"]["adopt"], 2);
+    assert_eq!(v["owner"], CLUSTER);
+    assert_eq!(v["unmanaged"][0]["address"], format!("iam_role.{orphan}"));
+    assert_eq!(
+        change(&v, &format!("iam_role.{INGRESS}"))["reason"],
+        "adopted"
+    );
+    let text = text(&plan);
+    assert!(
+        text.contains(&format!("# iam_role.{INGRESS} exists, tagged for prod-east: will be adopted and updated in-place"))
+            && text.contains(&format!("# iam_role_policy.{INGRESS} exists, tagged for prod-east: will be adopted\n"))
+            && text.contains("Plan: 2 to adopt, 0 to add, 1 to change, 0 to destroy."),
+        "{text}"
+    );
+    with_path_filters(|| insta::assert_snapshot!("adopted_unmanaged_text", text));
+
+    // Destroying it too: a delete for the untracked role, and what goes with it.
+    let plan = plan::compute_with(&Desired::empty(), &o, true);
+    let (md, v) = check("destroy_unmanaged", &plan, &meta());
+    assert_eq!(
+        change(&v, &format!("iam_role.{orphan}"))["reason"],
+        "unmanaged"
+    );
+    assert!(
+        md.contains(&format!(
+            "| - | `iam_role.{orphan}` | tagged for `prod-east`, not managed |"
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("- iam\\_role.{}: has policies stsform did not make; before the role is deleted, managed `arn:aws:iam::aws:policy/ReadOnlyAccess` detached", orphan)),
+        "{md}"
+    );
 }
 
 #[test]
