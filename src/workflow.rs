@@ -86,14 +86,23 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
     {
         return vec![t.clone()];
     }
-    observed
-        .resources
-        .values()
-        .find_map(|o| match &o.live {
-            Some(Spec::IamOidcProvider(p)) => Some(p.thumbprints.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
+    let recorded = observed.resources.values().find_map(|o| match &o.live {
+        Some(Spec::IamOidcProvider(p)) => Some(p.thumbprints.clone()),
+        _ => None,
+    });
+    // A provider about to be adopted (found tagged, not in the state) keeps its own too.
+    let issuer = desired::issuer_url(&inputs.settings);
+    let adopted = || {
+        observed
+            .discovery
+            .tagged
+            .values()
+            .find_map(|f| match &f.spec {
+                Spec::IamOidcProvider(p) if p.url == issuer => Some(p.thumbprints.clone()),
+                _ => None,
+            })
+    };
+    recorded.or_else(adopted).unwrap_or_default()
 }
 
 /// Refreshes (unless `refresh` is false) and computes the plan.
@@ -125,21 +134,30 @@ pub async fn plan<P: Provider>(
     };
     let refresh_time = started.elapsed();
     let reads = if refresh { state.resources.len() } else { 0 };
-    let desired = match mode {
-        Mode::Destroy => Desired::empty(),
-        Mode::Apply => desired::derive(
-            &inputs.requests,
-            &inputs.settings,
-            &Facts {
-                account_id: account,
-                signing_key: inputs.signing_key.clone(),
-                thumbprints: thumbprints(inputs, &observed),
-            },
-        )?,
+    let derive = |observed: &Observed| -> Result<Desired> {
+        Ok(match mode {
+            Mode::Destroy => Desired::empty(),
+            Mode::Apply => desired::derive(
+                &inputs.requests,
+                &inputs.settings,
+                &Facts {
+                    account_id: account.clone(),
+                    signing_key: inputs.signing_key.clone(),
+                    thumbprints: thumbprints(inputs, observed),
+                },
+            )?,
+        })
     };
+    let mut desired = derive(&observed)?;
     let mut observed = observed;
     if refresh {
+        let before = thumbprints(inputs, &observed);
         observed.discovery = discovery(inputs, provider, &state, &desired, parallelism).await?;
+        // Derive is pure and cheap: run it again when an adopted provider's thumbprints
+        // are the only ones known (discovery needs the desired ids, derive the facts).
+        if thumbprints(inputs, &observed) != before {
+            desired = derive(&observed)?;
+        }
     }
     let plan = plan::compute_with(&desired, &observed, inputs.include_unmanaged);
     Ok(Planned {

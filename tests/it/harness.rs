@@ -231,6 +231,20 @@ impl<A: Account> Env<A> {
         stsform::state::State::from_toml(&text, "state").unwrap()
     }
 
+    /// `stsform state rm`: the state forgets `ids`; AWS keeps them.
+    pub fn forget(&self, ids: &[stsform::resource::ResourceId]) {
+        let path = self.path(&format!("state/{}.toml", self.name));
+        let file = StateFile::lock(&path, "state rm", Duration::ZERO).unwrap();
+        let mut state = file.load(&self.name).unwrap();
+        for id in ids {
+            assert!(
+                state.resources.remove(id).is_some(),
+                "{id} not in the state"
+            );
+        }
+        file.save(&mut state).unwrap();
+    }
+
     pub fn edit_request(&self, file: &str, edit: impl FnOnce(String) -> String) {
         let p = self.path("creds").join(file);
         let text = std::fs::read_to_string(&p).unwrap();

@@ -465,13 +465,41 @@ async fn untracked_tagged_role_is_listed_and_deleted_only_with_the_flag<A: Accou
         "{text}"
     );
 
+    // The state also loses the bucket (with its objects) and the provider: they are
+    // tagged too, so the scan finds them as well.
+    let bucket = format!("{name}-oidc");
+    let host = format!("{bucket}.s3.us-east-2.amazonaws.com");
+    let forgotten = [
+        ResourceId::new(ResourceKind::S3Bucket, &bucket),
+        ResourceId::new(
+            ResourceKind::S3Object,
+            format!("{bucket}/.well-known/openid-configuration"),
+        ),
+        ResourceId::new(ResourceKind::S3Object, format!("{bucket}/keys.json")),
+        ResourceId::new(ResourceKind::IamOidcProvider, &host),
+    ];
+    env.forget(&forgotten);
+    let untracked: Vec<String> = forgotten
+        .iter()
+        .map(ToString::to_string)
+        .chain(untracked)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
     // A destroy without the flag lists them and leaves them.
     let (planned, outcome, _) = env.run(Mode::Destroy).await;
     assert!(outcome.is_complete(), "{outcome:#?}");
-    assert_eq!(listed(&planned.plan), untracked);
-    assert_eq!(planned.plan.summary.destroy, 28);
+    let mut listed_now = listed(&planned.plan);
+    listed_now.sort();
+    assert_eq!(listed_now, untracked);
+    assert_eq!(planned.plan.summary.destroy, 24);
     let left = account.inventory(&name).await;
     let expected: BTreeSet<String> = [
+        format!("bucket:{bucket}"),
+        format!("object:{bucket}/.well-known/openid-configuration"),
+        format!("object:{bucket}/keys.json"),
+        format!("provider:{host}"),
         format!("role:{orphan}"),
         format!("role_policy:{orphan}/{orphan}"),
         format!("role:{theirs}"),
@@ -483,12 +511,13 @@ async fn untracked_tagged_role_is_listed_and_deleted_only_with_the_flag<A: Accou
 
     // With it, they are deletes (reason: tagged, not managed); the other cluster's stays.
     let planned = env.try_plan(Mode::Destroy, true).await.unwrap();
-    let changes: Vec<(Action, Reason, String)> = planned
+    let mut changes: Vec<(Action, Reason, String)> = planned
         .plan
         .changes
         .iter()
         .map(|c| (c.action, c.reason, c.id.to_string()))
         .collect();
+    changes.sort_by(|a, b| a.2.cmp(&b.2));
     assert_eq!(
         changes,
         untracked
@@ -750,6 +779,97 @@ fn a_saved_plan_applies_from_another_directory_without_flags() {
     );
     let (code, out, err) = run(
         work.path(),
+        &[
+            "destroy",
+            "--name",
+            &name,
+            "--region",
+            REGION,
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The checkout moved between plan and apply (another CI job, another path): run where
+/// the requests are now, and the plan finds them there by their relative path; from
+/// anywhere else it refuses, naming the directory it looked for.
+#[test]
+fn a_saved_plan_follows_a_moved_checkout() {
+    let Some(url) = crate::support::endpoint() else {
+        return;
+    };
+    let first = crate::support::scratch("cluster", true);
+    let name = crate::moto_account::unique_name();
+    let run = |dir: &Path, args: &[&str]| {
+        let o = crate::support::stsform(dir, &url)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(
+        first.path(),
+        &[
+            "plan",
+            "--name",
+            &name,
+            "--region",
+            REGION,
+            "--credentials-requests-dir",
+            "creds",
+            "--output-dir",
+            "install",
+            "--out",
+            "cluster.plan",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let moved = tempfile::tempdir().unwrap();
+    copy_dir(first.path(), moved.path());
+    let was = first.path().display().to_string();
+    std::fs::remove_dir_all(first.path()).unwrap();
+
+    // From a directory without the requests: refused, nothing applied.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let plan = moved.path().join("cluster.plan");
+    let (code, out, err) = run(elsewhere.path(), &["apply", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains(&format!("note: {was} (where "))
+            && err.contains("the plan cannot be checked against its inputs")
+            && err.contains(&format!(
+                "the requests directory `creds` (in {}) cannot be read",
+                elsewhere.path().display()
+            )),
+        "{err}"
+    );
+    assert!(!elsewhere.path().join("state").exists());
+
+    // From the moved checkout: the same files, found by content; applied there.
+    let (code, out, err) = run(moved.path(), &["apply", "cluster.plan"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Apply complete! Resources: 28 added"), "{out}");
+    assert!(moved.path().join(format!("state/{name}.toml")).exists());
+    let (code, out, err) = run(
+        moved.path(),
         &[
             "destroy",
             "--name",

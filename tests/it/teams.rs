@@ -975,9 +975,18 @@ fn import_then_destroy_leaves_nothing_tagged_for_the_cluster() {
     let before = rt.block_on(tagged_for(&url, &name));
     assert_eq!(before.len(), 10, "{before:?}"); // 8 roles, the provider, the bucket
 
-    // Plan before import: the untracked resources are listed, nothing else is claimed.
+    // Plan before import: what the requests derive is found and would be adopted, not
+    // created; the untracked resources are listed.
     let o = w.cluster("plan", &name, &[]);
-    let plan = out(&o);
+    let plan = ok(&o);
+    assert!(
+        plan.contains(&format!(
+            "# s3_bucket.{name}-oidc exists, tagged for {name}: will be adopted\n"
+        )) && plan.contains(&format!(
+            "# iam_role.{ingress} exists, tagged for {name}: will be adopted\n"
+        )) && plan.contains("Plan: 18 to adopt, 10 to add, 2 to change, 0 to destroy."),
+        "{plan}"
+    );
     assert!(
         plan.contains(&format!("Tagged for {name}, not managed")),
         "{plan}"
