@@ -604,3 +604,82 @@ fn location(base: &Path, path: &Path) -> String {
 fn short(s: &str) -> &str {
     s.get(..8).unwrap_or(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_compare_paths_from_their_own_bases() {
+        let a = Path::new("/work/a");
+        assert_eq!(location(a, Path::new("creds")), "/work/a/creds");
+        assert_eq!(location(a, Path::new("./x/../creds")), "/work/a/creds");
+        assert_eq!(
+            location(Path::new("/work/a/sub"), Path::new("../creds")),
+            "/work/a/creds"
+        );
+        assert_eq!(location(a, Path::new("/abs/creds")), "/abs/creds");
+        assert_eq!(location(a, Path::new("s3://b/k.toml")), "s3://b/k.toml");
+    }
+
+    fn saved(requests: &[(&str, &str)], kid: Option<&str>) -> Saved {
+        let settings = crate::settings::resolve(
+            &crate::settings::SettingsInput {
+                name: Some("c1".into()),
+                region: Some("us-east-2".into()),
+                credentials_requests_dir: Some("creds".into()),
+                config: Some(
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/empty-stsform.toml"),
+                ),
+                ..Default::default()
+            },
+            crate::settings::Need::Cluster,
+        )
+        .unwrap();
+        Saved {
+            mode: Mode::Apply,
+            cluster: "c1".into(),
+            working_dir: "/work".into(),
+            settings,
+            include_unmanaged: false,
+            state_serial: 3,
+            state_lineage: "lineage-1".into(),
+            fingerprint: fingerprint_of(requests, kid),
+            plan: Plan::default(),
+            observed: Observed::default(),
+        }
+    }
+
+    fn fingerprint_of(requests: &[(&str, &str)], kid: Option<&str>) -> Fingerprint {
+        Fingerprint {
+            requests: Some(
+                requests
+                    .iter()
+                    .map(|(n, h)| (n.to_string(), h.to_string()))
+                    .collect(),
+            ),
+            kid: kid.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_stale_plan_names_everything_that_changed() {
+        let plan = saved(&[("a.yaml", "1"), ("b.yaml", "2")], Some("k1"));
+        let mut state = crate::state::State::new("c1");
+        state.serial = 3;
+        state.lineage = "lineage-1".into();
+        let same = fingerprint_of(&[("a.yaml", "1"), ("b.yaml", "2")], Some("k1"));
+        check(&plan, &state, &same, "p").unwrap();
+
+        state.serial = 4;
+        let now = fingerprint_of(&[("a.yaml", "9"), ("c.yaml", "3")], None);
+        let err = check(&plan, &state, &now, "p").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "p: what this plan was made from has changed since; plan again:\n  \
+             - the state changed (serial 3 → 4)\n  \
+             - the requests changed: creds/a.yaml (modified), creds/b.yaml (removed), creds/c.yaml (added)\n  \
+             - the signing key changed (kid k1 → none)"
+        );
+    }
+}
