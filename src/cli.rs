@@ -164,6 +164,11 @@ pub struct PlanArgs {
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
     pub lock_timeout: Duration,
+    /// Lock the state while planning; `--lock=false` takes no lock and writes nothing
+    /// next to the state (for read-only CI roles). Safe only for read-only previews.
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub lock: bool,
 }
 
 /// Plan output formats.

@@ -62,6 +62,8 @@ pub enum Reason {
     RepairsDrift,
     /// The inputs no longer ask for it.
     NoLongerWanted,
+    /// `destroy` (or `plan --destroy`): everything the state holds goes.
+    DestroyRequested,
 }
 
 /// One attribute's before and after (`None` = absent).

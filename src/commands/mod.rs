@@ -120,6 +120,11 @@ fn validate(args: &ClusterArgs) -> Result<()> {
     Ok(())
 }
 
+/// `1 read`, `2 reads`: a count with the noun that agrees with it.
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Computes the issuer's thumbprint as ccoctl does, when it makes sense: not when one is
 /// given, not in day-2 mode, and never against an emulator (its issuer host is not
 /// served, and the lookup would leave loopback). Bounded by a short timeout.

@@ -18,7 +18,7 @@ use crate::plan::{Action, Change, Drift, Plan, Reason, Summary};
 use crate::resource::{ResourceId, ResourceKind, Spec, UNKNOWN};
 
 /// Version of the document's schema (see the module docs for the rule).
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// Writes the plan as pretty-printed JSON with a trailing newline.
 pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
