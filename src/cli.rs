@@ -114,6 +114,9 @@ pub struct ClusterArgs {
     /// Settings file; flags win over it [default: ./stsform.toml if present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// List every skipped non-AWS document, not just how many there are.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 impl ClusterArgs {

@@ -95,6 +95,9 @@ pub struct Skipped {
     pub source: Source,
     /// Why it was skipped: one line, starting lowercase.
     pub reason: String,
+    /// Not an AWS CredentialsRequest at all (another kind, or another cloud's request):
+    /// summed up in one note, while requests skipped by a rule get a note each.
+    pub not_aws: bool,
 }
 
 impl Skipped {
@@ -111,6 +114,33 @@ pub struct Loaded {
     pub requests: Vec<CredentialsRequest>,
     /// Skipped documents, in the same order.
     pub skipped: Vec<Skipped>,
+}
+
+impl Loaded {
+    /// The notes to show for the skipped documents: one per request skipped by a rule;
+    /// for documents that are not AWS requests at all, one summary line (release payloads
+    /// ship every cloud's requests, so listing them buries the notes that matter), or one
+    /// line each when `verbose`.
+    pub fn notes(&self, verbose: bool) -> Vec<String> {
+        let mut notes: Vec<String> = Vec::new();
+        let not_aws: Vec<&Skipped> = self.skipped.iter().filter(|s| s.not_aws).collect();
+        for skipped in &self.skipped {
+            if !skipped.not_aws || verbose {
+                notes.push(skipped.note());
+            }
+        }
+        if !verbose && !not_aws.is_empty() {
+            let files: std::collections::BTreeSet<&str> =
+                not_aws.iter().map(|s| s.source.file.as_str()).collect();
+            let (n, f) = (not_aws.len(), files.len());
+            notes.push(format!(
+                "skipped {n} non-AWS document{} in {f} file{} (--verbose lists them)",
+                if n == 1 { "" } else { "s" },
+                if f == 1 { "" } else { "s" },
+            ));
+        }
+        notes
+    }
 }
 
 /// Reads every `.yaml`, `.yml` and `.json` regular file directly in `dir` (sorted by file
@@ -167,6 +197,15 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, InputErrors> {
                     loaded.skipped.push(Skipped {
                         source: source.clone(),
                         reason,
+                        not_aws: false,
+                    });
+                    (None, None)
+                }
+                Outcome::NotAws(reason) => {
+                    loaded.skipped.push(Skipped {
+                        source: source.clone(),
+                        reason,
+                        not_aws: true,
                     });
                     (None, None)
                 }
@@ -547,8 +586,10 @@ fn shown(s: &str) -> String {
 enum Outcome {
     /// An empty document (null): nothing to report.
     Empty,
-    /// Not for us; the reason is shown to the user.
+    /// An AWS request left out by a rule (deletion, feature gating); the reason is shown.
     Skip(String),
+    /// Not an AWS CredentialsRequest (another kind or cloud); the reason is shown on request.
+    NotAws(String),
     /// A valid AWS request.
     Keep(Box<CredentialsRequest>),
     /// Errors were recorded; carries the secretRef if that part was valid, for the
@@ -703,14 +744,14 @@ impl Document<'_> {
         match present(object, "kind") {
             Some(Value::String(kind)) if kind == CREDENTIALS_REQUEST => {}
             Some(Value::String(kind)) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "kind is `{}`, not `{CREDENTIALS_REQUEST}`",
                     shown(kind)
                 ));
             }
-            None => return Outcome::Skip(format!("kind is missing, not `{CREDENTIALS_REQUEST}`")),
+            None => return Outcome::NotAws(format!("kind is missing, not `{CREDENTIALS_REQUEST}`")),
             Some(other) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "kind is {}, not `{CREDENTIALS_REQUEST}`",
                     type_name(other)
                 ));
@@ -762,25 +803,25 @@ impl Document<'_> {
             return Outcome::Invalid(None);
         };
         let Some(provider) = provider else {
-            return Outcome::Skip(format!(
+            return Outcome::NotAws(format!(
                 "spec.providerSpec is missing, so it is not an `{AWS_PROVIDER_SPEC}` request"
             ));
         };
         match present(provider, "kind") {
             Some(Value::String(kind)) if kind == AWS_PROVIDER_SPEC => {}
             Some(Value::String(kind)) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "providerSpec kind is `{}`, not `{AWS_PROVIDER_SPEC}`",
                     shown(kind)
                 ));
             }
             None => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "providerSpec kind is missing, not `{AWS_PROVIDER_SPEC}`"
                 ));
             }
             Some(other) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "providerSpec kind is {}, not `{AWS_PROVIDER_SPEC}`",
                     type_name(other)
                 ));
@@ -2182,4 +2223,51 @@ spec:
         assert_eq!(shown_path(Path::new("/srv/credreqs/a.yaml"), Some(cwd)), "/srv/credreqs/a.yaml");
         assert_eq!(shown_path(Path::new("/srv/a.yaml"), None), "/srv/a.yaml");
     }
+
+    #[test]
+    fn non_aws_documents_are_summed_up_and_rule_skips_stay_one_per_request() {
+        let skipped = |file: &str, document: usize, reason: &str, not_aws: bool| Skipped {
+            source: Source {
+                file: file.into(),
+                document,
+            },
+            reason: reason.into(),
+            not_aws,
+        };
+        let loaded = Loaded {
+            requests: Vec::new(),
+            skipped: vec![
+                skipped("a.yaml", 2, "providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`", true),
+                skipped("a.yaml", 3, "providerSpec kind is `AzureProviderSpec`, not `AWSProviderSpec`", true),
+                skipped("b.yaml", 1, "marked for deletion", false),
+                skipped("c.yaml", 1, "kind is `ConfigMap`, not `CredentialsRequest`", true),
+            ],
+        };
+        assert_eq!(
+            loaded.notes(false),
+            [
+                "b.yaml: document 1: skipped: marked for deletion",
+                "skipped 3 non-AWS documents in 2 files (--verbose lists them)",
+            ]
+        );
+        assert_eq!(
+            loaded.notes(true),
+            loaded.skipped.iter().map(Skipped::note).collect::<Vec<_>>()
+        );
+        let one = Loaded {
+            requests: Vec::new(),
+            skipped: loaded.skipped[..1].to_vec(),
+        };
+        assert_eq!(
+            one.notes(false),
+            ["skipped 1 non-AWS document in 1 file (--verbose lists them)"]
+        );
+        // The real examples: every other cloud's request is a non-AWS document, the
+        // feature-gated AWS request is not.
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+        let loaded = load(&examples, &DEFAULT).unwrap();
+        assert!(loaded.skipped.iter().filter(|s| s.not_aws).all(|s| !s.reason.contains("feature")));
+        assert!(loaded.skipped.iter().any(|s| !s.not_aws && s.reason.contains("feature-gate")));
+    }
 }
+

@@ -73,8 +73,8 @@ fn inputs(
             },
         )?;
         let mut stderr = std::io::stderr().lock();
-        for skipped in &loaded.skipped {
-            writeln!(stderr, "note: {}", skipped.note())?;
+        for note in loaded.notes(args.verbose) {
+            writeln!(stderr, "note: {note}")?;
         }
         desired::derive(&loaded.requests, &settings, &Facts::default())?;
         loaded.requests
@@ -104,8 +104,8 @@ fn validate(args: &ClusterArgs) -> Result<()> {
             enable_tech_preview: settings.enable_tech_preview,
         },
     )?;
-    for skipped in &loaded.skipped {
-        eprintln!("note: {}", skipped.note());
+    for note in loaded.notes(args.verbose) {
+        eprintln!("note: {note}");
     }
     // Role-name collisions depend on the cluster name, so derive runs when one is given.
     if args.name.is_some() {

@@ -140,6 +140,17 @@ impl<A: Account> Env<A> {
 
     /// `stsform apply --auto-approve` (or destroy): plan, then execute.
     pub async fn run(&self, mode: Mode) -> (Planned, Outcome, Recorder) {
+        let recorder = Recorder::default();
+        let (planned, outcome) = self.run_observed(mode, &recorder).await;
+        (planned, outcome, recorder)
+    }
+
+    /// [`Env::run`] with the progress events going to `observer`.
+    pub async fn run_observed(
+        &self,
+        mode: Mode,
+        observer: &dyn stsform::execute::Observer,
+    ) -> (Planned, Outcome) {
         let (inputs, key) = self.inputs(mode == Mode::Apply);
         let provider = self.account.provider(key).await;
         let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
@@ -147,17 +158,16 @@ impl<A: Account> Env<A> {
         let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
             .await
             .unwrap();
-        let recorder = Recorder::default();
         let stop = AtomicBool::new(false);
         let controls = Controls {
-            observer: &recorder,
+            observer,
             parallelism: 10,
             stop: &stop,
         };
         let (outcome, _) = workflow::apply(&planned, &provider, &file, controls)
             .await
             .unwrap();
-        (planned, outcome, recorder)
+        (planned, outcome)
     }
 
     pub async fn apply(&self) -> (Planned, Outcome) {
