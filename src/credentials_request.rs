@@ -749,7 +749,9 @@ impl Document<'_> {
                     shown(kind)
                 ));
             }
-            None => return Outcome::NotAws(format!("kind is missing, not `{CREDENTIALS_REQUEST}`")),
+            None => {
+                return Outcome::NotAws(format!("kind is missing, not `{CREDENTIALS_REQUEST}`"));
+            }
             Some(other) => {
                 return Outcome::NotAws(format!(
                     "kind is {}, not `{CREDENTIALS_REQUEST}`",
@@ -2196,7 +2198,8 @@ spec:
         // Line 8 (the `---` is line 1), where the `[` is; the parser noticed on line 9.
         assert_eq!(e.field.as_deref(), Some("line 8, column 15"), "{e}");
         assert!(
-            e.problem.starts_with("`[` is never closed (the parser stopped at line 9, column 13: "),
+            e.problem
+                .starts_with("`[` is never closed (the parser stopped at line 9, column 13: "),
             "{e}"
         );
     }
@@ -2207,7 +2210,10 @@ spec:
         assert_eq!(unclosed_flow("a: {x: [1, 2]\nb: 1\n", 2), Some((1, 4, '{')));
         // Closed on a later line: a multi-line flow is fine.
         assert_eq!(unclosed_flow("a: [x,\n  y]\nb: [\n", 3), None);
-        assert_eq!(unclosed_flow("a: \"[x\"\nb: 'it''s [' # [\nc: foo[0]\n", 4), None);
+        assert_eq!(
+            unclosed_flow("a: \"[x\"\nb: 'it''s [' # [\nc: foo[0]\n", 4),
+            None
+        );
         // Only brackets opened before the error line count.
         assert_eq!(unclosed_flow("a: 1\nb: [x\n", 2), None);
     }
@@ -2216,11 +2222,20 @@ spec:
     fn request_files_inside_the_working_directory_are_shown_relative_to_it() {
         let cwd = Path::new("/home/runner/work/repo");
         assert_eq!(
-            shown_path(Path::new("/home/runner/work/repo/credreqs/a.yaml"), Some(cwd)),
+            shown_path(
+                Path::new("/home/runner/work/repo/credreqs/a.yaml"),
+                Some(cwd)
+            ),
             "credreqs/a.yaml"
         );
-        assert_eq!(shown_path(Path::new("credreqs/a.yaml"), Some(cwd)), "credreqs/a.yaml");
-        assert_eq!(shown_path(Path::new("/srv/credreqs/a.yaml"), Some(cwd)), "/srv/credreqs/a.yaml");
+        assert_eq!(
+            shown_path(Path::new("credreqs/a.yaml"), Some(cwd)),
+            "credreqs/a.yaml"
+        );
+        assert_eq!(
+            shown_path(Path::new("/srv/credreqs/a.yaml"), Some(cwd)),
+            "/srv/credreqs/a.yaml"
+        );
         assert_eq!(shown_path(Path::new("/srv/a.yaml"), None), "/srv/a.yaml");
     }
 
@@ -2237,10 +2252,25 @@ spec:
         let loaded = Loaded {
             requests: Vec::new(),
             skipped: vec![
-                skipped("a.yaml", 2, "providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`", true),
-                skipped("a.yaml", 3, "providerSpec kind is `AzureProviderSpec`, not `AWSProviderSpec`", true),
+                skipped(
+                    "a.yaml",
+                    2,
+                    "providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`",
+                    true,
+                ),
+                skipped(
+                    "a.yaml",
+                    3,
+                    "providerSpec kind is `AzureProviderSpec`, not `AWSProviderSpec`",
+                    true,
+                ),
                 skipped("b.yaml", 1, "marked for deletion", false),
-                skipped("c.yaml", 1, "kind is `ConfigMap`, not `CredentialsRequest`", true),
+                skipped(
+                    "c.yaml",
+                    1,
+                    "kind is `ConfigMap`, not `CredentialsRequest`",
+                    true,
+                ),
             ],
         };
         assert_eq!(
@@ -2266,8 +2296,18 @@ spec:
         // feature-gated AWS request is not.
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
         let loaded = load(&examples, &DEFAULT).unwrap();
-        assert!(loaded.skipped.iter().filter(|s| s.not_aws).all(|s| !s.reason.contains("feature")));
-        assert!(loaded.skipped.iter().any(|s| !s.not_aws && s.reason.contains("feature-gate")));
+        assert!(
+            loaded
+                .skipped
+                .iter()
+                .filter(|s| s.not_aws)
+                .all(|s| !s.reason.contains("feature"))
+        );
+        assert!(
+            loaded
+                .skipped
+                .iter()
+                .any(|s| !s.not_aws && s.reason.contains("feature-gate"))
+        );
     }
 }
-

@@ -315,7 +315,12 @@ mod tests {
         let bars = Bars::on_screen(127, 10, &screen);
         feed(&bars, 127);
         bars.finish();
-        assert_eq!(screen.last_count().as_deref(), Some("127/127"), "{}", tail(&screen));
+        assert_eq!(
+            screen.last_count().as_deref(),
+            Some("127/127"),
+            "{}",
+            tail(&screen)
+        );
     }
 
     #[test]
@@ -324,6 +329,11 @@ mod tests {
         let bars = Bars::on_screen(40, 10, &screen);
         feed(&bars, 25);
         bars.finish();
-        assert_eq!(screen.last_count().as_deref(), Some("25/40"), "{}", tail(&screen));
+        assert_eq!(
+            screen.last_count().as_deref(),
+            Some("25/40"),
+            "{}",
+            tail(&screen)
+        );
     }
 }

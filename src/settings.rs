@@ -100,7 +100,9 @@ fn unknown_region(name: &str) -> String {
     }
     // Region codes are lowercase; `US-EAST-2` is a known region typed in capitals.
     if let Some(exact) = all().find(|r| r.eq_ignore_ascii_case(name.trim())) {
-        return format!("unknown region `{name}` (did you mean `{exact}`? region codes are lowercase)");
+        return format!(
+            "unknown region `{name}` (did you mean `{exact}`? region codes are lowercase)"
+        );
     }
     let wanted = name.trim().to_ascii_lowercase();
     let mut close: Vec<(usize, &str)> = all()

@@ -1150,8 +1150,9 @@ mod tests {
         assert!(parse_err(&text).contains("attributes.name: invalid type: integer"));
         let text = one_role_text().replace("trust_policy = '{", "trust_policy = '{{");
         assert!(
-            parse_err(&text)
-                .contains("attributes.trust_policy: not a JSON policy document: key must be a string")
+            parse_err(&text).contains(
+                "attributes.trust_policy: not a JSON policy document: key must be a string"
+            )
         );
         // Attributes of another kind under this kind.
         let bucket = full_state()
@@ -1402,7 +1403,10 @@ mod tests {
                 _ => None,
             }
         };
-        assert_eq!(user_name(env(Some("alice"), Some("bob")), passwd, 1001), "alice");
+        assert_eq!(
+            user_name(env(Some("alice"), Some("bob")), passwd, 1001),
+            "alice"
+        );
         assert_eq!(user_name(env(Some(""), Some("bob")), passwd, 1001), "bob");
         assert_eq!(user_name(env(None, None), passwd, 1001), "ci");
         assert_eq!(user_name(env(None, None), passwd, 0), "root");
@@ -1417,7 +1421,11 @@ mod tests {
         let text = one_role_text();
         let start = text.find("trust_policy = ").unwrap();
         let end = start + text[start..].find('\n').unwrap();
-        let bad = format!("{}trust_policy = '{{not json'{}", &text[..start], &text[end..]);
+        let bad = format!(
+            "{}trust_policy = '{{not json'{}",
+            &text[..start],
+            &text[end..]
+        );
         let msg = parse_err(&bad);
         assert!(
             msg.contains("attributes.trust_policy: not a JSON policy document: "),
@@ -1427,7 +1435,9 @@ mod tests {
         let start = text.find("description = ").unwrap();
         let end = start + text[start..].find('\n').unwrap() + 1;
         let msg = parse_err(&format!("{}{}", &text[..start], &text[end..]));
-        assert!(msg.contains("attributes: missing field `description`"), "{msg}");
+        assert!(
+            msg.contains("attributes: missing field `description`"),
+            "{msg}"
+        );
     }
 }
-

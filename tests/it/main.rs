@@ -9,6 +9,7 @@ mod fake_account;
 mod faults;
 mod harness;
 mod keypair;
+mod messages;
 mod moto_account;
 #[path = "../../examples/support/proxy.rs"]
 mod proxy;

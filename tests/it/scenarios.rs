@@ -444,4 +444,3 @@ async fn the_progress_bar_counts_every_change<A: Account>(account: A, name: Stri
     assert!(files >= 4, "{files}");
     assert_eq!(screen.last_count().as_deref(), Some("25/25"));
 }
-

@@ -223,7 +223,8 @@ impl aws_sdk_s3::config::Intercept for UnreachableNotice {
         _cfg: &mut aws_sdk_s3::config::ConfigBag,
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
         if let Ok(url) = url::Url::parse(context.request().uri()) {
-            *self.endpoint.lock().expect("endpoint lock") = Some(url.origin().ascii_serialization());
+            *self.endpoint.lock().expect("endpoint lock") =
+                Some(url.origin().ascii_serialization());
         }
         Ok(())
     }
@@ -240,7 +241,9 @@ impl aws_sdk_s3::config::Intercept for UnreachableNotice {
         let Some(connector) = err.as_connector_error() else {
             return Ok(());
         };
-        let attempts = cfg.load::<RetryConfig>().map_or(1, RetryConfig::max_attempts);
+        let attempts = cfg
+            .load::<RetryConfig>()
+            .map_or(1, RetryConfig::max_attempts);
         if !(connector.is_io() || connector.is_timeout())
             || attempts < 2
             || UNREACHABLE_NOTICED.swap(true, Ordering::SeqCst)
