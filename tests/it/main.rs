@@ -18,3 +18,4 @@ mod scenarios;
 mod support;
 mod teams;
 mod verify;
+mod workflows;

@@ -454,3 +454,37 @@ fn day2_verify_names_the_key_it_checked() {
     );
     assert!(!out.contains("serviceaccount-signer.public"), "{out}");
 }
+
+/// Examples in `--help` never wrap in the middle of a command: every line is a command or
+/// a continuation of one that ends in `\`.
+#[test]
+fn help_examples_do_not_wrap_mid_command() {
+    let w = scratch("cluster", false);
+    for cmd in [
+        "validate",
+        "plan",
+        "apply",
+        "destroy",
+        "graph",
+        "verify",
+        "import",
+        "state",
+        "force-unlock",
+        "completions",
+    ] {
+        let o = run(w.path(), &[cmd, "--help"]);
+        let help = stdout(&o);
+        let examples = &help[help
+            .find("\nExample")
+            .unwrap_or_else(|| panic!("{cmd}: {help}"))..];
+        let lines: Vec<&str> = examples.lines().skip(2).filter(|l| !l.is_empty()).collect();
+        assert!(!lines.is_empty(), "{cmd}");
+        for (i, line) in lines.iter().enumerate() {
+            let continues = i > 0 && lines[i - 1].trim_end().ends_with('\\');
+            assert!(
+                line.starts_with("  stsform ") || (continues && line.starts_with("      ")),
+                "{cmd} --help: example line wrapped mid-command: {line:?}\n{examples}"
+            );
+        }
+    }
+}
