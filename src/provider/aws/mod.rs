@@ -2,7 +2,8 @@
 //!
 //! The only code in the crate that imports `aws_sdk_*`/`aws_config`; no SDK type leaves
 //! this module. One file per kind; this file owns the clients, the API-call counters,
-//! error mapping, ownership checks and the eventual-consistency retry helper.
+//! error mapping, ownership checks, the eventual-consistency retry helper and the
+//! one-line notice when an endpoint cannot be reached (an SDK interceptor).
 
 mod iam_oidc_provider;
 mod iam_role;
