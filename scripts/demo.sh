@@ -19,7 +19,7 @@ trap 'status=$?; [ "$status" = 0 ] || printf "\n%sdemo: failed (exit %s); the ou
 
 say "building stsform (cargo build; the first build compiles about 300 crates and takes a few minutes)"
 cargo build --locked
-bin="$PWD/target/debug/stsform"
+bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/stsform"
 
 . scripts/moto.sh
 say "installing the moto AWS emulator into $MOTO_VENV (first run only, about 15 s)"
