@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match runtime.block_on(stsform::commands::run(cli.command)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", stsform::error::chain(err.as_ref()));
             ExitCode::from(1)
         }
     }

@@ -66,6 +66,8 @@ pub enum Reason {
     RepairsDrift,
     /// The inputs no longer ask for it.
     NoLongerWanted,
+    /// `destroy` (or `plan --destroy`): everything the state holds goes.
+    DestroyRequested,
     /// Not in the state, but it exists and carries the cluster's ownership tag: it is
     /// adopted (recorded, and brought to what the inputs ask) instead of created.
     Adopted,

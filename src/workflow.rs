@@ -159,7 +159,16 @@ pub async fn plan<P: Provider>(
             desired = derive(&observed)?;
         }
     }
-    let plan = plan::compute_with(&desired, &observed, inputs.include_unmanaged);
+    let mut plan = plan::compute_with(&desired, &observed, inputs.include_unmanaged);
+    if mode == Mode::Destroy {
+        // Against an empty configuration every deletion reads "no longer in the
+        // configuration"; the user asked for a destroy, so say that.
+        for change in &mut plan.changes {
+            if change.reason == plan::Reason::NoLongerWanted {
+                change.reason = plan::Reason::DestroyRequested;
+            }
+        }
+    }
     Ok(Planned {
         plan,
         state,

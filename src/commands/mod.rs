@@ -73,11 +73,8 @@ fn inputs(
             },
         )?;
         let mut stderr = std::io::stderr().lock();
-        for skipped in &loaded.skipped {
-            writeln!(stderr, "note: {}", skipped.note())?;
-        }
-        for ignored in &loaded.ignored {
-            writeln!(stderr, "note: {}", ignored.note())?;
+        for note in loaded.notes(args.verbose) {
+            writeln!(stderr, "note: {note}")?;
         }
         desired::derive(&loaded.requests, &settings, &Facts::default())?;
         loaded.requests
@@ -108,11 +105,8 @@ fn validate(args: &ClusterArgs) -> Result<()> {
             enable_tech_preview: settings.enable_tech_preview,
         },
     )?;
-    for skipped in &loaded.skipped {
-        eprintln!("note: {}", skipped.note());
-    }
-    for ignored in &loaded.ignored {
-        eprintln!("note: {}", ignored.note());
+    for note in loaded.notes(args.verbose) {
+        eprintln!("note: {note}");
     }
     for note in loaded.requests.iter().filter_map(|r| r.feature_gate_note()) {
         eprintln!("note: {note}");
@@ -128,6 +122,11 @@ fn validate(args: &ClusterArgs) -> Result<()> {
         if n == 1 { "" } else { "s" }
     );
     Ok(())
+}
+
+/// `1 read`, `2 reads`: a count with the noun that agrees with it.
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Computes the issuer's thumbprint as ccoctl does, when it makes sense: not when one is

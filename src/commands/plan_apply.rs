@@ -20,10 +20,19 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
     };
     let (mut inputs, _) = inputs(&args.cluster, need, false)?;
     inputs.include_unmanaged = args.include_unmanaged;
-    let state_lock = open_store(&inputs.settings)?
-        .lock("plan", args.lock_timeout)
-        .await?;
-    let state = state_lock.load(&inputs.settings.name).await?;
+    let store = open_store(&inputs.settings)?;
+    // A refreshed plan locks the state like Terraform's, so it never compares AWS with a
+    // state an apply is halfway through saving. `--lock=false` (read-only CI roles) and
+    // an offline plan read it without a lock: a save replaces the whole file or object
+    // at once, so an unlocked read sees one version or the other, and nothing is written
+    // (no `.lock` file or object is created).
+    let (_state_lock, state) = if args.lock && args.refresh {
+        let lock = store.lock("plan", args.lock_timeout).await?;
+        let state = lock.load(&inputs.settings.name).await?;
+        (Some(lock), state)
+    } else {
+        (None, store.read(&inputs.settings.name).await?)
+    };
     let text = args.format == Format::Text;
     let mut stdout = std::io::stdout().lock();
     let (planned, reads) = if args.refresh {
@@ -51,7 +60,8 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         if text {
             writeln!(
                 stdout,
-                "done ({reads} AWS reads, {:.2}s)\n",
+                "done ({}, {:.2}s)\n",
+                counted(reads, "AWS read", "AWS reads"),
                 planned.refresh_time.as_secs_f64()
             )?;
         }
@@ -243,10 +253,10 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     }
     let calls = provider.api_calls();
     let summary = format!(
-        "{} AWS calls in all ({} reads, {} writes); changes took {:.2}s",
-        calls.reads + calls.writes,
-        calls.reads,
-        calls.writes,
+        "{} in all ({}, {}); changes took {:.2}s",
+        counted(calls.reads + calls.writes, "AWS call", "AWS calls"),
+        counted(calls.reads, "read", "reads"),
+        counted(calls.writes, "write", "writes"),
         started.elapsed().as_secs_f64()
     );
     // Adopted resources are counted as such; those that needed no update changed nothing.

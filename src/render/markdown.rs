@@ -266,6 +266,7 @@ fn why(c: &Change, owner: &str) -> String {
         Reason::RepairsDrift => "changed outside stsform".to_string(),
         Reason::DeletedOutside => "deleted outside stsform".to_string(),
         Reason::NoLongerWanted => "no longer in the configuration".to_string(),
+        Reason::DestroyRequested => "destroy requested".to_string(),
         Reason::Adopted => format!("exists, tagged for {}: adopted", code(owner, true)),
         Reason::Unmanaged => format!("tagged for {}, not managed", code(owner, true)),
     };

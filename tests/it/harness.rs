@@ -181,6 +181,28 @@ impl<A: Account> Env<A> {
         mode: Mode,
         include_unmanaged: bool,
     ) -> (Planned, Outcome, Recorder) {
+        let recorder = Recorder::default();
+        let (planned, outcome) = self
+            .plan_and_execute(mode, include_unmanaged, &recorder)
+            .await;
+        (planned, outcome, recorder)
+    }
+
+    /// [`Env::run`] with the progress events going to `observer`.
+    pub async fn run_observed(
+        &self,
+        mode: Mode,
+        observer: &dyn stsform::execute::Observer,
+    ) -> (Planned, Outcome) {
+        self.plan_and_execute(mode, false, observer).await
+    }
+
+    async fn plan_and_execute(
+        &self,
+        mode: Mode,
+        include_unmanaged: bool,
+        observer: &dyn stsform::execute::Observer,
+    ) -> (Planned, Outcome) {
         let (mut inputs, key) = self.inputs(mode == Mode::Apply);
         inputs.include_unmanaged = include_unmanaged;
         let provider = self.account.provider(key).await;
@@ -189,8 +211,8 @@ impl<A: Account> Env<A> {
         let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
             .await
             .unwrap();
-        let (outcome, recorder) = Self::execute_with(&planned, &provider, &file).await;
-        (planned, outcome, recorder)
+        let outcome = Self::execute_with(&planned, &provider, &file, observer).await;
+        (planned, outcome)
     }
 
     /// Applies a plan made earlier (as `apply PLANFILE` does), with the key on disk.
@@ -198,25 +220,27 @@ impl<A: Account> Env<A> {
         let (inputs, key) = self.inputs(false);
         let provider = self.account.provider(key).await;
         let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
-        Self::execute_with(planned, &provider, &file).await
+        let recorder = Recorder::default();
+        let outcome = Self::execute_with(planned, &provider, &file, &recorder).await;
+        (outcome, recorder)
     }
 
     async fn execute_with(
         planned: &Planned,
         provider: &std::sync::Arc<A::P>,
         file: &StateFile,
-    ) -> (Outcome, Recorder) {
-        let recorder = Recorder::default();
+        observer: &dyn stsform::execute::Observer,
+    ) -> Outcome {
         let stop = AtomicBool::new(false);
         let controls = Controls {
-            observer: &recorder,
+            observer,
             parallelism: 10,
             stop: &stop,
         };
         let (outcome, _) = workflow::apply(planned, provider, file, controls)
             .await
             .unwrap();
-        (outcome, recorder)
+        outcome
     }
 
     pub async fn apply(&self) -> (Planned, Outcome) {

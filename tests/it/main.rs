@@ -9,6 +9,7 @@ mod fake_account;
 mod faults;
 mod harness;
 mod keypair;
+mod messages;
 mod moto_account;
 mod parity;
 #[path = "../../examples/support/proxy.rs"]
@@ -18,3 +19,4 @@ mod scenarios;
 mod support;
 mod teams;
 mod verify;
+mod workflows;
