@@ -135,19 +135,20 @@ impl AwsProvider {
     ) -> ProviderResult<BucketSpec> {
         let s3 = self.s3_in(&spec.region);
         let bucket = spec.name.as_str();
-        // In us-east-1, S3 answers 200 to CreateBucket on a bucket the caller already
-        // owns, so the ownership check needs an explicit existence probe there.
+        // Probe first. In us-east-1, S3 answers 200 to CreateBucket on a bucket the caller
+        // already owns, so only the probe tells. Elsewhere the probe tells an SDK retry of
+        // our own CreateBucket (its first answer lost, the bucket made) from a bucket that
+        // was there before: the retry answers BucketAlreadyOwnedByYou for a bucket that
+        // did not exist a moment ago, which is ours and not yet tagged.
         let mut exists = false;
-        if spec.region == "us-east-1" {
-            match self
-                .call("HeadBucket", s3.head_bucket().bucket(bucket).send())
-                .await
-            {
-                Ok(_) => exists = true,
-                Err(e) if status(&e) == Some(404) => {}
-                Err(e) if status(&e) == Some(403) => return Err(not_owned_elsewhere(id)),
-                Err(e) => return Err(api_error(id, "HeadBucket", &e)),
-            }
+        match self
+            .call("HeadBucket", s3.head_bucket().bucket(bucket).send())
+            .await
+        {
+            Ok(_) => exists = true,
+            Err(e) if status(&e) == Some(404) => {}
+            Err(e) if status(&e) == Some(403) => return Err(not_owned_elsewhere(id)),
+            Err(e) => return Err(api_error(id, "HeadBucket", &e)),
         }
         if !exists {
             let mut request = s3.create_bucket().bucket(bucket);
@@ -160,7 +161,8 @@ impl AwsProvider {
             }
             match self.call("CreateBucket", request.send()).await {
                 Ok(_) => {}
-                Err(e) if is(&e, &["BucketAlreadyOwnedByYou"]) => exists = true,
+                // Absent at the probe: made by this call's own earlier attempt.
+                Err(e) if is(&e, &["BucketAlreadyOwnedByYou"]) => {}
                 Err(e) if is(&e, &["BucketAlreadyExists"]) => {
                     return Err(not_owned_elsewhere(id));
                 }
