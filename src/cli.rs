@@ -104,9 +104,14 @@ pub struct ClusterArgs {
     /// Use this public key (SPKI PEM) instead of generating a key pair.
     #[arg(long, value_name = "PATH")]
     pub public_key_file: Option<PathBuf>,
-    /// Manage only roles, policies and Secrets against this existing OIDC provider.
+    /// Manage only roles, policies and Secrets against this existing OIDC provider
+    /// (day-2 roles, in a state of their own: state/<name>-roles-<request set>.toml).
     #[arg(long, value_name = "ARN")]
     pub identity_provider_arn: Option<String>,
+    /// Day-2 only: the name of this set of requests, recorded in its state
+    /// [default: the requests directory's name].
+    #[arg(long, value_name = "NAME")]
+    pub request_set: Option<String>,
     /// OIDC provider thumbprint (SHA-1, hex) instead of computing it from the issuer's
     /// certificate chain; without either, none is set and AWS uses its CA library.
     #[arg(long, value_name = "HEX")]
@@ -129,6 +134,7 @@ impl ClusterArgs {
             enable_tech_preview: self.enable_tech_preview,
             public_key_file: self.public_key_file.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
+            request_set: self.request_set.clone(),
             thumbprint: self.thumbprint.clone(),
             config: self.config.clone(),
         }
@@ -164,6 +170,23 @@ pub struct PlanArgs {
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
     pub lock_timeout: Duration,
+    /// Refusals this run lifts.
+    #[command(flatten)]
+    pub allow: AllowArgs,
+}
+
+/// Flags that lift a safety refusal for one run (never settable in stsform.toml).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct AllowArgs {
+    /// Allow changes that break token validation for the running cluster: deleting or
+    /// replacing the signing key, the OIDC bucket, its documents or the OIDC provider,
+    /// dropping a served key from keys.json, changing the issuer URL.
+    #[arg(long)]
+    pub allow_issuer_change: bool,
+    /// Allow a plan that deletes every role the state holds and creates none (also
+    /// accepts a requests directory with no AWS CredentialsRequest).
+    #[arg(long)]
+    pub allow_deleting_all_roles: bool,
 }
 
 /// Plan output formats.
@@ -195,6 +218,9 @@ pub struct ApplyArgs {
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
     pub lock_timeout: Duration,
+    /// Refusals this run lifts (apply only: destroy is allowed to do all of this).
+    #[command(flatten)]
+    pub allow: AllowArgs,
 }
 
 /// `stsform import`.

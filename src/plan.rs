@@ -62,6 +62,9 @@ pub enum Reason {
     RepairsDrift,
     /// The inputs no longer ask for it.
     NoLongerWanted,
+    /// It lives inside a resource that is replaced (an object in a bucket made anew), so
+    /// it goes with the old one and is made again in the new one.
+    ContainerReplaced,
 }
 
 /// One attribute's before and after (`None` = absent).
@@ -133,6 +136,9 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Counts.
     pub summary: Summary,
+    /// The changes that break token validation for a running cluster (see `safety`),
+    /// in plan order: data, so that every renderer shows them and a check refuses them.
+    pub issuer_changes: Vec<crate::safety::IssuerChange>,
 }
 
 impl Plan {
@@ -251,6 +257,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
             (None, Some(_), None) | (None, None, _) => {}
         }
     }
+    replace_contents(desired, observed, &mut plan);
     for c in &plan.changes {
         match c.action {
             Action::Create => plan.summary.add += 1,
@@ -262,5 +269,61 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Plan {
             Action::Delete => plan.summary.destroy += 1,
         }
     }
+    plan.issuer_changes = crate::safety::issuer_changes(&plan.changes);
     plan
+}
+
+/// Plans a replace of every wanted resource that lives inside a replaced one (see
+/// `Spec::container`) and would otherwise be left unchanged or updated in place: the old
+/// container takes it along, so it must be made again in the new one. Repeats until no
+/// more containers are replaced; changes stay in id order.
+fn replace_contents(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    loop {
+        let replaced: BTreeSet<ResourceId> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Replace)
+            .map(|c| c.id.clone())
+            .collect();
+        let mut added = false;
+        for (id, want) in &desired.resources {
+            if !want
+                .spec
+                .container()
+                .is_some_and(|container| replaced.contains(&container))
+            {
+                continue;
+            }
+            let Some(live) = observed.resources.get(id).and_then(|o| o.live.as_ref()) else {
+                continue; // not there: already a create
+            };
+            match plan.changes.iter_mut().find(|c| c.id == *id) {
+                Some(c) if c.action == Action::Update => {
+                    c.action = Action::Replace;
+                    c.reason = Reason::ContainerReplaced;
+                    added = true;
+                }
+                Some(_) => {}
+                None => {
+                    plan.summary.unchanged -= 1;
+                    plan.changes.push(Change {
+                        id: id.clone(),
+                        action: Action::Replace,
+                        reason: Reason::ContainerReplaced,
+                        before: Some(live.clone()),
+                        after: Some(want.spec.clone()),
+                        attributes: diff_attributes(Some(live), Some(&want.spec)),
+                        replace_because: vec![],
+                        depends_on: want.depends_on.clone(),
+                        source: desired.sources.get(id).cloned(),
+                    });
+                    added = true;
+                }
+            }
+        }
+        if !added {
+            break;
+        }
+        plan.changes.sort_by(|a, b| a.id.cmp(&b.id));
+    }
 }

@@ -38,6 +38,13 @@ struct File {
     drift: Vec<SavedDrift>,
     observed: Vec<SavedObserved>,
     summary: Summary,
+    /// `--allow-issuer-change` was given when the plan was made: the reviewed plan carries
+    /// that decision to apply (absent in older files: not allowed).
+    #[serde(default)]
+    allow_issuer_change: bool,
+    /// `--allow-deleting-all-roles` was given when the plan was made.
+    #[serde(default)]
+    allow_deleting_all_roles: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,8 +124,15 @@ fn base16(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes a saved plan (JSON, 0600: it names every resource of the cluster).
-pub fn write(path: &Path, planned: &Planned, mode: Mode, inputs_hash: &str) -> Result<()> {
+/// Writes a saved plan (JSON, 0600: it names every resource of the cluster). `allow` is
+/// what the plan was made with; apply of the file honours it.
+pub fn write(
+    path: &Path,
+    planned: &Planned,
+    mode: Mode,
+    inputs_hash: &str,
+    allow: crate::safety::Allow,
+) -> Result<()> {
     let file = File {
         format: MAGIC.into(),
         version: VERSION,
@@ -168,6 +182,8 @@ pub fn write(path: &Path, planned: &Planned, mode: Mode, inputs_hash: &str) -> R
             })
             .collect(),
         summary: planned.plan.summary,
+        allow_issuer_change: allow.issuer_change,
+        allow_deleting_all_roles: allow.deleting_all_roles,
     };
     let mut text = serde_json::to_string_pretty(&file).expect("saved plans serialize");
     text.push('\n');
@@ -191,6 +207,8 @@ pub struct Saved {
     pub plan: Plan,
     /// What the refresh found at plan time.
     pub observed: Observed,
+    /// The refusals lifted when the plan was made.
+    pub allow: crate::safety::Allow,
 }
 
 fn spec(id: &ResourceId, v: serde_json::Value, origin: &str) -> Result<Spec> {
@@ -272,11 +290,16 @@ pub fn read(path: &Path) -> Result<Saved> {
         state_lineage: file.state_lineage,
         inputs_hash: file.inputs_hash,
         plan: Plan {
+            issuer_changes: crate::safety::issuer_changes(&changes),
             changes,
             drift,
             summary: file.summary,
         },
         observed,
+        allow: crate::safety::Allow {
+            issuer_change: file.allow_issuer_change,
+            deleting_all_roles: file.allow_deleting_all_roles,
+        },
     })
 }
 

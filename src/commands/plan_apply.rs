@@ -18,16 +18,78 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
     } else {
         Need::Cluster
     };
-    let (mut inputs, _) = inputs(&args.cluster, need, false)?;
-    let state_lock = open_store(&inputs.settings)?
-        .lock("plan", args.lock_timeout)
-        .await?;
-    let state = state_lock.load(&inputs.settings.name).await?;
+    let allow = allow_of(&args.allow);
+    let (mut inputs, _) = inputs(&args.cluster, need, false, Some(allow))?;
+    let interrupts = Interrupts::install()?;
+    let store = open_store(&inputs.settings)?;
+    let state_lock = take_lock(&store, "plan", args.lock_timeout, &interrupts).await?;
+    let mut state = interruptible(&interrupts, "while reading the state", async {
+        Ok(state_lock.load(&inputs.settings.name).await?)
+    })
+    .await?;
+    crate::scope::claim(&mut state, &inputs.settings)?;
     let text = args.format == Format::Text;
-    let mut stdout = std::io::stdout().lock();
-    let (planned, reads) = if args.refresh {
+    let mut stdout = Stdout;
+    let phase = if args.refresh {
+        "while refreshing"
+    } else {
+        "while planning"
+    };
+    let (planned, reads) = interruptible(&interrupts, phase, async {
+        plan_with_refresh(args, &mut inputs, state, mode, text, &mut stdout).await
+    })
+    .await?;
+    let meta = render::Meta {
+        cluster: inputs.settings.name.clone(),
+        region: inputs.settings.region.name.clone(),
+        serial: planned.state.serial,
+        lineage: planned.state.lineage.clone(),
+        reads,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
+    // Shown in full first (the reviewer sees what would happen), then refused.
+    safety::check(
+        &planned.plan,
+        &planned.observed,
+        mode == Mode::Destroy,
+        allow,
+    )?;
+    if let Some(out) = &args.out {
+        let hash = saved_plan::inputs_hash(
+            &inputs.settings,
+            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
+        )?;
+        saved_plan::write(out, &planned, mode, &hash, allow)?;
+        if text {
+            writeln!(
+                stdout,
+                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform apply {0} (with the same settings)",
+                out.display()
+            )?;
+        }
+    }
+    unlock(state_lock, &interrupts).await?;
+    Ok(if args.detailed_exitcode && planned.plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+/// Refreshes (unless `--refresh=false`) and plans, saying so on a text plan.
+async fn plan_with_refresh(
+    args: &PlanArgs,
+    inputs: &mut Inputs,
+    state: crate::state::State,
+    mode: Mode,
+    text: bool,
+    stdout: &mut Stdout,
+) -> Result<(workflow::Planned, usize)> {
+    let inputs = &mut *inputs;
+    Ok(if args.refresh {
         let provider = connect(&inputs.settings, None).await?;
-        thumbprint(&mut inputs, &provider).await;
+        thumbprint(inputs, &provider).await;
         let n = state.resources.len();
         if text {
             write!(
@@ -38,7 +100,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
             stdout.flush()?;
         }
         let planned = workflow::plan(
-            &inputs,
+            inputs,
             &provider,
             state,
             mode,
@@ -67,37 +129,9 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         // No AWS provider is built: nothing here can reach AWS.
         let offline = Arc::new(crate::provider::Offline);
         (
-            workflow::plan(&inputs, &offline, state, mode, false, 1).await?,
+            workflow::plan(inputs, &offline, state, mode, false, 1).await?,
             0,
         )
-    };
-    let meta = render::Meta {
-        cluster: inputs.settings.name.clone(),
-        region: inputs.settings.region.name.clone(),
-        serial: planned.state.serial,
-        lineage: planned.state.lineage.clone(),
-        reads,
-        version: env!("CARGO_PKG_VERSION"),
-    };
-    render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
-    if let Some(out) = &args.out {
-        let hash = saved_plan::inputs_hash(
-            &inputs.settings,
-            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
-        )?;
-        saved_plan::write(out, &planned, mode, &hash)?;
-        if text {
-            writeln!(
-                stdout,
-                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform apply {0} (with the same settings)",
-                out.display()
-            )?;
-        }
-    }
-    Ok(if args.detailed_exitcode && planned.plan.has_changes() {
-        2
-    } else {
-        0
     })
 }
 
@@ -120,28 +154,50 @@ fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`.
-fn confirm(mode: Mode, auto_approve: bool) -> Result<bool> {
+/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`, and
+/// refuses when stdout is closed (the plan the answer approves was not seen). A signal
+/// while waiting ends the command.
+async fn confirm(mode: Mode, auto_approve: bool, interrupts: &Interrupts) -> Result<bool> {
     if auto_approve {
         return Ok(true);
     }
+    let verb = match mode {
+        Mode::Apply => "apply",
+        Mode::Destroy => "destroy",
+    };
     if !std::io::stdin().is_terminal() {
         bail!(
-            "refusing to {} without --auto-approve: stdin is not a terminal to ask for confirmation",
-            match mode {
-                Mode::Apply => "apply",
-                Mode::Destroy => "destroy",
-            }
+            "refusing to {verb} without --auto-approve: stdin is not a terminal to ask for confirmation"
         );
     }
     let question = match mode {
         Mode::Apply => "Do you want to perform these actions?",
         Mode::Destroy => "Do you really want to destroy all resources in this state?",
     };
-    print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
+    let mut stdout = Stdout;
+    write!(
+        stdout,
+        "\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    )?;
+    stdout.flush()?;
+    if crate::output::stdout_closed() {
+        bail!(
+            "refusing to {verb} without --auto-approve: stdout is closed, so the plan to approve could not be shown"
+        );
+    }
+    // A blocking read on its own thread, so that a signal can end the wait (the thread is
+    // left blocked on stdin; the process exits without waiting for it).
+    let read = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
+    });
+    let answer = interruptible(interrupts, "at the confirmation prompt", async {
+        Ok(read.await??)
+    })
+    .await?;
     Ok(answer.trim() == "yes")
 }
 
@@ -155,16 +211,32 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         None => None,
     };
     let mode = saved.as_ref().map_or(mode, |s| s.mode);
+    // A saved plan carries the refusals lifted when it was reviewed.
+    let saved_allow = saved.as_ref().map(|s| s.allow).unwrap_or_default();
+    let flags = allow_of(&args.allow);
+    let allow = Allow {
+        issuer_change: flags.issuer_change || saved_allow.issuer_change,
+        deleting_all_roles: flags.deleting_all_roles || saved_allow.deleting_all_roles,
+    };
     // A saved plan's inputs are fingerprinted with the key as it was on disk then.
-    let (mut inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply && saved.is_none())?;
+    let (mut inputs, key) = inputs(
+        &args.cluster,
+        need,
+        mode == Mode::Apply && saved.is_none(),
+        Some(allow),
+    )?;
     let operation = match mode {
         Mode::Apply => "apply",
         Mode::Destroy => "destroy",
     };
-    let state_lock = open_store(&inputs.settings)?
-        .lock(operation, args.lock_timeout)
-        .await?;
-    let state = state_lock.load(&inputs.settings.name).await?;
+    let interrupts = Interrupts::install()?;
+    let store = open_store(&inputs.settings)?;
+    let state_lock = take_lock(&store, operation, args.lock_timeout, &interrupts).await?;
+    let mut state = interruptible(&interrupts, "while reading the state", async {
+        Ok(state_lock.load(&inputs.settings.name).await?)
+    })
+    .await?;
+    crate::scope::claim(&mut state, &inputs.settings)?;
     let (planned, provider) = match saved {
         Some(saved) => {
             let origin = args
@@ -202,54 +274,53 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         }
         None => {
             let provider = connect(&inputs.settings, key).await?;
-            thumbprint(&mut inputs, &provider).await;
-            let planned = workflow::plan(
-                &inputs,
-                &provider,
-                state,
-                mode,
-                true,
-                usize::from(args.parallelism),
-            )
+            let planned = interruptible(&interrupts, "while refreshing", async {
+                thumbprint(&mut inputs, &provider).await;
+                workflow::plan(
+                    &inputs,
+                    &provider,
+                    state,
+                    mode,
+                    true,
+                    usize::from(args.parallelism),
+                )
+                .await
+            })
             .await?;
             (planned, provider)
         }
     };
     let parallelism = usize::from(args.parallelism);
-    {
-        let mut stdout = std::io::stdout().lock();
-        render::text::render_colored(&planned.plan, &mut stdout, color())?;
-    }
+    render::text::render_colored(&planned.plan, &mut Stdout, color())?;
+    safety::check(
+        &planned.plan,
+        &planned.observed,
+        mode == Mode::Destroy,
+        allow,
+    )?;
     // A saved plan was reviewed when it was made; applying it needs no second yes.
     let approved = args.auto_approve || args.plan_file.is_some();
-    if planned.plan.has_changes() && !confirm(mode, approved)? {
-        println!(
+    if planned.plan.has_changes() && !confirm(mode, approved, &interrupts).await? {
+        writeln!(
+            Stdout,
             "\n{} cancelled.",
             if mode == Mode::Apply {
                 "Apply"
             } else {
                 "Destroy"
             }
-        );
+        )?;
         return Ok(1);
     }
 
     let started = Instant::now();
-    // Ctrl-C: stop starting new changes, let running calls finish, save, exit non-zero.
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let stop = Arc::clone(&stop);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-                eprintln!("\nInterrupt received: finishing running changes, then saving state.");
-            }
-        })
-    };
+    // From here a signal stops new changes; running ones finish and the state is saved.
+    interrupts.applying();
+    let stop = interrupts.stop_flag();
     let total = planned.plan.changes.len();
     let terminal = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
     let bars = terminal.then(|| Bars::new(total, parallelism));
-    let lines = Lines::new(std::io::stdout());
+    let lines = Lines::new(Stdout);
     let observer: &dyn Observer = match &bars {
         Some(bars) => bars,
         None => &lines,
@@ -257,11 +328,10 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     let controls = Controls {
         observer,
         parallelism,
-        stop: &stop,
+        stop,
     };
     let (outcome, state) = workflow::apply(&planned, &provider, &state_lock, controls).await?;
-    state_lock.unlock().await?;
-    watcher.abort();
+    unlock(state_lock, &interrupts).await?;
     if let Some(bars) = &bars {
         bars.finish();
     }
@@ -278,7 +348,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         mode,
         state.serial,
         &summary,
-        stop.load(Ordering::SeqCst),
+        stop.load(std::sync::atomic::Ordering::SeqCst),
     )
 }
 
@@ -292,29 +362,33 @@ fn report(
 ) -> Result<u8> {
     let count = |a: Action| outcome.succeeded.iter().filter(|(_, x)| *x == a).count();
     let replaced = count(Action::Replace);
+    let mut stdout = Stdout;
     if outcome.is_complete() {
         match mode {
-            Mode::Apply => println!(
+            Mode::Apply => writeln!(
+                stdout,
                 "\nApply complete! Resources: {} added, {} changed, {} destroyed. ({summary})",
                 count(Action::Create) + replaced,
                 count(Action::Update),
                 count(Action::Delete) + replaced
-            ),
-            Mode::Destroy => println!(
+            )?,
+            Mode::Destroy => writeln!(
+                stdout,
                 "\nDestroy complete! Resources: {} destroyed. ({summary})",
                 count(Action::Delete)
-            ),
+            )?,
         }
         return Ok(0);
     }
-    eprintln!();
+    error_line("");
     for f in &outcome.failed {
-        eprintln!("error: {}", f.error);
+        error_line(&format!("error: {}", f.error));
     }
     if let Some(e) = &outcome.save_error {
-        eprintln!("error: saving the state failed: {e}");
+        error_line(&format!("error: saving the state failed: {e}"));
     }
-    println!(
+    writeln!(
+        stdout,
         "\n{} incomplete: {} succeeded, {} failed, {} skipped, {} not started{}. State saved (serial {serial}); re-run `stsform {}` to finish. ({summary})",
         if mode == Mode::Apply {
             "Apply"
@@ -331,6 +405,6 @@ fn report(
         } else {
             "destroy"
         },
-    );
+    )?;
     Ok(1)
 }

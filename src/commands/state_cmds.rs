@@ -90,7 +90,8 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
             lock_timeout,
         } => {
             let (store, name) = state_store_of(args)?;
-            let lock = store.lock("state rm", *lock_timeout).await?;
+            let interrupts = Interrupts::install()?;
+            let lock = take_lock(&store, "state rm", *lock_timeout, &interrupts).await?;
             let cluster = match name {
                 Some(n) => n,
                 None => read_state(&store, None).await?.cluster,
@@ -113,16 +114,18 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
                 state.resources.remove(id);
             }
             lock.save(&mut state).await?;
-            lock.unlock().await?;
+            unlock(lock, &interrupts).await?;
+            let mut out = Stdout;
             for id in &targets {
-                println!("Removed {id}");
+                writeln!(out, "Removed {id}")?;
             }
-            println!(
+            writeln!(
+                out,
                 "Successfully removed {} resource{} from the state (serial {}). They still exist; stsform no longer manages them.",
                 targets.len(),
                 if targets.len() == 1 { "" } else { "s" },
                 state.serial
-            );
+            )?;
             Ok(0)
         }
     }
@@ -131,11 +134,12 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
 pub(super) async fn force_unlock(args: &ForceUnlockArgs) -> Result<u8> {
     let (store, _) = state_store_of(&args.state)?;
     store.force_unlock(&args.id).await?;
-    println!(
+    writeln!(
+        Stdout,
         "{} has been unlocked (lock id {}). Make sure no stsform is still working on it.",
         store.location(),
         args.id
-    );
+    )?;
     Ok(0)
 }
 
@@ -143,11 +147,16 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     use crate::provider::Provider;
     use crate::resource::{ResourceKind, Spec};
 
-    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false)?;
+    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false, None)?;
     let settings = &inputs.settings;
     let store = open_store(settings)?;
-    let lock = store.lock("import", args.lock_timeout).await?;
-    let mut state = lock.load(&settings.name).await?;
+    let interrupts = Interrupts::install()?;
+    let lock = take_lock(&store, "import", args.lock_timeout, &interrupts).await?;
+    let mut state = interruptible(&interrupts, "while reading the state", async {
+        Ok(lock.load(&settings.name).await?)
+    })
+    .await?;
+    crate::scope::claim(&mut state, settings)?;
     if !state.resources.is_empty() {
         bail!(
             "{}: the state already holds {} resources (serial {}); import only fills an empty state. Run `stsform plan`, or `stsform state rm` what should be imported again",
@@ -157,36 +166,40 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
         );
     }
     let provider = connect(settings, None).await?;
-    let account = provider.account_id().await?;
     let ownership_key = settings.ownership_tag_key();
-    // ccoctl finds its provider by tag key, not by URL; prefer what it would find.
-    let tagged_provider = if settings.identity_provider_arn.is_none() {
-        provider.find_oidc_provider(&ownership_key).await?
-    } else {
-        None
-    };
-    let desired = desired::derive(
-        &inputs.requests,
-        settings,
-        &Facts {
-            account_id: Some(account),
-            signing_key: inputs.signing_key.clone(),
-            thumbprints: Vec::new(),
-        },
-    )?;
-    let mut live = std::collections::BTreeMap::new();
-    for (id, resource) in &desired.resources {
-        let mut recorded = resource.spec.clone();
-        if let (Spec::IamOidcProvider(p), Some(arn)) = (&mut recorded, &tagged_provider) {
-            p.arn = arn.clone();
+    let (desired, live) = interruptible(&interrupts, "while reading AWS", async {
+        let account = provider.account_id().await?;
+        // ccoctl finds its provider by tag key, not by URL; prefer what it would find.
+        let tagged_provider = if settings.identity_provider_arn.is_none() {
+            provider.find_oidc_provider(&ownership_key).await?
+        } else {
+            None
+        };
+        let desired = desired::derive(
+            &inputs.requests,
+            settings,
+            &Facts {
+                account_id: Some(account),
+                signing_key: inputs.signing_key.clone(),
+                thumbprints: Vec::new(),
+            },
+        )?;
+        let mut live = std::collections::BTreeMap::new();
+        for (id, resource) in &desired.resources {
+            let mut recorded = resource.spec.clone();
+            if let (Spec::IamOidcProvider(p), Some(arn)) = (&mut recorded, &tagged_provider) {
+                p.arn = arn.clone();
+            }
+            live.insert(id.clone(), provider.read(id, &recorded).await?);
         }
-        live.insert(id.clone(), provider.read(id, &recorded).await?);
-    }
+        Ok((desired, live))
+    })
+    .await?;
     let report = crate::import::record(&desired, &live, &ownership_key, &mut state);
     lock.save(&mut state).await?;
-    lock.unlock().await?;
+    unlock(lock, &interrupts).await?;
 
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout;
     writeln!(
         out,
         "Importing cluster {} into {}:\n",

@@ -18,7 +18,7 @@ use crate::plan::{Action, Change, Drift, Plan, Reason, Summary};
 use crate::resource::{ResourceId, ResourceKind, Spec, UNKNOWN};
 
 /// Version of the document's schema (see the module docs for the rule).
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// Writes the plan as pretty-printed JSON with a trailing newline.
 pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
@@ -40,6 +40,14 @@ struct PlanView<'a> {
     changes: Vec<ChangeView<'a>>,
     drift: Vec<DriftView<'a>>,
     has_changes: bool,
+    issuer_changes: Vec<IssuerChangeView<'a>>,
+}
+
+/// A change that breaks token validation for a running cluster (see `safety`).
+#[derive(Serialize)]
+struct IssuerChangeView<'a> {
+    address: String,
+    change: &'a str,
 }
 
 /// The state the plan was made from.
@@ -150,6 +158,14 @@ fn document<'a>(
         changes: plan.changes.iter().map(change).collect(),
         drift: plan.drift.iter().map(drift).collect(),
         has_changes: plan.has_changes(),
+        issuer_changes: plan
+            .issuer_changes
+            .iter()
+            .map(|c| IssuerChangeView {
+                address: c.id.to_string(),
+                change: &c.what,
+            })
+            .collect(),
     }
 }
 
@@ -205,6 +221,7 @@ mod tests {
                 change: 1,
                 ..Summary::default()
             },
+            issuer_changes: vec![],
         };
         let meta = meta();
         let sensitive = [(ResourceKind::File, "content")];

@@ -196,6 +196,20 @@ fn head(plan: &Plan, meta: &Meta) -> String {
             if s.destroy == 1 { "" } else { "s" }
         ));
     }
+    if !plan.issuer_changes.is_empty() {
+        head.push_str(&format!(
+            "> [!CAUTION]\n> This plan breaks token validation for the running cluster ({}):\n",
+            text(crate::safety::ISSUER_WHY)
+        ));
+        for c in &plan.issuer_changes {
+            head.push_str(&format!(
+                "> - {} {}\n",
+                code(&c.id.to_string(), true),
+                text(&c.what)
+            ));
+        }
+        head.push('\n');
+    }
     head
 }
 
@@ -233,6 +247,7 @@ fn why(c: &Change) -> String {
         Reason::RepairsDrift => "changed outside stsform",
         Reason::DeletedOutside => "deleted outside stsform",
         Reason::NoLongerWanted => "no longer in the configuration",
+        Reason::ContainerReplaced => "what it lives in is replaced",
     };
     // The request a new or changed resource comes from: what a reviewer opens next.
     let reason = match (&c.source, c.reason) {
@@ -276,7 +291,11 @@ fn change_block(c: &Change) -> String {
         html(symbol(c.action)),
         html(&c.id.to_string())
     );
-    let lines = diff_lines(c.id.kind, &c.attributes, &c.replace_because);
+    let mut lines = diff_lines(c.id.kind, &c.attributes, &c.replace_because);
+    if lines.is_empty() {
+        // Made again as it is (what it lives in is replaced): say so, no empty fence.
+        lines.push("  (no attribute changes)".to_string());
+    }
     details(&summary, &lines)
 }
 
@@ -467,6 +486,7 @@ mod tests {
             },
             changes,
             drift: vec![],
+            issuer_changes: vec![],
         }
     }
 

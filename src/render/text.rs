@@ -78,6 +78,21 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
         s.add, s.change, s.destroy
     );
     writeln!(out, "{}", paint(color, BOLD, &summary))?;
+    if !plan.issuer_changes.is_empty() {
+        writeln!(
+            out,
+            "\n{}",
+            paint(
+                color,
+                RED,
+                "Warning: these changes break token validation for the running cluster:"
+            )
+        )?;
+        for c in &plan.issuer_changes {
+            writeln!(out, "  {c}")?;
+        }
+        writeln!(out, "  ({})", crate::safety::ISSUER_WHY)?;
+    }
     if plan.has_unknowns() {
         writeln!(
             out,
@@ -134,6 +149,10 @@ fn change(out: &mut dyn Write, c: &Change, color: bool) -> io::Result<()> {
         if c.replace_because.contains(&a.name) {
             writeln!(out, "{}# forces replacement", " ".repeat(8))?;
         }
+    }
+    if c.attributes.is_empty() {
+        // Made again as it is (what it lives in is replaced).
+        writeln!(out, "{}# (no attribute changes)", " ".repeat(6))?;
     }
     writeln!(out, "    }}")
 }

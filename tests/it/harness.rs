@@ -13,6 +13,7 @@ use std::time::Duration;
 use stsform::execute::{Controls, Outcome};
 use stsform::progress::Recorder;
 use stsform::provider::Provider;
+use stsform::safety::{Allow, Refusal};
 use stsform::settings::{self, Need, Settings, SettingsInput};
 use stsform::state::StateFile;
 use stsform::workflow::{self, Inputs, Mode, Planned};
@@ -68,7 +69,10 @@ pub struct Env<A: Account> {
     pub dir: tempfile::TempDir,
     pub name: String,
     pub account: A,
+    /// Settings on top of the cluster's; `region` and `state` here win over the defaults.
     pub extra: SettingsInput,
+    /// Refusals `run` lifts (none by default, as for the binary).
+    pub allow: Allow,
 }
 
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -83,6 +87,7 @@ impl<A: Account> Env<A> {
             name: name.to_string(),
             account,
             extra: SettingsInput::default(),
+            allow: Allow::default(),
         }
     }
 
@@ -94,10 +99,14 @@ impl<A: Account> Env<A> {
         let base = self.dir.path();
         let input = SettingsInput {
             name: Some(self.name.clone()),
-            region: Some("us-east-2".into()),
+            region: self.extra.region.clone().or(Some("us-east-2".into())),
             credentials_requests_dir: Some(base.join("creds")),
             output_dir: Some(base.join("install")),
-            state: Some(base.join("state").join(format!("{}.toml", self.name))),
+            state: self
+                .extra
+                .state
+                .clone()
+                .or(Some(base.join("state").join(format!("{}.toml", self.name)))),
             config: Some(root().join("tests/fixtures/empty-stsform.toml")),
             ..self.extra.clone()
         };
@@ -129,17 +138,28 @@ impl<A: Account> Env<A> {
     }
 
     pub async fn plan_mode(&self, mode: Mode) -> Planned {
+        self.try_plan(mode).await.unwrap()
+    }
+
+    /// `stsform plan`, or its error (a state of another scope, a missing provider).
+    pub async fn try_plan(&self, mode: Mode) -> anyhow::Result<Planned> {
         let (inputs, key) = self.inputs(false);
         let provider = self.account.provider(key).await;
         let file = StateFile::lock(&inputs.settings.state, "plan", Duration::ZERO).unwrap();
         let state = file.load(&self.name).unwrap();
-        workflow::plan(&inputs, &provider, state, mode, true, 10)
-            .await
-            .unwrap()
+        workflow::plan(&inputs, &provider, state, mode, true, 10).await
     }
 
     /// `stsform apply --auto-approve` (or destroy): plan, then execute.
     pub async fn run(&self, mode: Mode) -> (Planned, Outcome, Recorder) {
+        self.try_run(mode)
+            .await
+            .unwrap_or_else(|refusal| panic!("{refusal}"))
+    }
+
+    /// `run`, or the refusal that stops it before anything changes (as the binary
+    /// refuses after showing the plan), lifted by `self.allow`.
+    pub async fn try_run(&self, mode: Mode) -> Result<(Planned, Outcome, Recorder), Refusal> {
         let (inputs, key) = self.inputs(mode == Mode::Apply);
         let provider = self.account.provider(key).await;
         let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
@@ -147,6 +167,12 @@ impl<A: Account> Env<A> {
         let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
             .await
             .unwrap();
+        stsform::safety::check(
+            &planned.plan,
+            &planned.observed,
+            mode == Mode::Destroy,
+            self.allow,
+        )?;
         let recorder = Recorder::default();
         let stop = AtomicBool::new(false);
         let controls = Controls {
@@ -157,7 +183,7 @@ impl<A: Account> Env<A> {
         let (outcome, _) = workflow::apply(&planned, &provider, &file, controls)
             .await
             .unwrap();
-        (planned, outcome, recorder)
+        Ok((planned, outcome, recorder))
     }
 
     pub async fn apply(&self) -> (Planned, Outcome) {
@@ -167,8 +193,7 @@ impl<A: Account> Env<A> {
 
     /// The state as saved on disk.
     pub fn state(&self) -> stsform::state::State {
-        let text =
-            std::fs::read_to_string(self.path(&format!("state/{}.toml", self.name))).unwrap();
+        let text = std::fs::read_to_string(self.settings().state).unwrap();
         stsform::state::State::from_toml(&text, "state").unwrap()
     }
 
@@ -179,8 +204,13 @@ impl<A: Account> Env<A> {
     }
 }
 
-/// What AWS must hold for examples/cluster applied as `name`.
+/// What AWS must hold for examples/cluster applied as `name` (in us-east-2).
 pub fn expected_cluster_inventory(name: &str) -> BTreeSet<String> {
+    expected_cluster_inventory_in(name, "us-east-2")
+}
+
+/// What AWS must hold for examples/cluster applied as `name` in `region`.
+pub fn expected_cluster_inventory_in(name: &str, region: &str) -> BTreeSet<String> {
     let roles = [
         format!("{name}-openshift-machine-api-aws-cloud-credentials"),
         format!(
@@ -198,7 +228,7 @@ pub fn expected_cluster_inventory(name: &str) -> BTreeSet<String> {
         "object:{name}-oidc/.well-known/openid-configuration"
     ));
     out.insert(format!("object:{name}-oidc/keys.json"));
-    out.insert(format!("provider:{name}-oidc.s3.us-east-2.amazonaws.com"));
+    out.insert(format!("provider:{name}-oidc.s3.{region}.amazonaws.com"));
     for r in roles {
         out.insert(format!("role_policy:{r}/{r}"));
         out.insert(format!("role:{r}"));

@@ -13,6 +13,7 @@ mod moto_account;
 #[path = "../../examples/support/proxy.rs"]
 mod proxy;
 mod render;
+mod safety;
 mod scenarios;
 mod support;
 mod teams;
