@@ -164,7 +164,7 @@ impl fmt::Display for Refusal {
                 }
                 write!(
                     f,
-                    "Applied, {ISSUER_WHY}. Nothing was changed. To make these changes on \
+                    "After these changes {ISSUER_WHY}. Nothing was changed. To make them on \
                      purpose (a new issuer, the end of a key rotation), run again with \
                      --allow-issuer-change; to tear the cluster down, use `stsform destroy`."
                 )
@@ -224,7 +224,7 @@ pub fn no_requests(dir: &Path, skipped: usize, remedy: &str) -> InputError {
     };
     InputError::new(
         dir.display().to_string(),
-        format!("no AWS CredentialsRequest to plan{read}; {remedy}"),
+        format!("no AWS CredentialsRequest found{read}; {remedy}"),
     )
 }
 

@@ -88,7 +88,7 @@ fn inputs(
         }
         if loaded.requests.is_empty() && !allow.is_some_and(|a| a.deleting_all_roles) {
             let remedy = if allow.is_some() {
-                "planning it would delete every role. Check --credentials-requests-dir; to \
+                "an empty set would plan every role away. Check --credentials-requests-dir; to \
                  delete what the state holds, run `stsform destroy`; to delete every role \
                  and keep the rest on purpose, add --allow-deleting-all-roles"
             } else {
@@ -137,8 +137,8 @@ fn validate(args: &ClusterArgs) -> Result<()> {
         return Err(crate::error::InputErrors::from(safety::no_requests(
             &settings.credentials_requests_dir,
             loaded.skipped.len(),
-            "it is not valid input for plan or apply (an empty set would plan every role \
-             away). Check the directory; to delete what a state holds, run `stsform destroy`",
+            "plan and apply refuse it (an empty set would plan every role away). Check the \
+             directory; to delete what a state holds, run `stsform destroy`",
         ))
         .into());
     }
@@ -207,7 +207,22 @@ async fn take_lock(
     interrupts: &Interrupts,
 ) -> Result<Lock> {
     let info = LockInfo::current(operation);
-    match interrupts.until(store.lock_as(info.clone(), timeout)).await {
+    let attempt = async {
+        // One try first: when someone holds the lock and we may wait, say so (a silent
+        // wait looks like a hang), then wait.
+        match store.lock_as(info.clone(), Duration::ZERO).await {
+            Err(crate::state::StateError::Locked { holder, .. }) if !timeout.is_zero() => {
+                let who = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
+                error_line(&format!(
+                    "Waiting up to {} for the state lock held by {who} ...",
+                    humantime(timeout)
+                ));
+                store.lock_as(info.clone(), timeout).await
+            }
+            other => other,
+        }
+    };
+    match interrupts.until(attempt).await {
         Ok(lock) => {
             let lock = lock?;
             interrupts.set_release(Some(Release {
@@ -224,6 +239,17 @@ async fn take_lock(
             .await;
             bail!("{interrupted} while waiting for the state lock; nothing was changed")
         }
+    }
+}
+
+/// `90s` → `1m30s`: a lock timeout as people write it.
+fn humantime(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 60, secs % 60, d.subsec_millis()) {
+        (0, 0, ms) => format!("{ms}ms"),
+        (0, s, _) => format!("{s}s"),
+        (m, 0, _) => format!("{m}m"),
+        (m, s, _) => format!("{m}m{s}s"),
     }
 }
 
