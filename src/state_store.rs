@@ -638,7 +638,9 @@ impl Drop for Lock {
         {
             let path = r.path();
             if let Err(e) = block_on(|| path.clone(), r.unlock()) {
-                eprintln!("warning: could not release the state lock: {e}");
+                crate::output::error_line(&format!(
+                    "warning: could not release the state lock: {e}"
+                ));
             }
         }
     }

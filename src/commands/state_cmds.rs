@@ -55,7 +55,7 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
             let state = read_state(&store, name.as_deref()).await?;
             let mut ids: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
             ids.sort();
-            let mut out = std::io::stdout().lock();
+            let mut out = Stdout;
             for id in ids {
                 writeln!(out, "{id}")?;
             }
@@ -73,7 +73,7 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
                     store.location()
                 );
             };
-            let mut out = std::io::stdout().lock();
+            let mut out = Stdout;
             writeln!(out, "# {id}")?;
             let deps: Vec<String> = resource.depends_on.iter().map(|d| d.to_string()).collect();
             writeln!(out, "depends_on = {}", serde_json::to_string(&deps)?)?;

@@ -27,6 +27,6 @@ pub(super) async fn verify(args: &crate::cli::VerifyArgs) -> Result<u8> {
         emulated_sts: emulated,
     };
     let report = verify::run(provider.as_ref(), &target, &options).await?;
-    verify::render::write(&report, args.format, &mut std::io::stdout().lock())?;
+    verify::render::write(&report, args.format, &mut Stdout)?;
     Ok(if report.passed() { 0 } else { 1 })
 }
