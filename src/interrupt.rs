@@ -106,10 +106,15 @@ impl Interrupts {
                     }
                     continue;
                 }
-                error_line(&format!(
-                    "\nSecond signal ({name}): exiting now without waiting for running \
-                     changes; the state may miss the last of them (the next plan finds them)."
-                ));
+                if listener.applying.load(Ordering::SeqCst) {
+                    error_line(&format!(
+                        "\nSecond signal ({name}): exiting now without waiting for running \
+                         changes; the state may miss the last of them (the next apply \
+                         adopts what they made, by its ownership tag)."
+                    ));
+                } else {
+                    error_line(&format!("\nSecond signal ({name}): exiting now."));
+                }
                 let release = listener.release.lock().expect("release lock").take();
                 if let Some(r) = release {
                     let _ =

@@ -255,7 +255,8 @@ fn humantime(d: Duration) -> String {
 
 /// Runs `work` of a command that holds the lock and has changed nothing yet; a signal
 /// stops it and fails with a one-line message naming `phase`. The caller's lock is then
-/// dropped on the way out, which releases it (local or S3).
+/// dropped on the way out, which releases it (local or S3; a failure to release is a
+/// warning of its own, so the message does not claim it).
 async fn interruptible<T>(
     interrupts: &Interrupts,
     phase: &str,
@@ -264,7 +265,7 @@ async fn interruptible<T>(
     match interrupts.until(work).await {
         Ok(done) => done,
         Err(interrupted) => Err(anyhow::anyhow!(
-            "{interrupted} {phase}: stopped before changing anything; the state lock was released"
+            "{interrupted} {phase}; nothing was changed"
         )),
     }
 }

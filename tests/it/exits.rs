@@ -85,27 +85,69 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-#[test]
-fn usage_errors_exit_1_help_and_version_exit_0() {
+/// Each `args` is a usage error: exit 1 (never 2, which CI reads as "changes present"),
+/// clap's message on stderr, and nothing written.
+fn usage_error(cases: &[(&[&str], &str)]) {
     let c = Cluster::new("prod-east");
     let before = tree(c.path());
-    let cases: &[(&[&str], &str)] = &[
-        // unknown flag
+    for (args, message) in cases {
+        let o = offline(c.path(), args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", text(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", text(&o));
+    }
+    assert_eq!(tree(c.path()), before, "a usage error wrote something");
+}
+
+#[test]
+fn an_unknown_flag_exits_1() {
+    usage_error(&[
         (
             &["plan", "--formt", "markdown"],
             "unexpected argument '--formt'",
         ),
-        // bad enum value
+        (
+            &["apply", "--auto-aprove"],
+            "unexpected argument '--auto-aprove'",
+        ),
+    ]);
+}
+
+#[test]
+fn a_bad_enum_value_exits_1() {
+    usage_error(&[
         (
             &["plan", "--format", "yaml"],
             "invalid value 'yaml' for '--format",
         ),
-        // out-of-range number
+        (&["completions", "tcsh"], "invalid value 'tcsh'"),
+    ]);
+}
+
+#[test]
+fn an_out_of_range_or_unparsable_number_exits_1() {
+    usage_error(&[
         (&["plan", "--parallelism", "0"], "0 is not in 1..=100"),
         (&["apply", "--parallelism", "101"], "101 is not in 1..=100"),
-        // unknown subcommand
+        (&["plan", "--parallelism", "ten"], "invalid value 'ten'"),
+        (
+            &["plan", "--lock-timeout", "soon"],
+            "`soon` is not a duration",
+        ),
+    ]);
+}
+
+#[test]
+fn an_unknown_subcommand_exits_1() {
+    usage_error(&[
         (&["plna"], "unrecognized subcommand 'plna'"),
-        // missing required argument
+        (&["state", "ls"], "unrecognized subcommand 'ls'"),
+    ]);
+}
+
+#[test]
+fn a_missing_required_argument_exits_1() {
+    usage_error(&[
         (
             &["force-unlock"],
             "the following required arguments were not provided",
@@ -118,19 +160,14 @@ fn usage_errors_exit_1_help_and_version_exit_0() {
             &["state", "rm", "--name", "x"],
             "the following required arguments were not provided",
         ),
-        // a bad value for a parsed flag
-        (
-            &["plan", "--lock-timeout", "soon"],
-            "`soon` is not a duration",
-        ),
-        // no subcommand at all
+        (&["plan", "--format"], "a value is required for '--format"),
         (&[], "Usage: stsform <COMMAND>"),
-    ];
-    for (args, message) in cases {
-        let o = offline(c.path(), args).output().unwrap();
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
-        assert!(stderr(&o).contains(message), "{args:?}: {}", text(&o));
-    }
+    ]);
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let c = Cluster::new("prod-east");
     for args in [
         &["--help"][..],
         &["--version"],
@@ -141,7 +178,10 @@ fn usage_errors_exit_1_help_and_version_exit_0() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
         assert!(!stdout(&o).is_empty(), "{args:?}");
     }
-    assert_eq!(tree(c.path()), before, "a usage error wrote something");
+    // Into a closed pipe too.
+    let o = with_closed_stdout(&mut offline(c.path(), &["--help"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_quiet(&o, "--help");
 }
 
 #[test]

@@ -342,10 +342,7 @@ fn a_signal_while_refreshing_releases_the_lock_and_changes_nothing() {
                 assert_eq!(code, Some(1), "{what}: {out}\n{err}");
                 let stopped = format!("error: interrupted by {name} while ");
                 assert!(
-                    err.contains(&stopped)
-                        && err.contains(
-                            ": stopped before changing anything; the state lock was released"
-                        ),
+                    err.contains(&stopped) && err.contains("; nothing was changed\n"),
                     "{what}: {err}"
                 );
                 assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
@@ -389,8 +386,7 @@ fn a_signal_at_the_prompt_releases_the_lock_and_changes_nothing() {
             assert_eq!(code, Some(1), "{what}: {out}\n{err}");
             assert!(
                 err.contains(&format!(
-                    "error: interrupted by {name} at the confirmation prompt: stopped before \
-                     changing anything; the state lock was released"
+                    "error: interrupted by {name} at the confirmation prompt; nothing was changed\n"
                 )),
                 "{what}: {err}"
             );
