@@ -207,6 +207,12 @@ async fn take_lock(
     interrupts: &Interrupts,
 ) -> Result<Lock> {
     let info = LockInfo::current(operation);
+    // Registered before the lock is taken: a write abandoned by a second signal may still
+    // land, and releasing "the lock with our id" is harmless when there is none.
+    interrupts.set_release(Some(Release {
+        store: store.clone(),
+        id: info.id.clone(),
+    }));
     let attempt = async {
         // One try first: when someone holds the lock and we may wait, say so (a silent
         // wait looks like a hang), then wait.
@@ -223,14 +229,7 @@ async fn take_lock(
         }
     };
     match interrupts.until(attempt).await {
-        Ok(lock) => {
-            let lock = lock?;
-            interrupts.set_release(Some(Release {
-                store: store.clone(),
-                id: info.id,
-            }));
-            Ok(lock)
-        }
+        Ok(lock) => Ok(lock?),
         Err(interrupted) => {
             let _ = tokio::time::timeout(
                 crate::interrupt::RELEASE_TIMEOUT,
