@@ -1,5 +1,9 @@
+#!/usr/bin/env bash
 # scripts/moto.sh: install and run the moto AWS emulator on loopback, for tests and the demo.
 # Source it, then: moto_install; moto_start; moto_env; trap moto_stop EXIT
+# Or run it by hand (README, "Try it against the local emulator"):
+#   eval "$(scripts/moto.sh start)"   # install on first use, start, print the AWS_* settings
+#   scripts/moto.sh stop              # stop the emulator started above
 # Nothing here ever talks to an address other than 127.0.0.1.
 
 STSFORM_ROOT="${STSFORM_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -17,7 +21,8 @@ moto_install() {
   echo "moto.sh: installing moto $MOTO_VERSION into $MOTO_VENV" >&2
   rm -rf "$MOTO_VENV"
   python3 -m venv "$MOTO_VENV" || return 1
-  # Pinned set, installed and tested together (see shared/reference/moto.md).
+  # Pinned set, installed and tested together: moto 5.2.5's server with the flask,
+  # flask-cors and werkzeug versions it was measured with (newer ones are untested).
   "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check \
       "moto[s3]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5" "werkzeug==3.1.9" || return 1
 }
@@ -71,3 +76,43 @@ moto_env() {
   export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
   unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL_IAM AWS_ENDPOINT_URL_STS
 }
+
+# Run as a command (not sourced): start or stop a long-running emulator for trying stsform
+# by hand. `start` prints `export` lines for the calling shell to eval; everything else
+# goes to stderr. The server's pid and port are kept in $MOTO_DIR/server.pid.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  pidfile="$MOTO_DIR/server.pid"
+  case "${1:-}" in
+    start)
+      if [ -f "$pidfile" ] && kill -0 "$(cut -d' ' -f1 "$pidfile")" 2>/dev/null; then
+        MOTO_PORT="$(cut -d' ' -f2 "$pidfile")"
+        echo "moto.sh: already running on http://127.0.0.1:$MOTO_PORT" >&2
+      else
+        moto_install >&2
+        moto_start >&2
+        echo "$MOTO_PID $MOTO_PORT" >"$pidfile"
+        echo "moto.sh: moto $MOTO_VERSION on http://127.0.0.1:$MOTO_PORT (stop it with: scripts/moto.sh stop)" >&2
+      fi
+      # What moto_env sets, as text for `eval` (STSFORM_TEST_ENDPOINT only serves the tests).
+      echo "export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+      echo "export AWS_REGION=us-east-2 AWS_DEFAULT_REGION=us-east-2 AWS_EC2_METADATA_DISABLED=true"
+      echo "export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null"
+      echo "unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL_IAM AWS_ENDPOINT_URL_STS"
+      ;;
+    stop)
+      if [ -f "$pidfile" ]; then
+        MOTO_PID="$(cut -d' ' -f1 "$pidfile")"
+        moto_stop
+        rm -f "$pidfile"
+        echo "moto.sh: stopped; open a new shell (or unset the AWS_* variables) to reach AWS again" >&2
+      else
+        echo "moto.sh: not running (no $pidfile)" >&2
+      fi
+      ;;
+    *)
+      echo "usage: eval \"\$(scripts/moto.sh start)\"  |  scripts/moto.sh stop" >&2
+      exit 1
+      ;;
+  esac
+fi

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test: installs the pinned moto emulator into .venv-moto, starts it on a free
-# loopback port, runs the Rust test suite against it, and stops it again.
+# Runs every test: installs the pinned moto emulator into .venv-moto and the workflow
+# linters into .venv-lint, starts moto on a free loopback port, runs the Rust test suite
+# against it, and stops it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/moto.sh
+. scripts/lint.sh
 moto_install
+lint_install
 moto_start
 trap moto_stop EXIT
 moto_env

@@ -28,7 +28,7 @@ pub enum Command {
     Validate(ClusterArgs),
     /// Show what apply would change.
     #[command(
-        after_help = "Examples:\n  stsform plan --name prod-east --region us-east-2 --credentials-requests-dir credreqs --output-dir install\n  stsform plan ... --format markdown --out prod-east.plan --detailed-exitcode   # in a pull request\n  stsform plan ... --refresh=false                                             # offline, no AWS calls"
+        after_help = "Examples:\n  stsform plan --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install\n  stsform plan ... --format markdown --out prod-east.plan \\\n      --detailed-exitcode --lock=false     # in a pull request, read-only\n  stsform plan ... --refresh=false         # offline, no AWS calls"
     )]
     Plan(PlanArgs),
     /// Create or update what the plan shows, after confirmation.
@@ -43,7 +43,7 @@ pub enum Command {
     Destroy(ApplyArgs),
     /// Print the dependency graph of the desired resources in Graphviz DOT.
     #[command(
-        after_help = "Example:\n  stsform graph --name prod-east --region us-east-2 --credentials-requests-dir credreqs | dot -Tsvg > graph.svg"
+        after_help = "Example:\n  stsform graph --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs | dot -Tsvg > graph.svg"
     )]
     Graph(ClusterArgs),
     /// Check that every service account can assume its role: issuer documents, token,
@@ -55,18 +55,18 @@ pub enum Command {
     /// Adopt a cluster made by `ccoctl aws create-all` (or an stsform whose state was
     /// lost): record what exists and is the cluster's in a new, empty state.
     #[command(
-        after_help = "Example:\n  stsform import --name prod-east --region us-east-2 --credentials-requests-dir credreqs --output-dir install\n  stsform plan   --name prod-east --region us-east-2 --credentials-requests-dir credreqs --output-dir install"
+        after_help = "Example:\n  stsform import --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install\n  stsform plan --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install"
     )]
     Import(ImportArgs),
     /// Inspect or edit the state: list, show, rm.
     #[command(
         subcommand,
-        after_help = "Examples:\n  stsform state list --name prod-east\n  stsform state show iam_role.prod-east-openshift-ingress-operator-cloud-credentials --name prod-east\n  stsform state rm file.manifests/cluster-authentication-02-config.yaml --name prod-east"
+        after_help = "Examples:\n  stsform state list --name prod-east\n  stsform state show --name prod-east \\\n      iam_role.prod-east-openshift-ingress-operator-cloud-credentials\n  stsform state rm file.manifests/cluster-authentication-02-config.yaml --name prod-east"
     )]
     State(StateCommand),
     /// Remove a stale state lock left by a process that is gone (local or S3).
     #[command(
-        after_help = "Examples:\n  stsform force-unlock 6f1c5b0e-8d2a-4c1e-9f3b-7a6d5e4c3b2a --name prod-east\n  stsform force-unlock 6f1c5b0e-8d2a-4c1e-9f3b-7a6d5e4c3b2a --state s3://my-states/prod-east.toml --region us-east-2"
+        after_help = "Examples:\n  stsform force-unlock 6f1c5b0e-8d2a-4c1e-9f3b-7a6d5e4c3b2a --name prod-east\n  stsform force-unlock 6f1c5b0e-8d2a-4c1e-9f3b-7a6d5e4c3b2a \\\n      --state s3://my-states/prod-east.toml --region us-east-2"
     )]
     ForceUnlock(ForceUnlockArgs),
     /// Print a shell completion script.
@@ -119,6 +119,9 @@ pub struct ClusterArgs {
     /// Settings file; flags win over it [default: ./stsform.toml if present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// List every skipped non-AWS document, not just how many there are.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 impl ClusterArgs {
@@ -170,6 +173,11 @@ pub struct PlanArgs {
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
     pub lock_timeout: Duration,
+    /// Lock the state while planning; `--lock=false` takes no lock and writes nothing
+    /// next to the state (for read-only CI roles). Safe only for read-only previews.
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub lock: bool,
     /// Refusals this run lifts.
     #[command(flatten)]
     pub allow: AllowArgs,

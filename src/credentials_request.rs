@@ -36,7 +36,8 @@ pub struct LoadOptions {
 /// Where a document came from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Source {
-    /// The file as displayed to the user: `dir.join(file_name).display()`.
+    /// The file as displayed to the user: `dir.join(file_name)`, relative to the working
+    /// directory when it is an absolute path inside it.
     pub file: String,
     /// 1-based document number within the file (see [`load`] for how documents are counted).
     pub document: usize,
@@ -94,6 +95,9 @@ pub struct Skipped {
     pub source: Source,
     /// Why it was skipped: one line, starting lowercase.
     pub reason: String,
+    /// Not an AWS CredentialsRequest at all (another kind, or another cloud's request):
+    /// summed up in one note, while requests skipped by a rule get a note each.
+    pub not_aws: bool,
 }
 
 impl Skipped {
@@ -110,6 +114,33 @@ pub struct Loaded {
     pub requests: Vec<CredentialsRequest>,
     /// Skipped documents, in the same order.
     pub skipped: Vec<Skipped>,
+}
+
+impl Loaded {
+    /// The notes to show for the skipped documents: one per request skipped by a rule;
+    /// for documents that are not AWS requests at all, one summary line (release payloads
+    /// ship every cloud's requests, so listing them buries the notes that matter), or one
+    /// line each when `verbose`.
+    pub fn notes(&self, verbose: bool) -> Vec<String> {
+        let mut notes: Vec<String> = Vec::new();
+        let not_aws: Vec<&Skipped> = self.skipped.iter().filter(|s| s.not_aws).collect();
+        for skipped in &self.skipped {
+            if !skipped.not_aws || verbose {
+                notes.push(skipped.note());
+            }
+        }
+        if !verbose && !not_aws.is_empty() {
+            let files: std::collections::BTreeSet<&str> =
+                not_aws.iter().map(|s| s.source.file.as_str()).collect();
+            let (n, f) = (not_aws.len(), files.len());
+            notes.push(format!(
+                "skipped {n} non-AWS document{} in {f} file{} (--verbose lists them)",
+                if n == 1 { "" } else { "s" },
+                if f == 1 { "" } else { "s" },
+            ));
+        }
+        notes
+    }
 }
 
 /// Reads every `.yaml`, `.yml` and `.json` regular file directly in `dir` (sorted by file
@@ -134,8 +165,9 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, InputErrors> {
     // each other's credentials on the cluster.
     let mut secrets: HashMap<SecretRef, Source> = HashMap::new();
 
+    let cwd = std::env::current_dir().ok();
     for path in files {
-        let file = path.display().to_string();
+        let file = shown_path(&path, cwd.as_deref());
         let text = match read_text(&path, &file) {
             Ok(Some(text)) => text,
             // A directory named like a request file: ignored like every subdirectory.
@@ -165,6 +197,15 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, InputErrors> {
                     loaded.skipped.push(Skipped {
                         source: source.clone(),
                         reason,
+                        not_aws: false,
+                    });
+                    (None, None)
+                }
+                Outcome::NotAws(reason) => {
+                    loaded.skipped.push(Skipped {
+                        source: source.clone(),
+                        reason,
+                        not_aws: true,
                     });
                     (None, None)
                 }
@@ -235,6 +276,16 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files.into_iter().map(|(_, path)| path).collect())
+}
+
+/// How a request file is named in plans, notes and errors: relative to the working
+/// directory when it is inside it, so that a plan made in CI does not carry the runner's
+/// absolute checkout path (and reads the same on every machine); as given otherwise.
+fn shown_path(path: &Path, cwd: Option<&Path>) -> String {
+    match cwd.and_then(|cwd| path.strip_prefix(cwd).ok()) {
+        Some(rel) if path.is_absolute() && !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
+    }
 }
 
 /// The file's text, checked for size, type and encoding; `None` for a directory.
@@ -397,10 +448,24 @@ fn yaml_documents(text: &str, file: &str, errors: &mut Vec<InputError>) -> Vec<(
                         let line = loc.line() as usize + chunk.first_line - 1;
                         error = error.at(format!("line {line}, column {}", loc.column()));
                         let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-                        rendered
+                        let message = rendered
                             .strip_suffix(&suffix)
                             .map(str::to_string)
-                            .unwrap_or(rendered)
+                            .unwrap_or(rendered);
+                        // A `[` or `{` left open swallows the lines after it, and the
+                        // parser only notices where they stop making sense: point at the
+                        // bracket, which is what needs fixing.
+                        match unclosed_flow(chunk.text, loc.line() as usize) {
+                            Some((open_line, column, bracket)) => {
+                                let open_line = open_line + chunk.first_line - 1;
+                                error.field = Some(format!("line {open_line}, column {column}"));
+                                format!(
+                                    "`{bracket}` is never closed (the parser stopped at line {line}, column {}: {message})",
+                                    loc.column()
+                                )
+                            }
+                            None => message,
+                        }
                     }
                     None => rendered,
                 };
@@ -410,6 +475,64 @@ fn yaml_documents(text: &str, file: &str, errors: &mut Vec<InputError>) -> Vec<(
         }
     }
     documents
+}
+
+/// The innermost flow collection (`[` or `{`) opened before line `before` (1-based,
+/// relative to `text`) and never closed: `(line, column, bracket)`, 1-based.
+///
+/// A rough YAML scan, only consulted after a syntax error: a bracket counts when it
+/// starts a value (line start, after `: `, `- `, `? `) or sits inside another flow, and
+/// quoted scalars and comments are skipped, so `foo[0]` or `"[x"` open nothing.
+fn unclosed_flow(text: &str, before: usize) -> Option<(usize, usize, char)> {
+    let mut open: Vec<(usize, usize, char)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let chars: Vec<char> = line.chars().collect();
+        let next_is_blank = |j: usize| chars.get(j + 1).is_none_or(|c| c.is_whitespace());
+        let mut value_start = true;
+        let mut j = 0;
+        while j < chars.len() {
+            let c = chars[j];
+            match c {
+                ' ' | '\t' => {}
+                '#' if j == 0 || chars[j - 1].is_whitespace() => break,
+                '\'' | '"' if value_start => {
+                    // Skip to the closing quote (`''` is an escaped quote, `\"` too).
+                    let mut k = j + 1;
+                    while k < chars.len() {
+                        if chars[k] == '\\' && c == '"' {
+                            k += 1;
+                        } else if chars[k] == c {
+                            if c == '\'' && chars.get(k + 1) == Some(&'\'') {
+                                k += 1;
+                            } else {
+                                break;
+                            }
+                        }
+                        k += 1;
+                    }
+                    j = k;
+                    value_start = false;
+                }
+                '[' | '{' if value_start || !open.is_empty() => {
+                    open.push((index + 1, j + 1, c));
+                    value_start = true;
+                }
+                ']' | '}' if !open.is_empty() => {
+                    let opener = if c == ']' { '[' } else { '{' };
+                    if open.last().is_some_and(|(_, _, b)| *b == opener) {
+                        open.pop();
+                    }
+                    value_start = false;
+                }
+                ',' if !open.is_empty() => value_start = true,
+                ':' if next_is_blank(j) => value_start = true,
+                '-' | '?' if value_start && next_is_blank(j) => {}
+                _ => value_start = false,
+            }
+            j += 1;
+        }
+    }
+    open.into_iter().rev().find(|(line, _, _)| *line < before)
 }
 
 /// Parses a stream of JSON values. A syntax error ends the file: JSON has no separator to
@@ -463,8 +586,10 @@ fn shown(s: &str) -> String {
 enum Outcome {
     /// An empty document (null): nothing to report.
     Empty,
-    /// Not for us; the reason is shown to the user.
+    /// An AWS request left out by a rule (deletion, feature gating); the reason is shown.
     Skip(String),
+    /// Not an AWS CredentialsRequest (another kind or cloud); the reason is shown on request.
+    NotAws(String),
     /// A valid AWS request.
     Keep(Box<CredentialsRequest>),
     /// Errors were recorded; carries the secretRef if that part was valid, for the
@@ -619,14 +744,16 @@ impl Document<'_> {
         match present(object, "kind") {
             Some(Value::String(kind)) if kind == CREDENTIALS_REQUEST => {}
             Some(Value::String(kind)) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "kind is `{}`, not `{CREDENTIALS_REQUEST}`",
                     shown(kind)
                 ));
             }
-            None => return Outcome::Skip(format!("kind is missing, not `{CREDENTIALS_REQUEST}`")),
+            None => {
+                return Outcome::NotAws(format!("kind is missing, not `{CREDENTIALS_REQUEST}`"));
+            }
             Some(other) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "kind is {}, not `{CREDENTIALS_REQUEST}`",
                     type_name(other)
                 ));
@@ -678,25 +805,25 @@ impl Document<'_> {
             return Outcome::Invalid(None);
         };
         let Some(provider) = provider else {
-            return Outcome::Skip(format!(
+            return Outcome::NotAws(format!(
                 "spec.providerSpec is missing, so it is not an `{AWS_PROVIDER_SPEC}` request"
             ));
         };
         match present(provider, "kind") {
             Some(Value::String(kind)) if kind == AWS_PROVIDER_SPEC => {}
             Some(Value::String(kind)) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "providerSpec kind is `{}`, not `{AWS_PROVIDER_SPEC}`",
                     shown(kind)
                 ));
             }
             None => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "providerSpec kind is missing, not `{AWS_PROVIDER_SPEC}`"
                 ));
             }
             Some(other) => {
-                return Outcome::Skip(format!(
+                return Outcome::NotAws(format!(
                     "providerSpec kind is {}, not `{AWS_PROVIDER_SPEC}`",
                     type_name(other)
                 ));
@@ -1389,7 +1516,9 @@ spec:
     fn whole_openshift_fixture_folder_reports_both_efs_files() {
         let dir = fixtures().join("openshift");
         let err = load(&dir, &DEFAULT).unwrap_err();
-        let prefix = format!("{}/", dir.display());
+        // Inside the working directory (the crate root here), files are shown relative to it.
+        let cwd = std::env::current_dir().unwrap();
+        let prefix = format!("{}/", dir.strip_prefix(&cwd).unwrap_or(&dir).display());
         let lines: Vec<String> = err
             .0
             .iter()
@@ -1689,7 +1818,7 @@ spec:
             format!("{BASE}---\nkind: CredentialsRequest\nspec:\n  secretRef: [a, b\n  other: x\n");
         expect_invalid(
             &[("a.yaml", yaml.as_bytes())],
-            "invalid input (1 problem)\n  a.yaml: document 2: line 25, column 8: illegal placement of ':' indicator",
+            "invalid input (1 problem)\n  a.yaml: document 2: line 24, column 14: `[` is never closed (the parser stopped at line 25, column 8: illegal placement of ':' indicator)",
         );
     }
 
@@ -2056,5 +2185,129 @@ spec:
         assert!(is_dns1123_subdomain("a.b-c.d"));
         assert!(!is_dns1123_subdomain("a..b"));
         assert!(!is_dns1123_subdomain(&"a".repeat(254)));
+    }
+
+    #[test]
+    fn an_unclosed_bracket_is_reported_where_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "apiVersion: cloudcredential.openshift.io/v1\nkind: CredentialsRequest\nspec:\n  providerSpec:\n    kind: AWSProviderSpec\n    statementEntries:\n    - action: [s3:GetObject\n      effect: Allow\n      resource: \"*\"\n";
+        std::fs::write(dir.path().join("a.yaml"), format!("---\n{text}")).unwrap();
+        let errors = load(dir.path(), &LoadOptions::default()).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let e = &errors[0];
+        // Line 8 (the `---` is line 1), where the `[` is; the parser noticed on line 9.
+        assert_eq!(e.field.as_deref(), Some("line 8, column 15"), "{e}");
+        assert!(
+            e.problem
+                .starts_with("`[` is never closed (the parser stopped at line 9, column 13: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_unclosed_bracket_scan_ignores_quotes_comments_and_plain_scalars() {
+        assert_eq!(unclosed_flow("a: [x, y\nb: 1\n", 2), Some((1, 4, '[')));
+        assert_eq!(unclosed_flow("a: {x: [1, 2]\nb: 1\n", 2), Some((1, 4, '{')));
+        // Closed on a later line: a multi-line flow is fine.
+        assert_eq!(unclosed_flow("a: [x,\n  y]\nb: [\n", 3), None);
+        assert_eq!(
+            unclosed_flow("a: \"[x\"\nb: 'it''s [' # [\nc: foo[0]\n", 4),
+            None
+        );
+        // Only brackets opened before the error line count.
+        assert_eq!(unclosed_flow("a: 1\nb: [x\n", 2), None);
+    }
+
+    #[test]
+    fn request_files_inside_the_working_directory_are_shown_relative_to_it() {
+        let cwd = Path::new("/home/runner/work/repo");
+        assert_eq!(
+            shown_path(
+                Path::new("/home/runner/work/repo/credreqs/a.yaml"),
+                Some(cwd)
+            ),
+            "credreqs/a.yaml"
+        );
+        assert_eq!(
+            shown_path(Path::new("credreqs/a.yaml"), Some(cwd)),
+            "credreqs/a.yaml"
+        );
+        assert_eq!(
+            shown_path(Path::new("/srv/credreqs/a.yaml"), Some(cwd)),
+            "/srv/credreqs/a.yaml"
+        );
+        assert_eq!(shown_path(Path::new("/srv/a.yaml"), None), "/srv/a.yaml");
+    }
+
+    #[test]
+    fn non_aws_documents_are_summed_up_and_rule_skips_stay_one_per_request() {
+        let skipped = |file: &str, document: usize, reason: &str, not_aws: bool| Skipped {
+            source: Source {
+                file: file.into(),
+                document,
+            },
+            reason: reason.into(),
+            not_aws,
+        };
+        let loaded = Loaded {
+            requests: Vec::new(),
+            skipped: vec![
+                skipped(
+                    "a.yaml",
+                    2,
+                    "providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`",
+                    true,
+                ),
+                skipped(
+                    "a.yaml",
+                    3,
+                    "providerSpec kind is `AzureProviderSpec`, not `AWSProviderSpec`",
+                    true,
+                ),
+                skipped("b.yaml", 1, "marked for deletion", false),
+                skipped(
+                    "c.yaml",
+                    1,
+                    "kind is `ConfigMap`, not `CredentialsRequest`",
+                    true,
+                ),
+            ],
+        };
+        assert_eq!(
+            loaded.notes(false),
+            [
+                "b.yaml: document 1: skipped: marked for deletion",
+                "skipped 3 non-AWS documents in 2 files (--verbose lists them)",
+            ]
+        );
+        assert_eq!(
+            loaded.notes(true),
+            loaded.skipped.iter().map(Skipped::note).collect::<Vec<_>>()
+        );
+        let one = Loaded {
+            requests: Vec::new(),
+            skipped: loaded.skipped[..1].to_vec(),
+        };
+        assert_eq!(
+            one.notes(false),
+            ["skipped 1 non-AWS document in 1 file (--verbose lists them)"]
+        );
+        // The real examples: every other cloud's request is a non-AWS document, the
+        // feature-gated AWS request is not.
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+        let loaded = load(&examples, &DEFAULT).unwrap();
+        assert!(
+            loaded
+                .skipped
+                .iter()
+                .filter(|s| s.not_aws)
+                .all(|s| !s.reason.contains("feature"))
+        );
+        assert!(
+            loaded
+                .skipped
+                .iter()
+                .any(|s| !s.not_aws && s.reason.contains("feature-gate"))
+        );
     }
 }

@@ -84,3 +84,60 @@ impl From<InputError> for InputErrors {
         InputErrors(vec![e])
     }
 }
+
+/// An error and its causes on one line, `outer: cause: root`, leaving out a cause whose
+/// text the line already holds.
+///
+/// Errors that show their source in their own message (`path: {source}`) and also return
+/// it from `source()` would otherwise print it twice (`gs: Is a directory (os error 21):
+/// Is a directory (os error 21)`), which is what anyhow's `{:#}` does.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Shows {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::other("Is a directory (os error 21)");
+        let err = anyhow::Error::new(Shows {
+            path: "gs".into(),
+            source: io,
+        });
+        assert_eq!(chain(err.as_ref()), "gs: Is a directory (os error 21)");
+        // anyhow's own alternate form repeats it: what `chain` exists to avoid.
+        assert_eq!(
+            format!("{err:#}"),
+            "gs: Is a directory (os error 21): Is a directory (os error 21)"
+        );
+    }
+
+    #[test]
+    fn context_and_new_causes_are_kept() {
+        let err = anyhow::Error::new(std::io::Error::other("connection refused"))
+            .context("cannot set up the AWS clients");
+        assert_eq!(
+            chain(err.as_ref()),
+            "cannot set up the AWS clients: connection refused"
+        );
+    }
+}

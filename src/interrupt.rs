@@ -90,14 +90,15 @@ impl Interrupts {
                     _ = int.recv() => "SIGINT",
                     _ = term.recv() => "SIGTERM",
                 };
-                let mut n = 0;
-                listener.count.send_modify(|c| {
-                    *c += 1;
-                    n = *c;
-                });
+                let n = *listener.count.borrow() + 1;
                 if n == 1 {
+                    // Named and flagged before the count is published: whoever wakes on
+                    // it must see which signal it was.
                     *listener.first.lock().expect("signal name lock") = name;
                     listener.stop.store(true, Ordering::SeqCst);
+                }
+                listener.count.send_modify(|c| *c = n);
+                if n == 1 {
                     if listener.applying.load(Ordering::SeqCst) {
                         error_line(&format!(
                             "\nInterrupt received: finishing running changes, then saving state. \

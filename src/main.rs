@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            stsform::output::error_line(&format!("error: {err:#}"));
+            stsform::output::error_line(&format!("error: {}", stsform::error::chain(err.as_ref())));
             ExitCode::from(1)
         }
     }

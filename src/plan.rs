@@ -62,6 +62,8 @@ pub enum Reason {
     RepairsDrift,
     /// The inputs no longer ask for it.
     NoLongerWanted,
+    /// `destroy` (or `plan --destroy`): everything the state holds goes.
+    DestroyRequested,
     /// It lives inside a resource that is replaced (an object in a bucket made anew), so
     /// it goes with the old one and is made again in the new one.
     ContainerReplaced,

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::execute::{Event, Observer};
 use crate::plan::Action;
@@ -81,7 +81,17 @@ pub struct Bars {
 impl Bars {
     /// Bars for `total` changes at `parallelism`, drawn on stdout.
     pub fn new(total: usize, parallelism: usize) -> Bars {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+        Bars::with_target(total, parallelism, ProgressDrawTarget::stdout())
+    }
+
+    /// Bars drawn on `screen` instead of stdout (tests read what was drawn).
+    pub fn on_screen(total: usize, parallelism: usize, screen: &Screen) -> Bars {
+        let target = ProgressDrawTarget::term_like(Box::new(screen.clone()));
+        Bars::with_target(total, parallelism, target)
+    }
+
+    fn with_target(total: usize, parallelism: usize, target: ProgressDrawTarget) -> Bars {
+        let multi = MultiProgress::with_draw_target(target);
         let total_bar = multi.add(ProgressBar::new(total as u64));
         total_bar.set_style(
             ProgressStyle::with_template(
@@ -99,9 +109,14 @@ impl Bars {
         }
     }
 
-    /// Removes the bars once apply is over.
+    /// Leaves the whole-apply bar on screen at its final count once apply is over.
+    ///
+    /// Draws are rate-limited, so the last changes (local files take microseconds) often
+    /// land between two draws: clearing the bar then left its last frame, short of the
+    /// total, as the final picture. `abandon` draws the final count and keeps it, without
+    /// claiming (as `finish` would) that changes that never ran are done.
     pub fn finish(&self) {
-        self.total.finish_and_clear();
+        self.total.abandon();
     }
 }
 
@@ -153,6 +168,73 @@ impl Observer for Bars {
     }
 }
 
+/// A terminal that keeps what is drawn on it, for tests of the bars.
+#[derive(Clone, Debug, Default)]
+pub struct Screen {
+    text: Arc<Mutex<String>>,
+}
+
+impl Screen {
+    /// Everything drawn so far (lines joined with `\n`, no cursor movements).
+    pub fn text(&self) -> String {
+        self.text.lock().expect("screen lock").clone()
+    }
+
+    /// The `done/total` the whole-apply bar showed last, e.g. `127/127`.
+    pub fn last_count(&self) -> Option<String> {
+        let text = self.text();
+        let frame = &text[text.rfind("Applying ")?..];
+        frame
+            .split_whitespace()
+            .find(|w| {
+                w.split_once('/').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && a.bytes().all(|c| c.is_ascii_digit())
+                        && b.bytes().all(|c| c.is_ascii_digit())
+                })
+            })
+            .map(str::to_string)
+    }
+
+    fn push(&self, s: &str) {
+        self.text.lock().expect("screen lock").push_str(s);
+    }
+}
+
+impl TermLike for Screen {
+    fn width(&self) -> u16 {
+        160
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.push(s);
+        self.push("\n");
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.push(s);
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Collects events, for tests.
 #[derive(Default)]
 pub struct Recorder {
@@ -172,5 +254,86 @@ impl Observer for Recorder {
             .lock()
             .expect("recorder lock")
             .push(event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::ResourceKind;
+
+    /// Every change reported as its executor reports it: started, then finished (or
+    /// failed, or skipped without starting), as fast as local file changes finish.
+    fn feed(bars: &Bars, total: usize) {
+        for i in 0..total {
+            let kind = if i % 3 == 0 {
+                ResourceKind::File
+            } else {
+                ResourceKind::IamRole
+            };
+            let id = ResourceId::new(kind, format!("r{i}"));
+            let action = Action::Create;
+            match i {
+                0 => bars.event(&Event::Skipped {
+                    id,
+                    because: ResourceId::new(ResourceKind::IamRole, "r1"),
+                }),
+                1 => {
+                    bars.event(&Event::Started {
+                        id: id.clone(),
+                        action,
+                    });
+                    bars.event(&Event::Failed {
+                        id,
+                        action,
+                        error: "boom".into(),
+                    });
+                }
+                _ => {
+                    bars.event(&Event::Started {
+                        id: id.clone(),
+                        action,
+                    });
+                    bars.event(&Event::Finished {
+                        id,
+                        action,
+                        elapsed: Duration::from_micros(20),
+                    });
+                }
+            }
+        }
+    }
+
+    fn tail(screen: &Screen) -> String {
+        let text = screen.text();
+        text[text.len().saturating_sub(400)..].to_string()
+    }
+
+    #[test]
+    fn the_bar_ends_at_its_total_on_screen() {
+        let screen = Screen::default();
+        let bars = Bars::on_screen(127, 10, &screen);
+        feed(&bars, 127);
+        bars.finish();
+        assert_eq!(
+            screen.last_count().as_deref(),
+            Some("127/127"),
+            "{}",
+            tail(&screen)
+        );
+    }
+
+    #[test]
+    fn an_interrupted_apply_shows_how_far_it_got() {
+        let screen = Screen::default();
+        let bars = Bars::on_screen(40, 10, &screen);
+        feed(&bars, 25);
+        bars.finish();
+        assert_eq!(
+            screen.last_count().as_deref(),
+            Some("25/40"),
+            "{}",
+            tail(&screen)
+        );
     }
 }

@@ -339,12 +339,17 @@ impl Spec {
         v
     }
 
-    /// Rebuilds a spec of `kind` from its attributes (as stored in state).
+    /// Rebuilds a spec of `kind` from its attributes (as stored in state). The error
+    /// names the attribute at fault (`trust_policy: …`), or none for a missing one.
     pub fn from_attributes(
         kind: ResourceKind,
         attributes: serde_json::Value,
-    ) -> Result<Spec, serde_json::Error> {
-        use serde_json::from_value as from;
+    ) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
+        fn from<T: serde::de::DeserializeOwned>(
+            attributes: serde_json::Value,
+        ) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+            serde_path_to_error::deserialize(attributes)
+        }
         Ok(match kind {
             ResourceKind::KeyPair => Spec::KeyPair(from(attributes)?),
             ResourceKind::S3Bucket => Spec::S3Bucket(from(attributes)?),
@@ -408,7 +413,8 @@ pub mod json_string {
     /// Reads JSON text back into a document.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
         let text = String::deserialize(d)?;
-        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+        serde_json::from_str(&text)
+            .map_err(|e| serde::de::Error::custom(format!("not a JSON policy document: {e}")))
     }
 }
 

@@ -88,18 +88,55 @@ impl Region {
                 });
             }
         }
-        let close: Vec<&str> = REGIONS
-            .iter()
-            .flat_map(|(_, names)| names.iter().copied())
-            .filter(|r| r.starts_with(name.get(..2).unwrap_or(name)))
-            .collect();
-        let hint = if close.is_empty() {
-            String::new()
-        } else {
-            format!(" (did you mean one of: {}?)", close.join(", "))
-        };
-        Err(format!("unknown region `{name}`{hint}"))
+        Err(unknown_region(name))
     }
+}
+
+/// The error for a region stsform does not know, with the likeliest meant ones.
+fn unknown_region(name: &str) -> String {
+    let all = || REGIONS.iter().flat_map(|(_, names)| names.iter().copied());
+    if name.trim().is_empty() {
+        return "must not be empty: give an AWS region code such as `us-east-2`".into();
+    }
+    // Region codes are lowercase; `US-EAST-2` is a known region typed in capitals.
+    if let Some(exact) = all().find(|r| r.eq_ignore_ascii_case(name.trim())) {
+        return format!(
+            "unknown region `{name}` (did you mean `{exact}`? region codes are lowercase)"
+        );
+    }
+    let wanted = name.trim().to_ascii_lowercase();
+    let mut close: Vec<(usize, &str)> = all()
+        .map(|r| (edit_distance(&wanted, r), r))
+        .filter(|(d, _)| *d <= 2)
+        .collect();
+    close.sort();
+    let close: Vec<&str> = close.into_iter().take(3).map(|(_, r)| r).collect();
+    match close.as_slice() {
+        [] => format!("unknown region `{name}` (a region code such as `us-east-2`)"),
+        [one] => format!("unknown region `{name}` (did you mean `{one}`?)"),
+        many => format!(
+            "unknown region `{name}` (did you mean one of: {}?)",
+            many.join(", ")
+        ),
+    }
+}
+
+/// Levenshtein distance (region codes are short ASCII, so bytes will do).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Everything a command needs to know, merged and validated.
@@ -553,6 +590,28 @@ mod tests {
         assert!(
             e.starts_with("unknown region `us-est-1` (did you mean one of: us-east-1"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn region_errors_suggest_the_region_meant() {
+        assert_eq!(
+            Region::parse("US-EAST-2").unwrap_err(),
+            "unknown region `US-EAST-2` (did you mean `us-east-2`? region codes are lowercase)"
+        );
+        assert_eq!(
+            Region::parse("eu-wset-1").unwrap_err(),
+            "unknown region `eu-wset-1` (did you mean `eu-west-1`?)"
+        );
+        // An empty region gets a short hint, not the list of every region.
+        let e = Region::parse("").unwrap_err();
+        assert_eq!(
+            e,
+            "must not be empty: give an AWS region code such as `us-east-2`"
+        );
+        assert_eq!(
+            Region::parse("mars-1").unwrap_err(),
+            "unknown region `mars-1` (a region code such as `us-east-2`)"
         );
     }
 

@@ -206,8 +206,13 @@ impl State {
                 .collect::<Result<Vec<ResourceId>, _>>()?;
             let input =
                 serde_json::to_value(&r.attributes).map_err(|e| at("attributes", e.to_string()))?;
-            let spec = Spec::from_attributes(kind, input.clone())
-                .map_err(|e| at("attributes", e.to_string()))?;
+            let spec = Spec::from_attributes(kind, input.clone()).map_err(|e| {
+                // `.` is the attributes table itself (a missing attribute).
+                match e.path().to_string().as_str() {
+                    "." => at("attributes", e.inner().to_string()),
+                    path => at(&format!("attributes.{path}"), e.inner().to_string()),
+                }
+            })?;
             // The spec structs accept and drop unknown keys; refuse them here so a typo
             // in a hand-edited state is not silently forgotten on the next save.
             if let Some(path) = first_unknown_key(&input, &spec.attributes(), "attributes") {
@@ -393,7 +398,7 @@ pub struct LockInfo {
     pub id: String,
     /// The command holding the lock (`apply`, `destroy`, ...).
     pub operation: String,
-    /// User name of the holder (`$USER`, or `unknown`).
+    /// User name of the holder (`$USER`, `$LOGNAME`, the uid's name, or `uid N`).
     pub who: String,
     /// Host the holder runs on.
     pub host: String,
@@ -407,10 +412,11 @@ impl LockInfo {
     /// A description of the current process taking the lock for `operation`, with a
     /// fresh random id (the owner token of a remote lock).
     pub fn current(operation: &str) -> LockInfo {
-        let who = ["USER", "LOGNAME", "USERNAME"]
-            .into_iter()
-            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| "unknown".into());
+        let who = user_name(
+            |k| std::env::var(k).ok(),
+            &std::fs::read_to_string("/etc/passwd").unwrap_or_default(),
+            rustix::process::getuid().as_raw(),
+        );
         let host = hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "unknown".into());
@@ -430,6 +436,27 @@ impl LockInfo {
             created,
         }
     }
+}
+
+/// Who runs this process: `$USER` or `$LOGNAME` (what people call themselves), else the
+/// name `/etc/passwd` gives the uid (containers and CI jobs often set neither variable),
+/// else `uid N`.
+fn user_name(env: impl Fn(&str) -> Option<String>, passwd: &str, uid: u32) -> String {
+    if let Some(name) = ["USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|k| env(k).filter(|v| !v.is_empty()))
+    {
+        return name;
+    }
+    passwd
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let id = fields.nth(1)?;
+            (id.parse() == Ok(uid) && !name.is_empty()).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 impl fmt::Display for LockInfo {
@@ -1335,9 +1362,13 @@ mod tests {
         assert!(parse_err(&text).contains("attributes.colour: unknown field"));
         // Wrong type, and a policy that is not JSON.
         let text = one_role_text().replace("name = \"prod", "name = 7\nx = \"prod");
-        assert!(parse_err(&text).contains("attributes: invalid type: integer"));
+        assert!(parse_err(&text).contains("attributes.name: invalid type: integer"));
         let text = one_role_text().replace("trust_policy = '{", "trust_policy = '{{");
-        assert!(parse_err(&text).contains("attributes: key must be a string"));
+        assert!(
+            parse_err(&text).contains(
+                "attributes.trust_policy: not a JSON policy document: key must be a string"
+            )
+        );
         // Attributes of another kind under this kind.
         let bucket = full_state()
             .resources
@@ -1573,6 +1604,55 @@ mod tests {
             "state/prod.toml is locked by root@host (pid 4242, operation apply, \
              since 2026-11-29T10:00:00Z, lock id 6f1c); if that process is gone, \
              run `stsform force-unlock 6f1c`"
+        );
+    }
+
+    #[test]
+    fn the_lock_holder_is_named_from_the_environment_or_the_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nci:x:1001:1001::/home/ci:/bin/sh\n";
+        let env = |user: Option<&str>, logname: Option<&str>| {
+            let (user, logname) = (user.map(String::from), logname.map(String::from));
+            move |k: &str| match k {
+                "USER" => user.clone(),
+                "LOGNAME" => logname.clone(),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            user_name(env(Some("alice"), Some("bob")), passwd, 1001),
+            "alice"
+        );
+        assert_eq!(user_name(env(Some(""), Some("bob")), passwd, 1001), "bob");
+        assert_eq!(user_name(env(None, None), passwd, 1001), "ci");
+        assert_eq!(user_name(env(None, None), passwd, 0), "root");
+        assert_eq!(user_name(env(None, None), passwd, 4242), "uid 4242");
+        // This process: never the old `unknown`.
+        let me = LockInfo::current("plan");
+        assert!(!me.who.is_empty() && me.who != "unknown", "{}", me.who);
+    }
+
+    #[test]
+    fn a_bad_policy_in_the_state_names_its_attribute() {
+        let text = one_role_text();
+        let start = text.find("trust_policy = ").unwrap();
+        let end = start + text[start..].find('\n').unwrap();
+        let bad = format!(
+            "{}trust_policy = '{{not json'{}",
+            &text[..start],
+            &text[end..]
+        );
+        let msg = parse_err(&bad);
+        assert!(
+            msg.contains("attributes.trust_policy: not a JSON policy document: "),
+            "{msg}"
+        );
+        // A missing attribute has no path of its own: the table is named.
+        let start = text.find("description = ").unwrap();
+        let end = start + text[start..].find('\n').unwrap() + 1;
+        let msg = parse_err(&format!("{}{}", &text[..start], &text[end..]));
+        assert!(
+            msg.contains("attributes: missing field `description`"),
+            "{msg}"
         );
     }
 }

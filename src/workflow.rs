@@ -142,7 +142,16 @@ pub async fn plan<P: Provider>(
             },
         )?,
     };
-    let plan = plan::compute(&desired, &observed);
+    let mut plan = plan::compute(&desired, &observed);
+    if mode == Mode::Destroy {
+        // Against an empty configuration every deletion reads "no longer in the
+        // configuration"; the user asked for a destroy, so say that.
+        for change in &mut plan.changes {
+            if change.reason == plan::Reason::NoLongerWanted {
+                change.reason = plan::Reason::DestroyRequested;
+            }
+        }
+    }
     Ok(Planned {
         plan,
         state,

@@ -83,8 +83,8 @@ fn inputs(
                 enable_tech_preview: settings.enable_tech_preview,
             },
         )?;
-        for skipped in &loaded.skipped {
-            error_line(&format!("note: {}", skipped.note()));
+        for note in loaded.notes(args.verbose) {
+            error_line(&format!("note: {note}"));
         }
         if loaded.requests.is_empty() && !allow.is_some_and(|a| a.deleting_all_roles) {
             let remedy = if allow.is_some() {
@@ -130,8 +130,8 @@ fn validate(args: &ClusterArgs) -> Result<()> {
             enable_tech_preview: settings.enable_tech_preview,
         },
     )?;
-    for skipped in &loaded.skipped {
-        error_line(&format!("note: {}", skipped.note()));
+    for note in loaded.notes(args.verbose) {
+        error_line(&format!("note: {note}"));
     }
     if loaded.requests.is_empty() {
         return Err(crate::error::InputErrors::from(safety::no_requests(
@@ -154,6 +154,11 @@ fn validate(args: &ClusterArgs) -> Result<()> {
         if n == 1 { "" } else { "s" }
     )?;
     Ok(())
+}
+
+/// `1 read`, `2 reads`: a count with the noun that agrees with it.
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Computes the issuer's thumbprint as ccoctl does, when it makes sense: not when one is

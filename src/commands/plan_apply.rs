@@ -22,9 +22,21 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
     let (mut inputs, _) = inputs(&args.cluster, need, false, Some(allow))?;
     let interrupts = Interrupts::install()?;
     let store = open_store(&inputs.settings)?;
-    let state_lock = take_lock(&store, "plan", args.lock_timeout, &interrupts).await?;
+    // A refreshed plan locks the state like Terraform's, so it never compares AWS with a
+    // state an apply is halfway through saving. `--lock=false` (read-only CI roles) and
+    // an offline plan read it without a lock: a save replaces the whole file or object
+    // at once, so an unlocked read sees one version or the other, and nothing is written
+    // (no `.lock` file or object is created).
+    let state_lock = if args.lock && args.refresh {
+        Some(take_lock(&store, "plan", args.lock_timeout, &interrupts).await?)
+    } else {
+        None
+    };
     let mut state = interruptible(&interrupts, "while reading the state", async {
-        Ok(state_lock.load(&inputs.settings.name).await?)
+        Ok(match &state_lock {
+            Some(lock) => lock.load(&inputs.settings.name).await?,
+            None => store.read(&inputs.settings.name).await?,
+        })
     })
     .await?;
     crate::scope::claim(&mut state, &inputs.settings)?;
@@ -69,7 +81,9 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
             )?;
         }
     }
-    unlock(state_lock, &interrupts).await?;
+    if let Some(lock) = state_lock {
+        unlock(lock, &interrupts).await?;
+    }
     Ok(if args.detailed_exitcode && planned.plan.has_changes() {
         2
     } else {
@@ -112,7 +126,8 @@ async fn plan_with_refresh(
         if text {
             writeln!(
                 stdout,
-                "done ({reads} AWS reads, {:.2}s)\n",
+                "done ({}, {:.2}s)\n",
+                counted(reads, "AWS read", "AWS reads"),
                 planned.refresh_time.as_secs_f64()
             )?;
         }
@@ -337,10 +352,10 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     }
     let calls = provider.api_calls();
     let summary = format!(
-        "{} AWS calls in all ({} reads, {} writes); changes took {:.2}s",
-        calls.reads + calls.writes,
-        calls.reads,
-        calls.writes,
+        "{} in all ({}, {}); changes took {:.2}s",
+        counted(calls.reads + calls.writes, "AWS call", "AWS calls"),
+        counted(calls.reads, "read", "reads"),
+        counted(calls.writes, "write", "writes"),
         started.elapsed().as_secs_f64()
     );
     report(

@@ -36,6 +36,18 @@ async fn read_state(store: &StateStore, name: Option<&str>) -> Result<crate::sta
     }
 }
 
+/// A state never saved (serial 0: every save increments it) is not there at all: a
+/// mistyped `--name` or `--state` must not look like an empty state.
+fn existing(store: &StateStore, state: crate::state::State) -> Result<crate::state::State> {
+    if state.serial == 0 {
+        bail!(
+            "{}: no state there (nothing was ever saved to it); check --name, --state or --config",
+            store.location()
+        );
+    }
+    Ok(state)
+}
+
 /// Attribute keys whose values `state show` never prints. The state holds no secrets
 /// today (the key pair is recorded by kid); a future sensitive attribute goes here.
 const SENSITIVE_ATTRIBUTES: &[&str] = &[];
@@ -52,7 +64,7 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
     match command {
         StateCommand::List(args) => {
             let (store, name) = state_store_of(args)?;
-            let state = read_state(&store, name.as_deref()).await?;
+            let state = existing(&store, read_state(&store, name.as_deref()).await?)?;
             let mut ids: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
             ids.sort();
             let mut out = Stdout;
@@ -63,7 +75,7 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
         }
         StateCommand::Show { id, state: args } => {
             let (store, name) = state_store_of(args)?;
-            let state = read_state(&store, name.as_deref()).await?;
+            let state = existing(&store, read_state(&store, name.as_deref()).await?)?;
             let parsed: crate::resource::ResourceId = id
                 .parse()
                 .map_err(|e| anyhow::anyhow!("`{id}` is not a resource address: {e}"))?;
@@ -90,12 +102,10 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
             lock_timeout,
         } => {
             let (store, name) = state_store_of(args)?;
+            // Checked before locking, so a mistyped name leaves no lock file behind.
+            let cluster = existing(&store, read_state(&store, name.as_deref()).await?)?.cluster;
             let interrupts = Interrupts::install()?;
             let lock = take_lock(&store, "state rm", *lock_timeout, &interrupts).await?;
-            let cluster = match name {
-                Some(n) => n,
-                None => read_state(&store, None).await?.cluster,
-            };
             let mut state = lock.load(&cluster).await?;
             let mut targets = Vec::new();
             for id in ids {
@@ -159,9 +169,9 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     crate::scope::claim(&mut state, settings)?;
     if !state.resources.is_empty() {
         bail!(
-            "{}: the state already holds {} resources (serial {}); import only fills an empty state. Run `stsform plan`, or `stsform state rm` what should be imported again",
+            "{}: the state already holds {} (serial {}); import only fills an empty state. Run `stsform plan`, or `stsform state rm` what should be imported again",
             store.location(),
-            state.resources.len(),
+            counted(state.resources.len(), "resource", "resources"),
             state.serial
         );
     }

@@ -247,6 +247,7 @@ fn why(c: &Change) -> String {
         Reason::RepairsDrift => "changed outside stsform",
         Reason::DeletedOutside => "deleted outside stsform",
         Reason::NoLongerWanted => "no longer in the configuration",
+        Reason::DestroyRequested => "destroy requested",
         Reason::ContainerReplaced => "what it lives in is replaced",
     };
     // The request a new or changed resource comes from: what a reviewer opens next.

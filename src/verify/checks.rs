@@ -100,6 +100,10 @@ fn rsa_components(params: &AlgorithmParameters) -> Option<(Vec<u8>, Vec<u8>)> {
     }
 }
 
+/// Where the key verify signs with comes from (in day-2 mode too, where there is no
+/// `serviceaccount-signer.public`): the JWKS is checked against its public half.
+const SIGNING_KEY: &str = crate::keypair::PRIVATE_KEY_FILE;
+
 /// The served JWKS holds a key with our kid whose modulus and exponent are ours.
 pub fn check_jwks(jwks: &JwkSet, ours: &PublicKey) -> Result<String, String> {
     let kid = ours.kid();
@@ -117,7 +121,7 @@ pub fn check_jwks(jwks: &JwkSet, ours: &PublicKey) -> Result<String, String> {
             })
             .collect();
         return Err(format!(
-            "{keys}, none with kid {} of serviceaccount-signer.public (served kids: {})",
+            "{keys}, none with kid {} of the key in {SIGNING_KEY} (served kids: {})",
             short_kid(&kid),
             if kids.is_empty() {
                 "none".to_string()
@@ -137,15 +141,15 @@ pub fn check_jwks(jwks: &JwkSet, ours: &PublicKey) -> Result<String, String> {
             short_kid(&kid)
         )),
         (Some(served), Some(expected)) if served == expected => Ok(format!(
-            "{keys}, kid {} matches serviceaccount-signer.public",
+            "{keys}, kid {} matches the key in {SIGNING_KEY}",
             short_kid(&kid)
         )),
         (Some((n, _)), Some((en, _))) if n != en => Err(format!(
-            "kid {} is served with another modulus than serviceaccount-signer.public",
+            "kid {} is served with another modulus than the key in {SIGNING_KEY}",
             short_kid(&kid)
         )),
         _ => Err(format!(
-            "kid {} is served with another exponent than serviceaccount-signer.public",
+            "kid {} is served with another exponent than the key in {SIGNING_KEY}",
             short_kid(&kid)
         )),
     }

@@ -141,7 +141,7 @@ mod tests {
                 id: "jwks",
                 title: "JWKS",
                 status: Status::Pass,
-                detail: "1 key, kid Lx…KI matches serviceaccount-signer.public".into(),
+                detail: "1 key, kid Lx…KI matches the key in serviceaccount-signer.private".into(),
             }],
             rows: vec![
                 row("ingress-operator", Status::Pass, Status::Pass, &[]),
@@ -168,7 +168,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let expected = "\
 issuer    https://c1-oidc.s3.us-east-2.amazonaws.com
-  ✓ JWKS                 1 key, kid Lx…KI matches serviceaccount-signer.public
+  ✓ JWKS                 1 key, kid Lx…KI matches the key in serviceaccount-signer.private
 
 role                                             service account                              trust  sts
 c1-openshift-ingress-operator-cloud-credentials  openshift-ingress-operator:ingress-operator  ✓      ✓

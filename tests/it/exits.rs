@@ -276,7 +276,7 @@ fn a_directory_without_aws_requests_is_refused_by_every_command() {
                     "{err}"
                 );
                 assert!(
-                    err.contains("note: gcp/gcp.yaml: document 1: skipped"),
+                    err.contains("note: skipped 1 non-AWS document in 1 file"),
                     "{err}"
                 );
             }

@@ -160,6 +160,28 @@ impl<A: Account> Env<A> {
     /// `run`, or the refusal that stops it before anything changes (as the binary
     /// refuses after showing the plan), lifted by `self.allow`.
     pub async fn try_run(&self, mode: Mode) -> Result<(Planned, Outcome, Recorder), Refusal> {
+        let recorder = Recorder::default();
+        let (planned, outcome) = self.try_run_observed(mode, &recorder).await?;
+        Ok((planned, outcome, recorder))
+    }
+
+    /// [`Env::run`] with the progress events going to `observer`.
+    pub async fn run_observed(
+        &self,
+        mode: Mode,
+        observer: &dyn stsform::execute::Observer,
+    ) -> (Planned, Outcome) {
+        self.try_run_observed(mode, observer)
+            .await
+            .unwrap_or_else(|refusal| panic!("{refusal}"))
+    }
+
+    /// [`Env::try_run`] with the progress events going to `observer`.
+    pub async fn try_run_observed(
+        &self,
+        mode: Mode,
+        observer: &dyn stsform::execute::Observer,
+    ) -> Result<(Planned, Outcome), Refusal> {
         let (inputs, key) = self.inputs(mode == Mode::Apply);
         let provider = self.account.provider(key).await;
         let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
@@ -173,17 +195,16 @@ impl<A: Account> Env<A> {
             mode == Mode::Destroy,
             self.allow,
         )?;
-        let recorder = Recorder::default();
         let stop = AtomicBool::new(false);
         let controls = Controls {
-            observer: &recorder,
+            observer,
             parallelism: 10,
             stop: &stop,
         };
         let (outcome, _) = workflow::apply(&planned, &provider, &file, controls)
             .await
             .unwrap();
-        Ok((planned, outcome, recorder))
+        Ok((planned, outcome))
     }
 
     pub async fn apply(&self) -> (Planned, Outcome) {

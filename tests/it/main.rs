@@ -11,6 +11,7 @@ mod fake_account;
 mod faults;
 mod harness;
 mod keypair;
+mod messages;
 mod moto_account;
 #[path = "../../examples/support/proxy.rs"]
 mod proxy;
@@ -22,3 +23,4 @@ mod signals;
 mod support;
 mod teams;
 mod verify;
+mod workflows;

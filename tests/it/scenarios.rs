@@ -422,3 +422,25 @@ async fn a_given_thumbprint_is_set_and_kept_without_perpetual_diff<A: Account>(
         ["0000000000000000000000000000000000000000"]
     );
 }
+
+scenario!(the_progress_bar_counts_every_change);
+async fn the_progress_bar_counts_every_change<A: Account>(account: A, name: String) {
+    use stsform::progress::{Bars, Screen};
+    let env = Env::new(account, &name, "cluster");
+    let screen = Screen::default();
+    // The bar is sized from the plan, as `stsform apply` sizes it: 25 changes here.
+    let bars = Bars::on_screen(25, 10, &screen);
+    let (planned, outcome) = env.run_observed(Mode::Apply, &bars).await;
+    bars.finish();
+    assert_eq!(planned.plan.changes.len(), 25);
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    // Local files are changes too, and move the bar like the AWS ones.
+    let files = planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.id.kind, ResourceKind::File | ResourceKind::KeyPair))
+        .count();
+    assert!(files >= 4, "{files}");
+    assert_eq!(screen.last_count().as_deref(), Some("25/25"));
+}

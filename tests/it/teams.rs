@@ -308,6 +308,10 @@ fn s3_stale_lock_is_removed_by_force_unlock_with_its_id_only() {
     };
     let w = Work::new();
     let state = format!("s3://{bucket}/prod.toml");
+    // A saved state (`state rm` refuses one that was never saved before it locks).
+    let mut saved = State::new("prod");
+    saved.serial = 1;
+    rt.block_on(put_text(&s3, &bucket, "prod.toml", saved.to_toml()));
     let info = stale_lock("7d4e0000-0000-4000-8000-00000000beef");
     rt.block_on(put_text(
         &s3,
@@ -529,17 +533,13 @@ fn local_state_list_show_rm() {
 fn local_lock_timeout_waits_and_force_unlock_clears_a_stale_lock() {
     let w = Work::new();
     let path = local_state(&w, "prod-east");
+    // `state rm` locks (an offline plan no longer does) and needs no AWS.
     let plan: &[&str] = &[
-        "plan",
+        "state",
+        "rm",
+        "iam_role.prod-east-openshift-ingress-operator-cloud-credentials",
         "--name",
         "prod-east",
-        "--region",
-        REGION,
-        "--credentials-requests-dir",
-        "creds",
-        "--output-dir",
-        "install",
-        "--refresh=false",
     ];
     let held = StateFile::lock(&path, "apply", Duration::ZERO).unwrap();
     let err = failed(&w.run(plan));

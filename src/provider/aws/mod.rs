@@ -2,7 +2,8 @@
 //!
 //! The only code in the crate that imports `aws_sdk_*`/`aws_config`; no SDK type leaves
 //! this module. One file per kind; this file owns the clients, the API-call counters,
-//! error mapping, ownership checks and the eventual-consistency retry helper.
+//! error mapping, ownership checks, the eventual-consistency retry helper and the
+//! one-line notice when an endpoint cannot be reached (an SDK interceptor).
 
 mod iam_oidc_provider;
 mod iam_role;
@@ -144,8 +145,16 @@ impl AwsProvider {
             partition,
             s3: s3_client(&sdk, region, force_path_style),
             s3_other: Mutex::default(),
-            iam: aws_sdk_iam::Client::new(&sdk),
-            sts: aws_sdk_sts::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&sdk)
+                    .interceptor(UnreachableNotice::default())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&sdk)
+                    .interceptor(UnreachableNotice::default())
+                    .build(),
+            ),
             endpoint_url,
             sdk,
             force_path_style,
@@ -199,8 +208,89 @@ fn s3_client(sdk: &aws_config::SdkConfig, region: &str, path_style: bool) -> aws
     let config = aws_sdk_s3::config::Builder::from(sdk)
         .region(aws_sdk_s3::config::Region::new(region.to_string()))
         .force_path_style(path_style)
+        .interceptor(UnreachableNotice::default())
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Set once the unreachable-endpoint notice has been printed: once per process is enough.
+static UNREACHABLE_NOTICED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Says on stderr, at the first failed connection, that AWS (or the emulator) cannot be
+/// reached and the SDK is retrying. The SDK backs off between its attempts, so without
+/// it an unreachable endpoint means half a minute of silence before the error.
+#[derive(Debug, Default)]
+struct UnreachableNotice {
+    /// Origin of the last request sent: a request that failed to connect is gone by the
+    /// time the attempt's result is read.
+    endpoint: Mutex<Option<String>>,
+}
+
+impl aws_sdk_s3::config::Intercept for UnreachableNotice {
+    fn name(&self) -> &'static str {
+        "stsform::UnreachableNotice"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        if let Ok(url) = url::Url::parse(context.request().uri()) {
+            *self.endpoint.lock().expect("endpoint lock") =
+                Some(url.origin().ascii_serialization());
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let Some(Err(err)) = context.output_or_error() else {
+            return Ok(());
+        };
+        let Some(connector) = err.as_connector_error() else {
+            return Ok(());
+        };
+        let attempts = cfg
+            .load::<RetryConfig>()
+            .map_or(1, RetryConfig::max_attempts);
+        if !(connector.is_io() || connector.is_timeout())
+            || attempts < 2
+            || UNREACHABLE_NOTICED.swap(true, Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        let endpoint = self
+            .endpoint
+            .lock()
+            .expect("endpoint lock")
+            .clone()
+            .unwrap_or_else(|| "AWS".into());
+        crate::output::error_line(&unreachable_line(&endpoint, connector, attempts));
+        Ok(())
+    }
+}
+
+/// `note: cannot reach http://127.0.0.1:9 (Connection refused (os error 111)); retrying …`:
+/// the root cause only, which is what names the problem.
+fn unreachable_line(
+    endpoint: &str,
+    error: &(dyn std::error::Error + 'static),
+    attempts: u32,
+) -> String {
+    let mut root = error;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    format!(
+        "note: cannot reach {endpoint} ({root}); retrying, up to {attempts} attempts per call ..."
+    )
 }
 
 /// The service's error code (`NoSuchEntity`), if the error carries one.
