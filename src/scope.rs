@@ -2,10 +2,11 @@
 //!
 //! A state records what it manages ([`Scope`]): the whole cluster, or day-2 roles against
 //! a provider it does not own, for one named request set. A run's settings ask for one of
-//! these. A run that does not match its state is refused before any AWS call, with the
-//! flag or state to use instead, because a mismatch plans deletions: a day-2 run against
-//! the cluster's state would delete the issuer and every operator role; one team's day-2
-//! run against another team's state would delete that team's roles.
+//! these. A run that does not match its state is refused before any AWS call (reading an
+//! S3 state aside), with the flag or state to use instead, because a mismatch plans
+//! deletions: a day-2 run against the cluster's state would delete the issuer and every
+//! operator role; one team's day-2 run against another team's state would delete that
+//! team's roles.
 //!
 //! Rules: a state holding no resources may be claimed by any run (there is nothing to
 //! lose); a state whose request set is unknown (version 1) accepts any set and records
