@@ -105,9 +105,14 @@ pub struct ClusterArgs {
     /// Use this public key (SPKI PEM) instead of generating a key pair.
     #[arg(long, value_name = "PATH")]
     pub public_key_file: Option<PathBuf>,
-    /// Manage only roles, policies and Secrets against this existing OIDC provider.
+    /// Manage only roles, policies and Secrets against this existing OIDC provider
+    /// (day-2 roles, in a state of their own: state/<name>-roles-<request set>.toml).
     #[arg(long, value_name = "ARN")]
     pub identity_provider_arn: Option<String>,
+    /// Day-2 only: the name of this set of requests, recorded in its state
+    /// [default: the requests directory's name].
+    #[arg(long, value_name = "NAME")]
+    pub request_set: Option<String>,
     /// OIDC provider thumbprint (SHA-1, hex) instead of computing it from the issuer's
     /// certificate chain; without either, none is set and AWS uses its CA library.
     #[arg(long, value_name = "HEX")]
@@ -137,6 +142,7 @@ impl ClusterArgs {
             enable_tech_preview: self.enable_tech_preview,
             public_key_file: self.public_key_file.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
+            request_set: self.request_set.clone(),
             thumbprint: self.thumbprint.clone(),
             config: self.config.clone(),
             user_tags: self.user_tags.clone(),
@@ -182,6 +188,23 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub lock: bool,
+    /// Refusals this run lifts.
+    #[command(flatten)]
+    pub allow: AllowArgs,
+}
+
+/// Flags that lift a safety refusal for one run (never settable in stsform.toml).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct AllowArgs {
+    /// Allow changes that break token validation for the running cluster: deleting or
+    /// replacing the signing key, the OIDC bucket, its documents or the OIDC provider,
+    /// dropping a served key from keys.json, changing the issuer URL.
+    #[arg(long)]
+    pub allow_issuer_change: bool,
+    /// Allow a plan that deletes every role the state holds and creates none (also
+    /// accepts a requests directory with no AWS CredentialsRequest).
+    #[arg(long)]
+    pub allow_deleting_all_roles: bool,
 }
 
 /// Plan output formats.
@@ -218,6 +241,9 @@ pub struct ApplyArgs {
     /// cluster that the state does not hold (the plan shown first lists them).
     #[arg(long)]
     pub include_unmanaged: bool,
+    /// Refusals this run lifts (apply only: destroy is allowed to do all of this).
+    #[command(flatten)]
+    pub allow: AllowArgs,
 }
 
 /// `stsform import`.

@@ -14,6 +14,12 @@
 //! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
 //! ```
 //!
+//! Safety rails on that path: `scope::claim` refuses a run whose settings do not match
+//! what the loaded state manages (before any AWS call); `safety::check` refuses a plan
+//! that breaks the running cluster's issuer or deletes every role unless the run allows
+//! it; `interrupt` turns SIGINT/SIGTERM into a clean stop that releases the lock;
+//! `output` keeps a closed stdout from ending the run.
+//!
 //! `provider` is the only door to AWS and local files; `commands` wires the stages.
 #![warn(missing_docs)]
 
@@ -27,14 +33,18 @@ pub mod execute;
 pub mod graph;
 pub mod iam_policy;
 pub mod import;
+pub mod interrupt;
 pub mod keypair;
+pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod provider;
 pub mod refresh;
 pub mod render;
 pub mod resource;
+pub mod safety;
 pub mod saved_plan;
+pub mod scope;
 pub mod settings;
 pub mod state;
 pub mod state_store;

@@ -68,6 +68,9 @@ pub enum Reason {
     NoLongerWanted,
     /// `destroy` (or `plan --destroy`): everything the state holds goes.
     DestroyRequested,
+    /// It lives inside a resource that is replaced (an object in a bucket made anew), so
+    /// it goes with the old one and is made again in the new one.
+    ContainerReplaced,
     /// Not in the state, but it exists and carries the cluster's ownership tag: it is
     /// adopted (recorded, and brought to what the inputs ask) instead of created.
     Adopted,
@@ -158,6 +161,9 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Counts.
     pub summary: Summary,
+    /// The changes that break token validation for a running cluster (see `safety`),
+    /// in plan order: data, so that every renderer shows them and a check refuses them.
+    pub issuer_changes: Vec<crate::safety::IssuerChange>,
     /// The cluster whose ownership tag marks adopted and unmanaged resources (empty when
     /// nothing was looked for).
     pub owner: String,
@@ -323,6 +329,7 @@ pub fn compute_with(desired: &Desired, observed: &Observed, include_unmanaged: b
             (None, Some(_), None) | (None, None, None) => {}
         }
     }
+    replace_contents(desired, observed, &mut plan);
     for c in &plan.changes {
         // An adoption that changes nothing is recorded, not counted as a change.
         let adopted = c.reason == Reason::Adopted;
@@ -349,6 +356,7 @@ pub fn compute_with(desired: &Desired, observed: &Observed, include_unmanaged: b
             plan.notes.push(extra_policies_note(&c.id, extra));
         }
     }
+    plan.issuer_changes = crate::safety::issuer_changes(&plan.changes);
     plan
 }
 
@@ -391,6 +399,61 @@ fn extra_policies_note(id: &ResourceId, extra: &crate::discover::ExtraPolicies) 
         "{id}: has policies stsform did not make; before the role is deleted, {}",
         parts.join("; ")
     )
+}
+
+/// Plans a replace of every wanted resource that lives inside a replaced one (see
+/// `Spec::container`) and would otherwise be left unchanged or updated in place: the old
+/// container takes it along, so it must be made again in the new one. Repeats until no
+/// more containers are replaced; changes stay in id order.
+fn replace_contents(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    loop {
+        let replaced: BTreeSet<ResourceId> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Replace)
+            .map(|c| c.id.clone())
+            .collect();
+        let mut added = false;
+        for (id, want) in &desired.resources {
+            if !want
+                .spec
+                .container()
+                .is_some_and(|container| replaced.contains(&container))
+            {
+                continue;
+            }
+            let Some(live) = observed.resources.get(id).and_then(|o| o.live.as_ref()) else {
+                continue; // not there: already a create
+            };
+            match plan.changes.iter_mut().find(|c| c.id == *id) {
+                Some(c) if c.action == Action::Update => {
+                    c.action = Action::Replace;
+                    c.reason = Reason::ContainerReplaced;
+                    added = true;
+                }
+                Some(_) => {}
+                None => {
+                    plan.summary.unchanged -= 1;
+                    plan.changes.push(Change {
+                        id: id.clone(),
+                        action: Action::Replace,
+                        reason: Reason::ContainerReplaced,
+                        before: Some(live.clone()),
+                        after: Some(want.spec.clone()),
+                        attributes: diff_attributes(Some(live), Some(&want.spec)),
+                        replace_because: vec![],
+                        depends_on: want.depends_on.clone(),
+                        source: desired.sources.get(id).cloned(),
+                    });
+                    added = true;
+                }
+            }
+        }
+        if !added {
+            break;
+        }
+        plan.changes.sort_by(|a, b| a.id.cmp(&b.id));
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,78 @@ pub async fn refresh<P: Provider>(
     }
 }
 
+/// Why a day-2 run's provider cannot be trusted by the roles it would make.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityProviderError {
+    /// No provider has that ARN.
+    #[error(
+        "--identity-provider-arn {arn}: no such OIDC provider in this account; the roles would \
+         trust nothing. Check the ARN (`aws iam list-open-id-connect-providers`)"
+    )]
+    Missing {
+        /// The ARN given.
+        arn: String,
+    },
+    /// Its URL is not the issuer the roles' trust policies name.
+    #[error(
+        "--identity-provider-arn {arn}: the provider's URL is {url}, but the roles would \
+         trust tokens from {expected} (the issuer its ARN names); tokens would never match"
+    )]
+    OtherIssuer {
+        /// The ARN given.
+        arn: String,
+        /// The provider's URL.
+        url: String,
+        /// The issuer derived from the ARN.
+        expected: String,
+    },
+    /// Reading it failed.
+    #[error("--identity-provider-arn {arn}: cannot read the provider: {source}")]
+    Read {
+        /// The ARN given.
+        arn: String,
+        /// The provider error.
+        source: ProviderError,
+    },
+}
+
+/// Reads the OIDC provider a day-2 run's roles will trust (it is not in the state: the
+/// run does not own it) and checks that it exists and serves the issuer its ARN names,
+/// which is the issuer host the roles' trust conditions use.
+pub async fn identity_provider<P: Provider>(
+    provider: &P,
+    arn: &str,
+) -> Result<(), IdentityProviderError> {
+    use crate::resource::{OidcProviderSpec, ResourceId, ResourceKind, Spec, Tags};
+    let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
+    let expected = format!("https://{host}");
+    let id = ResourceId::new(ResourceKind::IamOidcProvider, host);
+    let recorded = Spec::IamOidcProvider(OidcProviderSpec {
+        url: expected.clone(),
+        arn: arn.to_string(),
+        client_ids: Vec::new(),
+        thumbprints: Vec::new(),
+        tags: Tags::new(),
+    });
+    match provider.read(&id, &recorded).await {
+        Ok(Some(Spec::IamOidcProvider(live))) if live.url.trim_end_matches('/') == expected => {
+            Ok(())
+        }
+        Ok(Some(Spec::IamOidcProvider(live))) => Err(IdentityProviderError::OtherIssuer {
+            arn: arn.to_string(),
+            url: live.url,
+            expected,
+        }),
+        Ok(_) => Err(IdentityProviderError::Missing {
+            arn: arn.to_string(),
+        }),
+        Err(source) => Err(IdentityProviderError::Read {
+            arn: arn.to_string(),
+            source,
+        }),
+    }
+}
+
 /// The state as AWS has it now: what is gone is forgotten, drifted attributes recorded as
 /// found. Apply starts from this, so its saves never claim what AWS does not hold.
 pub fn refreshed_state(state: &State, observed: &Observed) -> State {

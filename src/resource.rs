@@ -366,6 +366,17 @@ impl Spec {
         self.attributes().to_string().contains(UNKNOWN)
     }
 
+    /// The resource this one lives inside, if any: an object in its bucket, an inline
+    /// policy in its role. When the container is replaced, what lives inside it is gone
+    /// with the old one and must be made again (`plan` plans that).
+    pub fn container(&self) -> Option<ResourceId> {
+        match self {
+            Spec::S3Object(o) => Some(ResourceId::new(ResourceKind::S3Bucket, &o.bucket)),
+            Spec::IamRolePolicy(p) => Some(ResourceId::new(ResourceKind::IamRole, &p.role)),
+            _ => None,
+        }
+    }
+
     /// Attributes that cannot change in place: a difference in any of them means replace.
     pub fn replace_attributes(kind: ResourceKind) -> &'static [&'static str] {
         match kind {

@@ -49,6 +49,11 @@ struct File {
     owner: String,
     unmanaged: Vec<SavedUnmanaged>,
     notes: Vec<String>,
+    /// `--allow-issuer-change` was given when the plan was made: the reviewed plan carries
+    /// that decision to apply.
+    allow_issuer_change: bool,
+    /// `--allow-deleting-all-roles` was given when the plan was made.
+    allow_deleting_all_roles: bool,
 }
 
 /// The settings a plan was made with, paths as resolved then (relative to `working_dir`
@@ -65,6 +70,7 @@ struct SavedSettings {
     enable_tech_preview: bool,
     public_key_file: Option<PathBuf>,
     identity_provider_arn: Option<String>,
+    request_set: Option<String>,
     tags: Tags,
     thumbprint: Option<String>,
 }
@@ -81,6 +87,7 @@ impl SavedSettings {
             enable_tech_preview: s.enable_tech_preview,
             public_key_file: s.public_key_file.clone(),
             identity_provider_arn: s.identity_provider_arn.clone(),
+            request_set: s.request_set.clone(),
             tags: s.tags.clone(),
             thumbprint: s.thumbprint.clone(),
         }
@@ -98,6 +105,7 @@ impl SavedSettings {
             enable_tech_preview: self.enable_tech_preview,
             public_key_file: self.public_key_file.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
+            request_set: self.request_set.clone(),
             tags: self.tags.clone(),
             thumbprint: self.thumbprint.clone(),
         })
@@ -213,6 +221,8 @@ pub struct SaveContext<'a> {
     pub include_unmanaged: bool,
     /// The request files and the signing key, as the plan saw them.
     pub fingerprint: Fingerprint,
+    /// The refusals lifted when the plan was made; apply of the file honours them.
+    pub allow: crate::safety::Allow,
 }
 
 /// Writes a saved plan (JSON, 0600: it names every resource of the cluster), recording
@@ -283,6 +293,8 @@ pub fn write(path: &Path, planned: &Planned, context: SaveContext<'_>) -> Result
             })
             .collect(),
         notes: planned.plan.notes.clone(),
+        allow_issuer_change: context.allow.issuer_change,
+        allow_deleting_all_roles: context.allow.deleting_all_roles,
     };
     let mut text = serde_json::to_string_pretty(&file).expect("saved plans serialize");
     text.push('\n');
@@ -312,6 +324,8 @@ pub struct Saved {
     pub plan: Plan,
     /// What the refresh found at plan time.
     pub observed: Observed,
+    /// The refusals lifted when the plan was made.
+    pub allow: crate::safety::Allow,
 }
 
 fn spec(id: &ResourceId, v: serde_json::Value, origin: &str) -> Result<Spec> {
@@ -406,6 +420,7 @@ pub fn read(path: &Path) -> Result<Saved> {
         state_lineage: file.state_lineage,
         fingerprint: file.fingerprint,
         plan: Plan {
+            issuer_changes: crate::safety::issuer_changes(&changes),
             changes,
             drift,
             summary: file.summary,
@@ -414,6 +429,10 @@ pub fn read(path: &Path) -> Result<Saved> {
             notes: file.notes,
         },
         observed,
+        allow: crate::safety::Allow {
+            issuer_change: file.allow_issuer_change,
+            deleting_all_roles: file.allow_deleting_all_roles,
+        },
     })
 }
 
@@ -534,6 +553,7 @@ pub fn check_flags(
         }
     }
     let strings = [
+        ("--request-set", &given.request_set, &plan.request_set),
         (
             "--permissions-boundary-arn",
             &given.permissions_boundary_arn,
@@ -647,6 +667,7 @@ mod tests {
             fingerprint: fingerprint_of(requests, kid),
             plan: Plan::default(),
             observed: Observed::default(),
+            allow: crate::safety::Allow::default(),
         }
     }
 

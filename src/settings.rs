@@ -160,6 +160,10 @@ pub struct Settings {
     pub public_key_file: Option<PathBuf>,
     /// Manage only roles against this existing OIDC provider (day-2 roles).
     pub identity_provider_arn: Option<String>,
+    /// Day-2 only: the name of this set of requests (`--request-set`, else the requests
+    /// directory's name). It names the default state and is recorded in it, so that two
+    /// sets of day-2 roles for one cluster keep apart (see `scope`).
+    pub request_set: Option<String>,
     /// User tags for the bucket, the OIDC provider and the roles (`[tags]` merged with
     /// `--user-tags`, the flag winning per key). Not on objects: S3 allows 10 tags per
     /// object, and the objects carry ccoctl's ownership tags only.
@@ -217,6 +221,8 @@ pub struct SettingsInput {
     pub public_key_file: Option<PathBuf>,
     /// `--identity-provider-arn`.
     pub identity_provider_arn: Option<String>,
+    /// `--request-set`.
+    pub request_set: Option<String>,
     /// `--thumbprint`.
     pub thumbprint: Option<String>,
     /// `--config`.
@@ -238,6 +244,7 @@ pub struct ConfigFile {
     enable_tech_preview: Option<bool>,
     public_key_file: Option<PathBuf>,
     identity_provider_arn: Option<String>,
+    request_set: Option<String>,
     thumbprint: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
@@ -359,6 +366,30 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             format!("`{t}` is not a SHA-1 thumbprint (40 hexadecimal characters)"),
         ));
     }
+    // A day-2 run names its request set: the default state is per set, and the state
+    // records it, so two teams' sets of roles for one cluster never plan each other away.
+    let request_set = match input.request_set.clone().or(file.request_set.clone()) {
+        Some(set) => {
+            if idp.is_none() {
+                errors.push(InputError::new(
+                    "--request-set",
+                    "only day-2 runs (--identity-provider-arn) have request sets",
+                ));
+            } else if let Err(e) = check_request_set(&set) {
+                errors.push(InputError::new("--request-set", e));
+            }
+            Some(set)
+        }
+        None if idp.is_some() => dir.as_deref().and_then(request_set_of_dir),
+        None => None,
+    };
+    if idp.is_some() && request_set.is_none() && !state_given {
+        errors.push(InputError::new(
+            "--identity-provider-arn",
+            "a day-2 run keeps its own state, named after its request set: give \
+             --credentials-requests-dir (or --request-set NAME), or --state",
+        ));
+    }
     let tags = user_tags(input, &file, &name, &config_name, &mut errors);
 
     if !errors.is_empty() {
@@ -381,7 +412,20 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
                 rel(p)
             }
         }))
-        .unwrap_or_else(|| PathBuf::from("state").join(format!("{name}.toml")));
+        .unwrap_or_else(|| {
+            // Day-2 roles never share the cluster's state: `state/<name>-roles-<set>.toml`.
+            let file = match &request_set {
+                Some(set) if idp.is_some() => format!("{name}-roles-{set}.toml"),
+                _ => format!("{name}.toml"),
+            };
+            // Next to the settings file it comes with, so that a run from another
+            // directory with `--config` finds the same state (not a new, empty one).
+            if base == Path::new(".") {
+                PathBuf::from("state").join(file)
+            } else {
+                base.join("state").join(file)
+            }
+        });
     Ok(Settings {
         name,
         region,
@@ -395,6 +439,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             .clone()
             .or(file.public_key_file.clone().map(rel)),
         identity_provider_arn: idp,
+        request_set,
         tags,
         thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
     })
@@ -443,6 +488,44 @@ fn check_name(name: &str) -> Vec<InputError> {
         )));
     }
     errors
+}
+
+/// A request set's name becomes part of a file name: letters, digits, `.`, `_`, `-`.
+fn check_request_set(set: &str) -> Result<(), String> {
+    if set.is_empty() || set.len() > 100 {
+        return Err("must be 1 to 100 characters".into());
+    }
+    if let Some(c) = set
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "`{set}` contains `{c}`; use letters, digits, `.`, `_` and `-` (it names the state file)"
+        ));
+    }
+    if set.starts_with('.') {
+        return Err(format!("`{set}` must not start with `.`"));
+    }
+    Ok(())
+}
+
+/// The request set a directory stands for: its own name (`teams/payments/` → `payments`),
+/// with characters a file name should not hold replaced by `-`.
+fn request_set_of_dir(dir: &Path) -> Option<String> {
+    let absolute = std::path::absolute(dir).ok()?;
+    let name = absolute.file_name()?.to_string_lossy();
+    let set: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let set = set.trim_start_matches('.').to_string();
+    (!set.is_empty()).then_some(set)
 }
 
 /// Checks an ARN's shape: `arn:<partition>:iam::<12 digits>:<resource_prefix>…`.
@@ -623,6 +706,66 @@ mod tests {
         assert!(check_arn("arn:aws:iam::1234:policy/b", "aws", "policy/").is_err());
         assert!(check_arn("policy/b", "aws", "policy/").is_err());
         assert!(check_arn("arn:aws:iam::123456789012:role/b", "aws", "policy/").is_err());
+    }
+
+    fn input(dir: &str) -> SettingsInput {
+        SettingsInput {
+            name: Some("c".into()),
+            region: Some("us-east-2".into()),
+            credentials_requests_dir: Some(dir.into()),
+            ..SettingsInput::default()
+        }
+    }
+
+    const IDP: &str = "arn:aws:iam::123456789012:oidc-provider/c-oidc.s3.us-east-2.amazonaws.com";
+
+    #[test]
+    fn day2_runs_get_a_state_of_their_own_per_request_set() {
+        let config = tempfile::tempdir().unwrap();
+        let file = config.path().join("stsform.toml");
+        std::fs::write(&file, "").unwrap();
+        let mut i = input("teams/payments/");
+        i.config = Some(file.clone());
+        // With --config, the default state sits next to the settings file.
+        let s = resolve(&i, Need::Cluster).unwrap();
+        assert_eq!(s.state, config.path().join("state/c.toml"));
+        assert_eq!(s.request_set, None);
+        i.identity_provider_arn = Some(IDP.into());
+        let s = resolve(&i, Need::Cluster).unwrap();
+        assert_eq!(s.request_set.as_deref(), Some("payments"));
+        assert_eq!(s.state, config.path().join("state/c-roles-payments.toml"));
+        i.request_set = Some("apps".into());
+        let s = resolve(&i, Need::Cluster).unwrap();
+        assert_eq!(s.state, config.path().join("state/c-roles-apps.toml"));
+        // A name that cannot be part of a file name, and a set without day-2, are refused.
+        i.request_set = Some("a/b".into());
+        let e = resolve(&i, Need::Cluster).unwrap_err().to_string();
+        assert!(e.contains("--request-set: `a/b` contains `/`"), "{e}");
+        i.identity_provider_arn = None;
+        i.request_set = Some("apps".into());
+        let e = resolve(&i, Need::Cluster).unwrap_err().to_string();
+        assert!(e.contains("only day-2 runs"), "{e}");
+        // Destroy needs no requests directory, but a day-2 one must name its set or state.
+        let mut d = SettingsInput {
+            credentials_requests_dir: None,
+            identity_provider_arn: Some(IDP.into()),
+            config: Some(file),
+            ..input("x")
+        };
+        let e = resolve(&d, Need::StateOnly).unwrap_err().to_string();
+        assert!(e.contains("a day-2 run keeps its own state"), "{e}");
+        d.state = Some("s.toml".into());
+        assert_eq!(resolve(&d, Need::StateOnly).unwrap().request_set, None);
+    }
+
+    #[test]
+    fn request_sets_come_from_directory_names() {
+        assert_eq!(
+            request_set_of_dir(Path::new("a/team b")).as_deref(),
+            Some("team-b")
+        );
+        assert_eq!(request_set_of_dir(Path::new("/")), None);
+        assert!(request_set_of_dir(Path::new(".")).is_some());
     }
 
     #[test]

@@ -20,7 +20,12 @@ use serde::{Deserialize, Serialize};
 use crate::resource::{ResourceId, ResourceKind, Spec};
 
 /// The newest state format this build reads and the one it writes.
-pub const STATE_VERSION: u32 = 1;
+///
+/// Version 2 added `mode`, `identity_provider_arn` and `request_set` (what the state
+/// manages). Version 1 files still load (their mode is inferred from their resources);
+/// the bump makes an older stsform say "written by a newer stsform" instead of tripping
+/// over the new keys.
+pub const STATE_VERSION: u32 = 2;
 
 /// First wait between lock attempts; doubled after each failed attempt.
 const LOCK_BACKOFF_START: Duration = Duration::from_millis(100);
@@ -30,7 +35,7 @@ const LOCK_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Everything stsform recorded about one cluster's resources.
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
-    /// Format version ([`STATE_VERSION`] for states this build writes).
+    /// Format version the state was read in; every save writes [`STATE_VERSION`].
     pub version: u32,
     /// Incremented by every [`StateFile::save`]; 0 for a state never saved.
     pub serial: u64,
@@ -38,8 +43,37 @@ pub struct State {
     pub lineage: String,
     /// The cluster (`--name`) this state belongs to.
     pub cluster: String,
+    /// What the state manages; `None` until a run claims it (a new state, or an old one
+    /// holding nothing to infer it from). `scope` checks runs against it.
+    pub scope: Option<Scope>,
     /// Every resource stsform created and has not destroyed, by id.
     pub resources: BTreeMap<ResourceId, StateResource>,
+}
+
+/// What a state manages: the whole cluster, or day-2 roles against a provider it does not
+/// own. Recorded so that a run with other settings is refused before it plans anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Signing key, OIDC bucket and documents, OIDC provider, roles and manifests.
+    Cluster,
+    /// Roles, their policies and Secret manifests only, trusting an existing provider.
+    Roles {
+        /// The provider the roles trust (`--identity-provider-arn`).
+        identity_provider_arn: String,
+        /// The set of requests the state manages (`--request-set`, else the requests
+        /// directory's name); `None` in a version 1 state, until a run records it.
+        request_set: Option<String>,
+    },
+}
+
+impl Scope {
+    /// `cluster` or `roles`, as written in the file.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Scope::Cluster => "cluster",
+            Scope::Roles { .. } => "roles",
+        }
+    }
 }
 
 /// One resource as recorded after stsform created or updated it.
@@ -59,6 +93,7 @@ impl State {
             serial: 0,
             lineage: uuid::Uuid::new_v4().to_string(),
             cluster: cluster.to_string(),
+            scope: None,
             resources: BTreeMap::new(),
         }
     }
@@ -66,11 +101,21 @@ impl State {
     /// The state as TOML. Equal states give identical text (resources in id order),
     /// so the file diffs cleanly under version control.
     pub fn to_toml(&self) -> String {
+        let (idp, set) = match &self.scope {
+            Some(Scope::Roles {
+                identity_provider_arn,
+                request_set,
+            }) => (Some(identity_provider_arn.as_str()), request_set.as_deref()),
+            _ => (None, None),
+        };
         let doc = StateDocOut {
-            version: self.version,
+            version: STATE_VERSION,
             serial: self.serial,
             lineage: &self.lineage,
             cluster: &self.cluster,
+            mode: self.scope.as_ref().map(Scope::mode),
+            identity_provider_arn: idp,
+            request_set: set,
             resources: self
                 .resources
                 .iter()
@@ -179,15 +224,90 @@ impl State {
             }
         }
 
+        let scope = match (doc.mode.as_deref(), doc.identity_provider_arn) {
+            (Some("cluster"), None) if doc.request_set.is_none() => Some(Scope::Cluster),
+            (Some("cluster"), _) => {
+                return Err(parse_err(
+                    "mode: a `cluster` state has no identity_provider_arn or request_set".into(),
+                ));
+            }
+            (Some("roles"), Some(arn)) => Some(Scope::Roles {
+                identity_provider_arn: arn,
+                request_set: doc.request_set,
+            }),
+            (Some("roles"), None) => {
+                return Err(parse_err(
+                    "identity_provider_arn: missing (a `roles` state names the provider its roles trust)"
+                        .into(),
+                ));
+            }
+            (Some(other), _) => {
+                return Err(parse_err(format!(
+                    "mode: `{other}` is neither `cluster` nor `roles`"
+                )));
+            }
+            (None, None) if doc.request_set.is_none() => inferred_scope(&resources),
+            (None, _) => {
+                return Err(parse_err(
+                    "mode: missing (identity_provider_arn and request_set belong to a `roles` state)"
+                        .into(),
+                ));
+            }
+        };
+
         Ok(State {
             // Range-checked above: 1..=STATE_VERSION.
             version: doc.version as u32,
             serial: doc.serial,
             lineage: doc.lineage,
             cluster: doc.cluster,
+            scope,
             resources,
         })
     }
+}
+
+/// What a state without `mode` (version 1) manages, judged by what it holds: any part of
+/// the issuer (key pair, bucket, documents, provider) makes it the whole cluster's; roles
+/// alone make it a day-2 state trusting the provider their trust policies name. Nothing
+/// to judge by (an empty state) leaves it open: the next run claims it.
+fn inferred_scope(resources: &BTreeMap<ResourceId, StateResource>) -> Option<Scope> {
+    let issuer = resources.keys().any(|id| {
+        matches!(
+            id.kind,
+            ResourceKind::KeyPair
+                | ResourceKind::S3Bucket
+                | ResourceKind::S3Object
+                | ResourceKind::IamOidcProvider
+        )
+    });
+    if issuer {
+        return Some(Scope::Cluster);
+    }
+    let arn = resources.values().find_map(|r| match &r.spec {
+        Spec::IamRole(role) => federated_principal(&role.trust_policy),
+        _ => None,
+    })?;
+    Some(Scope::Roles {
+        identity_provider_arn: arn,
+        request_set: None,
+    })
+}
+
+/// The first `Principal.Federated` of a trust policy: the provider a role trusts.
+fn federated_principal(policy: &serde_json::Value) -> Option<String> {
+    let statements = match &policy["Statement"] {
+        serde_json::Value::Array(list) => list.clone(),
+        single @ serde_json::Value::Object(_) => vec![single.clone()],
+        _ => return None,
+    };
+    statements
+        .iter()
+        .find_map(|s| match &s["Principal"]["Federated"] {
+            serde_json::Value::String(arn) => Some(arn.clone()),
+            serde_json::Value::Array(list) => list.first()?.as_str().map(str::to_string),
+            _ => None,
+        })
 }
 
 /// The state file as written: attributes keep the spec's field order (name first),
@@ -198,6 +318,12 @@ struct StateDocOut<'a> {
     serial: u64,
     lineage: &'a str,
     cluster: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity_provider_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_set: Option<&'a str>,
     resources: Vec<ResourceDocOut>,
 }
 
@@ -218,6 +344,12 @@ struct StateDocIn {
     serial: u64,
     lineage: String,
     cluster: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    identity_provider_arn: Option<String>,
+    #[serde(default)]
+    request_set: Option<String>,
     #[serde(default)]
     resources: Vec<ResourceDocIn>,
 }
@@ -561,6 +693,16 @@ impl StateFile {
     /// most 2 s between tries) until `timeout` has passed, then fails with
     /// [`StateError::Locked`] naming the holder. A zero timeout tries once.
     pub fn lock(path: &Path, operation: &str, timeout: Duration) -> Result<StateFile, StateError> {
+        StateFile::lock_as(path, LockInfo::current(operation), timeout)
+    }
+
+    /// [`StateFile::lock`] writing the given lock info (its id is then known beforehand,
+    /// so a signal handler can release exactly this lock).
+    pub fn lock_as(
+        path: &Path,
+        info: LockInfo,
+        timeout: Duration,
+    ) -> Result<StateFile, StateError> {
         let lock_path = lock_path(path);
         if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -594,7 +736,6 @@ impl StateFile {
             }
         }
 
-        let info = LockInfo::current(operation);
         let body = serde_json::to_string_pretty(&info).expect("lock info serializes") + "\n";
         // From here on `file` is dropped (and the lock released) on any error.
         file.set_len(0)
@@ -738,6 +879,19 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Empties the lock info of `path` if it is `id`'s: what a process exiting on a second
+/// signal does to its own lock (the kernel releases the `flock` when it exits). Best
+/// effort, for that one purpose: errors are ignored.
+pub fn clear_own_lock_info(path: &Path, id: &str) {
+    let lock_path = lock_path(path);
+    let Ok(mut file) = OpenOptions::new().read(true).write(true).open(&lock_path) else {
+        return;
+    };
+    if read_lock_info(&mut file).is_some_and(|info| info.id == id) {
+        let _ = file.set_len(0);
+    }
+}
+
 /// Removes a stale lock on `path` whose id is `id` (`stsform force-unlock ID`).
 ///
 /// Fails with [`StateError::LockId`] if the lock has another id, with
@@ -875,6 +1029,7 @@ mod tests {
                         .into(),
                     trust_policy: json!({"Version": "2012-10-17", "Statement": [{
                         "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Principal": {"Federated": format!("arn:aws:iam::123456789012:oidc-provider/{oidc_host}")},
                         "Condition": {"StringEquals": {"x:sub": ["a", "b"]}}}]}),
                     permissions_boundary: Some("arn:aws:iam::123456789012:policy/b".into()),
                     tags: Tags::new(),
@@ -916,6 +1071,7 @@ mod tests {
         ];
         let mut state = State::new(CLUSTER);
         state.serial = 3;
+        state.scope = Some(Scope::Cluster);
         // Insert in reverse to show that output order does not depend on insertion order.
         for (id, spec, depends_on) in specs.into_iter().rev() {
             state
@@ -966,9 +1122,10 @@ mod tests {
         let expected: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
         assert_eq!(ids, expected);
         assert!(
-            text.starts_with("version = 1\nserial = 3\nlineage = "),
+            text.starts_with("version = 2\nserial = 3\nlineage = "),
             "{text}"
         );
+        assert!(text.contains("\nmode = \"cluster\"\n"), "{text}");
         assert!(text.contains("[[resources]]\n"), "{text}");
         assert!(text.contains("[resources.attributes]\n"), "{text}");
     }
@@ -999,6 +1156,7 @@ mod tests {
         let first = std::fs::read_to_string(&path).unwrap();
 
         state.resources = full_state().resources;
+        state.scope = Some(Scope::Cluster);
         file.save(&mut state).unwrap();
         assert_eq!(state.serial, 2);
         assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), first);
@@ -1077,19 +1235,76 @@ mod tests {
 
     #[test]
     fn load_rejects_a_newer_version_even_with_unknown_fields() {
-        let text = one_role_text().replace("version = 1", "version = 2\nfuture_field = true");
+        let text = one_role_text().replace("version = 2", "version = 3\nfuture_field = true");
         let err = parse(&text).unwrap_err();
         assert!(
-            matches!(err, StateError::NewerVersion { found: 2, .. }),
+            matches!(err, StateError::NewerVersion { found: 3, .. }),
             "{err}"
         );
         let msg = err.to_string();
         assert!(msg.starts_with("state/prod-east.toml: "), "{msg}");
         assert!(
-            msg.contains("version 2") && msg.contains("up to version 1"),
+            msg.contains("version 3") && msg.contains("up to version 2"),
             "{msg}"
         );
         assert!(msg.contains("written by a newer stsform"), "{msg}");
+    }
+
+    #[test]
+    fn version_1_states_load_with_their_scope_inferred() {
+        // A v1 whole-cluster state: it holds the issuer.
+        let cluster = full_state()
+            .to_toml()
+            .replace("version = 2", "version = 1")
+            .replace("mode = \"cluster\"\n", "");
+        assert!(!cluster.contains("mode = \"cluster\""), "{cluster}");
+        let state = parse(&cluster).unwrap();
+        assert_eq!((state.version, state.scope), (1, Some(Scope::Cluster)));
+        // A v1 day-2 state: roles only; the provider comes from their trust policies.
+        let roles = one_role_text().replace("version = 2", "version = 1");
+        let state = parse(&roles).unwrap();
+        assert_eq!(
+            state.scope,
+            Some(Scope::Roles {
+                identity_provider_arn:
+                    "arn:aws:iam::123456789012:oidc-provider/prod-east-oidc.s3.us-east-2.amazonaws.com"
+                        .into(),
+                request_set: None,
+            })
+        );
+        // Saved again, it is a version 2 file that says so.
+        let text = state.to_toml();
+        assert!(text.starts_with("version = 2\n"), "{text}");
+        assert!(
+            text.contains("mode = \"roles\"\nidentity_provider_arn = "),
+            "{text}"
+        );
+        assert_eq!(parse(&text).unwrap().scope, state.scope);
+        // An empty v1 state: nothing to infer from.
+        let empty = State::new(CLUSTER)
+            .to_toml()
+            .replace("version = 2", "version = 1");
+        assert_eq!(parse(&empty).unwrap().scope, None);
+    }
+
+    #[test]
+    fn a_roles_scope_round_trips_and_bad_modes_are_refused() {
+        let mut state = State::new(CLUSTER);
+        state.scope = Some(Scope::Roles {
+            identity_provider_arn: "arn:aws:iam::123456789012:oidc-provider/x".into(),
+            request_set: Some("team-a".into()),
+        });
+        let text = state.to_toml();
+        assert!(text.contains("request_set = \"team-a\""), "{text}");
+        assert_eq!(parse(&text).unwrap(), state);
+        let msg = parse_err(&text.replace("mode = \"roles\"", "mode = \"some\""));
+        assert!(msg.contains("mode: `some` is neither"), "{msg}");
+        let msg = parse_err(&text.replace("mode = \"roles\"", "mode = \"cluster\""));
+        assert!(msg.contains("a `cluster` state has no"), "{msg}");
+        let msg = parse_err(&text.replace("mode = \"roles\"\n", ""));
+        assert!(msg.contains("mode: missing"), "{msg}");
+        let msg = parse_err(&text.replace("identity_provider_arn = ", "x = "));
+        assert!(msg.contains("unknown field `x`"), "{msg}");
     }
 
     #[test]

@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 
 use crate::state::{self, LockInfo, SaveState, State, StateError, StateFile};
 
+/// First wait between local lock attempts; doubled after each failed attempt.
+const LOCAL_BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest wait between local lock attempts, so a freed lock is noticed within 2 s.
+const LOCAL_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// First wait between remote lock attempts; doubled after each failed attempt.
 const BACKOFF_START: Duration = Duration::from_millis(200);
 /// Longest wait between remote lock attempts.
@@ -369,18 +373,23 @@ impl<S: ObjectStore> Remote<S> {
             }
         };
         state.serial += 1;
+        let body = state.to_toml().into_bytes();
         let put = self
             .store
-            .put(
-                &self.key,
-                state.to_toml().into_bytes(),
-                "application/toml",
-                condition,
-            )
+            .put(&self.key, body.clone(), "application/toml", condition)
             .await;
         match put {
             Ok(Put::Written(_)) => Ok(()),
             Ok(Put::PreconditionFailed | Put::Busy) => {
+                // A 412 on our own bytes: the SDK retried a write whose answer was lost
+                // after S3 had stored it, and the retry's condition no longer held
+                // because of that very write. The state is saved. (The lock does the
+                // same with its owner token; here the bytes themselves are the token.)
+                if let Ok(Some(object)) = self.store.get(&self.key).await
+                    && object.body == body
+                {
+                    return Ok(());
+                }
                 state.serial -= 1;
                 // Someone wrote between our check and our write: report what is there now.
                 match self.current().await {
@@ -412,6 +421,7 @@ impl<S: ObjectStore> Remote<S> {
 }
 
 /// The state setting resolved to a backend; takes locks, reads without one.
+#[derive(Clone, Debug)]
 pub struct StateStore {
     location: Location,
     /// Region for the S3 client (`None`: the SDK's default chain).
@@ -453,7 +463,12 @@ impl StateStore {
         };
         let store =
             crate::provider::aws::state_store::S3Objects::connect(bucket, self.region.as_deref())
-                .await;
+                .await
+                .map_err(|e| StateError::Remote {
+                    path: PathBuf::from(self.location.to_string()),
+                    operation: e.operation,
+                    message: e.message,
+                })?;
         Ok(Remote::new(store, key, &self.location.to_string()))
     }
 
@@ -466,15 +481,21 @@ impl StateStore {
     pub async fn lock_as(&self, info: LockInfo, timeout: Duration) -> Result<Lock, StateError> {
         match &self.location {
             Location::Local(path) => {
-                let path = path.clone();
-                let operation = info.operation.clone();
-                // flock retries sleep the thread: keep them off the async workers.
-                let file = tokio::task::spawn_blocking(move || {
-                    StateFile::lock(&path, &operation, timeout)
-                })
-                .await
-                .expect("the lock task does not panic")?;
-                Ok(Lock::Local(file))
+                // One non-blocking try at a time, waiting in between on the async clock:
+                // dropping this future (a signal while waiting) stops the wait at once,
+                // which a blocking retry loop on another thread would not.
+                let deadline = Instant::now() + timeout;
+                let mut wait = LOCAL_BACKOFF_START;
+                loop {
+                    match StateFile::lock_as(path, info.clone(), Duration::ZERO) {
+                        Err(StateError::Locked { .. }) if Instant::now() < deadline => {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            tokio::time::sleep(wait.min(left)).await;
+                            wait = (wait * 2).min(LOCAL_BACKOFF_MAX);
+                        }
+                        other => return Ok(Lock::Local(other?)),
+                    }
+                }
             }
             Location::S3 { .. } => {
                 let remote = self.remote().await?.lock(info, timeout).await?;
@@ -511,6 +532,21 @@ impl StateStore {
                 Ok(state)
             }
             Location::S3 { .. } => self.remote().await?.load(cluster).await,
+        }
+    }
+
+    /// Releases the lock if it is still the one with `id`; best effort, errors ignored.
+    /// For a process that stops early (a signal): a remote lock write that was abandoned
+    /// in flight may still have landed, and a second signal exits without the usual
+    /// unlock. A local lock's `flock` dies with the process; its lock info is emptied.
+    pub async fn release_if_held_by(&self, id: &str) {
+        match &self.location {
+            Location::Local(path) => state::clear_own_lock_info(path, id),
+            Location::S3 { .. } => {
+                if let Ok(remote) = self.remote().await {
+                    let _ = remote.force_unlock(id).await;
+                }
+            }
         }
     }
 
@@ -602,7 +638,9 @@ impl Drop for Lock {
         {
             let path = r.path();
             if let Err(e) = block_on(|| path.clone(), r.unlock()) {
-                eprintln!("warning: could not release the state lock: {e}");
+                crate::output::error_line(&format!(
+                    "warning: could not release the state lock: {e}"
+                ));
             }
         }
     }
@@ -830,6 +868,33 @@ mod tests {
         other.serial = 1;
         let err = r.save(&mut other).await.unwrap_err();
         assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_retried_save_that_already_landed_is_a_success() {
+        let m = Memory {
+            versioning: true,
+            ..Memory::default()
+        };
+        let r = remote(&m);
+        let mut state = State::new("x");
+        // The first save (If-None-Match) and a later one (If-Match): each write lands,
+        // then answers 412, as the SDK's retry of a write whose answer was lost does.
+        for serial in [1, 2] {
+            *m.succeed_then_412.lock().unwrap() = true;
+            r.save(&mut state).await.unwrap();
+            assert_eq!(state.serial, serial);
+            let stored = m.body("clusters/x.toml").unwrap();
+            assert!(stored.contains(&format!("serial = {serial}")), "{stored}");
+        }
+        // A 412 on someone else's bytes is still a conflict.
+        *m.after_get.lock().unwrap() = Some(Box::new(|m: &Memory| {
+            let mut other = State::new("x");
+            other.serial = 9;
+            m.raw_put("clusters/x.toml", other.to_toml().into_bytes());
+        }));
+        assert!(r.save(&mut state).await.is_err());
+        assert_eq!(state.serial, 2);
     }
 
     #[tokio::test]

@@ -106,6 +106,10 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
 }
 
 /// Refreshes (unless `refresh` is false) and computes the plan.
+///
+/// First (before any provider call) the state must match what the settings manage
+/// (`scope::claim`, which also records it); a day-2 run then reads the provider its
+/// roles will trust (`refresh::identity_provider`).
 pub async fn plan<P: Provider>(
     inputs: &Inputs,
     provider: &Arc<P>,
@@ -114,9 +118,14 @@ pub async fn plan<P: Provider>(
     refresh: bool,
     parallelism: usize,
 ) -> Result<Planned> {
+    let mut state = state;
+    crate::scope::claim(&mut state, &inputs.settings)?;
     let started = Instant::now();
     let (observed, account) = if refresh {
         let account = provider.account_id().await?;
+        if let (Some(arn), Mode::Apply) = (&inputs.settings.identity_provider_arn, mode) {
+            refresh::identity_provider(provider.as_ref(), arn).await?;
+        }
         let observed = refresh::refresh(Arc::clone(provider), &state, parallelism)
             .await
             .map_err(|errors| {

@@ -77,6 +77,11 @@ pub struct FaultPlan {
     pub only: Option<Service>,
     /// How long a `Timeout` holds the answer back.
     pub hold: Duration,
+    /// Only requests whose start line contains this are eligible (all when `None`), e.g.
+    /// `"/bucket/key?x-id=PutObject"` to lose the answer to one object's writes.
+    pub matching: Option<String>,
+    /// At most this many faults in all (unlimited when `None`).
+    pub limit: Option<usize>,
 }
 
 impl FaultPlan {
@@ -88,6 +93,8 @@ impl FaultPlan {
             kinds: Vec::new(),
             only: None,
             hold: Duration::ZERO,
+            matching: None,
+            limit: None,
         }
     }
 }
@@ -109,6 +116,9 @@ pub struct Stats {
     pub fault_kinds: Mutex<BTreeMap<String, usize>>,
     /// Total microseconds spent waiting for the upstream's answers (its service time).
     pub upstream_micros: AtomicU64,
+    /// Every request as `Service region start-line` (the region of its SigV4 scope, `-`
+    /// for unsigned requests), in arrival order.
+    pub log: Mutex<Vec<String>>,
 }
 
 /// A snapshot of `Stats`.
@@ -221,6 +231,11 @@ impl Proxy {
     pub fn fault_kinds(&self) -> BTreeMap<String, usize> {
         self.stats.fault_kinds.lock().unwrap().clone()
     }
+
+    /// Every request so far as `Service region start-line`.
+    pub fn log(&self) -> Vec<String> {
+        self.stats.log.lock().unwrap().clone()
+    }
 }
 
 struct Shared {
@@ -243,9 +258,20 @@ impl Shared {
         z ^ (z >> 31)
     }
 
-    fn draw(&self, service: Service) -> Option<Fault> {
+    fn draw(&self, service: Service, start: &str) -> Option<Fault> {
         let f = &self.faults;
         if f.rate <= 0.0 || f.kinds.is_empty() || f.only.is_some_and(|s| s != service) {
+            return None;
+        }
+        if f.matching
+            .as_ref()
+            .is_some_and(|m| !start.contains(m.as_str()))
+        {
+            return None;
+        }
+        if f.limit
+            .is_some_and(|n| self.stats.faults.load(Ordering::SeqCst) >= n)
+        {
             return None;
         }
         let roll = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
@@ -389,6 +415,16 @@ async fn read_message<R: AsyncRead + Unpin>(
     Ok(Some(m))
 }
 
+/// The region of a request's SigV4 credential scope (`-` when unsigned).
+fn region_of(request: &Message) -> String {
+    let auth = request.header("authorization").unwrap_or("");
+    auth.split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or("-")
+        .to_string()
+}
+
 fn service_of(request: &Message) -> Service {
     let auth = request.header("authorization").unwrap_or("");
     if auth.contains("/iam/aws4_request") {
@@ -513,7 +549,12 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         if !shared.delay.is_zero() {
             tokio::time::sleep(shared.delay).await;
         }
-        let fault = shared.draw(service);
+        stats.log.lock().unwrap().push(format!(
+            "{service:?} {} {}",
+            region_of(&request),
+            request.start
+        ));
+        let fault = shared.draw(service, &request.start);
         if let Some(f) = fault {
             stats.faults.fetch_add(1, Ordering::SeqCst);
             *stats

@@ -6,25 +6,28 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{
-    ApplyArgs, ClusterArgs, Command, ForceUnlockArgs, Format, ImportArgs, PlanArgs, StateArgs,
-    StateCommand,
+    AllowArgs, ApplyArgs, ClusterArgs, Command, ForceUnlockArgs, Format, ImportArgs, PlanArgs,
+    StateArgs, StateCommand,
 };
 use crate::credentials_request::{self, LoadOptions};
 use crate::desired::{self, Facts};
 use crate::execute::{Controls, Observer, Outcome};
+use crate::interrupt::{Interrupts, Release};
+use crate::output::{Stdout, error_line};
 use crate::plan::Action;
 use crate::progress::{Bars, Lines};
 use crate::provider::aws::AwsProvider;
 use crate::render;
+use crate::safety::{self, Allow};
 use crate::saved_plan;
 use crate::settings::{self, Need, Settings};
-use crate::state_store::StateStore;
+use crate::state::LockInfo;
+use crate::state_store::{Lock, StateStore};
 use crate::workflow::{self, Inputs, Mode};
 
 mod plan_apply;
@@ -48,8 +51,13 @@ pub async fn run(command: Command) -> Result<u8> {
         Command::State(command) => state_command(&command).await,
         Command::ForceUnlock(args) => force_unlock(&args).await,
         Command::Completions { shell } => {
+            // Generated into memory: clap_complete panics when its writer fails, and a
+            // closed pipe (`completions bash | head -1`) is no reason to.
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "stsform", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "stsform", &mut script);
+            Stdout.write_all(&script)?;
+            Stdout.flush()?;
             Ok(0)
         }
     }
@@ -57,10 +65,13 @@ pub async fn run(command: Command) -> Result<u8> {
 
 /// Settings and requests (none for destroy), with skip notes on stderr, checked by a
 /// derive so that colliding role names stop us before the state or AWS is touched.
+/// No AWS CredentialsRequest at all is an input error (see `safety`), unless `allow`
+/// (plan and apply only; `None` for commands without the flag) accepts it.
 fn inputs(
     args: &ClusterArgs,
     need: Need,
     generate_key: bool,
+    allow: Option<Allow>,
 ) -> Result<(Inputs, Option<crate::keypair::PrivateKey>)> {
     let settings = settings::resolve(&args.settings_input(), need)?;
     let requests = if need == Need::StateOnly {
@@ -72,9 +83,24 @@ fn inputs(
                 enable_tech_preview: settings.enable_tech_preview,
             },
         )?;
-        let mut stderr = std::io::stderr().lock();
         for note in loaded.notes(args.verbose) {
-            writeln!(stderr, "note: {note}")?;
+            error_line(&format!("note: {note}"));
+        }
+        if loaded.requests.is_empty() && !allow.is_some_and(|a| a.deleting_all_roles) {
+            let remedy = if allow.is_some() {
+                "an empty set would plan every role away. Check --credentials-requests-dir; to \
+                 delete what the state holds, run `stsform destroy`; to delete every role \
+                 and keep the rest on purpose, add --allow-deleting-all-roles"
+            } else {
+                "check --credentials-requests-dir; to delete what the state holds, run \
+                 `stsform destroy`"
+            };
+            return Err(crate::error::InputErrors::from(safety::no_requests(
+                &settings.credentials_requests_dir,
+                loaded.skipped.len(),
+                remedy,
+            ))
+            .into());
         }
         desired::derive(&loaded.requests, &settings, &Facts::default())?;
         loaded.requests
@@ -106,7 +132,16 @@ fn validate(args: &ClusterArgs) -> Result<()> {
         },
     )?;
     for note in loaded.notes(args.verbose) {
-        eprintln!("note: {note}");
+        error_line(&format!("note: {note}"));
+    }
+    if loaded.requests.is_empty() {
+        return Err(crate::error::InputErrors::from(safety::no_requests(
+            &settings.credentials_requests_dir,
+            loaded.skipped.len(),
+            "plan and apply refuse it (an empty set would plan every role away). Check the \
+             directory; to delete what a state holds, run `stsform destroy`",
+        ))
+        .into());
     }
     for note in loaded.requests.iter().filter_map(|r| r.feature_gate_note()) {
         eprintln!("note: {note}");
@@ -116,11 +151,12 @@ fn validate(args: &ClusterArgs) -> Result<()> {
         desired::derive(&loaded.requests, &settings, &Facts::default())?;
     }
     let n = loaded.requests.len();
-    println!(
+    writeln!(
+        Stdout,
         "{} valid: {n} CredentialsRequest{} for AWS.",
         settings.credentials_requests_dir.display(),
         if n == 1 { "" } else { "s" }
-    );
+    )?;
     Ok(())
 }
 
@@ -162,14 +198,101 @@ async fn connect(
     Ok(Arc::new(provider))
 }
 
+/// The refusals the flags lift.
+fn allow_of(args: &AllowArgs) -> Allow {
+    Allow {
+        issuer_change: args.allow_issuer_change,
+        deleting_all_roles: args.allow_deleting_all_roles,
+    }
+}
+
+/// Takes the state lock for `operation`; a signal while waiting ends the command (and
+/// removes a remote lock that the abandoned write may still have made). From here on a
+/// second signal releases this lock before it exits.
+async fn take_lock(
+    store: &StateStore,
+    operation: &str,
+    timeout: Duration,
+    interrupts: &Interrupts,
+) -> Result<Lock> {
+    let info = LockInfo::current(operation);
+    // Registered before the lock is taken: a write abandoned by a second signal may still
+    // land, and releasing "the lock with our id" is harmless when there is none.
+    interrupts.set_release(Some(Release {
+        store: store.clone(),
+        id: info.id.clone(),
+    }));
+    let attempt = async {
+        // One try first: when someone holds the lock and we may wait, say so (a silent
+        // wait looks like a hang), then wait.
+        match store.lock_as(info.clone(), Duration::ZERO).await {
+            Err(crate::state::StateError::Locked { holder, .. }) if !timeout.is_zero() => {
+                let who = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
+                error_line(&format!(
+                    "Waiting up to {} for the state lock held by {who} ...",
+                    humantime(timeout)
+                ));
+                store.lock_as(info.clone(), timeout).await
+            }
+            other => other,
+        }
+    };
+    match interrupts.until(attempt).await {
+        Ok(lock) => Ok(lock?),
+        Err(interrupted) => {
+            let _ = tokio::time::timeout(
+                crate::interrupt::RELEASE_TIMEOUT,
+                store.release_if_held_by(&info.id),
+            )
+            .await;
+            bail!("{interrupted} while waiting for the state lock; nothing was changed")
+        }
+    }
+}
+
+/// `90s` → `1m30s`: a lock timeout as people write it.
+fn humantime(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 60, secs % 60, d.subsec_millis()) {
+        (0, 0, ms) => format!("{ms}ms"),
+        (0, s, _) => format!("{s}s"),
+        (m, 0, _) => format!("{m}m"),
+        (m, s, _) => format!("{m}m{s}s"),
+    }
+}
+
+/// Runs `work` of a command that holds the lock and has changed nothing yet; a signal
+/// stops it and fails with a one-line message naming `phase`. The caller's lock is then
+/// dropped on the way out, which releases it (local or S3; a failure to release is a
+/// warning of its own, so the message does not claim it).
+async fn interruptible<T>(
+    interrupts: &Interrupts,
+    phase: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match interrupts.until(work).await {
+        Ok(done) => done,
+        Err(interrupted) => Err(anyhow::anyhow!(
+            "{interrupted} {phase}; nothing was changed"
+        )),
+    }
+}
+
+/// Releases the lock now, reporting errors; a second signal no longer needs to.
+async fn unlock(lock: Lock, interrupts: &Interrupts) -> Result<()> {
+    lock.unlock().await?;
+    interrupts.set_release(None);
+    Ok(())
+}
+
 fn graph(args: &ClusterArgs) -> Result<()> {
-    let (inputs, _) = inputs(args, Need::Cluster, false)?;
+    let (inputs, _) = inputs(args, Need::Cluster, false, None)?;
     let facts = Facts {
         account_id: None,
         signing_key: inputs.signing_key.clone(),
         thumbprints: inputs.settings.thumbprint.iter().cloned().collect(),
     };
     let desired = desired::derive(&inputs.requests, &inputs.settings, &facts)?;
-    print!("{}", crate::graph::desired_dot(&desired));
+    Stdout.write_all(crate::graph::desired_dot(&desired).as_bytes())?;
     Ok(())
 }

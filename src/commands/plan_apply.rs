@@ -18,26 +18,106 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
     } else {
         Need::Cluster
     };
-    let (mut inputs, _) = inputs(&args.cluster, need, false)?;
+    let allow = allow_of(&args.allow);
+    let (mut inputs, _) = inputs(&args.cluster, need, false, Some(allow))?;
     inputs.include_unmanaged = args.include_unmanaged;
+    let interrupts = Interrupts::install()?;
     let store = open_store(&inputs.settings)?;
     // A refreshed plan locks the state like Terraform's, so it never compares AWS with a
     // state an apply is halfway through saving. `--lock=false` (read-only CI roles) and
     // an offline plan read it without a lock: a save replaces the whole file or object
     // at once, so an unlocked read sees one version or the other, and nothing is written
     // (no `.lock` file or object is created).
-    let (_state_lock, state) = if args.lock && args.refresh {
-        let lock = store.lock("plan", args.lock_timeout).await?;
-        let state = lock.load(&inputs.settings.name).await?;
-        (Some(lock), state)
+    let state_lock = if args.lock && args.refresh {
+        Some(take_lock(&store, "plan", args.lock_timeout, &interrupts).await?)
     } else {
-        (None, store.read(&inputs.settings.name).await?)
+        None
     };
+    let mut state = interruptible(&interrupts, "while reading the state", async {
+        Ok(match &state_lock {
+            Some(lock) => lock.load(&inputs.settings.name).await?,
+            None => store.read(&inputs.settings.name).await?,
+        })
+    })
+    .await?;
+    crate::scope::claim(&mut state, &inputs.settings)?;
     let text = args.format == Format::Text;
-    let mut stdout = std::io::stdout().lock();
-    let (planned, reads) = if args.refresh {
+    let mut stdout = Stdout;
+    let phase = if args.refresh {
+        "while refreshing"
+    } else {
+        "while planning"
+    };
+    let (planned, reads) = interruptible(&interrupts, phase, async {
+        plan_with_refresh(args, &mut inputs, state, mode, text, &mut stdout).await
+    })
+    .await?;
+    let meta = render::Meta {
+        cluster: inputs.settings.name.clone(),
+        region: inputs.settings.region.name.clone(),
+        serial: planned.state.serial,
+        lineage: planned.state.lineage.clone(),
+        reads,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
+    // Shown in full first (the reviewer sees what would happen), then refused.
+    safety::check(
+        &planned.plan,
+        &planned.observed,
+        mode == Mode::Destroy,
+        allow,
+    )?;
+    if let Some(out) = &args.out {
+        let fingerprint = saved_plan::fingerprint(
+            &inputs.settings,
+            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
+            mode == Mode::Apply,
+        )?;
+        let context = saved_plan::SaveContext {
+            mode,
+            settings: &inputs.settings,
+            include_unmanaged: inputs.include_unmanaged,
+            fingerprint,
+            allow,
+        };
+        saved_plan::write(out, &planned, context)?;
+        if text {
+            writeln!(
+                stdout,
+                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform {1} {0} (it carries its settings: no other flag is needed, from any directory)",
+                out.display(),
+                if mode == Mode::Apply {
+                    "apply"
+                } else {
+                    "destroy"
+                }
+            )?;
+        }
+    }
+    if let Some(lock) = state_lock {
+        unlock(lock, &interrupts).await?;
+    }
+    Ok(if args.detailed_exitcode && planned.plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+/// Refreshes (unless `--refresh=false`) and plans, saying so on a text plan.
+async fn plan_with_refresh(
+    args: &PlanArgs,
+    inputs: &mut Inputs,
+    state: crate::state::State,
+    mode: Mode,
+    text: bool,
+    stdout: &mut Stdout,
+) -> Result<(workflow::Planned, usize)> {
+    let inputs = &mut *inputs;
+    Ok(if args.refresh {
         let provider = connect(&inputs.settings, None).await?;
-        thumbprint(&mut inputs, &provider).await;
+        thumbprint(inputs, &provider).await;
         let n = state.resources.len();
         if text {
             write!(
@@ -48,7 +128,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
             stdout.flush()?;
         }
         let planned = workflow::plan(
-            &inputs,
+            inputs,
             &provider,
             state,
             mode,
@@ -78,49 +158,9 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         // No AWS provider is built: nothing here can reach AWS.
         let offline = Arc::new(crate::provider::Offline);
         (
-            workflow::plan(&inputs, &offline, state, mode, false, 1).await?,
+            workflow::plan(inputs, &offline, state, mode, false, 1).await?,
             0,
         )
-    };
-    let meta = render::Meta {
-        cluster: inputs.settings.name.clone(),
-        region: inputs.settings.region.name.clone(),
-        serial: planned.state.serial,
-        lineage: planned.state.lineage.clone(),
-        reads,
-        version: env!("CARGO_PKG_VERSION"),
-    };
-    render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
-    if let Some(out) = &args.out {
-        let fingerprint = saved_plan::fingerprint(
-            &inputs.settings,
-            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
-            mode == Mode::Apply,
-        )?;
-        let context = saved_plan::SaveContext {
-            mode,
-            settings: &inputs.settings,
-            include_unmanaged: inputs.include_unmanaged,
-            fingerprint,
-        };
-        saved_plan::write(out, &planned, context)?;
-        if text {
-            writeln!(
-                stdout,
-                "\nSaved the plan to {0}. To perform exactly these actions, run: stsform {1} {0} (it carries its settings: no other flag is needed, from any directory)",
-                out.display(),
-                if mode == Mode::Apply {
-                    "apply"
-                } else {
-                    "destroy"
-                }
-            )?;
-        }
-    }
-    Ok(if args.detailed_exitcode && planned.plan.has_changes() {
-        2
-    } else {
-        0
     })
 }
 
@@ -143,28 +183,50 @@ fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`.
-fn confirm(mode: Mode, auto_approve: bool) -> Result<bool> {
+/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`, and
+/// refuses when stdout is closed (the plan the answer approves was not seen). A signal
+/// while waiting ends the command.
+async fn confirm(mode: Mode, auto_approve: bool, interrupts: &Interrupts) -> Result<bool> {
     if auto_approve {
         return Ok(true);
     }
+    let verb = match mode {
+        Mode::Apply => "apply",
+        Mode::Destroy => "destroy",
+    };
     if !std::io::stdin().is_terminal() {
         bail!(
-            "refusing to {} without --auto-approve: stdin is not a terminal to ask for confirmation",
-            match mode {
-                Mode::Apply => "apply",
-                Mode::Destroy => "destroy",
-            }
+            "refusing to {verb} without --auto-approve: stdin is not a terminal to ask for confirmation"
         );
     }
     let question = match mode {
         Mode::Apply => "Do you want to perform these actions?",
         Mode::Destroy => "Do you really want to destroy all resources in this state?",
     };
-    print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
+    let mut stdout = Stdout;
+    write!(
+        stdout,
+        "\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    )?;
+    stdout.flush()?;
+    if crate::output::stdout_closed() {
+        bail!(
+            "refusing to {verb} without --auto-approve: stdout is closed, so the plan to approve could not be shown"
+        );
+    }
+    // A blocking read on its own thread, so that a signal can end the wait (the thread is
+    // left blocked on stdin; the process exits without waiting for it).
+    let read = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
+    });
+    let answer = interruptible(interrupts, "at the confirmation prompt", async {
+        Ok(read.await??)
+    })
+    .await?;
     Ok(answer.trim() == "yes")
 }
 
@@ -174,68 +236,73 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
             "--include-unmanaged is for destroy: apply never deletes what the state does not hold"
         );
     }
-    let (state_lock, planned, provider, mode) = match &args.plan_file {
-        Some(path) => saved(args, mode, path).await?,
+    let flags = allow_of(&args.allow);
+    let interrupts = Interrupts::install()?;
+    let (state_lock, planned, provider, mode, allow) = match &args.plan_file {
+        Some(path) => saved(args, mode, path, flags, &interrupts).await?,
         None => {
             let need = match mode {
                 Mode::Apply => Need::Cluster,
                 Mode::Destroy => Need::StateOnly,
             };
-            let (mut inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply)?;
+            let (mut inputs, key) = inputs(&args.cluster, need, mode == Mode::Apply, Some(flags))?;
             inputs.include_unmanaged = args.include_unmanaged;
-            let state_lock = open_store(&inputs.settings)?
-                .lock(operation(mode), args.lock_timeout)
-                .await?;
-            let state = state_lock.load(&inputs.settings.name).await?;
-            let provider = connect(&inputs.settings, key).await?;
-            thumbprint(&mut inputs, &provider).await;
-            let planned = workflow::plan(
-                &inputs,
-                &provider,
-                state,
-                mode,
-                true,
-                usize::from(args.parallelism),
-            )
+            let store = open_store(&inputs.settings)?;
+            let state_lock =
+                take_lock(&store, operation(mode), args.lock_timeout, &interrupts).await?;
+            let mut state = interruptible(&interrupts, "while reading the state", async {
+                Ok(state_lock.load(&inputs.settings.name).await?)
+            })
             .await?;
-            (state_lock, planned, provider, mode)
+            crate::scope::claim(&mut state, &inputs.settings)?;
+            let provider = connect(&inputs.settings, key).await?;
+            let planned = interruptible(&interrupts, "while refreshing", async {
+                thumbprint(&mut inputs, &provider).await;
+                workflow::plan(
+                    &inputs,
+                    &provider,
+                    state,
+                    mode,
+                    true,
+                    usize::from(args.parallelism),
+                )
+                .await
+            })
+            .await?;
+            (state_lock, planned, provider, mode, flags)
         }
     };
     let parallelism = usize::from(args.parallelism);
-    {
-        let mut stdout = std::io::stdout().lock();
-        render::text::render_colored(&planned.plan, &mut stdout, color())?;
-    }
+    render::text::render_colored(&planned.plan, &mut Stdout, color())?;
+    safety::check(
+        &planned.plan,
+        &planned.observed,
+        mode == Mode::Destroy,
+        allow,
+    )?;
     // A saved plan was reviewed when it was made; applying it needs no second yes.
     let approved = args.auto_approve || args.plan_file.is_some();
-    if planned.plan.has_changes() && !confirm(mode, approved)? {
-        println!(
+    if planned.plan.has_changes() && !confirm(mode, approved, &interrupts).await? {
+        writeln!(
+            Stdout,
             "\n{} cancelled.",
             if mode == Mode::Apply {
                 "Apply"
             } else {
                 "Destroy"
             }
-        );
+        )?;
         return Ok(1);
     }
 
     let started = Instant::now();
-    // Ctrl-C: stop starting new changes, let running calls finish, save, exit non-zero.
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let stop = Arc::clone(&stop);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-                eprintln!("\nInterrupt received: finishing running changes, then saving state.");
-            }
-        })
-    };
+    // From here a signal stops new changes; running ones finish and the state is saved.
+    interrupts.applying();
+    let stop = interrupts.stop_flag();
     let total = planned.plan.changes.len();
     let terminal = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
     let bars = terminal.then(|| Bars::new(total, parallelism));
-    let lines = Lines::new(std::io::stdout());
+    let lines = Lines::new(Stdout);
     let observer: &dyn Observer = match &bars {
         Some(bars) => bars,
         None => &lines,
@@ -243,11 +310,10 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     let controls = Controls {
         observer,
         parallelism,
-        stop: &stop,
+        stop,
     };
     let (outcome, state) = workflow::apply(&planned, &provider, &state_lock, controls).await?;
-    state_lock.unlock().await?;
-    watcher.abort();
+    unlock(state_lock, &interrupts).await?;
     if let Some(bars) = &bars {
         bars.finish();
     }
@@ -276,7 +342,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         mode,
         state.serial,
         &summary,
-        stop.load(Ordering::SeqCst),
+        stop.load(std::sync::atomic::Ordering::SeqCst),
         adoptions,
     )
 }
@@ -300,12 +366,20 @@ type SavedRun = (
     workflow::Planned,
     Arc<AwsProvider>,
     Mode,
+    Allow,
 );
 
 /// Reads a saved plan and checks it still holds: flags beside it agree, the state, the
 /// request files and the signing key are as they were. Runs in the directory the plan was
-/// made in when it exists here, so relative paths mean what they meant then.
-async fn saved(args: &ApplyArgs, mode: Mode, path: &std::path::Path) -> Result<SavedRun> {
+/// made in when it exists here, so relative paths mean what they meant then. The refusals
+/// lifted when the plan was made stay lifted (the plan was reviewed with them).
+async fn saved(
+    args: &ApplyArgs,
+    mode: Mode,
+    path: &std::path::Path,
+    flags: Allow,
+    interrupts: &Interrupts,
+) -> Result<SavedRun> {
     let origin = path.display().to_string();
     let saved = saved_plan::read(path)?;
     if mode == Mode::Destroy && saved.mode == Mode::Apply {
@@ -328,22 +402,30 @@ async fn saved(args: &ApplyArgs, mode: Mode, path: &std::path::Path) -> Result<S
                 )
             })?;
         } else {
-            eprintln!(
+            error_line(&format!(
                 "note: {} (where {origin} was made) does not exist here; its relative paths are read from {}",
                 saved.working_dir.display(),
                 invoked_in.display()
-            );
+            ));
         }
     }
     let settings = saved.settings.clone();
+    let allow = Allow {
+        issuer_change: flags.issuer_change || saved.allow.issuer_change,
+        deleting_all_roles: flags.deleting_all_roles || saved.allow.deleting_all_roles,
+    };
     let key = workflow::signing_key(&settings, false)?;
     let kid = key.public.as_ref().map(|k| k.kid.as_str());
     let now = saved_plan::fingerprint(&settings, kid, saved.fingerprint.requests.is_some())
         .with_context(|| format!("{origin}: the plan cannot be checked against its inputs"))?;
-    let state_lock = open_store(&settings)?
-        .lock(operation(saved.mode), args.lock_timeout)
-        .await?;
-    let state = state_lock.load(&settings.name).await?;
+    let store = open_store(&settings)?;
+    let state_lock =
+        take_lock(&store, operation(saved.mode), args.lock_timeout, interrupts).await?;
+    let mut state = interruptible(interrupts, "while reading the state", async {
+        Ok(state_lock.load(&settings.name).await?)
+    })
+    .await?;
+    crate::scope::claim(&mut state, &settings)?;
     saved_plan::check(&saved, &state, &now, &origin)?;
     let mut plan = saved.plan;
     let mut private = key.private;
@@ -363,7 +445,7 @@ async fn saved(args: &ApplyArgs, mode: Mode, path: &std::path::Path) -> Result<S
         reads: 0,
         refresh_time: Duration::ZERO,
     };
-    Ok((state_lock, planned, provider, saved.mode))
+    Ok((state_lock, planned, provider, saved.mode, allow))
 }
 
 /// Prints how apply ended and picks the exit code.
@@ -382,29 +464,33 @@ fn report(
     } else {
         String::new()
     };
+    let mut stdout = Stdout;
     if outcome.is_complete() {
         match mode {
-            Mode::Apply => println!(
+            Mode::Apply => writeln!(
+                stdout,
                 "\nApply complete! Resources: {adopted}{} added, {} changed, {} destroyed. ({summary})",
                 count(Action::Create) + replaced,
                 count(Action::Update) - adoptions.unchanged,
                 count(Action::Delete) + replaced
-            ),
-            Mode::Destroy => println!(
+            )?,
+            Mode::Destroy => writeln!(
+                stdout,
                 "\nDestroy complete! Resources: {} destroyed. ({summary})",
                 count(Action::Delete)
-            ),
+            )?,
         }
         return Ok(0);
     }
-    eprintln!();
+    error_line("");
     for f in &outcome.failed {
-        eprintln!("error: {}", f.error);
+        error_line(&format!("error: {}", f.error));
     }
     if let Some(e) = &outcome.save_error {
-        eprintln!("error: saving the state failed: {e}");
+        error_line(&format!("error: saving the state failed: {e}"));
     }
-    println!(
+    writeln!(
+        stdout,
         "\n{} incomplete: {} succeeded, {} failed, {} skipped, {} not started{}. State saved (serial {serial}); re-run `stsform {}` to finish. ({summary})",
         if mode == Mode::Apply {
             "Apply"
@@ -421,6 +507,6 @@ fn report(
         } else {
             "destroy"
         },
-    );
+    )?;
     Ok(1)
 }

@@ -67,7 +67,7 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
             let state = existing(&store, read_state(&store, name.as_deref()).await?)?;
             let mut ids: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
             ids.sort();
-            let mut out = std::io::stdout().lock();
+            let mut out = Stdout;
             for id in ids {
                 writeln!(out, "{id}")?;
             }
@@ -85,7 +85,7 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
                     store.location()
                 );
             };
-            let mut out = std::io::stdout().lock();
+            let mut out = Stdout;
             writeln!(out, "# {id}")?;
             let deps: Vec<String> = resource.depends_on.iter().map(|d| d.to_string()).collect();
             writeln!(out, "depends_on = {}", serde_json::to_string(&deps)?)?;
@@ -104,7 +104,8 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
             let (store, name) = state_store_of(args)?;
             // Checked before locking, so a mistyped name leaves no lock file behind.
             let cluster = existing(&store, read_state(&store, name.as_deref()).await?)?.cluster;
-            let lock = store.lock("state rm", *lock_timeout).await?;
+            let interrupts = Interrupts::install()?;
+            let lock = take_lock(&store, "state rm", *lock_timeout, &interrupts).await?;
             let mut state = lock.load(&cluster).await?;
             let mut targets = Vec::new();
             for id in ids {
@@ -123,16 +124,18 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
                 state.resources.remove(id);
             }
             lock.save(&mut state).await?;
-            lock.unlock().await?;
+            unlock(lock, &interrupts).await?;
+            let mut out = Stdout;
             for id in &targets {
-                println!("Removed {id}");
+                writeln!(out, "Removed {id}")?;
             }
-            println!(
+            writeln!(
+                out,
                 "Successfully removed {} resource{} from the state (serial {}). They still exist; stsform no longer manages them.",
                 targets.len(),
                 if targets.len() == 1 { "" } else { "s" },
                 state.serial
-            );
+            )?;
             Ok(0)
         }
     }
@@ -141,11 +144,12 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
 pub(super) async fn force_unlock(args: &ForceUnlockArgs) -> Result<u8> {
     let (store, _) = state_store_of(&args.state)?;
     store.force_unlock(&args.id).await?;
-    println!(
+    writeln!(
+        Stdout,
         "{} has been unlocked (lock id {}). Make sure no stsform is still working on it.",
         store.location(),
         args.id
-    );
+    )?;
     Ok(0)
 }
 
@@ -153,11 +157,16 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     use crate::provider::Provider;
     use crate::resource::ResourceKind;
 
-    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false)?;
+    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false, None)?;
     let settings = &inputs.settings;
     let store = open_store(settings)?;
-    let lock = store.lock("import", args.lock_timeout).await?;
-    let mut state = lock.load(&settings.name).await?;
+    let interrupts = Interrupts::install()?;
+    let lock = take_lock(&store, "import", args.lock_timeout, &interrupts).await?;
+    let mut state = interruptible(&interrupts, "while reading the state", async {
+        Ok(lock.load(&settings.name).await?)
+    })
+    .await?;
+    crate::scope::claim(&mut state, settings)?;
     if !state.resources.is_empty() {
         bail!(
             "{}: the state already holds {} (serial {}); import only fills an empty state. Run `stsform plan`, or `stsform state rm` what should be imported again",
@@ -167,36 +176,40 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
         );
     }
     let provider = connect(settings, None).await?;
-    let account = provider.account_id().await?;
-    let desired = desired::derive(
-        &inputs.requests,
-        settings,
-        &Facts {
-            account_id: Some(account),
-            signing_key: inputs.signing_key.clone(),
-            thumbprints: Vec::new(),
-        },
-    )?;
-    // Local files are read where derive puts them; AWS is scanned for everything that
-    // carries the cluster's ownership tag, as `plan` scans it.
-    let mut local = std::collections::BTreeMap::new();
-    for (id, resource) in &desired.resources {
-        if !id.kind.is_remote() {
-            local.insert(id.clone(), provider.read(id, &resource.spec).await?);
+    let (desired, local, found) = interruptible(&interrupts, "while reading AWS", async {
+        let account = provider.account_id().await?;
+        let desired = desired::derive(
+            &inputs.requests,
+            settings,
+            &Facts {
+                account_id: Some(account),
+                signing_key: inputs.signing_key.clone(),
+                thumbprints: Vec::new(),
+            },
+        )?;
+        // Local files are read where derive puts them; AWS is scanned for everything that
+        // carries the cluster's ownership tag, as `plan` scans it.
+        let mut local = std::collections::BTreeMap::new();
+        for (id, resource) in &desired.resources {
+            if !id.kind.is_remote() {
+                local.insert(id.clone(), provider.read(id, &resource.spec).await?);
+            }
         }
-    }
-    let scope = workflow::scope(settings, &state);
-    let found = crate::discover::discover(&provider, &scope, &state, &desired, 10)
-        .await
-        .map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
-        })?;
+        let scope = workflow::scope(settings, &state);
+        let found = crate::discover::discover(&provider, &scope, &state, &desired, 10)
+            .await
+            .map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+                anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
+            })?;
+        Ok((desired, local, found))
+    })
+    .await?;
     let report = crate::import::record(&desired, &local, &found, &mut state);
     lock.save(&mut state).await?;
-    lock.unlock().await?;
+    unlock(lock, &interrupts).await?;
 
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout;
     writeln!(
         out,
         "Importing cluster {} into {}:\n",

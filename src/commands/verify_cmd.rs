@@ -5,7 +5,7 @@ use super::*;
 /// `verify`: exit 0 when every service account can assume its role, 1 otherwise.
 pub(super) async fn verify(args: &crate::cli::VerifyArgs) -> Result<u8> {
     use crate::verify::{self, Documents, Https, Options, Target};
-    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false)?;
+    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false, None)?;
     let key = verify::private_key(&inputs.settings)?;
     let provider = connect(&inputs.settings, None).await?;
     // With an emulator the documents are read through it (S3 GetObject); against AWS
@@ -27,6 +27,6 @@ pub(super) async fn verify(args: &crate::cli::VerifyArgs) -> Result<u8> {
         emulated_sts: emulated,
     };
     let report = verify::run(provider.as_ref(), &target, &options).await?;
-    verify::render::write(&report, args.format, &mut std::io::stdout().lock())?;
+    verify::render::write(&report, args.format, &mut Stdout)?;
     Ok(if report.passed() { 0 } else { 1 })
 }

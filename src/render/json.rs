@@ -40,6 +40,7 @@ struct PlanView<'a> {
     changes: Vec<ChangeView<'a>>,
     drift: Vec<DriftView<'a>>,
     has_changes: bool,
+    issuer_changes: Vec<IssuerChangeView<'a>>,
     owner: &'a str,
     unmanaged: Vec<UnmanagedView<'a>>,
     notes: &'a [String],
@@ -52,6 +53,13 @@ struct UnmanagedView<'a> {
     kind: ResourceKind,
     name: &'a str,
     attributes: Value,
+}
+
+/// A change that breaks token validation for a running cluster (see `safety`).
+#[derive(Serialize)]
+struct IssuerChangeView<'a> {
+    address: String,
+    change: &'a str,
 }
 
 /// The state the plan was made from.
@@ -162,6 +170,14 @@ fn document<'a>(
         changes: plan.changes.iter().map(change).collect(),
         drift: plan.drift.iter().map(drift).collect(),
         has_changes: plan.has_changes(),
+        issuer_changes: plan
+            .issuer_changes
+            .iter()
+            .map(|c| IssuerChangeView {
+                address: c.id.to_string(),
+                change: &c.what,
+            })
+            .collect(),
         owner: &plan.owner,
         unmanaged: plan
             .unmanaged

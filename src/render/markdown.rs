@@ -194,6 +194,20 @@ fn head(plan: &Plan, meta: &Meta) -> String {
             if s.destroy == 1 { "" } else { "s" }
         ));
     }
+    if !plan.issuer_changes.is_empty() {
+        head.push_str(&format!(
+            "> [!CAUTION]\n> This plan breaks token validation for the running cluster ({}):\n",
+            text(crate::safety::ISSUER_WHY)
+        ));
+        for c in &plan.issuer_changes {
+            head.push_str(&format!(
+                "> - {} {}\n",
+                code(&c.id.to_string(), true),
+                text(&c.what)
+            ));
+        }
+        head.push('\n');
+    }
     // Notes and untracked resources are few; a long list is cut so the head stays small.
     if !plan.notes.is_empty() {
         head.push_str("#### Notes\n\n");
@@ -269,6 +283,7 @@ fn why(c: &Change, owner: &str) -> String {
         Reason::DestroyRequested => "destroy requested".to_string(),
         Reason::Adopted => format!("exists, tagged for {}: adopted", code(owner, true)),
         Reason::Unmanaged => format!("tagged for {}, not managed", code(owner, true)),
+        Reason::ContainerReplaced => "what it lives in is replaced".to_string(),
     };
     // The request a new or changed resource comes from: what a reviewer opens next.
     let reason = match (&c.source, c.reason) {
@@ -311,7 +326,11 @@ fn change_block(c: &Change, owner: &str) -> String {
         html(&c.id.to_string()),
         html(&super::change_phrase(c, owner))
     );
-    let lines = diff_lines(c.id.kind, &c.attributes, &c.replace_because);
+    let mut lines = diff_lines(c.id.kind, &c.attributes, &c.replace_because);
+    if lines.is_empty() {
+        // Made again as it is (what it lives in is replaced): say so, no empty fence.
+        lines.push("  (no attribute changes)".to_string());
+    }
     details(&summary, &lines)
 }
 

@@ -99,6 +99,7 @@ pub(crate) fn reason_note(reason: crate::plan::Reason) -> &'static str {
         Reason::RepairsDrift => " (repairs the change made outside stsform)",
         Reason::NoLongerWanted => " (no longer in the configuration)",
         Reason::DestroyRequested => " (destroy requested)",
+        Reason::ContainerReplaced => " (what it lives in is replaced)",
         Reason::New | Reason::InputsChanged | Reason::Adopted | Reason::Unmanaged => "",
     }
 }

@@ -94,6 +94,21 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
     }
     let summary = format!("Plan: {}.", super::summary_line(plan.summary));
     writeln!(out, "{}", paint(color, BOLD, &summary))?;
+    if !plan.issuer_changes.is_empty() {
+        writeln!(
+            out,
+            "\n{}",
+            paint(
+                color,
+                RED,
+                "Warning: these changes break token validation for the running cluster:"
+            )
+        )?;
+        for c in &plan.issuer_changes {
+            writeln!(out, "  {c}")?;
+        }
+        writeln!(out, "  ({})", crate::safety::ISSUER_WHY)?;
+    }
     if plan.has_unknowns() {
         writeln!(
             out,
@@ -148,6 +163,10 @@ fn change(out: &mut dyn Write, c: &Change, owner: &str, color: bool) -> io::Resu
         if c.replace_because.contains(&a.name) {
             writeln!(out, "{}# forces replacement", " ".repeat(8))?;
         }
+    }
+    if c.attributes.is_empty() {
+        // Made again as it is (what it lives in is replaced).
+        writeln!(out, "{}# (no attribute changes)", " ".repeat(6))?;
     }
     writeln!(out, "    }}")
 }

@@ -116,6 +116,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
         enable_tech_preview: false,
         public_key_file: None,
         identity_provider_arn: None,
+        request_set: None,
         tags: [("team".to_string(), "storage".to_string())].into(),
         thumbprint: None,
     };

@@ -246,11 +246,7 @@ async fn a_bucket_create_is_recorded_ahead_and_converges_after_a_failure() {
     let other = FakeAccount::new();
     other.create_foreign_object("wb-oidc", "theirs.txt").await;
     let env = Env::new(other.clone(), "wb", "cluster");
-    let err = env
-        .try_plan(Mode::Apply, false)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = env.try_plan(Mode::Apply).await.unwrap_err().to_string();
     assert!(
         err.contains("s3_bucket.wb-oidc: exists but carries no"),
         "{err}"

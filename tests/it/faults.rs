@@ -48,6 +48,7 @@ fn ten_percent_faults_are_retried_through_and_converge() {
             kinds: Fault::ALL.to_vec(),
             only: None,
             hold: Duration::from_secs(4),
+            ..FaultPlan::none()
         },
     ));
     let apply = run(&c, &proxy.url(), "apply");
@@ -114,6 +115,7 @@ fn each_transient_fault_kind_alone_is_retried() {
                 only: None,
                 // Far longer than the test may take: only the attempt timeout gets it out.
                 hold: Duration::from_secs(120),
+                ..FaultPlan::none()
             },
         ));
         let t = Instant::now();
@@ -148,6 +150,7 @@ fn every_iam_request_failing_fails_cleanly_and_keeps_the_state_true() {
             kinds: vec![Fault::AccessDenied403],
             only: Some(Service::Iam),
             hold: Duration::ZERO,
+            ..FaultPlan::none()
         },
     ));
     // Planning needs IAM too (the scan for the cluster's resources outside the state):

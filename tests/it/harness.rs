@@ -14,6 +14,7 @@ use stsform::execute::{Controls, Outcome};
 use stsform::progress::Recorder;
 use stsform::provider::Provider;
 use stsform::resource::Tags;
+use stsform::safety::{Allow, Refusal};
 use stsform::settings::{self, Need, Settings, SettingsInput};
 use stsform::state::StateFile;
 use stsform::workflow::{self, Inputs, Mode, Planned};
@@ -95,7 +96,10 @@ pub struct Env<A: Account> {
     pub dir: tempfile::TempDir,
     pub name: String,
     pub account: A,
+    /// Settings on top of the cluster's; `region` and `state` here win over the defaults.
     pub extra: SettingsInput,
+    /// Refusals `run` lifts (none by default, as for the binary).
+    pub allow: Allow,
 }
 
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -110,6 +114,7 @@ impl<A: Account> Env<A> {
             name: name.to_string(),
             account,
             extra: SettingsInput::default(),
+            allow: Allow::default(),
         }
     }
 
@@ -121,10 +126,14 @@ impl<A: Account> Env<A> {
         let base = self.dir.path();
         let input = SettingsInput {
             name: Some(self.name.clone()),
-            region: Some("us-east-2".into()),
+            region: self.extra.region.clone().or(Some("us-east-2".into())),
             credentials_requests_dir: Some(base.join("creds")),
             output_dir: Some(base.join("install")),
-            state: Some(base.join("state").join(format!("{}.toml", self.name))),
+            state: self
+                .extra
+                .state
+                .clone()
+                .or(Some(base.join("state").join(format!("{}.toml", self.name)))),
             config: Some(root().join("tests/fixtures/empty-stsform.toml")),
             ..self.extra.clone()
         };
@@ -157,11 +166,21 @@ impl<A: Account> Env<A> {
     }
 
     pub async fn plan_mode(&self, mode: Mode) -> Planned {
-        self.try_plan(mode, false).await.unwrap()
+        self.try_plan(mode).await.unwrap()
     }
 
-    /// `stsform plan [--destroy [--include-unmanaged]]`, or its error.
-    pub async fn try_plan(&self, mode: Mode, include_unmanaged: bool) -> anyhow::Result<Planned> {
+    /// `stsform plan`, or its error (a state of another scope, a missing provider, a
+    /// resource to create that exists without the cluster's tag).
+    pub async fn try_plan(&self, mode: Mode) -> anyhow::Result<Planned> {
+        self.try_plan_with(mode, false).await
+    }
+
+    /// [`Env::try_plan`], with `--include-unmanaged` for a destroy.
+    pub async fn try_plan_with(
+        &self,
+        mode: Mode,
+        include_unmanaged: bool,
+    ) -> anyhow::Result<Planned> {
         let (mut inputs, key) = self.inputs(false);
         inputs.include_unmanaged = include_unmanaged;
         let provider = self.account.provider(key).await;
@@ -172,7 +191,9 @@ impl<A: Account> Env<A> {
 
     /// `stsform apply --auto-approve` (or destroy): plan, then execute.
     pub async fn run(&self, mode: Mode) -> (Planned, Outcome, Recorder) {
-        self.run_with(mode, false).await
+        self.try_run(mode)
+            .await
+            .unwrap_or_else(|refusal| panic!("{refusal}"))
     }
 
     /// [`Env::run`], with `--include-unmanaged` for a destroy.
@@ -183,9 +204,18 @@ impl<A: Account> Env<A> {
     ) -> (Planned, Outcome, Recorder) {
         let recorder = Recorder::default();
         let (planned, outcome) = self
-            .plan_and_execute(mode, include_unmanaged, &recorder)
-            .await;
+            .try_run_observed_with(mode, include_unmanaged, &recorder)
+            .await
+            .unwrap_or_else(|refusal| panic!("{refusal}"));
         (planned, outcome, recorder)
+    }
+
+    /// `run`, or the refusal that stops it before anything changes (as the binary
+    /// refuses after showing the plan), lifted by `self.allow`.
+    pub async fn try_run(&self, mode: Mode) -> Result<(Planned, Outcome, Recorder), Refusal> {
+        let recorder = Recorder::default();
+        let (planned, outcome) = self.try_run_observed(mode, &recorder).await?;
+        Ok((planned, outcome, recorder))
     }
 
     /// [`Env::run`] with the progress events going to `observer`.
@@ -194,15 +224,26 @@ impl<A: Account> Env<A> {
         mode: Mode,
         observer: &dyn stsform::execute::Observer,
     ) -> (Planned, Outcome) {
-        self.plan_and_execute(mode, false, observer).await
+        self.try_run_observed(mode, observer)
+            .await
+            .unwrap_or_else(|refusal| panic!("{refusal}"))
     }
 
-    async fn plan_and_execute(
+    /// [`Env::try_run`] with the progress events going to `observer`.
+    pub async fn try_run_observed(
+        &self,
+        mode: Mode,
+        observer: &dyn stsform::execute::Observer,
+    ) -> Result<(Planned, Outcome), Refusal> {
+        self.try_run_observed_with(mode, false, observer).await
+    }
+
+    async fn try_run_observed_with(
         &self,
         mode: Mode,
         include_unmanaged: bool,
         observer: &dyn stsform::execute::Observer,
-    ) -> (Planned, Outcome) {
+    ) -> Result<(Planned, Outcome), Refusal> {
         let (mut inputs, key) = self.inputs(mode == Mode::Apply);
         inputs.include_unmanaged = include_unmanaged;
         let provider = self.account.provider(key).await;
@@ -211,8 +252,14 @@ impl<A: Account> Env<A> {
         let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
             .await
             .unwrap();
+        stsform::safety::check(
+            &planned.plan,
+            &planned.observed,
+            mode == Mode::Destroy,
+            self.allow,
+        )?;
         let outcome = Self::execute_with(&planned, &provider, &file, observer).await;
-        (planned, outcome)
+        Ok((planned, outcome))
     }
 
     /// Applies a plan made earlier (as `apply PLANFILE` does), with the key on disk.
@@ -250,8 +297,7 @@ impl<A: Account> Env<A> {
 
     /// The state as saved on disk.
     pub fn state(&self) -> stsform::state::State {
-        let text =
-            std::fs::read_to_string(self.path(&format!("state/{}.toml", self.name))).unwrap();
+        let text = std::fs::read_to_string(self.settings().state).unwrap();
         stsform::state::State::from_toml(&text, "state").unwrap()
     }
 
@@ -276,8 +322,13 @@ impl<A: Account> Env<A> {
     }
 }
 
-/// What AWS must hold for examples/cluster applied as `name`.
+/// What AWS must hold for examples/cluster applied as `name` (in us-east-2).
 pub fn expected_cluster_inventory(name: &str) -> BTreeSet<String> {
+    expected_cluster_inventory_in(name, "us-east-2")
+}
+
+/// What AWS must hold for examples/cluster applied as `name` in `region`.
+pub fn expected_cluster_inventory_in(name: &str, region: &str) -> BTreeSet<String> {
     let roles = [
         format!("{name}-openshift-machine-api-aws-cloud-credentials"),
         format!(
@@ -297,7 +348,7 @@ pub fn expected_cluster_inventory(name: &str) -> BTreeSet<String> {
         "object:{name}-oidc/.well-known/openid-configuration"
     ));
     out.insert(format!("object:{name}-oidc/keys.json"));
-    out.insert(format!("provider:{name}-oidc.s3.us-east-2.amazonaws.com"));
+    out.insert(format!("provider:{name}-oidc.s3.{region}.amazonaws.com"));
     for r in roles {
         out.insert(format!("role_policy:{r}/{r}"));
         out.insert(format!("role:{r}"));

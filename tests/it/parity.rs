@@ -510,7 +510,7 @@ async fn untracked_tagged_role_is_listed_and_deleted_only_with_the_flag<A: Accou
     assert_eq!(left, expected);
 
     // With it, they are deletes (reason: tagged, not managed); the other cluster's stays.
-    let planned = env.try_plan(Mode::Destroy, true).await.unwrap();
+    let planned = env.try_plan_with(Mode::Destroy, true).await.unwrap();
     let mut changes: Vec<(Action, Reason, String)> = planned
         .plan
         .changes
@@ -625,11 +625,7 @@ async fn an_existing_tagged_role_is_adopted_and_an_untagged_one_refused<A: Accou
     let foreign = format!("{other}-openshift-ingress-operator-cloud-credentials");
     account.create_foreign_role(&foreign).await;
     let writes = account.writes();
-    let err = env
-        .try_plan(Mode::Apply, false)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = env.try_plan(Mode::Apply).await.unwrap_err().to_string();
     assert!(
         err.contains(&format!("  iam_role.{foreign}: exists but carries no `openshift.io/cloud-credential-operator/{other}` tag and is not in the state")),
         "{err}"

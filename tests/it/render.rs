@@ -556,8 +556,45 @@ fn bucket_region_change_replaces_it() {
     let c = change(&v, "s3_bucket.prod-east-oidc");
     assert_eq!(c["actions"], json!(["delete", "create"]));
     assert_eq!(c["replace_because"], json!(["region"]));
-    assert_eq!(v["summary"]["add"], 1);
-    assert_eq!(v["summary"]["destroy"], 1);
+    // The objects go with the old bucket: both are made again in the new one, although
+    // their content is unchanged.
+    for key in ["keys.json", ".well-known/openid-configuration"] {
+        let o = change(&v, &format!("s3_object.prod-east-oidc/{key}"));
+        assert_eq!(o["actions"], json!(["delete", "create"]), "{key}");
+        assert_eq!(o["reason"], "container_replaced", "{key}");
+    }
+    assert_eq!(v["summary"]["add"], 3);
+    assert_eq!(v["summary"]["destroy"], 3);
+    assert_eq!(v["summary"]["unchanged"], 25);
+    // All three break token validation: the plan says so, in every format.
+    let issuer: Vec<&str> = v["issuer_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        issuer,
+        [
+            "s3_bucket.prod-east-oidc",
+            "s3_object.prod-east-oidc/.well-known/openid-configuration",
+            "s3_object.prod-east-oidc/keys.json"
+        ]
+    );
+    assert!(
+        md.contains(
+            "> [!CAUTION]\n> This plan breaks token validation for the running cluster (pods"
+        ) && md.contains("> - `s3_bucket.prod-east-oidc` must be replaced (region)\n"),
+        "{md}"
+    );
+    let text = text(&plan);
+    assert!(
+        text.contains(
+            "Warning: these changes break token validation for the running cluster:\n  \
+             s3_bucket.prod-east-oidc must be replaced (region)\n"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -610,7 +647,7 @@ fn combined_plan_in_all_three_formats() {
         .map(|c| c["actions"].to_string())
         .collect();
     assert_eq!(actions.len(), 4, "{actions:?}");
-    assert!(md.contains("This plan destroys 4 resources (1 of them to be replaced)."));
+    assert!(md.contains("This plan destroys 6 resources (3 of them to be replaced)."));
     with_path_filters(|| insta::assert_snapshot!("combined_text", text(&plan)));
 }
 

@@ -561,7 +561,7 @@ fn local_lock_timeout_waits_and_force_unlock_clears_a_stale_lock() {
     assert!(started.elapsed() >= Duration::from_millis(800));
 
     let o = w.run(&["plan", "--lock-timeout", "soon"]);
-    assert_eq!(o.status.code(), Some(2), "a usage error");
+    assert_eq!(o.status.code(), Some(1), "a usage error (exit 1, never 2)");
     assert!(out(&o).contains("`soon` is not a duration"), "{}", out(&o));
 
     // A stale lock body (its process is gone): force-unlock needs the right id.

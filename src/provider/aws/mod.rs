@@ -61,6 +61,38 @@ fn attempt_timeout() -> anyhow::Result<Duration> {
     }
 }
 
+/// The SDK configuration of every AWS client stsform makes, the provider's and a remote
+/// state's alike, so that both retry and time out the same way: the standard credential
+/// and endpoint chain, [`MAX_ATTEMPTS`] attempts, and [`ATTEMPT_TIMEOUT`] per attempt (a
+/// state save that hangs would hold the lock as surely as a provider call). `region`
+/// `None` takes the SDK's default region.
+pub(crate) async fn sdk_config(region: Option<&str>) -> anyhow::Result<aws_config::SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(attempt_timeout()?)
+                .build(),
+        );
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
+    }
+    Ok(loader.load().await)
+}
+
+/// The S3 endpoint override in effect (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`).
+/// aws-config resolves the per-service variable inside the S3 config builder but offers
+/// no getter for it, so it is read here the same way.
+fn s3_endpoint_override(sdk: &aws_config::SdkConfig) -> Option<String> {
+    let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let s3_override = std::env::var("AWS_ENDPOINT_URL_S3")
+        .ok()
+        .filter(|v| !v.is_empty() && !ignore);
+    s3_override.or_else(|| sdk.endpoint_url().map(str::to_string))
+}
+
 /// How many SDK calls the provider has made (a retried call counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ApiCalls {
@@ -103,25 +135,8 @@ impl AwsProvider {
     /// `region`; `key` is the signing key local writes may use. Makes no API call.
     pub async fn connect(region: &str, key: Option<PrivateKey>) -> anyhow::Result<AwsProvider> {
         anyhow::ensure!(!region.is_empty(), "no AWS region given");
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(attempt_timeout()?)
-                    .build(),
-            )
-            .load()
-            .await;
-        // aws-config resolves the per-service variable inside the S3 config builder but
-        // offers no getter for it, so read it here the same way to know about overrides.
-        let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-            .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-        let s3_override = std::env::var("AWS_ENDPOINT_URL_S3")
-            .ok()
-            .filter(|v| !v.is_empty() && !ignore);
-        let endpoint_url = s3_override.or_else(|| sdk.endpoint_url().map(str::to_string));
+        let sdk = sdk_config(Some(region)).await?;
+        let endpoint_url = s3_endpoint_override(&sdk);
         // Emulators (moto, MinIO) answer on one host: virtual-host style would ask DNS for
         // `<bucket>.localhost`. Real S3 keeps the default (virtual-host) addressing.
         let force_path_style = endpoint_url.is_some();
@@ -258,7 +273,7 @@ impl aws_sdk_s3::config::Intercept for UnreachableNotice {
             .expect("endpoint lock")
             .clone()
             .unwrap_or_else(|| "AWS".into());
-        eprintln!("{}", unreachable_line(&endpoint, connector, attempts));
+        crate::output::error_line(&unreachable_line(&endpoint, connector, attempts));
         Ok(())
     }
 }

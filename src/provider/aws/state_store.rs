@@ -1,15 +1,20 @@
 //! The S3 side of a remote state: [`crate::state_store::ObjectStore`] over one bucket.
 //!
 //! Only object calls (GetObject, PutObject with `If-None-Match: *` / `If-Match`,
-//! DeleteObject) and GetBucketVersioning; the locking and overwrite rules are in
-//! `state_store`, which never sees an SDK type.
+//! DeleteObject), GetBucketVersioning and one HeadBucket to find the bucket's region; the
+//! locking and overwrite rules are in `state_store`, which never sees an SDK type.
+//!
+//! The clients come from the provider's [`super::sdk_config`]: the same retries and the
+//! same per-attempt timeout, so a state call cannot hang with the lock held. The state
+//! bucket may live in another region than the cluster (one bucket of states for clusters
+//! everywhere): HeadBucket names the bucket's region (`x-amz-bucket-region`, sent with
+//! 200, 301 and 403 answers alike), and the client is remade there. No flag is needed;
+//! the given region is only the first guess.
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::BucketVersioningStatus;
 
-use super::{MAX_ATTEMPTS, describe, is, s3_client, status};
+use super::{describe, is, s3_client, s3_endpoint_override, sdk_config, status};
 use crate::state_store::{Object, ObjectStore, Precondition, Put, StoreError};
 
 /// One bucket holding states and their locks.
@@ -19,27 +24,38 @@ pub struct S3Objects {
 }
 
 impl S3Objects {
-    /// A client for `bucket` in `region` (else the SDK's default region, else us-east-1),
-    /// with credentials and endpoint resolved the standard way. Makes no API call.
-    pub async fn connect(bucket: &str, region: Option<&str>) -> S3Objects {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region.to_string()));
-        }
-        let sdk = loader.load().await;
-        let region = sdk
+    /// A client for `bucket`, in the bucket's own region: `region` (else the SDK's
+    /// default region, else us-east-1) is the first guess, and HeadBucket's answer says
+    /// where the bucket is. Credentials and endpoint are resolved the standard way.
+    pub async fn connect(bucket: &str, region: Option<&str>) -> Result<S3Objects, StoreError> {
+        let sdk = sdk_config(region).await.map_err(|e| StoreError {
+            operation: "configure".into(),
+            message: format!("{e:#}"),
+        })?;
+        let guess = sdk
             .region()
             .map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
-        let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-            .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-        let emulated = !ignore
-            && (sdk.endpoint_url().is_some()
-                || std::env::var("AWS_ENDPOINT_URL_S3").is_ok_and(|v| !v.is_empty()));
-        S3Objects {
-            s3: s3_client(&sdk, &region, emulated),
+        let emulated = s3_endpoint_override(&sdk).is_some();
+        let s3 = s3_client(&sdk, &guess, emulated);
+        let found = match s3.head_bucket().bucket(bucket).send().await {
+            Ok(out) => out.bucket_region().map(str::to_string),
+            // A wrong region (301) or a missing permission (403) still names it; a
+            // missing bucket does not, and the next call reports that.
+            Err(e) => e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_string),
+        };
+        let s3 = match found {
+            Some(region) if !region.is_empty() && region != guess => {
+                s3_client(&sdk, &region, emulated)
+            }
+            _ => s3,
+        };
+        Ok(S3Objects {
+            s3,
             bucket: bucket.to_string(),
-        }
+        })
     }
 }
 
