@@ -141,7 +141,7 @@ fn a_lost_answer_to_a_state_write_is_a_saved_state() {
     let saved =
         stsform::state::State::from_toml(&rt.block_on(get_text(&bucket, &key)).unwrap(), "s3")
             .unwrap();
-    assert_eq!(saved.resources.len(), 24);
+    assert_eq!(saved.resources.len(), 27);
     assert_eq!(saved.serial, state.serial + 1);
     assert_eq!(rt.block_on(get_text(&bucket, &format!("{key}.lock"))), None);
 
