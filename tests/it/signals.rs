@@ -467,9 +467,15 @@ fn a_second_signal_exits_at_once_and_releases_the_lock() {
         let run = Running::start(case.c.command(&proxy.url(), &case.args("apply")), false);
         run.wait_for(" start   ");
         run.signal(libc::SIGINT);
-        std::thread::sleep(Duration::from_millis(50));
+        // The second signal only once the first is taken: sent together, both are
+        // pending when the handler wakes, and it cannot tell which came first.
+        run.wait_for_err("Interrupt received: ");
         run.signal(libc::SIGTERM);
         let (code, out, err, took) = run.finish(started);
+        // The changes it did not wait for are still on their way through the proxy: let
+        // them land before the next apply refreshes, or a late CreateBucket arrives after
+        // that refresh and the bucket looks like someone else's.
+        rt.block_on(proxy.wait_idle(Duration::from_secs(30)));
         let what = format!("{store:?}");
         assert_eq!(code, Some(1), "{what}: {out}\n{err}");
         assert!(
