@@ -181,7 +181,7 @@ pub struct PlanArgs {
     #[arg(long, requires = "destroy")]
     pub include_unmanaged: bool,
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub lock_timeout: Duration,
     /// Lock the state while planning; `--lock=false` takes no lock and writes nothing
     /// next to the state (for read-only CI roles). Safe only for read-only previews.
@@ -235,7 +235,7 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub lock_timeout: Duration,
     /// Destroy only: also delete the roles, OIDC providers and bucket tagged for the
     /// cluster that the state does not hold (the plan shown first lists them).
@@ -253,7 +253,7 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 }
 
@@ -309,7 +309,7 @@ pub enum StateCommand {
         #[command(flatten)]
         state: StateArgs,
         /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-        #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
         lock_timeout: Duration,
     },
 }
@@ -333,4 +333,55 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: crate::verify::render::Format,
+}
+
+/// Parses a lock timeout: `0`, `500ms`, `30s`, `5m`, `1h`, or combinations (`1m30s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let bad = || format!("`{text}` is not a duration (examples: 0, 500ms, 30s, 5m, 1m30s)");
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        };
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

@@ -6,7 +6,7 @@
 //! requests dir ─ credentials_request::load ─▶ [CredentialsRequest]
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
 //!                     desired::derive (pure) ─▶ Desired
-//! state (file or S3) ─ state_store::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
+//! state (file or S3) ─ state::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
@@ -20,7 +20,9 @@
 //! it; `interrupt` turns SIGINT/SIGTERM into a clean stop that releases the lock;
 //! `output` keeps a closed stdout from ending the run.
 //!
-//! `provider` is the only door to AWS and local files; `commands` wires the stages.
+//! `provider` is the only door to AWS resources and local files; `state::s3` reads and
+//! writes a remote state's objects; both build their clients from `sdk`, the one SDK
+//! configuration. `commands` wires the stages.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -45,9 +47,9 @@ pub mod resource;
 pub mod safety;
 pub mod saved_plan;
 pub mod scope;
+pub(crate) mod sdk;
 pub mod settings;
 pub mod state;
-pub mod state_store;
 pub mod thumbprint;
 pub mod verify;
 pub mod workflow;

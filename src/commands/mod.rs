@@ -27,7 +27,7 @@ use crate::safety::{self, Allow};
 use crate::saved_plan;
 use crate::settings::{self, Need, Settings};
 use crate::state::LockInfo;
-use crate::state_store::{Lock, StateStore};
+use crate::state::{Lock, StateStore};
 use crate::workflow::{self, Inputs, Mode};
 
 mod plan_apply;

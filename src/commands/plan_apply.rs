@@ -362,7 +362,7 @@ fn operation(mode: Mode) -> &'static str {
 
 /// Everything `apply PLANFILE` / `destroy PLANFILE` runs with, from the plan file alone.
 type SavedRun = (
-    crate::state_store::Lock,
+    crate::state::Lock,
     workflow::Planned,
     Arc<AwsProvider>,
     Mode,

@@ -18,6 +18,7 @@ mod parity;
 mod proxy;
 mod remote_state;
 mod render;
+mod requests;
 mod safety;
 mod scenarios;
 mod signals;

@@ -396,7 +396,7 @@ fn plan_lock_false_takes_no_lock_and_writes_nothing() {
             .await
             .unwrap();
     });
-    let store = stsform::state_store::StateStore::open(Path::new(&state), Some(REGION)).unwrap();
+    let store = stsform::state::StateStore::open(Path::new(&state), Some(REGION)).unwrap();
     let lock = rt.block_on(store.lock("apply", Duration::ZERO)).unwrap();
     let before = objects();
     assert_eq!(before.len(), 1, "just the lock");

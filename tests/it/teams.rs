@@ -10,8 +10,8 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::config::Credentials;
+use stsform::state::StateStore;
 use stsform::state::{LockInfo, State, StateFile};
-use stsform::state_store::StateStore;
 
 use crate::derive::root;
 use crate::harness::Account;

@@ -1,9 +1,9 @@
 //! The real provider: AWS S3, IAM and STS through the AWS SDK for Rust.
 //!
-//! The only code in the crate that imports `aws_sdk_*`/`aws_config`; no SDK type leaves
-//! this module. One file per kind; this file owns the clients, the API-call counters,
-//! error mapping, ownership checks, the eventual-consistency retry helper and the
-//! one-line notice when an endpoint cannot be reached (an SDK interceptor).
+//! Its clients come from the one SDK configuration in `sdk` (with `state::s3`, the only
+//! other code that imports `aws_sdk_*`); no SDK type leaves this module. One file per
+//! kind; this file owns the API-call counters, error mapping, ownership checks and the
+//! eventual-consistency retry helper.
 
 mod iam_oidc_provider;
 mod iam_role;
@@ -11,7 +11,6 @@ mod iam_role_policy;
 mod listing;
 mod s3_bucket;
 mod s3_object;
-pub mod state_store;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -19,79 +18,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::local::LocalFiles;
 use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec, Tags};
+use crate::sdk::{Sdk, describe, is, status};
 use crate::settings::OWNERSHIP_TAG_PREFIX;
-
-/// SDK attempts per call. IAM is a low-TPS global service that throttles bursts; the
-/// SDK's default of 3 gives up too early for an apply of dozens of roles.
-const MAX_ATTEMPTS: u32 = 8;
-
-/// Longest one HTTP attempt may take before the SDK abandons it and retries. The SDK's
-/// defaults set only a 3.1 s connect timeout, so an answer that never comes (a response
-/// lost on the way, a stuck middlebox) would hang apply forever with the state lock
-/// held. IAM, STS and S3 answer every call stsform makes in well under a second; 30 s
-/// leaves room for a slow link. `STSFORM_ATTEMPT_TIMEOUT_SECS` overrides it (the fault
-/// tests use 2 s to stay fast).
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The SDK's own default connect timeout, kept when setting the attempt timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
-
-/// `ATTEMPT_TIMEOUT`, or the override in seconds from the environment.
-fn attempt_timeout() -> anyhow::Result<Duration> {
-    match std::env::var("STSFORM_ATTEMPT_TIMEOUT_SECS") {
-        Err(_) => Ok(ATTEMPT_TIMEOUT),
-        Ok(v) => v
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "STSFORM_ATTEMPT_TIMEOUT_SECS: `{v}` is not a positive number of seconds"
-                )
-            }),
-    }
-}
-
-/// The SDK configuration of every AWS client stsform makes, the provider's and a remote
-/// state's alike, so that both retry and time out the same way: the standard credential
-/// and endpoint chain, [`MAX_ATTEMPTS`] attempts, and [`ATTEMPT_TIMEOUT`] per attempt (a
-/// state save that hangs would hold the lock as surely as a provider call). `region`
-/// `None` takes the SDK's default region.
-pub(crate) async fn sdk_config(region: Option<&str>) -> anyhow::Result<aws_config::SdkConfig> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(attempt_timeout()?)
-                .build(),
-        );
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_string()));
-    }
-    Ok(loader.load().await)
-}
-
-/// The S3 endpoint override in effect (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`).
-/// aws-config resolves the per-service variable inside the S3 config builder but offers
-/// no getter for it, so it is read here the same way.
-fn s3_endpoint_override(sdk: &aws_config::SdkConfig) -> Option<String> {
-    let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    let s3_override = std::env::var("AWS_ENDPOINT_URL_S3")
-        .ok()
-        .filter(|v| !v.is_empty() && !ignore);
-    s3_override.or_else(|| sdk.endpoint_url().map(str::to_string))
-}
 
 /// How many SDK calls the provider has made (a retried call counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,9 +50,7 @@ impl ApiCalls {
 pub struct AwsProvider {
     region: String,
     partition: &'static str,
-    endpoint_url: Option<String>,
-    sdk: aws_config::SdkConfig,
-    force_path_style: bool,
+    sdk: Sdk,
     s3: aws_sdk_s3::Client,
     /// S3 clients for buckets recorded in another region (a region change replaces the
     /// bucket, and the old one must be read and deleted where it lives).
@@ -135,30 +67,16 @@ impl AwsProvider {
     /// `region`; `key` is the signing key local writes may use. Makes no API call.
     pub async fn connect(region: &str, key: Option<PrivateKey>) -> anyhow::Result<AwsProvider> {
         anyhow::ensure!(!region.is_empty(), "no AWS region given");
-        let sdk = sdk_config(Some(region)).await?;
-        let endpoint_url = s3_endpoint_override(&sdk);
-        // Emulators (moto, MinIO) answer on one host: virtual-host style would ask DNS for
-        // `<bucket>.localhost`. Real S3 keeps the default (virtual-host) addressing.
-        let force_path_style = endpoint_url.is_some();
+        let sdk = Sdk::load(Some(region)).await?;
         let partition = crate::settings::Region::parse(region).map_or("aws", |r| r.partition);
         Ok(AwsProvider {
             region: region.to_string(),
             partition,
-            s3: s3_client(&sdk, region, force_path_style),
+            s3: sdk.s3(region),
             s3_other: Mutex::default(),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&sdk)
-                    .interceptor(UnreachableNotice::default())
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&sdk)
-                    .interceptor(UnreachableNotice::default())
-                    .build(),
-            ),
-            endpoint_url,
+            iam: sdk.iam(),
+            sts: sdk.sts(),
             sdk,
-            force_path_style,
             local: LocalFiles::new(key),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
@@ -167,7 +85,12 @@ impl AwsProvider {
 
     /// The endpoint override in effect (`AWS_ENDPOINT_URL[_S3]`), if any.
     pub fn endpoint_url(&self) -> Option<&str> {
-        self.endpoint_url.as_deref()
+        self.sdk.s3_endpoint()
+    }
+
+    /// Whether the run talks to an emulator instead of AWS (see `sdk`).
+    pub fn emulated(&self) -> bool {
+        self.sdk.emulated()
     }
 
     /// SDK calls made so far.
@@ -200,138 +123,9 @@ impl AwsProvider {
         let mut others = self.s3_other.lock().expect("s3 client cache poisoned");
         others
             .entry(region.to_string())
-            .or_insert_with(|| s3_client(&self.sdk, region, self.force_path_style))
+            .or_insert_with(|| self.sdk.s3(region))
             .clone()
     }
-}
-
-fn s3_client(sdk: &aws_config::SdkConfig, region: &str, path_style: bool) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .region(aws_sdk_s3::config::Region::new(region.to_string()))
-        .force_path_style(path_style)
-        .interceptor(UnreachableNotice::default())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// Set once the unreachable-endpoint notice has been printed: once per process is enough.
-static UNREACHABLE_NOTICED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// Says on stderr, at the first failed connection, that AWS (or the emulator) cannot be
-/// reached and the SDK is retrying. The SDK backs off between its attempts, so without
-/// it an unreachable endpoint means half a minute of silence before the error.
-#[derive(Debug, Default)]
-struct UnreachableNotice {
-    /// Origin of the last request sent: a request that failed to connect is gone by the
-    /// time the attempt's result is read.
-    endpoint: Mutex<Option<String>>,
-}
-
-impl aws_sdk_s3::config::Intercept for UnreachableNotice {
-    fn name(&self) -> &'static str {
-        "stsform::UnreachableNotice"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_s3::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_s3::config::ConfigBag,
-    ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        if let Ok(url) = url::Url::parse(context.request().uri()) {
-            *self.endpoint.lock().expect("endpoint lock") =
-                Some(url.origin().ascii_serialization());
-        }
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        context: &aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef<'_>,
-        _components: &aws_sdk_s3::config::RuntimeComponents,
-        cfg: &mut aws_sdk_s3::config::ConfigBag,
-    ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        let Some(Err(err)) = context.output_or_error() else {
-            return Ok(());
-        };
-        let Some(connector) = err.as_connector_error() else {
-            return Ok(());
-        };
-        let attempts = cfg
-            .load::<RetryConfig>()
-            .map_or(1, RetryConfig::max_attempts);
-        if !(connector.is_io() || connector.is_timeout())
-            || attempts < 2
-            || UNREACHABLE_NOTICED.swap(true, Ordering::SeqCst)
-        {
-            return Ok(());
-        }
-        let endpoint = self
-            .endpoint
-            .lock()
-            .expect("endpoint lock")
-            .clone()
-            .unwrap_or_else(|| "AWS".into());
-        crate::output::error_line(&unreachable_line(&endpoint, connector, attempts));
-        Ok(())
-    }
-}
-
-/// `note: cannot reach http://127.0.0.1:9 (Connection refused (os error 111)); retrying …`:
-/// the root cause only, which is what names the problem.
-fn unreachable_line(
-    endpoint: &str,
-    error: &(dyn std::error::Error + 'static),
-    attempts: u32,
-) -> String {
-    let mut root = error;
-    while let Some(next) = root.source() {
-        root = next;
-    }
-    format!(
-        "note: cannot reach {endpoint} ({root}); retrying, up to {attempts} attempts per call ..."
-    )
-}
-
-/// The service's error code (`NoSuchEntity`), if the error carries one.
-fn code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
-    err.code()
-}
-
-/// HTTP status of a service error (S3's HEAD errors have no body, hence no code).
-fn status<E>(err: &SdkError<E>) -> Option<u16> {
-    err.raw_response().map(|r| r.status().as_u16())
-}
-
-/// Whether the error is one of `codes`.
-fn is<E: ProvideErrorMetadata>(err: &SdkError<E>, codes: &[&str]) -> bool {
-    code(err).is_some_and(|c| codes.contains(&c))
-}
-
-/// `<Code>: <message>`, or the error chain on one line when the service sent no code
-/// (timeouts, connection errors, an emulator's HTML 500).
-fn describe<E>(err: &SdkError<E>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let Some(code) = code(err) {
-        return match err.message() {
-            Some(message) => format!("{code}: {message}"),
-            None => code.to_string(),
-        };
-    }
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    if let Some(status) = status(err) {
-        text.push_str(&format!(" (HTTP {status})"));
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Maps an SDK error to the provider's error for `id`.
