@@ -25,6 +25,7 @@
 //! configuration. `commands` wires the stages.
 #![warn(missing_docs)]
 
+pub mod atomic_write;
 pub mod cli;
 pub mod commands;
 pub mod credentials_request;
@@ -38,6 +39,7 @@ pub mod import;
 pub mod interrupt;
 pub mod keypair;
 pub mod output;
+pub mod ownership;
 pub mod plan;
 pub mod progress;
 pub mod provider;

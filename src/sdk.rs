@@ -83,18 +83,22 @@ pub struct Sdk {
 
 impl Sdk {
     /// The standard credential and endpoint chain (env, profile, SSO, IMDS…),
-    /// [`MAX_ATTEMPTS`] attempts, and [`ATTEMPT_TIMEOUT`] per attempt (a state save that
+    /// [`MAX_ATTEMPTS`] attempts (`AWS_MAX_ATTEMPTS` when set), and [`ATTEMPT_TIMEOUT`]
+    /// per attempt (a state save that
     /// hangs would hold the lock as surely as a provider call). `region` `None` takes the
     /// SDK's default region. Makes no API call.
     pub async fn load(region: Option<&str>) -> anyhow::Result<Sdk> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(attempt_timeout()?)
-                    .build(),
-            );
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(attempt_timeout()?)
+                .build(),
+        );
+        // A retry setting on the loader would override the user's `AWS_MAX_ATTEMPTS`
+        // (`AWS_MAX_ATTEMPTS=1` to fail fast in a script): the default chain reads it.
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none_or(|v| v.is_empty()) {
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        }
         if let Some(region) = region {
             loader = loader.region(aws_config::Region::new(region.to_string()));
         }

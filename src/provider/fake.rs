@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use super::local::LocalFiles;
 use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
+use crate::ownership::TAG_PREFIX as OWNERSHIP_TAG_PREFIX;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec};
-use crate::settings::OWNERSHIP_TAG_PREFIX;
 
 /// Which call an injected failure hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

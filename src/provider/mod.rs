@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use crate::resource::{Resource, ResourceId, Spec};
+use crate::resource::{Resource, ResourceId, Spec, Tags};
 
 pub mod aws;
 pub mod fake;
@@ -62,6 +62,33 @@ pub enum ProviderError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl ProviderError {
+    /// Creating `id` found it taken by a resource that is not the cluster's
+    /// ([`crate::ownership`]): neither adopted nor overwritten. `what` names its kind
+    /// (`bucket`, `role`); `wanted` are the tags stsform wants on it.
+    pub fn not_owned(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
+        ProviderError::NotOwned {
+            id: id.clone(),
+            message: format!(
+                "the {what} exists but carries no ownership tag for {} and is not in the state",
+                crate::ownership::owner_name(wanted)
+            ),
+        }
+    }
+
+    /// Refusal to delete a resource that lacks the cluster's ownership tag (it may be
+    /// shared, or someone else's).
+    pub fn delete_refused(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
+        ProviderError::NotOwned {
+            id: id.clone(),
+            message: format!(
+                "the {what} carries no ownership tag for {}; refusing to delete it",
+                crate::ownership::owner_name(wanted)
+            ),
+        }
+    }
 }
 
 /// Result of a provider call.

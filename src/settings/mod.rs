@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{InputError, InputErrors};
+use crate::ownership::TAG_PREFIX as OWNERSHIP_TAG_PREFIX;
 use crate::resource::Tags;
-
-/// Tag key prefix ccoctl uses to mark ownership; `<prefix>/<name> = owned`.
-pub const OWNERSHIP_TAG_PREFIX: &str = "openshift.io/cloud-credential-operator";
 
 /// Everything a command needs to know, merged and validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,15 +62,13 @@ impl Settings {
     /// ccoctl's two ownership tags, `openshift.io/cloud-credential-operator/<name>=owned`
     /// and `Name=<name>`: all the bucket's objects carry (S3 allows 10 tags per object).
     pub fn ownership_tags(&self) -> Tags {
-        Tags::from([
-            (self.ownership_tag_key(), "owned".to_string()),
-            ("Name".to_string(), self.name.clone()),
-        ])
+        crate::ownership::tags(&self.name)
     }
 
-    /// `openshift.io/cloud-credential-operator/<name>`, the key ccoctl looks for.
+    /// `openshift.io/cloud-credential-operator/<name>`, the key ccoctl looks for
+    /// ([`crate::ownership`]).
     pub fn ownership_tag_key(&self) -> String {
-        format!("{OWNERSHIP_TAG_PREFIX}/{}", self.name)
+        crate::ownership::tag_key(&self.name)
     }
 
     /// Bucket serving the OIDC documents.
@@ -500,7 +496,7 @@ fn check_tag(key: &str, value: &str, name: &str) -> Result<(), String> {
     if key.to_ascii_lowercase().starts_with("aws:") {
         return Err("tag keys starting with `aws:` are reserved by AWS".into());
     }
-    if key == "Name" || key == format!("{OWNERSHIP_TAG_PREFIX}/{name}") {
+    if key == "Name" || key == crate::ownership::tag_key(name) {
         return Err(format!(
             "`{key}` is an ownership tag stsform sets itself (ccoctl compatibility)"
         ));

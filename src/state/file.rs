@@ -231,38 +231,13 @@ impl SaveState for StateFile {
     }
 }
 
-/// Replaces `path` with `bytes` so that a crash leaves the old or the new content.
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content; 0600,
+/// since the state names every role and bucket of the cluster.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // State names every role and bucket of the cluster: not for other local users.
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    // Same directory, so the rename never crosses a filesystem. On any error the
-    // NamedTempFile is dropped, which deletes it: no temp files are left behind.
-    let mut tmp = builder.tempfile_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    // The rename is durable only once the directory entry is on disk.
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
-    Ok(())
+    crate::atomic_write::write(path, bytes, 0o600).map_err(|e| StateError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Empties the lock info of `path` if it is `id`'s: what a process exiting on a second

@@ -2,8 +2,10 @@
 //!
 //! Its clients come from the one SDK configuration in `sdk` (with `state::s3`, the only
 //! other code that imports `aws_sdk_*`); no SDK type leaves this module. One file per
-//! kind; this file owns the API-call counters, error mapping, ownership checks and the
-//! eventual-consistency retry helper.
+//! kind, plus `listing` (names, every page) and `tags` (tag conversion). This file owns
+//! the API-call counters, the pagination loop, error mapping (the answers that mean "not
+//! there" included) and the eventual-consistency retry helper. Whether a resource found
+//! in AWS is the cluster's is `ownership`'s rule.
 
 mod iam_oidc_provider;
 mod iam_role;
@@ -11,6 +13,7 @@ mod iam_role_policy;
 mod listing;
 mod s3_bucket;
 mod s3_object;
+mod tags;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,9 +26,9 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use super::local::LocalFiles;
 use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
+use crate::ownership::is_owned;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec, Tags};
 use crate::sdk::{Sdk, describe, is, status};
-use crate::settings::OWNERSHIP_TAG_PREFIX;
 
 /// How many SDK calls the provider has made (a retried call counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,6 +118,27 @@ impl AwsProvider {
         request.await
     }
 
+    /// Every page of a listing: `fetch(token)` asks for one page (the first with `None`)
+    /// and returns its items and the next page's token, `None` after the last page (the
+    /// caller reads IAM's `IsTruncated`/`Marker` or S3's continuation token). Each page
+    /// is one counted call.
+    async fn every_page<T, E, F, Fut>(&self, operation: &str, mut fetch: F) -> Result<Vec<T>, E>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<(Vec<T>, Option<String>), E>>,
+    {
+        let mut items = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = self.call(operation, fetch(token.take())).await?;
+            items.extend(page);
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// The S3 client for a bucket in `region`.
     fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
         if region == self.region || region.is_empty() {
@@ -125,6 +149,30 @@ impl AwsProvider {
             .entry(region.to_string())
             .or_insert_with(|| self.sdk.s3(region))
             .clone()
+    }
+}
+
+/// IAM's answer for a role, policy or provider that does not exist.
+const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity"];
+/// S3's answers for a bucket that does not exist (`404`: a bodiless HEAD-style answer).
+const NO_SUCH_BUCKET: &[&str] = &["NoSuchBucket", "404"];
+
+/// A call's result, with the answers that mean "it is not there" (`gone`: error codes,
+/// `"404"` for a bare HTTP 404) as `None` and any other error mapped for `id`: how a read
+/// finds nothing, and how a delete of what is already gone succeeds.
+fn unless_gone<T, E>(
+    id: &ResourceId,
+    operation: &str,
+    result: Result<T, SdkError<E>>,
+    gone: &[&str],
+) -> ProviderResult<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is(&e, gone) || (gone.contains(&"404") && status(&e) == Some(404)) => Ok(None),
+        Err(e) => Err(api_error(id, operation, &e)),
     }
 }
 
@@ -140,66 +188,12 @@ where
     }
 }
 
-/// The tag key that marks a resource as ours, from the tags stsform wants on it:
-/// `openshift.io/cloud-credential-operator/<cluster>`, else built from the `Name` tag.
-fn ownership_key(tags: &Tags) -> Option<String> {
-    let prefix = format!("{OWNERSHIP_TAG_PREFIX}/");
-    tags.keys()
-        .find(|k| k.starts_with(&prefix))
-        .cloned()
-        .or_else(|| tags.get("Name").map(|name| format!("{prefix}{name}")))
-}
-
-/// Whether `live` carries the ownership key of `wanted`. With no key to look for (a
-/// spec without tags) any ccoctl ownership tag will do.
-fn is_owned(wanted: &Tags, live: &Tags) -> bool {
-    match ownership_key(wanted) {
-        Some(key) => live.contains_key(&key),
-        None => live.keys().any(|k| k.starts_with(OWNERSHIP_TAG_PREFIX)),
-    }
-}
-
-/// The cluster an ownership key names, for messages.
-fn owner_name(wanted: &Tags) -> String {
-    ownership_key(wanted)
-        .and_then(|k| k.rsplit('/').next().map(str::to_string))
-        .unwrap_or_else(|| "this cluster".to_string())
-}
-
 fn not_owned(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
-    ProviderError::NotOwned {
-        id: id.clone(),
-        message: format!(
-            "the {what} exists but carries no ownership tag for {} and is not in the state",
-            owner_name(wanted)
-        ),
-    }
+    ProviderError::not_owned(id, what, wanted)
 }
 
-/// Refusal to delete a resource that lacks our ownership tag (it may be shared).
 fn refuse_delete(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
-    ProviderError::NotOwned {
-        id: id.clone(),
-        message: format!(
-            "the {what} carries no ownership tag for {}; refusing to delete it",
-            owner_name(wanted)
-        ),
-    }
-}
-
-/// Tags to add or change, and keys to remove, to go from `before` to `after`.
-fn tag_changes(before: &Tags, after: &Tags) -> (Tags, Vec<String>) {
-    let set = after
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let remove = before
-        .keys()
-        .filter(|k| !after.contains_key(*k))
-        .cloned()
-        .collect();
-    (set, remove)
+    ProviderError::delete_refused(id, what, wanted)
 }
 
 /// First wait of `retry_while`; it doubles up to `MAX_DELAY`.
@@ -377,48 +371,6 @@ fn build_error(id: &ResourceId, e: impl std::fmt::Display) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn ownership_key_comes_from_the_spec_or_its_name_tag() {
-        let key = "openshift.io/cloud-credential-operator/c1";
-        assert_eq!(
-            ownership_key(&tags(&[("Name", "other"), (key, "owned")])).as_deref(),
-            Some(key)
-        );
-        assert_eq!(
-            ownership_key(&tags(&[("Name", "c1")])).as_deref(),
-            Some(key)
-        );
-        assert_eq!(ownership_key(&tags(&[])), None);
-    }
-
-    #[test]
-    fn another_clusters_tag_is_not_ours() {
-        let wanted = tags(&[("openshift.io/cloud-credential-operator/c1", "owned")]);
-        let theirs = tags(&[("openshift.io/cloud-credential-operator/c2", "owned")]);
-        assert!(!is_owned(&wanted, &theirs));
-        assert!(is_owned(&wanted, &wanted));
-        assert!(!is_owned(&wanted, &tags(&[])));
-        // Without a key to look for, any ccoctl ownership tag counts.
-        assert!(is_owned(&tags(&[]), &theirs));
-    }
-
-    #[test]
-    fn tag_changes_sets_changed_and_removes_dropped_keys() {
-        let before = tags(&[("a", "1"), ("b", "2"), ("c", "3")]);
-        let after = tags(&[("a", "1"), ("b", "20"), ("d", "4")]);
-        let (set, remove) = tag_changes(&before, &after);
-        assert_eq!(set, tags(&[("b", "20"), ("d", "4")]));
-        assert_eq!(remove, vec!["c".to_string()]);
-        assert_eq!(tag_changes(&after, &after), (Tags::new(), vec![]));
-    }
 
     #[tokio::test]
     async fn retries_stop_at_the_budget_and_on_other_errors() {
