@@ -70,6 +70,12 @@ pub trait Account: Clone + Send + Sync {
         role: &str,
         cluster: &str,
     ) -> impl std::future::Future<Output = ()> + Send;
+    /// Creates a bucket carrying `tags` (in us-east-2), behind stsform's back.
+    fn create_tagged_bucket(
+        &self,
+        bucket: &str,
+        tags: &Tags,
+    ) -> impl std::future::Future<Output = ()> + Send;
     /// Attaches a managed policy to a role behind stsform's back; returns its ARN.
     fn attach_managed_policy(&self, role: &str)
     -> impl std::future::Future<Output = String> + Send;

@@ -14,6 +14,7 @@ mod keypair;
 mod messages;
 mod moto_account;
 mod parity;
+mod provider_rules;
 #[path = "../../examples/support/proxy.rs"]
 mod proxy;
 mod remote_state;

@@ -253,6 +253,34 @@ impl Account for MotoAccount {
             .unwrap();
     }
 
+    async fn create_tagged_bucket(&self, bucket: &str, tags: &Tags) {
+        use aws_sdk_s3::types::{
+            BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging,
+        };
+        self.s3
+            .create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+            .collect();
+        self.s3
+            .put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(Tagging::builder().set_tag_set(Some(tags)).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn attach_managed_policy(&self, role: &str) -> String {
         let policy = self
             .iam
