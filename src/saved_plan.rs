@@ -361,6 +361,7 @@ pub fn read(path: &Path) -> Result<Saved> {
         let attributes: Vec<AttributeChange> =
             crate::plan::diff_attributes(before.as_ref(), after.as_ref());
         changes.push(Change {
+            state_rule: crate::plan::StateRule::of(c.id.kind, c.action),
             id: c.id,
             action: c.action,
             reason: c.reason,

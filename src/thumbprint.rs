@@ -2,7 +2,8 @@
 //! of the last certificate the issuer's host sends in its TLS handshake (the top of the
 //! served chain), as 40 uppercase hex characters. AWS no longer needs it for issuers whose
 //! chain ends at a CA it trusts (S3-hosted issuers among them), so failing to get one is
-//! never fatal: [`for_issuer`] turns every failure into "omit the thumbprint".
+//! never fatal: [`for_issuer`] turns every failure into "omit the thumbprint". When a run
+//! computes one at all is decided here too ([`for_settings`]).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -96,6 +97,17 @@ pub async fn fetch(
             after: timeout,
         }),
     }
+}
+
+/// The thumbprint of a run's issuer, when one is to be computed: not when `--thumbprint`
+/// gives it, not in day-2 mode (the provider is not ours), and never when the run talks to
+/// an emulator (`emulated`: its issuer host is not served, and the lookup would leave
+/// loopback). Otherwise [`for_issuer`] of the issuer URL derive builds.
+pub async fn for_settings(settings: &crate::settings::Settings, emulated: bool) -> Option<String> {
+    if settings.thumbprint.is_some() || settings.identity_provider_arn.is_some() || emulated {
+        return None;
+    }
+    for_issuer(&crate::desired::issuer_url(settings)).await
 }
 
 /// The thumbprint to put in `CreateOpenIDConnectProvider`, or `None` to omit it.

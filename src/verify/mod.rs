@@ -152,6 +152,24 @@ pub struct Options {
     pub emulated_sts: bool,
 }
 
+impl Options {
+    /// The options of a run against AWS, or against an emulator (`emulated`): there the
+    /// documents are read through it (S3 GetObject), since the issuer URL names a bucket
+    /// host only the emulator knows; against AWS they are fetched over HTTPS from the
+    /// issuer URL, as STS fetches them (10 s per request at most).
+    pub fn for_run(emulated: bool) -> anyhow::Result<Options> {
+        let documents = if emulated {
+            Documents::Provider
+        } else {
+            Documents::Https(Https::new(std::time::Duration::from_secs(10))?)
+        };
+        Ok(Options {
+            documents,
+            emulated_sts: emulated,
+        })
+    }
+}
+
 /// The private key in the output directory; verify signs tokens with it.
 pub fn private_key(settings: &Settings) -> anyhow::Result<PrivateKey> {
     match keypair::load_from_dir(&settings.output_dir)? {

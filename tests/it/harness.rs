@@ -301,6 +301,21 @@ impl<A: Account> Env<A> {
         (p, o)
     }
 
+    /// `stsform import`: fills an empty state with what the scan finds, through the same
+    /// stage the binary runs.
+    pub async fn import(&self) -> stsform::import::Report {
+        let (inputs, key) = self.inputs(false);
+        let provider = self.account.provider(key).await;
+        let file = StateFile::lock(&inputs.settings.state, "import", Duration::ZERO).unwrap();
+        let mut state = file.load(&self.name).unwrap();
+        stsform::import::require_empty(&state, "state").unwrap();
+        let report = workflow::import(&inputs, &provider, &mut state, 10)
+            .await
+            .unwrap();
+        file.save(&mut state).unwrap();
+        report
+    }
+
     /// The state as saved on disk.
     pub fn state(&self) -> stsform::state::State {
         let text = std::fs::read_to_string(self.settings().state).unwrap();
