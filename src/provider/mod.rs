@@ -3,7 +3,8 @@
 //! `read`, `create`, `update`, `delete` per resource, plus `list` (names only) for the
 //! discovery of what exists but is not in the state. Everything behind it does I/O;
 //! everything in front of it is pure. Implementations: `aws` (the real one, also used
-//! against the emulator) and `fake` (in memory, with fault injection). Local files are
+//! against the emulator) and `fake` (in memory, with fault injection; a test double behind
+//! the `test-support` feature). Local files are
 //! handled by `local` for both, so the fake only fakes AWS. Must not know plans or graphs.
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::future::Future;
 use crate::resource::{Resource, ResourceId, Spec, Tags};
 
 pub mod aws;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod local;
 
