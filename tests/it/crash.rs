@@ -30,9 +30,7 @@ impl Rng {
 
 #[test]
 fn kill_9_at_random_points_never_loses_a_resource() {
-    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (rt, moto, account) = crate::binary::moto_setup();
     let started = Instant::now();
     let proxy = rt.block_on(Proxy::start(
         Some(upstream_addr(&moto)),
@@ -155,9 +153,7 @@ fn kill_9_at_random_points_never_loses_a_resource() {
 
 #[test]
 fn two_applies_at_once_one_proceeds_the_other_names_the_holder() {
-    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (rt, moto, account) = crate::binary::moto_setup();
     let proxy = rt.block_on(Proxy::start(
         Some(upstream_addr(&moto)),
         DELAY,
@@ -211,9 +207,7 @@ fn two_applies_at_once_one_proceeds_the_other_names_the_holder() {
 #[test]
 fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
     use std::io::{BufRead, BufReader, Read};
-    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (rt, moto, account) = crate::binary::moto_setup();
     let proxy = rt.block_on(Proxy::start(
         Some(upstream_addr(&moto)),
         DELAY,

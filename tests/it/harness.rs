@@ -396,7 +396,7 @@ pub fn files_under(dir: &Path) -> BTreeSet<String> {
     out
 }
 
-/// Runs a scenario body against the fake and (when an emulator is configured) moto.
+/// Runs a scenario body against the fake and against moto.
 macro_rules! scenario {
     ($name:ident) => {
         mod $name {
@@ -407,9 +407,8 @@ macro_rules! scenario {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn moto() {
-                if let Some(account) = crate::moto_account::MotoAccount::connect().await {
-                    super::$name(account, crate::moto_account::unique_name()).await;
-                }
+                let account = crate::moto_account::MotoAccount::connect().await;
+                super::$name(account, crate::moto_account::unique_name()).await;
             }
         }
     };

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod day2;
 mod derive;
+mod emulator;
 mod execute;
 mod exits;
 mod fake_account;

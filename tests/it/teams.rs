@@ -171,22 +171,19 @@ fn state_bucket() -> String {
     )
 }
 
-/// A runtime, the test's S3 client and a fresh bucket for S3 states; `None` (skip)
-/// without an emulator outside CI.
-fn state_bucket_in_moto() -> Option<(tokio::runtime::Runtime, aws_sdk_s3::Client, String)> {
-    let url = crate::support::endpoint()?;
+/// A runtime, the test's S3 client and a fresh bucket for S3 states in the emulator.
+fn state_bucket_in_moto() -> (tokio::runtime::Runtime, aws_sdk_s3::Client, String) {
+    let url = crate::support::endpoint();
     let rt = runtime();
     let s3 = s3(&url);
     let bucket = state_bucket();
     rt.block_on(create_bucket(&s3, &bucket));
-    Some((rt, s3, bucket))
+    (rt, s3, bucket)
 }
 
 #[test]
 fn remote_state_round_trip() {
-    let Some((rt, s3, bucket)) = state_bucket_in_moto() else {
-        return;
-    };
+    let (rt, s3, bucket) = state_bucket_in_moto();
     let w = Work::new();
     let name = crate::moto_account::unique_name();
     let state = format!("s3://{bucket}/clusters/x.toml");
@@ -243,9 +240,7 @@ fn remote_state_round_trip() {
 /// Two processes on one S3 state: the holder is named, `--lock-timeout` waits for it.
 #[test]
 fn s3_lock_contention_between_processes() {
-    let Some((rt, _s3, bucket)) = state_bucket_in_moto() else {
-        return;
-    };
+    let (rt, _s3, bucket) = state_bucket_in_moto();
     let w = Work::new();
     let name = crate::moto_account::unique_name();
     let state = format!("s3://{bucket}/{name}.toml");
@@ -303,9 +298,7 @@ fn s3_lock_contention_between_processes() {
 
 #[test]
 fn s3_stale_lock_is_removed_by_force_unlock_with_its_id_only() {
-    let Some((rt, s3, bucket)) = state_bucket_in_moto() else {
-        return;
-    };
+    let (rt, s3, bucket) = state_bucket_in_moto();
     let w = Work::new();
     let state = format!("s3://{bucket}/prod.toml");
     // A saved state (`state rm` refuses one that was never saved before it locks).
@@ -345,9 +338,7 @@ fn s3_stale_lock_is_removed_by_force_unlock_with_its_id_only() {
 /// versioning replaces the backup object.
 #[test]
 fn s3_refuses_older_serials_and_recognises_its_own_lock() {
-    let Some((rt, s3, bucket)) = state_bucket_in_moto() else {
-        return;
-    };
+    let (rt, s3, bucket) = state_bucket_in_moto();
     let state_url = format!("s3://{bucket}/c.toml");
     let store = StateStore::open(Path::new(&state_url), Some(REGION)).unwrap();
 
@@ -765,9 +756,7 @@ async fn ccoctl_create_all(url: &str, w: &Work, name: &str) {
 /// `import` of a ccoctl-made cluster: the plan then shows only real differences.
 #[test]
 fn import_adopts_a_cluster_made_by_ccoctl() {
-    let Some(url) = crate::support::endpoint() else {
-        return;
-    };
+    let url = crate::support::endpoint();
     let rt = runtime();
     let w = Work::new();
     let name = crate::moto_account::unique_name();
@@ -833,9 +822,7 @@ fn import_adopts_a_cluster_made_by_ccoctl() {
         "{}",
         out(&o)
     );
-    let account = rt
-        .block_on(crate::moto_account::MotoAccount::connect())
-        .unwrap();
+    let account = rt.block_on(crate::moto_account::MotoAccount::connect());
     assert_eq!(
         rt.block_on(account.inventory(&name)),
         Default::default(),
@@ -905,9 +892,7 @@ async fn tagged_for(url: &str, name: &str) -> Vec<String> {
 #[test]
 fn import_then_destroy_leaves_nothing_tagged_for_the_cluster() {
     use aws_sdk_iam::types::Tag as IamTag;
-    let Some(url) = crate::support::endpoint() else {
-        return;
-    };
+    let url = crate::support::endpoint();
     let rt = runtime();
     let w = Work::new();
     let name = crate::moto_account::unique_name();
