@@ -53,7 +53,7 @@ pub async fn run(command: Command) -> Result<u8> {
         Command::Completions { shell } => {
             // Generated into memory: clap_complete panics when its writer fails, and a
             // closed pipe (`completions bash | head -1`) is no reason to.
-            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut cmd = crate::cli::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "stsform", &mut script);
             Stdout.write_all(&script)?;
