@@ -1,6 +1,8 @@
 //! Command-line arguments (clap derive). Argument types only: no file reads, no AWS.
 //!
-//! Flag names follow `ccoctl aws` where they overlap, verbs follow Terraform.
+//! Flag names follow `ccoctl aws` where they overlap, verbs follow Terraform. [`command`]
+//! is the command line as parsed and completed: each command's `--help` lists only the
+//! flags it uses, with examples.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -124,7 +126,7 @@ const USES: &[(&str, &[&str])] = &[
 ];
 
 /// The command line: [`Cli`]'s, with each command's help listing only the flags it uses
-/// ([`USES`]). Parse with [`parse`]; completions are generated from it.
+/// (`USES`). Parse with [`parse`]; completions are generated from it.
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
     for (name, uses) in USES {

@@ -1,6 +1,7 @@
 //! Commands: run the pipeline stages in order, print, prompt, pick the exit code.
 //!
-//! No decisions live here: `workflow` runs the stages, `render` formats. Input problems
+//! No decisions live here: `workflow` runs the stages (and `import`, `safety`, `thumbprint`,
+//! `verify` decide what they own), `render` formats. Input problems
 //! are found before anything is written: settings, requests and derive all run before
 //! the state lock is taken or AWS is called, so bad input changes nothing.
 

@@ -18,7 +18,7 @@ pub const STATE_VERSION: u32 = 2;
 pub struct State {
     /// Format version the state was read in; every save writes [`STATE_VERSION`].
     pub version: u32,
-    /// Incremented by every [`StateFile::save`]; 0 for a state never saved.
+    /// Incremented by every [`super::StateFile::save`]; 0 for a state never saved.
     pub serial: u64,
     /// UUID fixed when the state is created; a different lineage is a different history.
     pub lineage: String,

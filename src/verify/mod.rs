@@ -2,8 +2,10 @@
 //!
 //! Issuer documents (discovery, JWKS) → a token minted with the private key and verified
 //! against the served JWKS → the OIDC provider → each role's trust policy for each service
-//! account → STS AssumeRoleWithWebIdentity. `issuer` (the JOSE side) and `trust` (the trust-policy evaluator) are pure, `render` formats; this file
-//! only fetches (through `fetch` and the provider) and assembles the `Report`.
+//! account → STS AssumeRoleWithWebIdentity. `issuer` (the JOSE side) and `trust` (the
+//! trust-policy evaluator) are pure, `render` formats; this file only fetches (through
+//! `fetch` and the provider), assembles the `Report`, and decides how a run reads the
+//! documents (`Options::for_run`: through the emulator, or over HTTPS as STS does).
 
 pub mod fetch;
 pub mod issuer;
