@@ -1,7 +1,9 @@
 //! The emulator every moto test runs against, found or started by the test binary itself,
 //! so that plain `cargo test` runs everything.
 //!
-//! - `STSFORM_TEST_ENDPOINT` set (`scripts/test.sh` sets it): that emulator is used.
+//! - `STSFORM_TEST_ENDPOINT` set (`scripts/test.sh` sets it), else `AWS_ENDPOINT_URL`
+//!   (`eval "$(scripts/moto.sh start)"` sets it): that emulator is used (`support` refuses
+//!   any address but loopback).
 //! - Else, before any test starts, this process starts moto from the venv the scripts
 //!   install (`$MOTO_VENV`, else `.venv-moto` in the checkout) on a free 127.0.0.1 port,
 //!   and points the SDK variables at it (as `scripts/moto.sh`'s `moto_env` does). That
@@ -39,14 +41,20 @@ static READY: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// How to get an emulator, for every message that lacks one.
 const HOW: &str = "run `scripts/test.sh` once (it installs moto into .venv-moto and runs every \
-                   test), or start one with `eval \"$(scripts/moto.sh start)\"` and set \
-                   STSFORM_TEST_ENDPOINT=$AWS_ENDPOINT_URL";
+                   test), or start one with `eval \"$(scripts/moto.sh start)\"` (the tests \
+                   then use its AWS_ENDPOINT_URL)";
 
 #[ctor::ctor(unsafe)]
 fn find_or_start() {
-    let emulator = match std::env::var("STSFORM_TEST_ENDPOINT") {
-        Ok(url) if !url.is_empty() => Emulator::Given(url),
-        _ => start(),
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let emulator = match (set("STSFORM_TEST_ENDPOINT"), set("AWS_ENDPOINT_URL")) {
+        (Some(url), _) => Emulator::Given(url),
+        (None, Some(url)) => {
+            // SAFETY: called from the constructor, before `main`: no other thread exists.
+            unsafe { std::env::set_var("STSFORM_TEST_ENDPOINT", &url) };
+            Emulator::Given(url)
+        }
+        (None, None) => start(),
     };
     let _ = EMULATOR.set(emulator);
 }
