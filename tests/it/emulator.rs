@@ -60,6 +60,11 @@ fn find_or_start() {
 }
 
 fn start() -> Emulator {
+    if !cfg!(target_os = "linux") {
+        return Emulator::Missing(format!(
+            "the tests start moto themselves only on Linux (where it dies with them); {HOW}"
+        ));
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let venv = std::env::var_os("MOTO_VENV")
         .map(PathBuf::from)
@@ -135,10 +140,9 @@ fn die_with_this_process(command: &mut Command) {
     }
 }
 
+/// Elsewhere nothing ties the server to this process: it is not started (see `start`).
 #[cfg(not(target_os = "linux"))]
-fn die_with_this_process(_: &mut Command) {
-    compile_error!("the tests start moto with a Linux parent-death signal; run scripts/test.sh");
-}
+fn die_with_this_process(_: &mut Command) {}
 
 /// What `scripts/moto.sh`'s `moto_env` exports: the SDK (and only it) talks to the
 /// emulator, with test credentials that cannot reach a real account, and the credential
