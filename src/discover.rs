@@ -1,5 +1,5 @@
 //! discover: what of this cluster exists in AWS but is not in the state. I/O, run beside
-//! refresh (after derive, before planning); must not compute a plan.
+//! refresh and sharing its pool of reads (before planning); must not compute a plan.
 //!
 //! One scan serves three uses, so there is one stage, not three:
 //! - honest creates: a resource the plan would create that already exists is adopted when
@@ -120,6 +120,48 @@ pub async fn discover<P: Provider>(
     desired: &Desired,
     parallelism: usize,
 ) -> Result<Discovery, Vec<ProviderError>> {
+    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
+    discover_with(provider, scope, state, desired, &permits).await
+}
+
+/// [`discover`], with a read in flight per permit of `permits` (shared with the refresh,
+/// so that the two fill one pool). Each read starts as soon as what it needs is known:
+/// the policies of the state's roles the plan may delete at once, beside the listings of
+/// names and the bucket; a candidate's read once its name is listed; a found role's
+/// policies and a found bucket's objects once it is found. Only the resource *ids* of
+/// `desired` matter here (which ones are wanted, and what they depend on), so a caller may
+/// pass a derive made before the account is known.
+pub async fn discover_with<P: Provider>(
+    provider: &Arc<P>,
+    scope: &Scope,
+    state: &State,
+    desired: &Desired,
+    permits: &Arc<Semaphore>,
+) -> Result<Discovery, Vec<ProviderError>> {
+    let doomed_in_state: Vec<String> = state
+        .resources
+        .keys()
+        .filter(|id| id.kind == ResourceKind::IamRole && !desired.resources.contains_key(id))
+        .map(|id| id.name.clone())
+        .collect();
+    let (in_state, found) = tokio::join!(
+        added_policies(provider, doomed_in_state, permits),
+        scan(provider, scope, state, desired, permits),
+    );
+    let (extra, mut found) = both(in_state, found)?;
+    found.extra_policies.extend(extra);
+    Ok(found)
+}
+
+/// The cluster's resources outside the state, and the policies added to those of them
+/// the plan may delete.
+async fn scan<P: Provider>(
+    provider: &Arc<P>,
+    scope: &Scope,
+    state: &State,
+    desired: &Desired,
+    permits: &Arc<Semaphore>,
+) -> Result<Discovery, Vec<ProviderError>> {
     let mut found = Discovery {
         cluster: scope.cluster.clone(),
         ..Discovery::default()
@@ -127,16 +169,27 @@ pub async fn discover<P: Provider>(
     let untracked = |id: &ResourceId| !state.resources.contains_key(id);
     let desired_spec = |id: &ResourceId| desired.resources.get(id).map(|r| r.spec.clone());
 
-    // First the names: roles by prefix and, for a whole cluster, every provider.
+    // The names (roles by prefix and, for a whole cluster, every provider) and the
+    // bucket, which is found by its name, at once.
     let mut listings = vec![Listing::Roles {
         prefix: format!("{}-", scope.cluster),
     }];
     if !scope.roles_only {
         listings.push(Listing::OidcProviders);
     }
-    let names = list_all(provider, listings, parallelism).await?;
+    let bucket_id = ResourceId::new(ResourceKind::S3Bucket, format!("{}-oidc", scope.cluster));
+    let mut bucket = Vec::new();
+    if !scope.roles_only && untracked(&bucket_id) {
+        let stub = bucket_stub(&bucket_id.name, &scope.region);
+        bucket.push((bucket_id.clone(), desired_spec(&bucket_id).unwrap_or(stub)));
+    }
+    let (names, bucket) = tokio::join!(
+        list_all(provider, listings, permits),
+        read_all(provider, bucket, permits),
+    );
+    let (names, bucket) = both(names, bucket)?;
 
-    // Then the candidates not in the state, read live: roles, providers, the bucket.
+    // Then the candidates not in the state, read live: roles and providers.
     let mut reads = Vec::new();
     for (listing, names) in &names {
         for name in names {
@@ -165,15 +218,12 @@ pub async fn discover<P: Provider>(
             reads.push((id, spec));
         }
     }
-    let bucket_id = ResourceId::new(ResourceKind::S3Bucket, format!("{}-oidc", scope.cluster));
-    if !scope.roles_only && untracked(&bucket_id) {
-        let stub = bucket_stub(&bucket_id.name, &scope.region);
-        reads.push((bucket_id.clone(), desired_spec(&bucket_id).unwrap_or(stub)));
-    }
-    let live = read_all(provider, reads, parallelism).await?;
+    let mut live = read_all(provider, reads, permits).await?;
+    live.extend(bucket);
 
     let mut children = Vec::new();
     let mut listings = Vec::new();
+    let mut doomed = Vec::new();
     for (id, spec) in live {
         let Some(spec) = spec else { continue };
         let wanted = desired.resources.get(&id);
@@ -205,6 +255,10 @@ pub async fn discover<P: Provider>(
                     let stub = policy_stub(&r.name);
                     children.push((policy.clone(), desired_spec(&policy).unwrap_or(stub)));
                 }
+                // Untracked and not wanted: the plan may delete it (`--include-unmanaged`).
+                if wanted.is_none() {
+                    doomed.push(r.name.clone());
+                }
             }
             Spec::S3Bucket(b) => listings.push(Listing::Objects {
                 bucket: b.name.clone(),
@@ -216,20 +270,32 @@ pub async fn discover<P: Provider>(
         found.tagged.insert(id, Found { spec, depends_on });
     }
 
-    // The bucket's objects and each role's own inline policy belong to their parent.
-    for (listing, keys) in list_all(provider, listings, parallelism).await? {
-        let Listing::Objects { bucket, .. } = listing else {
-            continue;
-        };
-        for key in keys {
-            let id = ResourceId::new(ResourceKind::S3Object, format!("{bucket}/{key}"));
-            if untracked(&id) {
-                let stub = object_stub(&bucket, &key);
-                children.push((id.clone(), desired_spec(&id).unwrap_or(stub)));
+    // The bucket's objects and each role's own inline policy belong to their parent; the
+    // policies added to the found roles the plan may delete are listed beside them.
+    let objects = async {
+        let mut objects = Vec::new();
+        for (listing, keys) in list_all(provider, listings, permits).await? {
+            let Listing::Objects { bucket, .. } = listing else {
+                continue;
+            };
+            for key in keys {
+                let id = ResourceId::new(ResourceKind::S3Object, format!("{bucket}/{key}"));
+                if untracked(&id) {
+                    let stub = object_stub(&bucket, &key);
+                    objects.push((id.clone(), desired_spec(&id).unwrap_or(stub)));
+                }
             }
         }
-    }
-    for (id, spec) in read_all(provider, children, parallelism).await? {
+        read_all(provider, objects, permits).await
+    };
+    let (objects, policies, extra) = tokio::join!(
+        objects,
+        read_all(provider, children, permits),
+        added_policies(provider, doomed, permits),
+    );
+    let ((objects, policies), extra) = both(both(objects, policies), extra)?;
+    found.extra_policies = extra;
+    for (id, spec) in objects.into_iter().chain(policies) {
         let Some(spec) = spec else { continue };
         let parent = match &spec {
             Spec::S3Object(o) => ResourceId::new(ResourceKind::S3Bucket, &o.bucket),
@@ -242,54 +308,74 @@ pub async fn discover<P: Provider>(
         };
         found.tagged.insert(id, Found { spec, depends_on });
     }
+    Ok(found)
+}
 
-    // Policies added outside stsform to the roles the plan may delete: those in the state
-    // that are no longer desired (all of them for a destroy) and the untracked ones.
-    let doomed: BTreeSet<String> = state
-        .resources
-        .keys()
-        .chain(found.tagged.keys())
-        .filter(|id| id.kind == ResourceKind::IamRole && !desired.resources.contains_key(id))
-        .map(|id| id.name.clone())
-        .collect();
-    let listings = doomed
-        .iter()
+/// Policies added outside stsform to `roles` (which the plan may delete), by role: inline
+/// ones not named like the role, and every attached managed one.
+async fn added_policies<P: Provider>(
+    provider: &Arc<P>,
+    roles: Vec<String>,
+    permits: &Arc<Semaphore>,
+) -> Result<BTreeMap<String, ExtraPolicies>, Vec<ProviderError>> {
+    let listings = roles
+        .into_iter()
         .flat_map(|role| {
             [
                 Listing::InlinePolicies { role: role.clone() },
-                Listing::AttachedPolicies { role: role.clone() },
+                Listing::AttachedPolicies { role },
             ]
         })
         .collect();
-    for (listing, names) in list_all(provider, listings, parallelism).await? {
+    let mut extra: BTreeMap<String, ExtraPolicies> = BTreeMap::new();
+    for (listing, names) in list_all(provider, listings, permits).await? {
         match listing {
             Listing::InlinePolicies { role } => {
-                let extra: Vec<String> = names.into_iter().filter(|n| *n != role).collect();
-                if !extra.is_empty() {
-                    found.extra_policies.entry(role).or_default().inline = extra;
+                let added: Vec<String> = names.into_iter().filter(|n| *n != role).collect();
+                if !added.is_empty() {
+                    extra.entry(role).or_default().inline = added;
                 }
             }
             Listing::AttachedPolicies { role } if !names.is_empty() => {
-                found.extra_policies.entry(role).or_default().managed = names;
+                extra.entry(role).or_default().managed = names;
             }
             _ => {}
         }
     }
-    Ok(found)
+    Ok(extra)
 }
 
-/// Runs `listings` at most `parallelism` at once; results in the listings' order.
+/// Both results, or the errors of either (or both, sorted).
+fn both<A, B>(
+    a: Result<A, Vec<ProviderError>>,
+    b: Result<B, Vec<ProviderError>>,
+) -> Result<(A, B), Vec<ProviderError>> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => {
+            let mut errors: Vec<ProviderError> =
+                [a.err(), b.err()].into_iter().flatten().flatten().collect();
+            errors.sort_by_key(ToString::to_string);
+            Err(errors)
+        }
+    }
+}
+
+/// Runs `listings`, one per permit; results in the listings' order.
 async fn list_all<P: Provider>(
     provider: &Arc<P>,
     listings: Vec<Listing>,
-    parallelism: usize,
+    permits: &Arc<Semaphore>,
 ) -> Result<Vec<(Listing, Vec<String>)>, Vec<ProviderError>> {
-    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = JoinSet::new();
     for (i, listing) in listings.into_iter().enumerate() {
-        let (provider, permits) = (Arc::clone(provider), Arc::clone(&permits));
+        let permit = Arc::clone(permits)
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let provider = Arc::clone(provider);
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
+            let _permit = permit;
             let names = provider.list(&listing).await;
             (i, listing, names)
         });
@@ -306,18 +392,21 @@ async fn list_all<P: Provider>(
     )
 }
 
-/// Reads `specs` at most `parallelism` at once; results in id order.
+/// Reads `specs`, one per permit; results in id order.
 async fn read_all<P: Provider>(
     provider: &Arc<P>,
     specs: Vec<(ResourceId, Spec)>,
-    parallelism: usize,
+    permits: &Arc<Semaphore>,
 ) -> Result<BTreeMap<ResourceId, Option<Spec>>, Vec<ProviderError>> {
-    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = JoinSet::new();
     for (id, spec) in specs {
-        let (provider, permits) = (Arc::clone(provider), Arc::clone(&permits));
+        let permit = Arc::clone(permits)
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let provider = Arc::clone(provider);
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
+            let _permit = permit;
             let live = provider.read(&id, &spec).await;
             live.map(|l| (id, l))
         });

@@ -2,21 +2,27 @@
 //!
 //! Owns scheduling (bounded parallelism), skipping the dependents of a failed change,
 //! and keeping `State` true: it is the only writer of state during apply and saves after
-//! every finished change, so a crash loses nothing AWS holds. What it records ahead of a
-//! change and which failures remove a resource from the state are each change's
-//! `StateRule`, decided by the plan. Must not print (it emits `Event`s to an `Observer`)
-//! or decide anything the plan did not.
+//! every finished change, so a crash loses nothing AWS holds. A change is reported done,
+//! and what depends on it starts, only once a save holds it; a save may run on a thread
+//! of its own ([`Save::Background`]) while changes that do not wait for it start, which
+//! keeps saving off the critical path. What it records ahead of a change and which
+//! failures remove a resource from the state are each change's `StateRule`, decided by
+//! the plan. Passes the provider's pacing (a throttled service backing off) on as events.
+//! Must not print (it emits `Event`s to an `Observer`) or decide anything the plan did
+//! not.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::graph::ChangeGraph;
+use crate::pacing::{Pacing, Service};
 use crate::plan::{Action, Change, Plan};
 use crate::provider::{Provider, ProviderError};
 use crate::resource::{Resource, ResourceId, Spec};
@@ -57,6 +63,16 @@ pub enum Event {
         /// The failed change it depends on.
         because: ResourceId,
     },
+    /// AWS throttled calls to `service`, and at most `limit` of them run at once now,
+    /// of `parallelism`; or (`limit == parallelism`) the service is back at full speed.
+    Pacing {
+        /// The service.
+        service: Service,
+        /// Its calls allowed at once now.
+        limit: usize,
+        /// The most it is allowed (`--parallelism`).
+        parallelism: usize,
+    },
 }
 
 /// Receives events; implementations live in `progress`.
@@ -89,6 +105,8 @@ pub struct Outcome {
     pub not_started: Vec<ResourceId>,
     /// Saving the state failed: apply stopped starting new work.
     pub save_error: Option<String>,
+    /// What saving the state cost.
+    pub saves: SaveTimes,
 }
 
 impl Outcome {
@@ -153,15 +171,308 @@ pub struct Controls<'a> {
     pub stop: &'a AtomicBool,
 }
 
+/// How apply saves the state. Either way a change is reported done, and what depends on
+/// it starts, only once a save holds it.
+pub enum Save<'a> {
+    /// On the executor's own task: nothing starts while it saves.
+    Inline(&'a mut dyn FnMut(&mut State) -> anyhow::Result<()>),
+    /// On a blocking thread, on a copy of the state, while changes that do not wait for
+    /// it go on starting: saving stays off the critical path. Changes that finish
+    /// meanwhile go into the next save, which starts when this one ends.
+    Background(SaveFn),
+}
+
+/// A save that can run on another thread.
+pub type SaveFn = Arc<dyn Fn(&mut State) -> anyhow::Result<()> + Send + Sync>;
+
+/// What saving the state cost an apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaveTimes {
+    /// Saves made.
+    pub count: usize,
+    /// Time spent saving, wherever the saves ran.
+    pub saving: Duration,
+    /// Of it, the time apply could start nothing because of a save: every inline save,
+    /// a save before a create recorded ahead, and waits for a save while no change ran.
+    pub blocked: Duration,
+}
+
+/// A save that ended: the changes it holds, how it went, and the serial it wrote.
+struct Saved {
+    batch: Vec<Done>,
+    result: anyhow::Result<()>,
+    serial: Option<u64>,
+}
+
+type Background = tokio::task::JoinHandle<(Option<u64>, anyhow::Result<()>, Duration)>;
+
+/// Runs saves the way [`Save`] says, one at a time.
+struct Saver<'a> {
+    save: Save<'a>,
+    running: Option<(Background, Vec<Done>)>,
+    times: SaveTimes,
+}
+
+impl Saver<'_> {
+    fn busy(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Saves `state` holding `batch`: done at once inline (returned), or started on a
+    /// blocking thread (then `None`; [`Saver::finish`] waits for it). Never while busy.
+    fn start(&mut self, state: &mut State, batch: Vec<Done>) -> Option<Saved> {
+        debug_assert!(!self.busy(), "one save at a time");
+        self.times.count += 1;
+        match &mut self.save {
+            Save::Inline(save) => {
+                let started = Instant::now();
+                let result = save(state);
+                let elapsed = started.elapsed();
+                self.times.saving += elapsed;
+                self.times.blocked += elapsed;
+                Some(Saved {
+                    batch,
+                    result,
+                    serial: None,
+                })
+            }
+            Save::Background(save) => {
+                let save = Arc::clone(save);
+                let mut copy = state.clone();
+                let task = tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
+                    let result = save(&mut copy);
+                    (Some(copy.serial), result, started.elapsed())
+                });
+                self.running = Some((task, batch));
+                None
+            }
+        }
+    }
+
+    /// Waits for the save in flight (pending forever when there is none).
+    async fn finish(&mut self) -> Saved {
+        let Some((task, _)) = &mut self.running else {
+            return std::future::pending().await;
+        };
+        let (serial, result, elapsed) = match task.await {
+            Ok(done) => done,
+            Err(e) => (
+                None,
+                Err(anyhow::anyhow!("the save panicked: {e}")),
+                Duration::ZERO,
+            ),
+        };
+        let (_, batch) = self.running.take().expect("a save was running");
+        self.times.saving += elapsed;
+        Saved {
+            batch,
+            result,
+            serial,
+        }
+    }
+
+    /// Saves `state` holding `batch` and waits for it, after the save in flight (if any).
+    async fn save_now(&mut self, state: &mut State, batch: Vec<Done>) -> (Option<Saved>, Saved) {
+        let started = Instant::now();
+        let earlier = if self.busy() {
+            Some(self.finish().await)
+        } else {
+            None
+        };
+        if let Some(serial) = earlier.as_ref().and_then(|s| s.serial)
+            && earlier.as_ref().is_some_and(|s| s.result.is_ok())
+        {
+            state.serial = serial;
+        }
+        let this = match self.start(state, batch) {
+            Some(done) => done,
+            None => self.finish().await,
+        };
+        if !matches!(self.save, Save::Inline(_)) {
+            self.times.blocked += started.elapsed();
+        }
+        (earlier, this)
+    }
+}
+
+/// The walk over the graph: what is ready, started, skipped, and what happened.
+struct Walk<'a> {
+    plan: &'a Plan,
+    g: &'a petgraph::graph::DiGraph<usize, ()>,
+    observer: &'a dyn Observer,
+    outcome: Outcome,
+    /// Per node: dependencies not yet finished and saved.
+    waiting: Vec<usize>,
+    /// Ready nodes run in plan (id) order, so runs are reproducible.
+    ready: VecDeque<NodeIndex>,
+    started: Vec<bool>,
+    skipped: Vec<bool>,
+}
+
+impl Walk<'_> {
+    fn change(&self, node: NodeIndex) -> &Change {
+        &self.plan.changes[self.g[node]]
+    }
+
+    /// Records what a finished change did in `state`; whether the state changed.
+    fn record(&self, state: &mut State, done: &Done) -> bool {
+        let change = self.change(done.node);
+        match &done.result {
+            Ok(Some(spec)) => {
+                state.resources.insert(
+                    change.id.clone(),
+                    StateResource {
+                        spec: spec.clone(),
+                        depends_on: change.depends_on.clone(),
+                    },
+                );
+                true
+            }
+            Ok(None) => {
+                state.resources.remove(&change.id);
+                true
+            }
+            // Failures that remove it from the state, as the plan says (`StateRule`).
+            Err(e)
+                if (done.gone && change.state_rule.forget_if_deleted)
+                    || (change.state_rule.forget_if_not_owned
+                        && matches!(e, ProviderError::NotOwned { .. })) =>
+            {
+                state.resources.remove(&change.id);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Reports a finished change (after a save holds it) and releases, or skips, what
+    /// depends on it.
+    fn report(&mut self, done: Done) {
+        let g = self.g;
+        let change = &self.plan.changes[g[done.node]];
+        match done.result {
+            Ok(_) => {
+                self.observer.event(&Event::Finished {
+                    id: change.id.clone(),
+                    action: change.action,
+                    elapsed: done.elapsed,
+                });
+                self.outcome
+                    .succeeded
+                    .push((change.id.clone(), change.action));
+                let mut next: Vec<NodeIndex> = Vec::new();
+                for succ in g.neighbors_directed(done.node, Direction::Outgoing) {
+                    let n = &mut self.waiting[succ.index()];
+                    *n -= 1;
+                    if *n == 0 && !self.skipped[succ.index()] {
+                        next.push(succ);
+                    }
+                }
+                next.sort_by_key(|n| g[*n]);
+                self.ready.extend(next);
+            }
+            Err(error) => {
+                let error = error.to_string();
+                self.observer.event(&Event::Failed {
+                    id: change.id.clone(),
+                    action: change.action,
+                    error: error.clone(),
+                });
+                self.outcome.failed.push(Failure {
+                    id: change.id.clone(),
+                    action: change.action,
+                    error,
+                });
+                // Skip everything downstream, once each, naming the failed change.
+                let mut stack: Vec<NodeIndex> = g
+                    .neighbors_directed(done.node, Direction::Outgoing)
+                    .collect();
+                while let Some(n) = stack.pop() {
+                    if self.skipped[n.index()] {
+                        continue;
+                    }
+                    self.skipped[n.index()] = true;
+                    let id = self.plan.changes[g[n]].id.clone();
+                    self.observer.event(&Event::Skipped {
+                        id: id.clone(),
+                        because: change.id.clone(),
+                    });
+                    self.outcome.skipped.push((id, change.id.clone()));
+                    stack.extend(g.neighbors_directed(n, Direction::Outgoing));
+                }
+            }
+        }
+    }
+
+    /// A save ended: its serial is the state's, its changes are reported.
+    fn saved(&mut self, state: &mut State, saved: Saved) {
+        match saved.result {
+            Ok(()) => {
+                if let Some(serial) = saved.serial {
+                    state.serial = serial;
+                }
+            }
+            Err(e) => {
+                if self.outcome.save_error.is_none() {
+                    self.outcome.save_error = Some(format!("{e:#}"));
+                }
+            }
+        }
+        for done in saved.batch {
+            self.report(done);
+        }
+    }
+
+    /// Tells the observer which services started backing off (or backed off further)
+    /// and which are back at full speed, from `before` to `now`.
+    fn pacing(&self, before: &Pacing, now: &Pacing) {
+        let limit = |p: &Pacing, service| {
+            p.slowed
+                .iter()
+                .find(|s| s.service == service)
+                .map_or(p.parallelism, |s| s.limit)
+        };
+        for service in [Service::Iam, Service::S3, Service::Sts] {
+            let (was, is) = (limit(before, service), limit(now, service));
+            if is < was || (is == now.parallelism && was < is) {
+                self.observer.event(&Event::Pacing {
+                    service,
+                    limit: is,
+                    parallelism: now.parallelism,
+                });
+            }
+        }
+    }
+}
+
+/// What woke the executor.
+enum Wake {
+    Finished(Option<Result<Done, tokio::task::JoinError>>),
+    Saved(Saved),
+    Pacing(Option<Pacing>),
+}
+
+/// The provider's next pacing, `None` once it has no more to say (pending without one).
+async fn next_pacing(pacing: &mut Option<watch::Receiver<Pacing>>) -> Option<Pacing> {
+    let Some(rx) = pacing else {
+        return std::future::pending().await;
+    };
+    match rx.changed().await {
+        Ok(()) => Some(rx.borrow_and_update().clone()),
+        Err(_) => None,
+    }
+}
+
 /// Applies `plan` in the order of `graph`.
 ///
-/// `state` is updated after every finished change and handed to `save`.
+/// `state` is updated after every finished change and saved through `save`.
 pub async fn apply<P: Provider>(
     plan: &Plan,
     graph: &ChangeGraph,
     provider: Arc<P>,
     state: &mut State,
-    save: &mut dyn FnMut(&mut State) -> anyhow::Result<()>,
+    save: Save<'_>,
     controls: Controls<'_>,
 ) -> Outcome {
     let Controls {
@@ -170,37 +481,67 @@ pub async fn apply<P: Provider>(
         stop,
     } = controls;
     let g = &graph.graph;
-    let mut outcome = Outcome::default();
-    let mut waiting: BTreeMap<NodeIndex, usize> = g
+    let waiting: Vec<usize> = g
         .node_indices()
-        .map(|n| (n, g.neighbors_directed(n, Direction::Incoming).count()))
+        .map(|n| g.neighbors_directed(n, Direction::Incoming).count())
         .collect();
-    // Ready nodes run in plan (id) order, so runs are reproducible.
-    let mut ready: VecDeque<NodeIndex> = {
-        let mut r: Vec<NodeIndex> = waiting
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(i, _)| *i)
-            .collect();
-        r.sort_by_key(|n| g[*n]);
-        r.into()
+    let mut ready: Vec<NodeIndex> = g
+        .node_indices()
+        .filter(|n| waiting[n.index()] == 0)
+        .collect();
+    ready.sort_by_key(|n| g[*n]);
+    let mut walk = Walk {
+        plan,
+        g,
+        observer,
+        outcome: Outcome::default(),
+        waiting,
+        ready: ready.into(),
+        started: vec![false; g.node_count()],
+        skipped: vec![false; g.node_count()],
     };
-    let mut started: Vec<bool> = vec![false; g.node_count()];
-    let mut skipped: Vec<bool> = vec![false; g.node_count()];
+    let mut saver = Saver {
+        save,
+        running: None,
+        times: SaveTimes::default(),
+    };
+    // Changes finished and recorded in `state`, not yet in a save that ended.
+    let mut unsaved: Vec<Done> = Vec::new();
     let mut running = JoinSet::new();
     let parallelism = parallelism.max(1);
+    let mut pacing = provider.pacing();
+    let mut shown = Pacing::default();
+    if let Some(rx) = &mut pacing {
+        // Backing off already (the refresh was throttled): say so first.
+        let now = rx.borrow_and_update().clone();
+        shown.parallelism = now.parallelism;
+        walk.pacing(&shown, &now);
+        shown = now;
+    }
 
     loop {
+        // Every change that finished since the last save goes into the next one, before
+        // anything new starts (inline; in the background, beside it): the state is
+        // saved after every finished change, but a save never waits on each in turn (a
+        // save costs O(resources), so one per change made apply O(n²)).
+        if !saver.busy()
+            && !unsaved.is_empty()
+            && let Some(saved) = saver.start(state, std::mem::take(&mut unsaved))
+        {
+            walk.saved(state, saved);
+        }
         while running.len() < parallelism
             && !stop.load(Ordering::SeqCst)
-            && outcome.save_error.is_none()
+            && walk.outcome.save_error.is_none()
         {
-            let Some(node) = ready.pop_front() else { break };
-            let change = plan.changes[g[node]].clone();
+            let Some(node) = walk.ready.pop_front() else {
+                break;
+            };
+            let change = walk.change(node).clone();
             if change.state_rule.record_ahead
                 && let Some(spec) = &change.after
             {
-                // Recorded before it is made, as the plan says (see `StateRule`).
+                // Recorded and saved before it is made, as the plan says (`StateRule`).
                 state.resources.insert(
                     change.id.clone(),
                     StateResource {
@@ -208,10 +549,15 @@ pub async fn apply<P: Provider>(
                         depends_on: change.depends_on.clone(),
                     },
                 );
-                if let Err(e) = save(state) {
-                    outcome.save_error = Some(format!("{e:#}"));
+                let (earlier, this) = saver.save_now(state, std::mem::take(&mut unsaved)).await;
+                if let Some(earlier) = earlier {
+                    walk.saved(state, earlier);
+                }
+                let failed = this.result.is_err();
+                walk.saved(state, this);
+                if failed {
                     state.resources.remove(&change.id);
-                    ready.push_front(node);
+                    walk.ready.push_front(node);
                     break;
                 }
             }
@@ -219,122 +565,66 @@ pub async fn apply<P: Provider>(
                 id: change.id.clone(),
                 action: change.action,
             });
-            started[node.index()] = true;
+            walk.started[node.index()] = true;
             running.spawn(run_change(Arc::clone(&provider), node, change));
         }
-        let Some(joined) = running.join_next().await else {
+        if running.is_empty() && !saver.busy() {
+            debug_assert!(unsaved.is_empty(), "every finished change was saved");
             break;
+        }
+        let idle = running.is_empty();
+        let waited = Instant::now();
+        let woke = tokio::select! {
+            joined = running.join_next(), if !running.is_empty() => Wake::Finished(joined),
+            saved = saver.finish(), if saver.busy() => Wake::Saved(saved),
+            next = next_pacing(&mut pacing), if pacing.is_some() => Wake::Pacing(next),
         };
-        // Every change that has finished by now is recorded together, in one save,
-        // before anything that depends on them starts: the state is still saved after
-        // every finished change, but a save no longer waits on each of them in turn
-        // (a save costs O(resources), so one per change made apply O(n²)).
-        let mut batch = vec![joined];
-        while let Some(more) = running.try_join_next() {
-            batch.push(more);
-        }
-        let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
-        for joined in batch {
-            match joined {
-                Ok(done) => finished.push(done),
-                // A panicking provider is a bug; the task's node is unknown, so stop cleanly.
-                Err(e) => outcome.save_error = Some(format!("a change panicked: {e}")),
-            }
-        }
-        let mut changed = false;
-        for done in &finished {
-            let change = &plan.changes[g[done.node]];
-            match &done.result {
-                Ok(Some(spec)) => {
-                    state.resources.insert(
-                        change.id.clone(),
-                        StateResource {
-                            spec: spec.clone(),
-                            depends_on: change.depends_on.clone(),
-                        },
-                    );
-                    changed = true;
+        match woke {
+            Wake::Finished(joined) => {
+                let mut batch: Vec<_> = joined.into_iter().collect();
+                while let Some(more) = running.try_join_next() {
+                    batch.push(more);
                 }
-                Ok(None) => {
-                    state.resources.remove(&change.id);
-                    changed = true;
-                }
-                // Failures that remove it from the state, as the plan says (`StateRule`).
-                Err(e)
-                    if (done.gone && change.state_rule.forget_if_deleted)
-                        || (change.state_rule.forget_if_not_owned
-                            && matches!(e, ProviderError::NotOwned { .. })) =>
-                {
-                    state.resources.remove(&change.id);
-                    changed = true;
-                }
-                Err(_) => {}
-            }
-        }
-        if changed && let Err(e) = save(state) {
-            outcome.save_error = Some(format!("{e:#}"));
-        }
-        for done in finished {
-            let change = &plan.changes[g[done.node]];
-            match done.result {
-                Ok(_) => {
-                    observer.event(&Event::Finished {
-                        id: change.id.clone(),
-                        action: change.action,
-                        elapsed: done.elapsed,
-                    });
-                    outcome.succeeded.push((change.id.clone(), change.action));
-                    let mut next: Vec<NodeIndex> = Vec::new();
-                    for succ in g.neighbors_directed(done.node, Direction::Outgoing) {
-                        let n = waiting.get_mut(&succ).expect("every node has a count");
-                        *n -= 1;
-                        if *n == 0 && !skipped[succ.index()] {
-                            next.push(succ);
+                for joined in batch {
+                    match joined {
+                        Ok(done) => {
+                            if walk.record(state, &done) {
+                                unsaved.push(done);
+                            } else {
+                                // A failure that changed nothing: nothing to save first.
+                                walk.report(done);
+                            }
+                        }
+                        // A panicking provider is a bug; the task's node is unknown, so
+                        // stop cleanly.
+                        Err(e) => {
+                            walk.outcome.save_error = Some(format!("a change panicked: {e}"));
                         }
                     }
-                    next.sort_by_key(|n| g[*n]);
-                    ready.extend(next);
-                }
-                Err(error) => {
-                    let error = error.to_string();
-                    observer.event(&Event::Failed {
-                        id: change.id.clone(),
-                        action: change.action,
-                        error: error.clone(),
-                    });
-                    outcome.failed.push(Failure {
-                        id: change.id.clone(),
-                        action: change.action,
-                        error,
-                    });
-                    // Skip everything downstream, once each, naming the failed change.
-                    let mut stack: Vec<NodeIndex> = g
-                        .neighbors_directed(done.node, Direction::Outgoing)
-                        .collect();
-                    while let Some(n) = stack.pop() {
-                        if skipped[n.index()] {
-                            continue;
-                        }
-                        skipped[n.index()] = true;
-                        let id = plan.changes[g[n]].id.clone();
-                        observer.event(&Event::Skipped {
-                            id: id.clone(),
-                            because: change.id.clone(),
-                        });
-                        outcome.skipped.push((id, change.id.clone()));
-                        stack.extend(g.neighbors_directed(n, Direction::Outgoing));
-                    }
                 }
             }
+            Wake::Saved(saved) => {
+                if idle {
+                    saver.times.blocked += waited.elapsed();
+                }
+                walk.saved(state, saved);
+            }
+            Wake::Pacing(Some(now)) => {
+                walk.pacing(&shown, &now);
+                shown = now;
+            }
+            Wake::Pacing(None) => pacing = None,
         }
     }
+    let mut outcome = walk.outcome;
     let mut not_started: Vec<ResourceId> = g
         .node_indices()
-        .filter(|n| !started[n.index()] && !skipped[n.index()])
+        .filter(|n| !walk.started[n.index()] && !walk.skipped[n.index()])
         .map(|n| plan.changes[g[n]].id.clone())
         .collect();
     not_started.sort();
     outcome.not_started = not_started;
     outcome.skipped.sort();
+    outcome.saves = saver.times;
     outcome
 }

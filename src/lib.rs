@@ -8,8 +8,9 @@
 //!                     desired::derive (pure) ─▶ Desired
 //! state (file or S3) ─ state::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
+//!                       (the account lookup, refresh and discover share one pool of reads and run at once)
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
-//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule) ─▶ State saved per change
+//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule) ─▶ State saved per change (beside the work)
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
 //! import = derive + discover ─ import::record ─▶ State
 //! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
@@ -25,7 +26,8 @@
 //! `output` keeps a closed stdout from ending the run.
 //!
 //! Rules written once: whether a resource is the cluster's (`ownership`), how a file is
-//! replaced (`atomic_write`), how every AWS client is configured (`sdk`).
+//! replaced (`atomic_write`), how every AWS client is configured (`sdk`), how many calls
+//! run at once and how that adapts to throttling (`pacing`).
 //!
 //! `provider` is the only door to AWS resources and local files (`provider::aws`, and
 //! `provider::fake` for tests, behind the `test-support` feature); `state::s3` reads and
@@ -48,6 +50,7 @@ pub mod interrupt;
 pub mod keypair;
 pub mod output;
 pub mod ownership;
+pub mod pacing;
 pub mod plan;
 pub mod progress;
 pub mod provider;

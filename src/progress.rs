@@ -4,7 +4,7 @@
 //! affect control flow. The test doubles (`Recorder`, `Screen`) exist only with the
 //! `test-support` feature.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::execute::{Event, Observer};
+use crate::pacing::Service;
 use crate::plan::Action;
 use crate::resource::ResourceId;
 
@@ -21,6 +22,18 @@ fn verb(action: Action) -> (&'static str, &'static str) {
         Action::Update => ("updating", "updated"),
         Action::Replace => ("replacing", "replaced"),
         Action::Delete => ("destroying", "destroyed"),
+    }
+}
+
+/// `backoff IAM throttles: at most 5 IAM calls at once (of 10)`, or back at full speed.
+fn backoff_line(service: Service, limit: usize, parallelism: usize) -> String {
+    if limit < parallelism {
+        format!(
+            "backoff {service} throttles: at most {limit} {service} call{} at once (of {parallelism})",
+            if limit == 1 { "" } else { "s" }
+        )
+    } else {
+        format!("backoff {service} no longer throttles: up to {parallelism} calls at once again")
     }
 }
 
@@ -65,6 +78,11 @@ impl<W: Write + Send> Observer for Lines<W> {
             Event::Skipped { id, because } => {
                 format!("skipped {id} (depends on {because}, which failed)")
             }
+            Event::Pacing {
+                service,
+                limit,
+                parallelism,
+            } => backoff_line(*service, *limit, *parallelism),
         };
         let mut out = self.out.lock().expect("progress output lock");
         let _ = writeln!(out, "{} {line}", now());
@@ -77,6 +95,9 @@ pub struct Bars {
     multi: MultiProgress,
     total: ProgressBar,
     running: Mutex<HashMap<ResourceId, ProgressBar>>,
+    parallelism: usize,
+    /// Services backing off, and their calls allowed at once.
+    slowed: Mutex<BTreeMap<Service, usize>>,
 }
 
 impl Bars {
@@ -108,7 +129,21 @@ impl Bars {
             multi,
             total: total_bar,
             running: Mutex::default(),
+            parallelism,
+            slowed: Mutex::default(),
         }
+    }
+
+    /// `10`, or `10; backing off: IAM 4, S3 8` while services throttle.
+    fn parallelism_message(&self, slowed: &BTreeMap<Service, usize>) -> String {
+        if slowed.is_empty() {
+            return self.parallelism.to_string();
+        }
+        let services: Vec<String> = slowed
+            .iter()
+            .map(|(service, limit)| format!("{service} {limit}"))
+            .collect();
+        format!("{}; backing off: {}", self.parallelism, services.join(", "))
     }
 
     /// Leaves the whole-apply bar on screen at its final count once apply is over.
@@ -165,6 +200,23 @@ impl Observer for Bars {
                 let _ = self
                     .multi
                     .println(format!("- {id}  skipped (depends on {because})"));
+            }
+            Event::Pacing {
+                service,
+                limit,
+                parallelism,
+            } => {
+                let mut slowed = self.slowed.lock().expect("progress lock");
+                if limit < parallelism {
+                    slowed.insert(*service, *limit);
+                } else {
+                    slowed.remove(service);
+                }
+                self.total.set_message(self.parallelism_message(&slowed));
+                let _ = self.multi.println(format!(
+                    "~ {}",
+                    backoff_line(*service, *limit, *parallelism)
+                ));
             }
         }
     }
@@ -336,6 +388,40 @@ mod tests {
             Some("127/127"),
             "{}",
             tail(&screen)
+        );
+    }
+
+    #[test]
+    fn backing_off_shows_on_the_bar_and_in_the_lines() {
+        let screen = Screen::default();
+        let bars = Bars::on_screen(3, 10, &screen);
+        let pacing = |limit| Event::Pacing {
+            service: Service::Iam,
+            limit,
+            parallelism: 10,
+        };
+        bars.event(&pacing(5));
+        assert_eq!(bars.total.message(), "10; backing off: IAM 5");
+        bars.event(&pacing(10));
+        assert_eq!(bars.total.message(), "10");
+        bars.finish();
+        let text = screen.text();
+        assert!(
+            text.contains("~ backoff IAM throttles: at most 5 IAM calls at once (of 10)")
+                && text.contains("~ backoff IAM no longer throttles: up to 10 calls at once again"),
+            "{}",
+            tail(&screen)
+        );
+
+        let mut out = Vec::new();
+        {
+            let lines = Lines::new(&mut out);
+            lines.event(&pacing(1));
+        }
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.ends_with(" backoff IAM throttles: at most 1 IAM call at once (of 10)\n"),
+            "{out}"
         );
     }
 

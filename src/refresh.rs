@@ -1,5 +1,6 @@
-//! refresh: read every resource the state records, concurrently. The only I/O before
-//! planning. Must not compute a diff; `plan` does.
+//! refresh: read every resource the state records, concurrently. With `discover`, the
+//! only I/O before planning; the two share one pool of reads. Must not compute a diff;
+//! `plan` does.
 
 use std::sync::Arc;
 
@@ -7,7 +8,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::plan::{Observed, ObservedResource};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{Provider, ProviderError, ProviderResult};
+use crate::resource::{ResourceId, Spec};
 use crate::state::{State, StateResource};
 
 /// Observed resources as the state records them, without asking anyone (`--refresh=false`).
@@ -38,20 +40,24 @@ pub async fn refresh<P: Provider>(
     parallelism: usize,
 ) -> Result<Observed, Vec<ProviderError>> {
     let permits = Arc::new(Semaphore::new(parallelism.max(1)));
-    let mut reads = JoinSet::new();
-    for (id, r) in &state.resources {
-        let (provider, permits) = (Arc::clone(&provider), Arc::clone(&permits));
-        let (id, recorded) = (id.clone(), r.spec.clone());
-        reads.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
-            let live = provider.read(&id, &recorded).await;
-            (id, live)
-        });
-    }
+    refresh_with(provider, state, &permits).await
+}
+
+/// [`refresh`], with a read in flight per permit of `permits`: the plan shares them with
+/// discovery and the account lookup, so that all of a plan's reads fill one pool of
+/// `--parallelism` and none waits for another stage to end. A read's task is spawned only
+/// once it holds its permit, so a large state costs one task per read in flight, not one
+/// per resource.
+pub async fn refresh_with<P: Provider>(
+    provider: Arc<P>,
+    state: &State,
+    permits: &Arc<Semaphore>,
+) -> Result<Observed, Vec<ProviderError>> {
     let mut observed = unrefreshed(state);
     observed.refreshed = true;
     let mut errors = Vec::new();
-    while let Some(joined) = reads.join_next().await {
+    type Read = (ResourceId, ProviderResult<Option<Spec>>);
+    let mut record = |joined: Result<Read, tokio::task::JoinError>| {
         let (id, live) = joined.expect("read tasks do not panic");
         match live {
             Ok(live) => {
@@ -63,6 +69,27 @@ pub async fn refresh<P: Provider>(
             }
             Err(e) => errors.push(e),
         }
+    };
+    let mut reads = JoinSet::new();
+    for (id, r) in &state.resources {
+        let permit = Arc::clone(permits)
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        // Collect what has finished meanwhile, so finished reads do not pile up.
+        while let Some(joined) = reads.try_join_next() {
+            record(joined);
+        }
+        let provider = Arc::clone(&provider);
+        let (id, recorded) = (id.clone(), r.spec.clone());
+        reads.spawn(async move {
+            let _permit = permit;
+            let live = provider.read(&id, &recorded).await;
+            (id, live)
+        });
+    }
+    while let Some(joined) = reads.join_next().await {
+        record(joined);
     }
     if errors.is_empty() {
         Ok(observed)
@@ -114,7 +141,7 @@ pub async fn identity_provider<P: Provider>(
     provider: &P,
     arn: &str,
 ) -> Result<(), IdentityProviderError> {
-    use crate::resource::{OidcProviderSpec, ResourceId, ResourceKind, Spec, Tags};
+    use crate::resource::{OidcProviderSpec, ResourceKind, Tags};
     let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
     let expected = format!("https://{host}");
     let id = ResourceId::new(ResourceKind::IamOidcProvider, host);

@@ -5,20 +5,33 @@
 //! means an emulator: S3 path-style addressing, no thumbprint lookup, documents read
 //! through the emulator), retries ([`MAX_ATTEMPTS`] unless `AWS_MAX_ATTEMPTS` says
 //! otherwise), per-attempt timeouts, and the one-line notice when an endpoint cannot be
-//! reached (an SDK interceptor). With `provider::aws` and `state::s3`, the only code that
-//! imports `aws_sdk_*`/`aws_config`; no SDK type leaves these three.
+//! reached (an SDK interceptor). Clients made for a [`Pacer`] also report how each attempt
+//! went (throttled or not, as the SDK's own retry classifiers judge it) to it, so the
+//! provider can slow down a service that throttles. With `provider::aws` and `state::s3`,
+//! the only code that imports `aws_sdk_*`/`aws_config`; no SDK type leaves these three.
 
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryReason,
+};
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use aws_smithy_types::retry::ErrorKind;
+
+use crate::pacing::{Attempt, Pacer, Service};
 
 /// SDK attempts per call. IAM is a low-TPS global service that throttles bursts; the
-/// SDK's default of 3 gives up too early for an apply of dozens of roles.
+/// SDK's default of 3 gives up too early for an apply of dozens of roles. The standard
+/// retry mode backs off (exponentially, with jitter) between them; a throttled call keeps
+/// its place in its `pacing` window while it does, so the pacer's windows and the SDK's
+/// backoff slow down different things (how many calls start, when one call tries again)
+/// and never count one throttle twice.
 pub const MAX_ATTEMPTS: u32 = 8;
 
 /// Longest one HTTP attempt may take before the SDK abandons it and retries. The SDK's
@@ -139,30 +152,128 @@ impl Sdk {
     /// virtual-host style would ask DNS for `<bucket>.localhost`, so an endpoint override
     /// means path style. Real S3 keeps the default (virtual-host) addressing.
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.config)
+        aws_sdk_s3::Client::from_conf(self.s3_config(region).build())
+    }
+
+    /// [`Sdk::s3`], reporting every attempt to `pacer`.
+    pub fn s3_paced(&self, region: &str, pacer: &Arc<Pacer>) -> aws_sdk_s3::Client {
+        let config = self
+            .s3_config(region)
+            .interceptor(PaceAttempts::new(pacer, Service::S3));
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
+
+    fn s3_config(&self, region: &str) -> aws_sdk_s3::config::Builder {
+        aws_sdk_s3::config::Builder::from(&self.config)
             .region(aws_sdk_s3::config::Region::new(region.to_string()))
             .force_path_style(self.s3_endpoint.is_some())
             .interceptor(UnreachableNotice::default())
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
     }
 
-    /// The IAM client.
-    pub fn iam(&self) -> aws_sdk_iam::Client {
+    /// The IAM client, reporting every attempt to `pacer`.
+    pub fn iam_paced(&self, pacer: &Arc<Pacer>) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&self.config)
                 .interceptor(UnreachableNotice::default())
+                .interceptor(PaceAttempts::new(pacer, Service::Iam))
                 .build(),
         )
     }
 
-    /// The STS client (it honours `AWS_ENDPOINT_URL[_STS]` like the IAM client does).
-    pub fn sts(&self) -> aws_sdk_sts::Client {
+    /// The STS client (it honours `AWS_ENDPOINT_URL[_STS]` like the IAM client does),
+    /// reporting every attempt to `pacer`.
+    pub fn sts_paced(&self, pacer: &Arc<Pacer>) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&self.config)
                 .interceptor(UnreachableNotice::default())
+                .interceptor(PaceAttempts::new(pacer, Service::Sts))
                 .build(),
         )
+    }
+}
+
+/// When the current attempt of a request started (kept in the request's config bag).
+#[derive(Clone, Copy, Debug)]
+struct AttemptStarted(Instant);
+
+impl Storable for AttemptStarted {
+    type Storer = StoreReplace<Self>;
+}
+
+/// Tells a [`Pacer`] how each attempt of a service's calls went. Throttling is what the
+/// SDK's retry classifiers say it is (the AWS error-code classifier's list: `Throttling`,
+/// `SlowDown`, `RequestLimitExceeded`, `TooManyRequestsException`, …), run on the attempt
+/// exactly as the retry strategy runs them, so pacing and retries agree on every answer.
+#[derive(Debug)]
+struct PaceAttempts {
+    pacer: Arc<Pacer>,
+    service: Service,
+}
+
+impl PaceAttempts {
+    fn new(pacer: &Arc<Pacer>, service: Service) -> PaceAttempts {
+        PaceAttempts {
+            pacer: Arc::clone(pacer),
+            service,
+        }
+    }
+}
+
+impl aws_sdk_s3::config::Intercept for PaceAttempts {
+    fn name(&self) -> &'static str {
+        "stsform::PaceAttempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        cfg.interceptor_state()
+            .store_put(AttemptStarted(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        components: &aws_sdk_s3::config::RuntimeComponents,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let started = cfg
+            .load::<AttemptStarted>()
+            .map_or_else(Instant::now, |a| a.0);
+        let ctx = context.inner();
+        let attempt = match ctx.output_or_error() {
+            None => return Ok(()),
+            Some(Ok(_)) => Attempt::Answered,
+            Some(Err(_)) if ctx.response().is_none() => Attempt::Unanswered,
+            Some(Err(_)) => {
+                // As the retry strategy does: each classifier may refine the verdict of
+                // those before it; a forbidden retry ends the classification.
+                let mut action = RetryAction::NoActionIndicated;
+                for classifier in components.retry_classifiers() {
+                    let next = classifier.classify_retry_v2(ctx, &action);
+                    if next == RetryAction::NoActionIndicated {
+                        continue;
+                    }
+                    action = next;
+                    if action == RetryAction::RetryForbidden {
+                        break;
+                    }
+                }
+                match action {
+                    RetryAction::RetryIndicated(RetryReason::RetryableError {
+                        kind: ErrorKind::ThrottlingError,
+                        ..
+                    }) => Attempt::Throttled,
+                    _ => Attempt::Answered,
+                }
+            }
+        };
+        self.pacer.attempt(self.service, started, attempt);
+        Ok(())
     }
 }
 

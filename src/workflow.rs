@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use tokio::sync::Semaphore;
 
 use crate::credentials_request::CredentialsRequest;
 use crate::desired::{self, Desired, Facts, SigningKey};
 use crate::discover;
-use crate::execute::{self, Controls, Outcome};
+use crate::execute::{self, Controls, Outcome, Save};
 use crate::graph;
 use crate::plan::{self, Observed, Plan};
 use crate::provider::Provider;
@@ -110,8 +111,13 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
 /// Refreshes (unless `refresh` is false) and computes the plan.
 ///
 /// First (before any provider call) the state must match what the settings manage
-/// (`scope::claim`, which also records it); a day-2 run then reads the provider its
-/// roles will trust (`refresh::identity_provider`).
+/// (`scope::claim`, which also records it). Then every read the plan needs runs at once,
+/// in one pool of `parallelism` reads: the account's id (GetCallerIdentity), a day-2
+/// run's provider its roles will trust (`refresh::identity_provider`), the refresh of
+/// the state and the discovery scan. None of them needs another's answer: discovery
+/// needs only which resources are desired, which derive tells without the account (the
+/// account is only in ARNs). Derive then runs again with the account and the thumbprints
+/// the reads found.
 pub async fn plan<P: Provider>(
     inputs: &Inputs,
     provider: &Arc<P>,
@@ -123,70 +129,117 @@ pub async fn plan<P: Provider>(
     let mut state = state;
     crate::scope::claim(&mut state, &inputs.settings)?;
     let started = Instant::now();
-    let (observed, account) = if refresh {
-        let account = provider.account_id().await?;
-        if let (Some(arn), Mode::Apply) = (&inputs.settings.identity_provider_arn, mode) {
-            refresh::identity_provider(provider.as_ref(), arn).await?;
-        }
-        let observed = refresh::refresh(Arc::clone(provider), &state, parallelism)
-            .await
-            .map_err(|errors| {
-                let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-                anyhow::anyhow!(
-                    "refresh failed for {} resource{}:\n{}",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                    lines.join("\n")
-                )
-            })?;
-        (observed, Some(account))
-    } else {
-        (refresh::unrefreshed(&state), recorded_account(&state))
-    };
-    let refresh_time = started.elapsed();
-    let reads = if refresh { state.resources.len() } else { 0 };
-    let derive = |observed: &Observed| -> Result<Desired> {
+    let derive = |account: Option<String>, observed: &Observed| -> Result<Desired> {
         Ok(match mode {
             Mode::Destroy => Desired::empty(),
             Mode::Apply => desired::derive(
                 &inputs.requests,
                 &inputs.settings,
                 &Facts {
-                    account_id: account.clone(),
+                    account_id: account,
                     signing_key: inputs.signing_key.clone(),
                     thumbprints: thumbprints(inputs, observed),
                 },
             )?,
         })
     };
-    let mut desired = derive(&observed)?;
-    let mut observed = observed;
-    if refresh {
-        let before = thumbprints(inputs, &observed);
-        observed.discovery = discovery(inputs, provider, &state, &desired, parallelism).await?;
-        // Derive is pure and cheap: run it again when an adopted provider's thumbprints
-        // are the only ones known (discovery needs the desired ids, derive the facts).
-        if thumbprints(inputs, &observed) != before {
-            desired = derive(&observed)?;
-        }
+    if !refresh {
+        let observed = refresh::unrefreshed(&state);
+        let desired = derive(recorded_account(&state), &observed)?;
+        let plan = compute(&desired, &observed, mode, inputs.include_unmanaged);
+        return Ok(Planned {
+            plan,
+            state,
+            observed,
+            reads: 0,
+            refresh_time: started.elapsed(),
+        });
     }
-    let mut plan = plan::compute_with(&desired, &observed, inputs.include_unmanaged);
+    let wanted = derive(None, &refresh::unrefreshed(&state))?;
+    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
+    let scope = scope(&inputs.settings, &state);
+    let permit = || async {
+        Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("never closed")
+    };
+    // Boxed: SDK calls' state machines side by side are large for a stack.
+    let (account, trusted, observed, found) = tokio::join!(
+        Box::pin(async {
+            let _permit = permit().await;
+            provider.account_id().await
+        }),
+        Box::pin(async {
+            match (&inputs.settings.identity_provider_arn, mode) {
+                (Some(arn), Mode::Apply) => {
+                    let _permit = permit().await;
+                    refresh::identity_provider(provider.as_ref(), arn).await
+                }
+                _ => Ok(()),
+            }
+        }),
+        Box::pin(refresh::refresh_with(
+            Arc::clone(provider),
+            &state,
+            &permits
+        )),
+        Box::pin(discover::discover_with(
+            provider, &scope, &state, &wanted, &permits
+        )),
+    );
+    // Reported in the order the stages used to run: the account, the trusted provider,
+    // the refresh, the scan.
+    let account = account?;
+    trusted?;
+    let mut observed = observed.map_err(|errors| failed("refresh failed for", &errors))?;
+    observed.discovery = found.map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow::anyhow!(
+            "looking for the cluster's resources outside the state failed:\n{}",
+            lines.join("\n")
+        )
+    })?;
+    refuse_untagged(&observed.discovery, &scope)?;
+    let refresh_time = started.elapsed();
+    let desired = derive(Some(account), &observed)?;
+    debug_assert!(
+        desired.resources.keys().eq(wanted.resources.keys()),
+        "derive's resources do not depend on the account"
+    );
+    let plan = compute(&desired, &observed, mode, inputs.include_unmanaged);
+    Ok(Planned {
+        plan,
+        reads: state.resources.len(),
+        state,
+        observed,
+        refresh_time,
+    })
+}
+
+/// `refresh failed for 2 resources:` and one indented line per error.
+fn failed(what: &str, errors: &[crate::provider::ProviderError]) -> anyhow::Error {
+    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    anyhow::anyhow!(
+        "{what} {} resource{}:\n{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}
+
+/// The plan of `mode`: against an empty configuration for a destroy, where every
+/// deletion reads "destroy requested" instead of "no longer in the configuration".
+fn compute(desired: &Desired, observed: &Observed, mode: Mode, include_unmanaged: bool) -> Plan {
+    let mut plan = plan::compute_with(desired, observed, include_unmanaged);
     if mode == Mode::Destroy {
-        // Against an empty configuration every deletion reads "no longer in the
-        // configuration"; the user asked for a destroy, so say that.
         for change in &mut plan.changes {
             if change.reason == plan::Reason::NoLongerWanted {
                 change.reason = plan::Reason::DestroyRequested;
             }
         }
     }
-    Ok(Planned {
-        plan,
-        state,
-        observed,
-        reads,
-        refresh_time,
-    })
+    plan
 }
 
 /// Where the discovery scan looks for a cluster's resources.
@@ -200,39 +253,23 @@ pub fn scope(settings: &Settings, state: &State) -> discover::Scope {
     }
 }
 
-/// Scans for the cluster's resources outside the state, and refuses a plan that would
-/// create a resource that exists without the cluster's ownership tag: neither adopting
-/// nor overwriting it is ours to do, and apply would fail on it half-way.
-async fn discovery<P: Provider>(
-    inputs: &Inputs,
-    provider: &Arc<P>,
-    state: &State,
-    desired: &Desired,
-    parallelism: usize,
-) -> Result<discover::Discovery> {
-    let scope = scope(&inputs.settings, state);
-    let found = discover::discover(provider, &scope, state, desired, parallelism)
-        .await
-        .map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            anyhow::anyhow!(
-                "looking for the cluster's resources outside the state failed:\n{}",
-                lines.join("\n")
-            )
-        })?;
-    if !found.untagged.is_empty() {
-        let lines: Vec<String> = found
-            .untagged
-            .iter()
-            .map(|(id, why)| format!("  {id}: {why}"))
-            .collect();
-        bail!(
-            "the plan would create resources that already exist in AWS without the cluster's ownership tag; stsform neither adopts nor overwrites them:\n{}\nDelete or rename them, tag them `{}` if they are this cluster's (they are then adopted), or choose another --name. Nothing was changed.",
-            lines.join("\n"),
-            scope.ownership_key,
-        );
+/// Refuses a plan that would create a resource that exists without the cluster's
+/// ownership tag: neither adopting nor overwriting it is ours to do, and apply would fail
+/// on it half-way.
+fn refuse_untagged(found: &discover::Discovery, scope: &discover::Scope) -> Result<()> {
+    if found.untagged.is_empty() {
+        return Ok(());
     }
-    Ok(found)
+    let lines: Vec<String> = found
+        .untagged
+        .iter()
+        .map(|(id, why)| format!("  {id}: {why}"))
+        .collect();
+    bail!(
+        "the plan would create resources that already exist in AWS without the cluster's ownership tag; stsform neither adopts nor overwrites them:\n{}\nDelete or rename them, tag them `{}` if they are this cluster's (they are then adopted), or choose another --name. Nothing was changed.",
+        lines.join("\n"),
+        scope.ownership_key,
+    );
 }
 
 /// Executes a plan, saving the state after every change. Returns what happened.
@@ -254,13 +291,21 @@ pub async fn apply<P: Provider>(
         return Ok((Outcome::default(), state));
     }
     let graph = graph::build(&planned.plan)?;
-    let mut save = |s: &mut State| -> Result<()> { Ok(state_file.save_state(s)?) };
+    // Saved beside the work when the store can be, else on the executor's task.
+    let mut inline = |s: &mut State| -> Result<()> { Ok(state_file.save_state(s)?) };
+    let save = match state_file.detached() {
+        Some(detached) => {
+            let save = move |s: &mut State| -> Result<()> { Ok(detached(s)?) };
+            Save::Background(Arc::new(save))
+        }
+        None => Save::Inline(&mut inline),
+    };
     let outcome = execute::apply(
         &planned.plan,
         &graph,
         Arc::clone(provider),
         &mut state,
-        &mut save,
+        save,
         controls,
     )
     .await;

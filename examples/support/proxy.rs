@@ -6,7 +6,11 @@
 //! replaced by an injected fault: HTTP 500, 503 `SlowDown`, 400 `Throttling`, a
 //! connection reset, or a timeout (forwarded, then the answer is held back until the
 //! client gives up). Faults are drawn from a seeded generator, so a run is repeatable
-//! up to the order in which concurrent requests arrive.
+//! up to the order in which concurrent requests arrive. Apart from those, a service may
+//! be throttled by load, as AWS throttles: `FaultPlan::throttle_above` answers every
+//! request that arrives while more than that many of its service's requests are in
+//! flight with the service's throttling error (400 `Throttling` for IAM and STS, 503
+//! `SlowDown` for S3), after the same delay.
 //!
 //! It binds 127.0.0.1 only and connects only to the upstream it is given, which callers
 //! check is loopback too. With no upstream it answers every request with a 500: a
@@ -82,6 +86,9 @@ pub struct FaultPlan {
     pub matching: Option<String>,
     /// At most this many faults in all (unlimited when `None`).
     pub limit: Option<usize>,
+    /// Throttle a request that arrives while more than this many requests to its
+    /// service are in flight (itself included: `Some(2)` lets two run at once).
+    pub throttle_above: Option<usize>,
 }
 
 impl FaultPlan {
@@ -95,6 +102,7 @@ impl FaultPlan {
             hold: Duration::ZERO,
             matching: None,
             limit: None,
+            throttle_above: None,
         }
     }
 }
@@ -123,6 +131,22 @@ pub struct Stats {
     /// still read from the socket and forwarded after its delay, so a connection is done
     /// only once every request it carried has been dealt with.
     pub in_flight: AtomicUsize,
+    /// Requests in flight per service (S3, IAM, STS), from arrival to answer.
+    pub busy: [AtomicUsize; 3],
+    /// Requests answered as throttled because their service was busy.
+    pub throttled: AtomicUsize,
+    /// Every request's service and how many of its service's requests were in flight
+    /// when it arrived (itself included), in arrival order.
+    pub arrivals: Mutex<Vec<(Service, usize)>>,
+}
+
+/// Counts one request as in flight for its service until it is dropped.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Counts one client connection as open until it is dropped, however it ends.
@@ -147,6 +171,8 @@ pub struct Counts {
     pub faults: usize,
     /// Total time spent waiting for the upstream's answers.
     pub upstream: Duration,
+    /// Requests throttled because their service was busy (`FaultPlan::throttle_above`).
+    pub throttled: usize,
 }
 
 /// A running proxy; it stops when dropped.
@@ -235,7 +261,13 @@ impl Proxy {
             writes: self.stats.writes.load(Ordering::SeqCst),
             faults: self.stats.faults.load(Ordering::SeqCst),
             upstream: Duration::from_micros(self.stats.upstream_micros.load(Ordering::SeqCst)),
+            throttled: self.stats.throttled.load(Ordering::SeqCst),
         }
+    }
+
+    /// Every request's service and its service's requests in flight at its arrival.
+    pub fn arrivals(&self) -> Vec<(Service, usize)> {
+        self.stats.arrivals.lock().unwrap().clone()
     }
 
     /// Requests by `Service:Action`.
@@ -570,6 +602,11 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         let stats = &shared.stats;
         let service = service_of(&request);
         let (action, read) = action_of(&request, service);
+        let busy = &stats.busy[service as usize];
+        let in_flight = busy.fetch_add(1, Ordering::SeqCst) + 1;
+        let _busy = Busy(busy);
+        stats.arrivals.lock().unwrap().push((service, in_flight));
+        let throttle = shared.faults.throttle_above.is_some_and(|n| in_flight > n);
         stats.requests.fetch_add(1, Ordering::SeqCst);
         if read {
             stats.reads.fetch_add(1, Ordering::SeqCst);
@@ -590,6 +627,18 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             region_of(&request),
             request.start
         ));
+        if throttle {
+            stats.throttled.fetch_add(1, Ordering::SeqCst);
+            let answer = if service == Service::S3 {
+                Fault::SlowDown503
+            } else {
+                Fault::Throttling400
+            };
+            client_write
+                .write_all(&fault_response(answer, service))
+                .await?;
+            continue;
+        }
         let fault = shared.draw(service, &request.start);
         if let Some(f) = fault {
             stats.faults.fetch_add(1, Ordering::SeqCst);

@@ -176,7 +176,16 @@ async fn connect(
     settings: &Settings,
     key: Option<crate::keypair::PrivateKey>,
 ) -> Result<Arc<AwsProvider>> {
-    let provider = AwsProvider::connect(&settings.region.name, key)
+    connect_paced(settings, key, crate::provider::aws::DEFAULT_PARALLELISM).await
+}
+
+/// [`connect`], with at most `parallelism` AWS calls at once (`--parallelism`).
+async fn connect_paced(
+    settings: &Settings,
+    key: Option<crate::keypair::PrivateKey>,
+    parallelism: usize,
+) -> Result<Arc<AwsProvider>> {
+    let provider = AwsProvider::connect_paced(&settings.region.name, key, parallelism)
         .await
         .context("cannot set up the AWS clients")?;
     Ok(Arc::new(provider))

@@ -116,7 +116,7 @@ async fn plan_with_refresh(
 ) -> Result<(workflow::Planned, usize)> {
     let inputs = &mut *inputs;
     Ok(if args.refresh {
-        let provider = connect(&inputs.settings, None).await?;
+        let provider = connect_paced(&inputs.settings, None, args.parallelism.into()).await?;
         thumbprint(inputs, &provider).await;
         let n = state.resources.len();
         if text {
@@ -145,6 +145,7 @@ async fn plan_with_refresh(
                 planned.refresh_time.as_secs_f64()
             )?;
         }
+        throttle_note(&provider);
         (planned, reads)
     } else {
         if text {
@@ -255,7 +256,8 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
             })
             .await?;
             crate::scope::claim(&mut state, &inputs.settings)?;
-            let provider = connect(&inputs.settings, key).await?;
+            let provider =
+                connect_paced(&inputs.settings, key, usize::from(args.parallelism)).await?;
             let planned = interruptible(&interrupts, "while refreshing", async {
                 thumbprint(&mut inputs, &provider).await;
                 workflow::plan(
@@ -318,13 +320,23 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         bars.finish();
     }
     let calls = provider.api_calls();
+    let throttled = provider.pacer().now().throttled;
     let summary = format!(
-        "{} in all ({}, {}); changes took {:.2}s",
+        "{} in all ({}, {}{}); changes took {:.2}s",
         counted(calls.reads + calls.writes, "AWS call", "AWS calls"),
         counted(calls.reads, "read", "reads"),
         counted(calls.writes, "write", "writes"),
+        if throttled > 0 {
+            format!(
+                "; {} throttled by AWS and retried",
+                counted(throttled, "attempt", "attempts")
+            )
+        } else {
+            String::new()
+        },
         started.elapsed().as_secs_f64()
     );
+    timings(&planned, &outcome, started.elapsed());
     // Adopted resources are counted as such; those that needed no update changed nothing.
     let adopted: Vec<&crate::plan::Change> = planned
         .plan
@@ -345,6 +357,42 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         stop.load(std::sync::atomic::Ordering::SeqCst),
         adoptions,
     )
+}
+
+/// `note: AWS throttled 12 call attempts (IAM 12); …` on stderr, when it did.
+fn throttle_note(provider: &AwsProvider) {
+    use crate::pacing::Service;
+    let pacer = provider.pacer();
+    let by: Vec<String> = [Service::Iam, Service::S3, Service::Sts]
+        .into_iter()
+        .filter(|s| pacer.throttled(*s) > 0)
+        .map(|s| format!("{s} {}", pacer.throttled(s)))
+        .collect();
+    if by.is_empty() {
+        return;
+    }
+    error_line(&format!(
+        "note: AWS throttled {} ({}); stsform ran fewer calls at once and retried them",
+        counted(pacer.now().throttled, "call attempt", "call attempts"),
+        by.join(", ")
+    ));
+}
+
+/// With `STSFORM_TIMINGS=1`, one line on stderr saying where an apply's time went, for
+/// the benchmark (`examples/bench`): not for users, and not a stable format.
+fn timings(planned: &workflow::Planned, outcome: &Outcome, changes: Duration) {
+    if std::env::var_os("STSFORM_TIMINGS").is_none_or(|v| v != "1") {
+        return;
+    }
+    let saves = outcome.saves;
+    error_line(&format!(
+        "timings: refresh {:.3}s; changes {:.3}s; state saves {} taking {:.3}s, {:.3}s of it holding up changes",
+        planned.refresh_time.as_secs_f64(),
+        changes.as_secs_f64(),
+        saves.count,
+        saves.saving.as_secs_f64(),
+        saves.blocked.as_secs_f64(),
+    ));
 }
 
 /// Resources apply adopted, and how many of them needed no update.
@@ -426,7 +474,7 @@ async fn saved(
     saved_plan::check(&saved, &state, &now, &origin)?;
     let mut plan = saved.plan;
     let private = workflow::key_for_saved_plan(&mut plan, &settings, key)?;
-    let provider = connect(&settings, private).await?;
+    let provider = connect_paced(&settings, private, usize::from(args.parallelism)).await?;
     let planned = workflow::Planned {
         plan,
         state,

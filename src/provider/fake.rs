@@ -9,9 +9,10 @@
 //! PutObject and PutRolePolicy overwrite, and fail without their bucket or role
 //! (`NoSuchBucket`, `NoSuchEntity`); listings by name. Roles may hold managed policies
 //! (`attach_role_policy`) and inline policies of any name; like IAM, the account refuses
-//! to delete a role that still has either (`DeleteConflict`), and like the real provider,
-//! delete empties the role first. Ownership is `ownership`'s rule, as for AWS. Local
-//! kinds go to `LocalFiles`, as in the real provider.
+//! to delete a role that still has either (`DeleteConflict`, counted), and like the real
+//! provider, delete first removes the policies this provider listed, and lists again only
+//! on `DeleteConflict`. Ownership is `ownership`'s rule, as for AWS. Local kinds go to
+//! `LocalFiles`, as in the real provider.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,13 +47,20 @@ pub struct FakeCloud {
     failures: Mutex<Vec<(ResourceId, Op, usize)>>,
     reads: AtomicUsize,
     writes: AtomicUsize,
+    conflicts: AtomicUsize,
 }
 
 /// The fake provider: a fake account plus the real local files.
 pub struct FakeProvider {
     cloud: Arc<FakeCloud>,
     local: LocalFiles,
+    /// Role name → (inline policy names, managed policy ARNs) as this provider listed
+    /// them, kept true by its own deletes: what a role's delete removes first.
+    listed: Mutex<BTreeMap<String, Listed>>,
 }
+
+/// A role's inline policy names and managed policy ARNs, as listed.
+type Listed = (BTreeSet<String>, BTreeSet<String>);
 
 impl FakeProvider {
     /// A provider for `cloud`; `key` is the signing key local writes may use.
@@ -60,6 +68,26 @@ impl FakeProvider {
         FakeProvider {
             cloud,
             local: LocalFiles::new(key),
+            listed: Mutex::default(),
+        }
+    }
+
+    /// Removes from `role` the inline policies `inline` and the managed ones `managed`
+    /// (those gone already included).
+    fn empty_role(
+        &self,
+        map: &mut BTreeMap<ResourceId, Spec>,
+        role: &str,
+        inline: &BTreeSet<String>,
+        managed: &BTreeSet<String>,
+    ) {
+        if let Some(attached) = self.cloud.attached.lock().unwrap().get_mut(role) {
+            attached.retain(|arn| !managed.contains(arn));
+        }
+        for policy in inline_policies(map, role) {
+            if matches!(&map[&policy], Spec::IamRolePolicy(p) if inline.contains(&p.name)) {
+                map.remove(&policy);
+            }
         }
     }
 }
@@ -74,7 +102,13 @@ impl FakeCloud {
             failures: Mutex::default(),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
+            conflicts: AtomicUsize::new(0),
         })
+    }
+
+    /// How many times DeleteRole was refused because the role still had policies.
+    pub fn delete_conflicts(&self) -> usize {
+        self.conflicts.load(Ordering::SeqCst)
     }
 
     /// Makes the next `times` calls of `op` on `id` fail.
@@ -139,6 +173,7 @@ impl FakeCloud {
             .get(&id.name)
             .is_some_and(|a| !a.is_empty());
         if !inline.is_empty() || attached {
+            self.conflicts.fetch_add(1, Ordering::SeqCst);
             return Err(ProviderError::Api {
                 id: id.clone(),
                 operation: "DeleteRole".into(),
@@ -340,15 +375,39 @@ impl Provider for FakeProvider {
             map.retain(|k, _| !(k.kind == ResourceKind::S3Object && k.name.starts_with(&prefix)));
         }
         if id.kind == ResourceKind::IamRole {
-            // Like the real provider: detach every managed policy and delete every inline
-            // one, then DeleteRole (which the account refuses while any remain).
-            self.cloud.attached.lock().unwrap().remove(&id.name);
-            for policy in inline_policies(&map, &id.name) {
-                map.remove(&policy);
+            // Like the real provider: remove the policies listed earlier, then DeleteRole;
+            // when the account refuses (something was put on the role since, or nothing
+            // was listed), list them now, remove them, and delete again.
+            let known = self.listed.lock().unwrap().remove(&id.name);
+            let (inline, managed) = known.unwrap_or_default();
+            self.empty_role(&mut map, &id.name, &inline, &managed);
+            if self.cloud.delete_role_api(&mut map, id).is_ok() {
+                return Ok(());
             }
+            self.cloud.reads.fetch_add(2, Ordering::SeqCst);
+            let inline = inline_policies(&map, &id.name)
+                .iter()
+                .filter_map(|p| match &map[p] {
+                    Spec::IamRolePolicy(p) => Some(p.name.clone()),
+                    _ => None,
+                })
+                .collect();
+            let managed = self
+                .cloud
+                .attached
+                .lock()
+                .unwrap()
+                .get(&id.name)
+                .cloned()
+                .unwrap_or_default();
+            self.empty_role(&mut map, &id.name, &inline, &managed);
             return self.cloud.delete_role_api(&mut map, id);
         }
-        map.remove(id);
+        if let Some(Spec::IamRolePolicy(p)) = map.remove(id)
+            && let Some((inline, _)) = self.listed.lock().unwrap().get_mut(&p.role)
+        {
+            inline.remove(&p.name);
+        }
         Ok(())
     }
 
@@ -392,6 +451,18 @@ impl Provider for FakeProvider {
                 .unwrap_or_default(),
         };
         names.sort();
+        // Remembered, as the real provider does, for deleting the role later.
+        match listing {
+            Listing::InlinePolicies { role } => {
+                let mut listed = self.listed.lock().unwrap();
+                listed.entry(role.clone()).or_default().0 = names.iter().cloned().collect();
+            }
+            Listing::AttachedPolicies { role } => {
+                let mut listed = self.listed.lock().unwrap();
+                listed.entry(role.clone()).or_default().1 = names.iter().cloned().collect();
+            }
+            _ => {}
+        }
         Ok(names)
     }
 }
@@ -481,15 +552,31 @@ mod tests {
                 description: String::new(),
                 trust_policy: serde_json::json!({}),
                 permissions_boundary: None,
-                tags: Tags::new(),
+                tags: crate::ownership::tags("c"),
             })),
         );
         cloud.put_inline_policy("r", "extra", serde_json::json!({}));
-        let mut map = cloud.resources.lock().unwrap();
-        let err = cloud
-            .delete_role_api(&mut map, &role)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("DeleteRole: DeleteConflict"), "{err}");
+        {
+            let mut map = cloud.resources.lock().unwrap();
+            let err = cloud
+                .delete_role_api(&mut map, &role)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("DeleteRole: DeleteConflict"), "{err}");
+        }
+        // The provider removes what it listed; a policy attached after its listing makes
+        // IAM refuse once, and it lists again, detaches it and deletes the role.
+        let provider = FakeProvider::new(Arc::clone(&cloud), None);
+        let listed = provider
+            .list(&Listing::InlinePolicies { role: "r".into() })
+            .await
+            .unwrap();
+        assert_eq!(listed, ["extra"]);
+        cloud.attach_role_policy("r", "arn:aws:iam::aws:policy/ReadOnlyAccess");
+        let conflicts = cloud.delete_conflicts();
+        let before = cloud.snapshot()[&role].clone();
+        provider.delete(&role, &before).await.unwrap();
+        assert_eq!(cloud.delete_conflicts(), conflicts + 1);
+        assert!(cloud.snapshot().is_empty(), "{:?}", cloud.snapshot());
     }
 }

@@ -1,7 +1,8 @@
 //! The provider seam: the only door to the outside world, shaped like the lifecycle.
 //!
 //! `read`, `create`, `update`, `delete` per resource, plus `list` (names only) for the
-//! discovery of what exists but is not in the state. Everything behind it does I/O;
+//! discovery of what exists but is not in the state, and `pacing` (how a provider slows
+//! down for a throttling service) for progress. Everything behind it does I/O;
 //! everything in front of it is pure. Implementations: `aws` (the real one, also used
 //! against the emulator) and `fake` (in memory, with fault injection; a test double behind
 //! the `test-support` feature). Local files are
@@ -180,6 +181,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Names of what exists (roles, providers, objects, a role's policies), sorted.
     fn list(&self, listing: &Listing) -> impl Future<Output = ProviderResult<Vec<String>>> + Send;
+
+    /// How the provider paces its calls as the service throttles them (`pacing`), for
+    /// progress; `None` when it does not pace.
+    fn pacing(&self) -> Option<tokio::sync::watch::Receiver<crate::pacing::Pacing>> {
+        None
+    }
 }
 
 /// STS's web-identity exchange, for `verify`: the last step of a pod's path to AWS.

@@ -5,9 +5,10 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{LockInfo, SaveState, State, StateError, check_overwrite};
+use super::{Detached, LockInfo, SaveState, State, StateError, check_overwrite};
 
 /// First wait between lock attempts; doubled after each failed attempt.
 pub(super) const LOCK_BACKOFF_START: Duration = Duration::from_millis(100);
@@ -62,7 +63,8 @@ pub struct StateFile {
     /// and serial. While the file on disk still has exactly these bytes, `save` checks
     /// against them instead of re-parsing the file (a full parse per save made apply
     /// O(n²) in the number of resources).
-    known: std::sync::Mutex<Option<Known>>,
+    /// Shared with the savers [`SaveState::detached`] hands out.
+    known: Arc<Mutex<Option<Known>>>,
 }
 
 impl StateFile {
@@ -127,7 +129,7 @@ impl StateFile {
         Ok(StateFile {
             path: path.to_path_buf(),
             lock: file,
-            known: std::sync::Mutex::new(None),
+            known: Arc::default(),
         })
     }
 
@@ -169,43 +171,49 @@ impl StateFile {
     /// or the new state, never a mix. Refuses to overwrite a file with another lineage
     /// or a higher serial ([`StateError::Conflict`]). On error `state.serial` is unchanged.
     pub fn save(&self, state: &mut State) -> Result<(), StateError> {
-        let previous = match std::fs::read_to_string(&self.path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err(&self.path)(e)),
-        };
-        let mut known = self.known.lock().expect("state text lock poisoned");
-        if let Some(text) = &previous {
-            // A file we cannot parse is not checked: `load` would have refused it, so it
-            // was put there behind our back; the backup keeps it either way. The file we
-            // loaded or last wrote, byte for byte unchanged, is not parsed again.
-            let on_disk = match known.as_ref().filter(|k| k.text == *text) {
-                Some(k) => Some((k.lineage.clone(), k.serial)),
-                None => State::from_toml(text, &self.path.to_string_lossy())
-                    .ok()
-                    .map(|s| (s.lineage, s.serial)),
-            };
-            if let Some((lineage, serial)) = on_disk {
-                check_overwrite(&self.path, &lineage, serial, state)?;
-            }
-            write_atomic(&backup_path(&self.path), text.as_bytes())?;
-        }
-
-        state.serial += 1;
-        let text = state.to_toml();
-        let result = write_atomic(&self.path, text.as_bytes());
-        match result {
-            Ok(()) => {
-                *known = Some(Known {
-                    lineage: state.lineage.clone(),
-                    serial: state.serial,
-                    text,
-                });
-            }
-            Err(_) => state.serial -= 1,
-        }
-        result
+        save_at(&self.path, &self.known, state)
     }
+}
+
+/// [`StateFile::save`] of the file at `path`, whose text as last read or written is
+/// `known`.
+fn save_at(path: &Path, known: &Mutex<Option<Known>>, state: &mut State) -> Result<(), StateError> {
+    let previous = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut known = known.lock().expect("state text lock poisoned");
+    if let Some(text) = &previous {
+        // A file we cannot parse is not checked: `load` would have refused it, so it
+        // was put there behind our back; the backup keeps it either way. The file we
+        // loaded or last wrote, byte for byte unchanged, is not parsed again.
+        let on_disk = match known.as_ref().filter(|k| k.text == *text) {
+            Some(k) => Some((k.lineage.clone(), k.serial)),
+            None => State::from_toml(text, &path.to_string_lossy())
+                .ok()
+                .map(|s| (s.lineage, s.serial)),
+        };
+        if let Some((lineage, serial)) = on_disk {
+            check_overwrite(path, &lineage, serial, state)?;
+        }
+        write_atomic(&backup_path(path), text.as_bytes())?;
+    }
+
+    state.serial += 1;
+    let text = state.to_toml();
+    let result = write_atomic(path, text.as_bytes());
+    match result {
+        Ok(()) => {
+            *known = Some(Known {
+                lineage: state.lineage.clone(),
+                serial: state.serial,
+                text,
+            });
+        }
+        Err(_) => state.serial -= 1,
+    }
+    result
 }
 
 /// A state file's text with its lineage and serial, as last read or written.
@@ -228,6 +236,14 @@ impl Drop for StateFile {
 impl SaveState for StateFile {
     fn save_state(&self, state: &mut State) -> Result<(), StateError> {
         self.save(state)
+    }
+
+    fn detached(&self) -> Option<Detached> {
+        // The lock stays with this value; a saver only writes while apply holds it.
+        let (path, known) = (self.path.clone(), Arc::clone(&self.known));
+        Some(Arc::new(move |state: &mut State| {
+            save_at(&path, &known, state)
+        }))
     }
 }
 

@@ -42,4 +42,13 @@ pub use store::{Location, Lock, StateStore};
 pub trait SaveState {
     /// Writes `state` with its serial incremented (unchanged on error).
     fn save_state(&self, state: &mut State) -> Result<(), StateError>;
+
+    /// The same save (same place, same checks), owning what it needs, so that apply can
+    /// save on another thread while it goes on; `None` when there is none.
+    fn detached(&self) -> Option<Detached> {
+        None
+    }
 }
+
+/// A [`SaveState::save_state`] that can be moved to another thread.
+pub type Detached = std::sync::Arc<dyn Fn(&mut State) -> Result<(), StateError> + Send + Sync>;

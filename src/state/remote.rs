@@ -84,6 +84,7 @@ pub trait ObjectStore {
 }
 
 /// A state kept in an [`ObjectStore`] under `key`, with its lock at `key.lock`.
+#[derive(Clone)]
 pub struct Remote<S> {
     store: S,
     key: String,

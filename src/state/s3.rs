@@ -19,6 +19,7 @@ use super::remote::{Object, ObjectStore, Precondition, Put, StoreError};
 use crate::sdk::{Sdk, describe, is, status};
 
 /// One bucket holding states and their locks.
+#[derive(Clone)]
 pub struct S3Objects {
     s3: aws_sdk_s3::Client,
     bucket: String,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::file::{LOCK_BACKOFF_MAX, LOCK_BACKOFF_START, clear_own_lock_info, force_unlock};
 use super::remote::Remote;
 use super::s3::S3Objects;
-use super::{LockInfo, SaveState, State, StateError, StateFile};
+use super::{Detached, LockInfo, SaveState, State, StateError, StateFile};
 
 /// Where a state is kept, parsed from `--state` / `state = "…"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,6 +257,19 @@ impl SaveState for Lock {
         match self {
             Lock::Local(f) => f.save(state),
             Lock::S3(r) => block_on(|| r.path(), r.save(state)),
+        }
+    }
+
+    fn detached(&self) -> Option<Detached> {
+        match self {
+            Lock::Local(f) => f.detached(),
+            // A copy of the remote (same client, key and held lock) saves the same way.
+            Lock::S3(r) => {
+                let remote = (**r).clone();
+                Some(std::sync::Arc::new(move |state: &mut State| {
+                    block_on(|| remote.path(), remote.save(state))
+                }))
+            }
         }
     }
 }

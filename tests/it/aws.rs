@@ -600,10 +600,18 @@ async fn api_calls_are_counted_and_reads_never_write() {
     }
     let calls = ctx.provider.api_calls();
     assert_eq!(calls.writes, 0);
+    // A resource's reads run at once, so a missing one answers each of them: the bucket
+    // its four (location, tags, public-access block, policy), an object its two (body,
+    // tags), the others one Get.
+    let reads_of = |r: &Resource| match r.id.kind {
+        ResourceKind::S3Bucket => 4,
+        ResourceKind::S3Object => 2,
+        _ => 1,
+    };
     assert_eq!(
         calls.reads,
-        1 + remote.len(),
-        "one Get per missing resource"
+        1 + remote.iter().map(reads_of).sum::<usize>(),
+        "every read of a missing resource is made once"
     );
 
     let role = ctx.get(ResourceKind::IamRole, "");
@@ -627,6 +635,120 @@ async fn api_calls_are_counted_and_reads_never_write() {
             writes: 0
         }
     );
+    // Deleting what this run read reads nothing more: DeleteRole, and that is all (the
+    // role has no policy yet).
+    let before = ctx.provider.api_calls();
     ctx.provider.delete(&role.id, &role.spec).await.unwrap();
-    assert!(ctx.provider.api_calls().since(before).writes >= 1);
+    assert_eq!(
+        ctx.provider.api_calls().since(before),
+        ApiCalls {
+            reads: 0,
+            writes: 1
+        }
+    );
+}
+
+/// Deleting a role removes the policies the run listed, then the role: no read. Only when
+/// IAM answers `DeleteConflict` (a policy was put on the role after the listing) does it
+/// list again, remove what it finds, and delete the role.
+#[tokio::test]
+async fn a_role_delete_lists_again_only_when_iam_answers_delete_conflict() {
+    let ctx = Ctx::new().await;
+    let oidc = ctx.get(ResourceKind::IamOidcProvider, "amazonaws.com");
+    let role = ctx.get(ResourceKind::IamRole, "");
+    let policy = ctx.get(ResourceKind::IamRolePolicy, "");
+    let Spec::IamRole(spec) = &role.spec else {
+        unreachable!()
+    };
+    let name = spec.name.clone();
+    ctx.provider.create(&oidc).await.unwrap();
+    ctx.provider.create(&role).await.unwrap();
+    ctx.provider.create(&policy).await.unwrap();
+    let listed = |listing| {
+        let provider = &ctx.provider;
+        async move { provider.list(&listing).await.unwrap() }
+    };
+    let inline = || stsform::provider::Listing::InlinePolicies { role: name.clone() };
+    let attached = || stsform::provider::Listing::AttachedPolicies { role: name.clone() };
+
+    // As a destroy does: the refresh reads the role, discovery lists its policies, and
+    // the role's own policy is deleted by its own change.
+    let Some(live) = ctx.read(&role).await else {
+        panic!("the role is there")
+    };
+    assert_eq!(listed(inline()).await, std::slice::from_ref(&name));
+    assert!(listed(attached()).await.is_empty());
+    ctx.provider.delete(&policy.id, &policy.spec).await.unwrap();
+
+    // Then, outside stsform, a managed policy is attached and an inline one put.
+    let managed = ctx
+        .iam
+        .create_policy()
+        .policy_name(format!("{}-late", ctx.name))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let managed = managed.policy().unwrap().arn().unwrap().to_string();
+    ctx.iam
+        .attach_role_policy()
+        .role_name(&name)
+        .policy_arn(&managed)
+        .send()
+        .await
+        .unwrap();
+    ctx.iam
+        .put_role_policy()
+        .role_name(&name)
+        .policy_name("put-late")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let before = ctx.provider.api_calls();
+    ctx.provider.delete(&role.id, &live).await.unwrap();
+    // DeleteRole (refused), both listings, DetachRolePolicy, DeleteRolePolicy, DeleteRole.
+    assert_eq!(
+        ctx.provider.api_calls().since(before),
+        ApiCalls {
+            reads: 2,
+            writes: 4
+        }
+    );
+    assert!(ctx.iam.get_role().role_name(&name).send().await.is_err());
+    // The managed policy is only detached: it still exists.
+    ctx.iam
+        .get_policy()
+        .policy_arn(&managed)
+        .send()
+        .await
+        .unwrap();
+    ctx.iam
+        .delete_policy()
+        .policy_arn(&managed)
+        .send()
+        .await
+        .unwrap();
+
+    // Nothing put on it since the listing: DeleteRole, and nothing else.
+    ctx.provider.create(&role).await.unwrap();
+    ctx.provider.create(&policy).await.unwrap();
+    let Some(live) = ctx.read(&role).await else {
+        panic!("the role is there")
+    };
+    assert_eq!(listed(inline()).await, std::slice::from_ref(&name));
+    assert!(listed(attached()).await.is_empty());
+    ctx.provider.delete(&policy.id, &policy.spec).await.unwrap();
+    let before = ctx.provider.api_calls();
+    ctx.provider.delete(&role.id, &live).await.unwrap();
+    assert_eq!(
+        ctx.provider.api_calls().since(before),
+        ApiCalls {
+            reads: 0,
+            writes: 1
+        }
+    );
+    assert!(ctx.iam.get_role().role_name(&name).send().await.is_err());
+    ctx.provider.delete(&oidc.id, &oidc.spec).await.unwrap();
 }

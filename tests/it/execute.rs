@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stsform::desired::{self, Facts};
-use stsform::execute::{self, Controls, Event, Observer};
+use stsform::execute::{self, Controls, Event, Observer, Save};
 use stsform::plan::{self, Observed};
 use stsform::progress::Recorder;
 use stsform::provider::fake::{FakeCloud, FakeProvider};
@@ -109,7 +109,7 @@ async fn parallelism_bounds_concurrent_changes_and_state_is_saved_after_each() {
             &graph,
             Arc::clone(&provider),
             &mut state,
-            &mut save,
+            Save::Inline(&mut save),
             controls,
         )
         .await;
@@ -140,6 +140,81 @@ async fn parallelism_bounds_concurrent_changes_and_state_is_saved_after_each() {
                     change.id
                 );
             }
+        }
+    }
+}
+
+/// Saved on a thread of its own while changes go on: still every change is in a save
+/// before it is reported and before what depends on it starts, the saves carry the
+/// serial forward, and the last save holds everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn background_saves_hold_every_change_before_it_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = new_cluster_plan(dir.path());
+    let graph = stsform::graph::build(&plan).unwrap();
+    let provider = Arc::new(Slow {
+        inner: FakeProvider::new(FakeCloud::new("123456789012"), Some(fixed_private_key())),
+        running: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    });
+    let mut state = State::new("ex");
+    let saved: Arc<Mutex<BTreeSet<ResourceId>>> = Arc::default();
+    let last = Arc::new(AtomicUsize::new(0));
+    let save = {
+        let (saved, last) = (Arc::clone(&saved), Arc::clone(&last));
+        move |s: &mut State| -> anyhow::Result<()> {
+            // A slow disk: changes finish while a save is in flight.
+            std::thread::sleep(Duration::from_millis(20));
+            s.serial += 1;
+            *saved.lock().unwrap() = s.resources.keys().cloned().collect();
+            last.store(s.resources.len(), Ordering::SeqCst);
+            Ok(())
+        }
+    };
+    let observer = SavedBeforeReported {
+        saved: Arc::clone(&saved),
+        recorder: Recorder::default(),
+    };
+    let stop = AtomicBool::new(false);
+    let controls = Controls {
+        observer: &observer,
+        parallelism: 3,
+        stop: &stop,
+    };
+    let outcome = execute::apply(
+        &plan,
+        &graph,
+        Arc::clone(&provider),
+        &mut state,
+        Save::Background(Arc::new(save)),
+        controls,
+    )
+    .await;
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    assert_eq!(state.resources.len(), 28);
+    assert_eq!(
+        last.load(Ordering::SeqCst),
+        28,
+        "the last save holds everything"
+    );
+    assert_eq!(state.serial, outcome.saves.count as u64);
+    assert!(outcome.saves.saving >= Duration::from_millis(20) * outcome.saves.count as u32);
+    let events = observer.recorder.events();
+    for change in &plan.changes {
+        let started = events
+            .iter()
+            .position(|e| matches!(e, Event::Started { id, .. } if *id == change.id))
+            .unwrap();
+        for dep in &change.depends_on {
+            let finished = events
+                .iter()
+                .position(|e| matches!(e, Event::Finished { id, .. } if id == dep))
+                .unwrap();
+            assert!(
+                finished < started,
+                "{} started before {dep} was saved",
+                change.id
+            );
         }
     }
 }
@@ -198,7 +273,15 @@ async fn stopping_lets_running_changes_finish_and_starts_nothing_new() {
         parallelism: 2,
         stop: &stop,
     };
-    let outcome = execute::apply(&plan, &graph, provider, &mut state, &mut save, controls).await;
+    let outcome = execute::apply(
+        &plan,
+        &graph,
+        provider,
+        &mut state,
+        Save::Inline(&mut save),
+        controls,
+    )
+    .await;
     assert!(!outcome.is_complete());
     // The two that were running when the stop came both finished and were saved.
     assert_eq!(outcome.succeeded.len(), 2, "{outcome:#?}");

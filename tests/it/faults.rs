@@ -228,3 +228,85 @@ fn every_iam_request_failing_fails_cleanly_and_keeps_the_state_true() {
     assert_eq!(destroy.status.code(), Some(0), "{}", text(&destroy));
     assert_no_secrets(c.path(), &[&apply, &plan, &destroy]);
 }
+
+/// `count` more CredentialsRequests in `dir`, each a role of its own.
+fn more_requests(dir: &std::path::Path, count: usize) {
+    for i in 0..count {
+        let yaml = format!(
+            "apiVersion: cloudcredential.openshift.io/v1\nkind: CredentialsRequest\nmetadata:\n  name: extra-{i}\n  namespace: openshift-cloud-credential-operator\nspec:\n  serviceAccountNames:\n  - extra-{i}\n  secretRef:\n    name: extra-{i}-credentials\n    namespace: openshift-extra-{i}\n  providerSpec:\n    apiVersion: cloudcredential.openshift.io/v1\n    kind: AWSProviderSpec\n    statementEntries:\n    - effect: Allow\n      action:\n      - s3:GetObject\n      resource: \"*\"\n"
+        );
+        std::fs::write(dir.join(format!("90-extra-{i:02}.yaml")), yaml).unwrap();
+    }
+}
+
+/// Every service throttles above two calls at once, as AWS throttles a burst. stsform
+/// backs off (its progress says so), the calls it makes after that arrive a few at a
+/// time, and the apply completes and converges. No timing is asserted.
+#[test]
+fn a_throttling_service_makes_stsform_back_off_and_the_apply_still_completes() {
+    let (rt, moto, account) = crate::binary::moto_setup();
+    let c = Cluster::new(&unique_name());
+    more_requests(&c.path().join("creds"), 24);
+    let proxy = rt.block_on(Proxy::start(
+        Some(upstream_addr(&moto)),
+        Duration::from_millis(5),
+        FaultPlan {
+            throttle_above: Some(2),
+            ..FaultPlan::none()
+        },
+    ));
+    // --parallelism 10 (the default): far more than the service takes.
+    let apply = run(&c, &proxy.url(), "apply");
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let out = String::from_utf8_lossy(&apply.stdout).into_owned();
+    let planned = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Plan: "))
+        .and_then(|l| l.split_once(" to add"))
+        .map(|(n, _)| n.to_string())
+        .unwrap_or_else(|| panic!("no plan line: {}", text(&apply)));
+    assert!(
+        out.contains(&format!(
+            "Apply complete! Resources: {planned} added, 0 changed, 0 destroyed."
+        )) && out.contains("throttled by AWS and retried"),
+        "{}",
+        text(&apply)
+    );
+    let throttled = proxy.counts().throttled;
+    assert!(throttled > 0, "the proxy throttled nothing");
+    // The plain progress lines say when it backs off, and to how many calls.
+    let backoff: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(" backoff IAM throttles: at most "))
+        .collect();
+    assert!(!backoff.is_empty(), "{}", text(&apply));
+    assert!(
+        backoff.iter().all(|l| l.ends_with("at once (of 10)")),
+        "{backoff:#?}"
+    );
+    // And it does back off: with a fixed 10, IAM calls pile up ten at a time all along;
+    // once stsform has backed off (the second half of the run's IAM calls) they arrive
+    // with at most a few in flight.
+    let iam: Vec<usize> = proxy
+        .arrivals()
+        .into_iter()
+        .filter(|(s, _)| *s == Service::Iam)
+        .map(|(_, n)| n)
+        .collect();
+    let late = &iam[iam.len() / 2..];
+    let peak = late.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "throttled above 2: {throttled} throttled of {} requests; IAM peak in flight {} early, {peak} late",
+        proxy.counts().requests,
+        iam.iter().copied().max().unwrap_or(0)
+    );
+    assert!(
+        peak <= 5,
+        "IAM calls still arrive {peak} at a time: {late:?}"
+    );
+    assert_state_true_to_aws(&rt, &account, &c);
+
+    let destroy = run(&c, &moto, "destroy");
+    assert_eq!(destroy.status.code(), Some(0), "{}", text(&destroy));
+    assert!(rt.block_on(account.inventory(&c.name)).is_empty());
+}

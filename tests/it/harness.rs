@@ -268,6 +268,27 @@ impl<A: Account> Env<A> {
         Ok((planned, outcome))
     }
 
+    /// `stsform destroy --auto-approve` (or apply) with `between` run after the plan is
+    /// made and before it is applied, through the same provider (as the binary runs
+    /// them): for what happens in AWS meanwhile.
+    pub async fn run_interleaved<F: std::future::Future<Output = ()>>(
+        &self,
+        mode: Mode,
+        between: impl FnOnce() -> F,
+    ) -> (Planned, Outcome) {
+        let (inputs, key) = self.inputs(mode == Mode::Apply);
+        let provider = self.account.provider(key).await;
+        let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
+        let state = file.load(&self.name).unwrap();
+        let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
+            .await
+            .unwrap();
+        between().await;
+        let recorder = Recorder::default();
+        let outcome = Self::execute_with(&planned, &provider, &file, &recorder).await;
+        (planned, outcome)
+    }
+
     /// Applies a plan made earlier (as `apply PLANFILE` does), with the key on disk.
     pub async fn execute(&self, planned: &Planned) -> (Outcome, Recorder) {
         let (inputs, key) = self.inputs(false);

@@ -141,6 +141,32 @@ async fn a_role_given_a_managed_policy_outside_stsform_is_still_destroyed<A: Acc
     assert!(account.inventory(&name).await.is_empty());
 }
 
+scenario!(a_policy_attached_after_the_refresh_is_detached_when_iam_refuses_the_delete);
+async fn a_policy_attached_after_the_refresh_is_detached_when_iam_refuses_the_delete<A: Account>(
+    account: A,
+    name: String,
+) {
+    let env = Env::new(account.clone(), &name, "cluster");
+    assert!(env.apply().await.1.is_complete());
+    let ingress = format!("{name}-openshift-ingress-operator-cloud-credentials");
+    // The destroy's plan lists the role's policies and finds none added; a managed policy
+    // is attached after that. Deleting the role removes what the plan listed, meets
+    // `DeleteConflict`, lists again, detaches it, and deletes the role.
+    let (planned, outcome) = env
+        .run_interleaved(Mode::Destroy, || async {
+            account.attach_managed_policy(&ingress).await;
+        })
+        .await;
+    assert!(
+        !planned.plan.notes.iter().any(|n| n.contains(&ingress)),
+        "the plan cannot know: {:#?}",
+        planned.plan.notes
+    );
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    assert!(account.inventory(&name).await.is_empty());
+    assert!(env.state().resources.is_empty());
+}
+
 scenario!(an_existing_tagged_role_is_adopted_and_an_untagged_one_refused);
 async fn an_existing_tagged_role_is_adopted_and_an_untagged_one_refused<A: Account>(
     account: A,

@@ -39,7 +39,7 @@ impl AwsProvider {
     ) -> ProviderResult<Option<OidcProviderSpec>> {
         let arn = self.oidc_arn(recorded).await?;
         let read = self
-            .call(
+            .iam_call(
                 "GetOpenIDConnectProvider",
                 self.iam
                     .get_open_id_connect_provider()
@@ -84,7 +84,7 @@ impl AwsProvider {
             request = request.set_thumbprint_list(Some(spec.thumbprints.clone()));
         }
         let out = match self
-            .call("CreateOpenIDConnectProvider", request.send())
+            .iam_call("CreateOpenIDConnectProvider", request.send())
             .await
         {
             Ok(out) => out,
@@ -124,7 +124,7 @@ impl AwsProvider {
     ) -> ProviderResult<OidcProviderSpec> {
         let arn = self.oidc_arn(before).await?;
         if sorted(&spec.thumbprints) != sorted(&before.thumbprints) {
-            self.call(
+            self.iam_call(
                 "UpdateOpenIDConnectProviderThumbprint",
                 self.iam
                     .update_open_id_connect_provider_thumbprint()
@@ -141,7 +141,7 @@ impl AwsProvider {
             .iter()
             .filter(|c| !before.client_ids.contains(c))
         {
-            self.call(
+            self.iam_call(
                 "AddClientIDToOpenIDConnectProvider",
                 self.iam
                     .add_client_id_to_open_id_connect_provider()
@@ -157,7 +157,7 @@ impl AwsProvider {
             .iter()
             .filter(|c| !spec.client_ids.contains(c))
         {
-            self.call(
+            self.iam_call(
                 "RemoveClientIDFromOpenIDConnectProvider",
                 self.iam
                     .remove_client_id_from_open_id_connect_provider()
@@ -170,7 +170,7 @@ impl AwsProvider {
         }
         let (set, remove) = tags::changes(&before.tags, &spec.tags);
         if !set.is_empty() {
-            self.call(
+            self.iam_call(
                 "TagOpenIDConnectProvider",
                 self.iam
                     .tag_open_id_connect_provider()
@@ -182,7 +182,7 @@ impl AwsProvider {
             .map_err(|e| api_error(id, "TagOpenIDConnectProvider", &e))?;
         }
         if !remove.is_empty() {
-            self.call(
+            self.iam_call(
                 "UntagOpenIDConnectProvider",
                 self.iam
                     .untag_open_id_connect_provider()
@@ -198,24 +198,31 @@ impl AwsProvider {
         Ok(live)
     }
 
+    /// Deletes the provider.
     pub(super) async fn delete_oidc_provider(
         &self,
         id: &ResourceId,
         before: &OidcProviderSpec,
     ) -> ProviderResult<()> {
-        let Some(live) = self.read_oidc_provider(id, before).await? else {
-            return Ok(());
+        // Ownership on the tags as this run read them (the refresh); a provider this run
+        // did not read (a saved plan's) is read now.
+        let (arn, live_tags) = match self.seen(id) {
+            Some(tags) => (self.oidc_arn(before).await?, tags),
+            None => match self.read_oidc_provider(id, before).await? {
+                Some(live) => (live.arn, live.tags),
+                None => return Ok(()),
+            },
         };
         // Another cluster's roles may trust this provider: only delete what is ours.
-        if !is_owned(&before.tags, &live.tags) {
+        if !is_owned(&before.tags, &live_tags) {
             return Err(refuse_delete(id, "OIDC provider", &before.tags));
         }
         let deleted = self
-            .call(
+            .iam_call(
                 "DeleteOpenIDConnectProvider",
                 self.iam
                     .delete_open_id_connect_provider()
-                    .open_id_connect_provider_arn(&live.arn)
+                    .open_id_connect_provider_arn(&arn)
                     .send(),
             )
             .await;

@@ -5,10 +5,16 @@
 //! (an interrupted apply's) and refuses any other. Delete empties the role first, as IAM
 //! requires: it detaches every managed policy and deletes every inline policy (ccoctl
 //! deletes only the inline ones, so a role someone attached a policy to outlived it); the
-//! plan lists what was added outside stsform before this happens.
+//! plan lists what was added outside stsform before this happens. It reads nothing the
+//! run already read: ownership is judged on the tags the run's refresh read, and the
+//! policies removed are those the run listed; only when IAM answers `DeleteConflict`
+//! (something was put on the role since, or nothing was listed) are they listed again.
+
+use std::collections::BTreeSet;
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
+use super::listing::RolePolicies;
 use super::{
     AwsProvider, NEW_PARENT, NO_SUCH_ENTITY, PROPAGATION, api_error, is, not_owned, refuse_delete,
     retry_while, tags, unless_gone,
@@ -32,7 +38,7 @@ impl AwsProvider {
         recorded: &RoleSpec,
     ) -> ProviderResult<Option<RoleSpec>> {
         let read = self
-            .call(
+            .iam_call(
                 "GetRole",
                 self.iam.get_role().role_name(&recorded.name).send(),
             )
@@ -75,7 +81,7 @@ impl AwsProvider {
         let trust = spec.trust_policy.to_string();
         let tags = tags::to_iam(id, &spec.tags)?;
         let created = retry_while(PROPAGATION, is_propagating, || async {
-            self.call(
+            self.iam_call(
                 "CreateRole",
                 self.iam
                     .create_role()
@@ -135,7 +141,7 @@ impl AwsProvider {
         if spec.trust_policy != before.trust_policy {
             let trust = spec.trust_policy.to_string();
             retry_while(PROPAGATION, is_propagating, || async {
-                self.call(
+                self.iam_call(
                     "UpdateAssumeRolePolicy",
                     self.iam
                         .update_assume_role_policy()
@@ -149,7 +155,7 @@ impl AwsProvider {
             .map_err(|e| api_error(id, "UpdateAssumeRolePolicy", &e))?;
         }
         if spec.description != before.description {
-            self.call(
+            self.iam_call(
                 "UpdateRole",
                 self.iam
                     .update_role()
@@ -163,7 +169,7 @@ impl AwsProvider {
         if spec.permissions_boundary != before.permissions_boundary {
             match &spec.permissions_boundary {
                 Some(arn) => self
-                    .call(
+                    .iam_call(
                         "PutRolePermissionsBoundary",
                         self.iam
                             .put_role_permissions_boundary()
@@ -175,7 +181,7 @@ impl AwsProvider {
                     .map(|_| ())
                     .map_err(|e| api_error(id, "PutRolePermissionsBoundary", &e))?,
                 None => self
-                    .call(
+                    .iam_call(
                         "DeleteRolePermissionsBoundary",
                         self.iam
                             .delete_role_permissions_boundary()
@@ -189,7 +195,7 @@ impl AwsProvider {
         }
         let (set, remove) = tags::changes(&before.tags, &spec.tags);
         if !set.is_empty() {
-            self.call(
+            self.iam_call(
                 "TagRole",
                 self.iam
                     .tag_role()
@@ -201,7 +207,7 @@ impl AwsProvider {
             .map_err(|e| api_error(id, "TagRole", &e))?;
         }
         if !remove.is_empty() {
-            self.call(
+            self.iam_call(
                 "UntagRole",
                 self.iam
                     .untag_role()
@@ -223,62 +229,113 @@ impl AwsProvider {
         before: &RoleSpec,
     ) -> ProviderResult<()> {
         let name = before.name.as_str();
-        let Some(live) = self.read_role(id, before).await? else {
-            return Ok(());
+        // Ownership on the tags as this run read them (the refresh); a role this run did
+        // not read (a saved plan's) is read now.
+        let live_tags = match self.seen(id) {
+            Some(tags) => tags,
+            None => match self.read_role(id, before).await? {
+                Some(live) => live.tags,
+                None => return Ok(()),
+            },
         };
-        if !is_owned(&before.tags, &live.tags) {
+        if !is_owned(&before.tags, &live_tags) {
             return Err(refuse_delete(id, "role", &before.tags));
         }
-        // IAM refuses to delete a role that still has policies (DeleteConflict). Managed
-        // policies attached outside stsform are detached (the plan named them), and every
-        // inline policy is deleted: ccoctl's (named like the role) and any added since.
-        let managed = self
-            .list_names(&Listing::AttachedPolicies {
-                role: name.to_string(),
-            })
-            .await?;
-        for arn in &managed {
+        // IAM refuses to delete a role that still has policies (DeleteConflict). Those the
+        // run listed go first (the plan named those added outside stsform).
+        self.empty_role(id, name, self.known_policies(name)).await?;
+        let deleted = match self.delete_role_call(name).await {
+            Err(e) if is(&e, &["DeleteConflict"]) => {
+                // Put on the role since the listing, or never listed: list, empty, retry.
+                let now = RolePolicies {
+                    inline: Some(self.listed(name, true).await?),
+                    managed: Some(self.listed(name, false).await?),
+                };
+                self.empty_role(id, name, now).await?;
+                // DeleteConflict right after removing the policies is IAM catching up.
+                retry_while(
+                    NEW_PARENT,
+                    |e| is(e, &["DeleteConflict"]),
+                    || self.delete_role_call(name),
+                )
+                .await
+            }
+            other => other,
+        };
+        unless_gone(id, "DeleteRole", deleted, NO_SUCH_ENTITY)?;
+        self.forget_role(name);
+        Ok(())
+    }
+
+    async fn delete_role_call(
+        &self,
+        name: &str,
+    ) -> Result<
+        aws_sdk_iam::operation::delete_role::DeleteRoleOutput,
+        aws_sdk_iam::error::SdkError<aws_sdk_iam::operation::delete_role::DeleteRoleError>,
+    > {
+        self.iam_call("DeleteRole", self.iam.delete_role().role_name(name).send())
+            .await
+    }
+
+    /// `role`'s inline policy names (`inline`) or attached policy ARNs, listed now.
+    async fn listed(&self, role: &str, inline: bool) -> ProviderResult<BTreeSet<String>> {
+        let listing = if inline {
+            Listing::InlinePolicies {
+                role: role.to_string(),
+            }
+        } else {
+            Listing::AttachedPolicies {
+                role: role.to_string(),
+            }
+        };
+        Ok(self.list_names(&listing).await?.into_iter().collect())
+    }
+
+    /// Detaches the managed policies and deletes the inline ones in `policies` (those
+    /// already gone included).
+    async fn empty_role(
+        &self,
+        id: &ResourceId,
+        name: &str,
+        policies: RolePolicies,
+    ) -> ProviderResult<()> {
+        for arn in policies.managed.unwrap_or_default() {
             let detached = self
-                .call(
+                .iam_call(
                     "DetachRolePolicy",
                     self.iam
                         .detach_role_policy()
                         .role_name(name)
-                        .policy_arn(arn)
+                        .policy_arn(&arn)
                         .send(),
                 )
                 .await;
             unless_gone(id, "DetachRolePolicy", detached, NO_SUCH_ENTITY)?;
+            self.remember(name, |p| {
+                if let Some(managed) = &mut p.managed {
+                    managed.remove(&arn);
+                }
+            });
         }
-        let inline = self
-            .list_names(&Listing::InlinePolicies {
-                role: name.to_string(),
-            })
-            .await?;
-        for policy in &inline {
+        for policy in policies.inline.unwrap_or_default() {
             let deleted = self
-                .call(
+                .iam_call(
                     "DeleteRolePolicy",
                     self.iam
                         .delete_role_policy()
                         .role_name(name)
-                        .policy_name(policy)
+                        .policy_name(&policy)
                         .send(),
                 )
                 .await;
             unless_gone(id, "DeleteRolePolicy", deleted, NO_SUCH_ENTITY)?;
+            self.remember(name, |p| {
+                if let Some(inline) = &mut p.inline {
+                    inline.remove(&policy);
+                }
+            });
         }
-        // DeleteConflict right after removing the policies is IAM catching up.
-        let deleted = retry_while(
-            NEW_PARENT,
-            |e| is(e, &["DeleteConflict"]),
-            || async {
-                self.call("DeleteRole", self.iam.delete_role().role_name(name).send())
-                    .await
-            },
-        )
-        .await;
-        unless_gone(id, "DeleteRole", deleted, NO_SUCH_ENTITY)?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ impl AwsProvider {
         recorded: &RolePolicySpec,
     ) -> ProviderResult<Option<RolePolicySpec>> {
         let read = self
-            .call(
+            .iam_call(
                 "GetRolePolicy",
                 self.iam
                     .get_role_policy()
@@ -51,7 +51,7 @@ impl AwsProvider {
             NEW_PARENT,
             |e| is(e, NO_SUCH_ENTITY),
             || async {
-                self.call(
+                self.iam_call(
                     "PutRolePolicy",
                     self.iam
                         .put_role_policy()
@@ -65,6 +65,11 @@ impl AwsProvider {
         )
         .await
         .map_err(|e| api_error(id, "PutRolePolicy", &e))?;
+        self.remember(&spec.role, |p| {
+            if let Some(inline) = &mut p.inline {
+                inline.insert(spec.name.clone());
+            }
+        });
         Ok(spec.clone())
     }
 
@@ -74,7 +79,7 @@ impl AwsProvider {
         before: &RolePolicySpec,
     ) -> ProviderResult<()> {
         let deleted = self
-            .call(
+            .iam_call(
                 "DeleteRolePolicy",
                 self.iam
                     .delete_role_policy()
@@ -85,6 +90,11 @@ impl AwsProvider {
             .await;
         // The policy or its whole role may be gone already.
         unless_gone(id, "DeleteRolePolicy", deleted, NO_SUCH_ENTITY)?;
+        self.remember(&before.role, |p| {
+            if let Some(inline) = &mut p.inline {
+                inline.remove(&before.name);
+            }
+        });
         Ok(())
     }
 }

@@ -3,10 +3,24 @@
 //! buckets.
 //!
 //! Names only: attributes come from `read`. A listing of something that is gone (a bucket,
-//! a role) is empty, not an error.
+//! a role) is empty, not an error. What a run lists of a role's policies is remembered
+//! (and kept true by the run's own puts and deletes), so that deleting the role removes
+//! them without listing them again; IAM's `DeleteConflict` tells when the memory is short.
+
+use std::collections::BTreeSet;
 
 use super::{AwsProvider, NO_SUCH_BUCKET, NO_SUCH_ENTITY, api_error, unless_gone};
+use crate::pacing::Service;
 use crate::provider::{Listing, ProviderResult};
+
+/// What this run listed of a role's policies, as changed by its own calls since.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct RolePolicies {
+    /// Inline policy names, if listed.
+    pub(super) inline: Option<BTreeSet<String>>,
+    /// Attached managed policy ARNs, if listed.
+    pub(super) managed: Option<BTreeSet<String>>,
+}
 
 /// Roles per ListRoles page (IAM's maximum): fewer pages in accounts with many roles.
 const ROLES_PER_PAGE: i32 = 1000;
@@ -25,7 +39,7 @@ impl AwsProvider {
                 // is at `/`), so the pages are filtered here; only the names that match
                 // are read further by the caller.
                 let pages = self
-                    .every_page("ListRoles", |marker| async {
+                    .every_page(Service::Iam, "ListRoles", |marker| async {
                         let page = self
                             .iam
                             .list_roles()
@@ -48,7 +62,7 @@ impl AwsProvider {
             Listing::OidcProviders => {
                 // Not paginated: one call lists every provider.
                 let out = self
-                    .call(
+                    .iam_call(
                         "ListOpenIDConnectProviders",
                         self.iam.list_open_id_connect_providers().send(),
                     )
@@ -63,7 +77,7 @@ impl AwsProvider {
             Listing::Objects { bucket, region } => {
                 let s3 = self.s3_in(region);
                 let pages = self
-                    .every_page("ListObjectsV2", |token| async {
+                    .every_page(Service::S3, "ListObjectsV2", |token| async {
                         let page = s3
                             .list_objects_v2()
                             .bucket(bucket)
@@ -87,7 +101,7 @@ impl AwsProvider {
             }
             Listing::InlinePolicies { role } => {
                 let pages = self
-                    .every_page("ListRolePolicies", |marker| async {
+                    .every_page(Service::Iam, "ListRolePolicies", |marker| async {
                         let page = self
                             .iam
                             .list_role_policies()
@@ -103,7 +117,7 @@ impl AwsProvider {
             }
             Listing::AttachedPolicies { role } => {
                 let pages = self
-                    .every_page("ListAttachedRolePolicies", |marker| async {
+                    .every_page(Service::Iam, "ListAttachedRolePolicies", |marker| async {
                         let page = self
                             .iam
                             .list_attached_role_policies()
@@ -126,6 +140,35 @@ impl AwsProvider {
         };
         names.sort();
         names.dedup();
+        match listing {
+            Listing::InlinePolicies { role } => self.remember(role, |p| {
+                p.inline = Some(names.iter().cloned().collect());
+            }),
+            Listing::AttachedPolicies { role } => self.remember(role, |p| {
+                p.managed = Some(names.iter().cloned().collect());
+            }),
+            _ => {}
+        }
         Ok(names)
+    }
+
+    /// Updates what this run knows of `role`'s policies.
+    pub(super) fn remember(&self, role: &str, change: impl FnOnce(&mut RolePolicies)) {
+        let mut known = self.role_policies.lock().expect("role policies lock");
+        change(known.entry(role.to_string()).or_default());
+    }
+
+    /// What this run knows of `role`'s policies (nothing listed: nothing known).
+    pub(super) fn known_policies(&self, role: &str) -> RolePolicies {
+        let known = self.role_policies.lock().expect("role policies lock");
+        known.get(role).cloned().unwrap_or_default()
+    }
+
+    /// Forgets `role` (deleted).
+    pub(super) fn forget_role(&self, role: &str) {
+        self.role_policies
+            .lock()
+            .expect("role policies lock")
+            .remove(role);
     }
 }

@@ -2,10 +2,13 @@
 //!
 //! Its clients come from the one SDK configuration in `sdk` (with `state::s3`, the only
 //! other code that imports `aws_sdk_*`); no SDK type leaves this module. One file per
-//! kind, plus `listing` (names, every page) and `tags` (tag conversion). This file owns
-//! the API-call counters, the pagination loop, error mapping (the answers that mean "not
-//! there" included) and the eventual-consistency retry helper. Whether a resource found
-//! in AWS is the cluster's is `ownership`'s rule.
+//! kind, plus `listing` (names, every page; and what this run listed of each role's
+//! policies, so a delete empties a role without listing it again) and `tags` (tag
+//! conversion). This file owns the door every call goes through (counted, and paced per
+//! service by a `pacing::Pacer` that the clients report each attempt to), the pagination
+//! loop, error mapping (the answers that mean "not there" included) and the
+//! eventual-consistency retry helper. Whether a resource found in AWS is the cluster's is
+//! `ownership`'s rule.
 
 mod iam_oidc_provider;
 mod iam_role;
@@ -17,8 +20,8 @@ mod tags;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -27,6 +30,7 @@ use super::local::LocalFiles;
 use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
 use crate::ownership::is_owned;
+use crate::pacing::{Pacer, Pacing, Service};
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec, Tags};
 use crate::sdk::{Sdk, describe, is, status};
 
@@ -63,27 +67,64 @@ pub struct AwsProvider {
     local: LocalFiles,
     reads: AtomicUsize,
     writes: AtomicUsize,
+    /// How many calls run at once, per service.
+    pacer: Arc<Pacer>,
+    /// What this run knows of each role's policies (see `listing`).
+    role_policies: Mutex<BTreeMap<String, listing::RolePolicies>>,
+    /// The tags of the roles, OIDC providers and buckets this run read, as read: what a
+    /// delete judges ownership on, so that it does not read them again. Forgotten when
+    /// the run changes the resource.
+    seen: Mutex<BTreeMap<ResourceId, Tags>>,
+}
+
+/// Calls at once when no `--parallelism` is given (the CLI's default).
+pub const DEFAULT_PARALLELISM: usize = 10;
+
+/// `STSFORM_PACING=fixed` keeps every service at `--parallelism` whatever AWS answers:
+/// for the benchmark's comparison of fixed and adaptive concurrency, not for users.
+fn adaptive_pacing() -> bool {
+    std::env::var("STSFORM_PACING").map_or(true, |v| v != "fixed")
 }
 
 impl AwsProvider {
     /// Loads credentials and endpoints the standard way (env, profile, SSO, IMDS…) for
-    /// `region`; `key` is the signing key local writes may use. Makes no API call.
+    /// `region`; `key` is the signing key local writes may use. Makes no API call. At most
+    /// [`DEFAULT_PARALLELISM`] calls at once.
     pub async fn connect(region: &str, key: Option<PrivateKey>) -> anyhow::Result<AwsProvider> {
+        AwsProvider::connect_paced(region, key, DEFAULT_PARALLELISM).await
+    }
+
+    /// [`AwsProvider::connect`] with at most `parallelism` calls at once (all services
+    /// together, and each service while AWS does not throttle it; see `pacing`).
+    pub async fn connect_paced(
+        region: &str,
+        key: Option<PrivateKey>,
+        parallelism: usize,
+    ) -> anyhow::Result<AwsProvider> {
         anyhow::ensure!(!region.is_empty(), "no AWS region given");
         let sdk = Sdk::load(Some(region)).await?;
         let partition = crate::settings::Region::parse(region).map_or("aws", |r| r.partition);
+        let pacer = Arc::new(Pacer::new(parallelism, adaptive_pacing()));
         Ok(AwsProvider {
             region: region.to_string(),
             partition,
-            s3: sdk.s3(region),
+            s3: sdk.s3_paced(region, &pacer),
             s3_other: Mutex::default(),
-            iam: sdk.iam(),
-            sts: sdk.sts(),
+            iam: sdk.iam_paced(&pacer),
+            sts: sdk.sts_paced(&pacer),
             sdk,
             local: LocalFiles::new(key),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
+            pacer,
+            role_policies: Mutex::default(),
+            seen: Mutex::default(),
         })
+    }
+
+    /// How calls are paced now, and how many attempts AWS throttled.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
     }
 
     /// The endpoint override in effect (`AWS_ENDPOINT_URL[_S3]`), if any.
@@ -104,9 +145,11 @@ impl AwsProvider {
         }
     }
 
-    /// Counts `operation` and runs it. Every SDK call goes through here.
+    /// Counts `operation` and runs it once `service`'s window has room (the SDK's
+    /// retries of it included). Every SDK call goes through here.
     async fn call<T, E>(
         &self,
+        service: Service,
         operation: &str,
         request: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
@@ -114,15 +157,39 @@ impl AwsProvider {
             .iter()
             .any(|p| operation.starts_with(p));
         let counter = if is_read { &self.reads } else { &self.writes };
+        let _permit = self.pacer.acquire(service).await;
         counter.fetch_add(1, Ordering::SeqCst);
         request.await
+    }
+
+    /// [`AwsProvider::call`] to IAM.
+    async fn iam_call<T, E>(
+        &self,
+        operation: &str,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.call(Service::Iam, operation, request).await
+    }
+
+    /// [`AwsProvider::call`] to S3.
+    async fn s3_call<T, E>(
+        &self,
+        operation: &str,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.call(Service::S3, operation, request).await
     }
 
     /// Every page of a listing: `fetch(token)` asks for one page (the first with `None`)
     /// and returns its items and the next page's token, `None` after the last page (the
     /// caller reads IAM's `IsTruncated`/`Marker` or S3's continuation token). Each page
     /// is one counted call.
-    async fn every_page<T, E, F, Fut>(&self, operation: &str, mut fetch: F) -> Result<Vec<T>, E>
+    async fn every_page<T, E, F, Fut>(
+        &self,
+        service: Service,
+        operation: &str,
+        mut fetch: F,
+    ) -> Result<Vec<T>, E>
     where
         F: FnMut(Option<String>) -> Fut,
         Fut: Future<Output = Result<(Vec<T>, Option<String>), E>>,
@@ -130,13 +197,27 @@ impl AwsProvider {
         let mut items = Vec::new();
         let mut token = None;
         loop {
-            let (page, next) = self.call(operation, fetch(token.take())).await?;
+            let (page, next) = self.call(service, operation, fetch(token.take())).await?;
             items.extend(page);
             match next {
                 Some(next) => token = Some(next),
                 None => return Ok(items),
             }
         }
+    }
+
+    /// Remembers the tags of `id` as just read (`None`: not there).
+    fn saw(&self, id: &ResourceId, tags: Option<&Tags>) {
+        let mut seen = self.seen.lock().expect("seen lock");
+        match tags {
+            Some(tags) => seen.insert(id.clone(), tags.clone()),
+            None => seen.remove(id),
+        };
+    }
+
+    /// The tags of `id` as this run last read them, unless it changed `id` since.
+    fn seen(&self, id: &ResourceId) -> Option<Tags> {
+        self.seen.lock().expect("seen lock").get(id).cloned()
     }
 
     /// The S3 client for a bucket in `region`.
@@ -147,7 +228,7 @@ impl AwsProvider {
         let mut others = self.s3_other.lock().expect("s3 client cache poisoned");
         others
             .entry(region.to_string())
-            .or_insert_with(|| self.sdk.s3(region))
+            .or_insert_with(|| self.sdk.s3_paced(region, &self.pacer))
             .clone()
     }
 }
@@ -247,7 +328,11 @@ impl Provider for AwsProvider {
     async fn account_id(&self) -> ProviderResult<String> {
         let error = |message: String| ProviderError::Account { message };
         let out = self
-            .call("GetCallerIdentity", self.sts.get_caller_identity().send())
+            .call(
+                Service::Sts,
+                "GetCallerIdentity",
+                self.sts.get_caller_identity().send(),
+            )
             .await
             .map_err(|e| error(describe(&e)))?;
         out.account()
@@ -256,7 +341,7 @@ impl Provider for AwsProvider {
     }
 
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
-        Ok(match recorded {
+        let live = match recorded {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.read(id, recorded),
             Spec::S3Bucket(b) => self.read_bucket(id, b).await?.map(Spec::S3Bucket),
             Spec::S3Object(o) => self.read_object(id, o).await?.map(Spec::S3Object),
@@ -266,11 +351,20 @@ impl Provider for AwsProvider {
                 .map(Spec::IamOidcProvider),
             Spec::IamRole(r) => self.read_role(id, r).await?.map(Spec::IamRole),
             Spec::IamRolePolicy(p) => self.read_role_policy(id, p).await?.map(Spec::IamRolePolicy),
-        })
+        };
+        match &live {
+            Some(Spec::S3Bucket(b)) => self.saw(id, Some(&b.tags)),
+            Some(Spec::IamOidcProvider(p)) => self.saw(id, Some(&p.tags)),
+            Some(Spec::IamRole(r)) => self.saw(id, Some(&r.tags)),
+            None => self.saw(id, None),
+            Some(_) => {}
+        }
+        Ok(live)
     }
 
     async fn create(&self, resource: &Resource) -> ProviderResult<Spec> {
         let id = &resource.id;
+        self.saw(id, None);
         Ok(match &resource.spec {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.write(resource),
             Spec::S3Bucket(b) => Spec::S3Bucket(self.create_bucket(id, b).await?),
@@ -285,6 +379,7 @@ impl Provider for AwsProvider {
 
     async fn update(&self, resource: &Resource, before: &Spec) -> ProviderResult<Spec> {
         let id = &resource.id;
+        self.saw(id, None);
         Ok(match (&resource.spec, before) {
             (Spec::KeyPair(_) | Spec::File(_), _) => return self.local.write(resource),
             (Spec::S3Bucket(b), Spec::S3Bucket(old)) => {
@@ -325,6 +420,10 @@ impl Provider for AwsProvider {
     async fn list(&self, listing: &Listing) -> ProviderResult<Vec<String>> {
         self.list_names(listing).await
     }
+
+    fn pacing(&self) -> Option<tokio::sync::watch::Receiver<Pacing>> {
+        Some(self.pacer.watch())
+    }
 }
 
 impl Sts for AwsProvider {
@@ -339,6 +438,7 @@ impl Sts for AwsProvider {
         // The STS client honours `AWS_ENDPOINT_URL[_STS]` like the IAM client does.
         let out = self
             .call(
+                Service::Sts,
                 "AssumeRoleWithWebIdentity",
                 self.sts
                     .assume_role_with_web_identity()

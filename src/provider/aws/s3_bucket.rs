@@ -1,6 +1,7 @@
 //! `s3_bucket`: the bucket serving the OIDC documents, with its tags, public-access block
 //! and policy. Create adopts a bucket we already own (ownership tag) and refuses any
-//! other; delete empties the bucket first, but only if it carries our ownership tag.
+//! other; delete empties the bucket when S3 says it is not empty, but only if it carries
+//! our ownership tag.
 
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
@@ -19,6 +20,8 @@ use crate::resource::{BucketSpec, PublicAccessBlock, ResourceId, Tags};
 const DELETE_BATCH: usize = 1000;
 
 impl AwsProvider {
+    /// The bucket's four reads run at once (they are independent); a bucket any of them
+    /// finds gone is gone.
     pub(super) async fn read_bucket(
         &self,
         id: &ResourceId,
@@ -26,69 +29,90 @@ impl AwsProvider {
     ) -> ProviderResult<Option<BucketSpec>> {
         let s3 = self.s3_in(&recorded.region);
         let bucket = recorded.name.as_str();
-        let read = self
-            .call(
-                "GetBucketLocation",
-                s3.get_bucket_location().bucket(bucket).send(),
-            )
-            .await;
-        let Some(location) = unless_gone(id, "GetBucketLocation", read, NO_SUCH_BUCKET)? else {
-            return Ok(None);
+        let location = async {
+            let read = self
+                .s3_call(
+                    "GetBucketLocation",
+                    s3.get_bucket_location().bucket(bucket).send(),
+                )
+                .await;
+            let Some(location) = unless_gone(id, "GetBucketLocation", read, NO_SUCH_BUCKET)? else {
+                return Ok(None);
+            };
+            // An empty constraint is us-east-1 (S3's oldest region); `EU` is eu-west-1's
+            // legacy name.
+            Ok(Some(
+                match location.location_constraint().map(|c| c.as_str()) {
+                    None | Some("") => "us-east-1".to_string(),
+                    Some("EU") => "eu-west-1".to_string(),
+                    Some(r) => r.to_string(),
+                },
+            ))
         };
-        // An empty constraint is us-east-1 (S3's oldest region); `EU` is eu-west-1's
-        // legacy name.
-        let region = match location.location_constraint().map(|c| c.as_str()) {
-            None | Some("") => "us-east-1".to_string(),
-            Some("EU") => "eu-west-1".to_string(),
-            Some(r) => r.to_string(),
-        };
-        let Some(tags) = self.bucket_tags_in(id, bucket, &recorded.region).await? else {
-            return Ok(None);
-        };
-        let public_access_block = match self
-            .call(
-                "GetPublicAccessBlock",
-                s3.get_public_access_block().bucket(bucket).send(),
-            )
-            .await
-        {
-            Ok(out) => {
-                let c = out.public_access_block_configuration();
-                let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| {
-                    c.and_then(f).unwrap_or(false)
-                };
-                PublicAccessBlock {
-                    block_public_acls: flag(|c| c.block_public_acls()),
-                    ignore_public_acls: flag(|c| c.ignore_public_acls()),
-                    block_public_policy: flag(|c| c.block_public_policy()),
-                    restrict_public_buckets: flag(|c| c.restrict_public_buckets()),
+        let public_access_block = async {
+            let read = self
+                .s3_call(
+                    "GetPublicAccessBlock",
+                    s3.get_public_access_block().bucket(bucket).send(),
+                )
+                .await;
+            Ok(Some(match read {
+                Ok(out) => {
+                    let c = out.public_access_block_configuration();
+                    let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| {
+                        c.and_then(f).unwrap_or(false)
+                    };
+                    PublicAccessBlock {
+                        block_public_acls: flag(|c| c.block_public_acls()),
+                        ignore_public_acls: flag(|c| c.ignore_public_acls()),
+                        block_public_policy: flag(|c| c.block_public_policy()),
+                        restrict_public_buckets: flag(|c| c.restrict_public_buckets()),
+                    }
                 }
-            }
-            // No configuration means nothing is blocked.
-            Err(e) if is(&e, &["NoSuchPublicAccessBlockConfiguration"]) => PublicAccessBlock {
-                block_public_acls: false,
-                ignore_public_acls: false,
-                block_public_policy: false,
-                restrict_public_buckets: false,
-            },
-            Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetPublicAccessBlock", &e)),
+                // No configuration means nothing is blocked.
+                Err(e) if is(&e, &["NoSuchPublicAccessBlockConfiguration"]) => PublicAccessBlock {
+                    block_public_acls: false,
+                    ignore_public_acls: false,
+                    block_public_policy: false,
+                    restrict_public_buckets: false,
+                },
+                Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(None),
+                Err(e) => return Err(api_error(id, "GetPublicAccessBlock", &e)),
+            }))
         };
-        let policy = match self
-            .call(
-                "GetBucketPolicy",
-                s3.get_bucket_policy().bucket(bucket).send(),
-            )
-            .await
-        {
-            Ok(out) => match out.policy() {
-                Some(text) => parse(id, text)?,
-                None => serde_json::Value::Null,
-            },
-            // No policy reads as `null`, which differs from any desired document.
-            Err(e) if is(&e, &["NoSuchBucketPolicy"]) => serde_json::Value::Null,
-            Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetBucketPolicy", &e)),
+        let policy = async {
+            let read = self
+                .s3_call(
+                    "GetBucketPolicy",
+                    s3.get_bucket_policy().bucket(bucket).send(),
+                )
+                .await;
+            Ok(Some(match read {
+                Ok(out) => match out.policy() {
+                    Some(text) => parse(id, text)?,
+                    None => serde_json::Value::Null,
+                },
+                // No policy reads as `null`, which differs from any desired document.
+                Err(e) if is(&e, &["NoSuchBucketPolicy"]) => serde_json::Value::Null,
+                Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(None),
+                Err(e) => return Err(api_error(id, "GetBucketPolicy", &e)),
+            }))
+        };
+        // Boxed: four SDK calls' state machines side by side would not fit on a stack.
+        let (region, tags, public_access_block, policy) = tokio::join!(
+            Box::pin(location),
+            Box::pin(self.bucket_tags_in(id, bucket, &recorded.region)),
+            Box::pin(public_access_block),
+            Box::pin(policy)
+        );
+        // The location answers first for a bucket that is gone or cannot be read.
+        let Some(region) = region? else {
+            return Ok(None);
+        };
+        let (Some(tags), Some(public_access_block), Some(policy)) =
+            (tags?, public_access_block?, policy?)
+        else {
+            return Ok(None);
         };
         Ok(Some(BucketSpec {
             name: bucket.to_string(),
@@ -108,7 +132,7 @@ impl AwsProvider {
     ) -> ProviderResult<Option<Tags>> {
         let s3 = self.s3_in(region);
         let read = self
-            .call(
+            .s3_call(
                 "GetBucketTagging",
                 s3.get_bucket_tagging().bucket(bucket).send(),
             )
@@ -135,7 +159,7 @@ impl AwsProvider {
         // did not exist a moment ago, which is ours and not yet tagged.
         let mut exists = false;
         match self
-            .call("HeadBucket", s3.head_bucket().bucket(bucket).send())
+            .s3_call("HeadBucket", s3.head_bucket().bucket(bucket).send())
             .await
         {
             Ok(_) => exists = true,
@@ -152,7 +176,7 @@ impl AwsProvider {
                         .build(),
                 );
             }
-            match self.call("CreateBucket", request.send()).await {
+            match self.s3_call("CreateBucket", request.send()).await {
                 Ok(_) => {}
                 // Absent at the probe: made by this call's own earlier attempt.
                 Err(e) if is(&e, &["BucketAlreadyOwnedByYou"]) => {}
@@ -197,6 +221,8 @@ impl AwsProvider {
         Ok(spec.clone())
     }
 
+    /// Deletes the bucket, emptying it only if S3 says it is not empty (the plan deletes
+    /// the objects it knows first).
     pub(super) async fn delete_bucket(
         &self,
         id: &ResourceId,
@@ -204,13 +230,42 @@ impl AwsProvider {
     ) -> ProviderResult<()> {
         let s3 = self.s3_in(&before.region);
         let bucket = before.name.as_str();
-        let Some(live) = self.bucket_tags_in(id, bucket, &before.region).await? else {
-            return Ok(());
+        // Ownership on the tags as this run read them (the refresh); a bucket this run did
+        // not read (a saved plan's) is read now.
+        let live_tags = match self.seen(id) {
+            Some(tags) => tags,
+            None => match self.bucket_tags_in(id, bucket, &before.region).await? {
+                Some(tags) => tags,
+                None => return Ok(()),
+            },
         };
         // Emptying a bucket is irreversible: only ever do it to a bucket marked as ours.
-        if !is_owned(&before.tags, &live) {
+        if !is_owned(&before.tags, &live_tags) {
             return Err(refuse_delete(id, "bucket (and its objects)", &before.tags));
         }
+        let delete = || async {
+            self.s3_call("DeleteBucket", s3.delete_bucket().bucket(bucket).send())
+                .await
+        };
+        let deleted = match delete().await {
+            Err(e) if is(&e, &["BucketNotEmpty"]) => {
+                self.empty_bucket(id, &s3, before).await?;
+                delete().await
+            }
+            other => other,
+        };
+        unless_gone(id, "DeleteBucket", deleted, NO_SUCH_BUCKET)?;
+        Ok(())
+    }
+
+    /// Deletes every object in the bucket, a thousand per call.
+    async fn empty_bucket(
+        &self,
+        id: &ResourceId,
+        s3: &aws_sdk_s3::Client,
+        before: &BucketSpec,
+    ) -> ProviderResult<()> {
+        let bucket = before.name.as_str();
         let keys = self
             .list_names(&Listing::Objects {
                 bucket: bucket.to_string(),
@@ -229,7 +284,7 @@ impl AwsProvider {
                 .build()
                 .map_err(|e| build_error(id, e))?;
             let out = self
-                .call(
+                .s3_call(
                     "DeleteObjects",
                     s3.delete_objects().bucket(bucket).delete(delete).send(),
                 )
@@ -249,10 +304,6 @@ impl AwsProvider {
                 });
             }
         }
-        let deleted = self
-            .call("DeleteBucket", s3.delete_bucket().bucket(bucket).send())
-            .await;
-        unless_gone(id, "DeleteBucket", deleted, NO_SUCH_BUCKET)?;
         Ok(())
     }
 
@@ -260,7 +311,7 @@ impl AwsProvider {
         let s3 = self.s3_in(&spec.region);
         if spec.tags.is_empty() {
             return new_bucket_retry(|| async {
-                self.call(
+                self.s3_call(
                     "DeleteBucketTagging",
                     s3.delete_bucket_tagging().bucket(&spec.name).send(),
                 )
@@ -275,7 +326,7 @@ impl AwsProvider {
             .build()
             .map_err(|e| build_error(id, e))?;
         new_bucket_retry(|| async {
-            self.call(
+            self.s3_call(
                 "PutBucketTagging",
                 s3.put_bucket_tagging()
                     .bucket(&spec.name)
@@ -303,7 +354,7 @@ impl AwsProvider {
             .restrict_public_buckets(p.restrict_public_buckets)
             .build();
         new_bucket_retry(|| async {
-            self.call(
+            self.s3_call(
                 "PutPublicAccessBlock",
                 s3.put_public_access_block()
                     .bucket(&spec.name)
@@ -321,7 +372,7 @@ impl AwsProvider {
         let s3 = self.s3_in(&spec.region);
         if spec.policy.is_null() {
             return new_bucket_retry(|| async {
-                self.call(
+                self.s3_call(
                     "DeleteBucketPolicy",
                     s3.delete_bucket_policy().bucket(&spec.name).send(),
                 )
@@ -333,7 +384,7 @@ impl AwsProvider {
         }
         let text = spec.policy.to_string();
         new_bucket_retry(|| async {
-            self.call(
+            self.s3_call(
                 "PutBucketPolicy",
                 s3.put_bucket_policy()
                     .bucket(&spec.name)

@@ -23,46 +23,57 @@ impl AwsProvider {
     // reach S3 and round-trip byte-exact. It is a moto-only routing bug that real S3
     // does not have, and the provider needs no workaround.
 
+    /// The body and the tags are read at once.
     pub(super) async fn read_object(
         &self,
         id: &ResourceId,
         recorded: &ObjectSpec,
     ) -> ProviderResult<Option<ObjectSpec>> {
         let (bucket, key) = (recorded.bucket.as_str(), recorded.key.as_str());
-        let read = self
-            .call(
-                "GetObject",
-                self.s3.get_object().bucket(bucket).key(key).send(),
+        let body = async {
+            let read = self
+                .s3_call(
+                    "GetObject",
+                    self.s3.get_object().bucket(bucket).key(key).send(),
+                )
+                .await;
+            let Some(out) = unless_gone(id, "GetObject", read, NO_SUCH_OBJECT)? else {
+                return Ok(None);
+            };
+            let content_type = out.content_type().unwrap_or_default().to_string();
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| ProviderError::Api {
+                    id: id.clone(),
+                    operation: "GetObject".into(),
+                    message: format!("reading the body failed: {e}"),
+                })?
+                .into_bytes();
+            // The documents are JSON text; a non-UTF-8 body (someone else's upload) still
+            // shows up as a difference rather than an error.
+            let content = String::from_utf8_lossy(&bytes).into_owned();
+            Ok(Some((content_type, content)))
+        };
+        let tagging = async {
+            let read = self
+                .s3_call(
+                    "GetObjectTagging",
+                    self.s3.get_object_tagging().bucket(bucket).key(key).send(),
+                )
+                .await;
+            ProviderResult::Ok(
+                unless_gone(id, "GetObjectTagging", read, NO_SUCH_OBJECT)?
+                    .map(|t| tags::from_s3(t.tag_set())),
             )
-            .await;
-        let Some(out) = unless_gone(id, "GetObject", read, NO_SUCH_OBJECT)? else {
+        };
+        // Boxed: two SDK calls' state machines side by side are large for a stack.
+        let (body, tags) = tokio::join!(Box::pin(body), Box::pin(tagging));
+        // Gone for either read: not there (or deleted between the two).
+        let (Some((content_type, content)), Some(tags)) = (body?, tags?) else {
             return Ok(None);
         };
-        let content_type = out.content_type().unwrap_or_default().to_string();
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| ProviderError::Api {
-                id: id.clone(),
-                operation: "GetObject".into(),
-                message: format!("reading the body failed: {e}"),
-            })?
-            .into_bytes();
-        // The documents are JSON text; a non-UTF-8 body (someone else's upload) still
-        // shows up as a difference rather than an error.
-        let content = String::from_utf8_lossy(&bytes).into_owned();
-        let read = self
-            .call(
-                "GetObjectTagging",
-                self.s3.get_object_tagging().bucket(bucket).key(key).send(),
-            )
-            .await;
-        // Gone now: deleted between the two calls.
-        let Some(tagging) = unless_gone(id, "GetObjectTagging", read, NO_SUCH_OBJECT)? else {
-            return Ok(None);
-        };
-        let tags = tags::from_s3(tagging.tag_set());
         Ok(Some(ObjectSpec {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -92,7 +103,7 @@ impl AwsProvider {
                 if !tagging.is_empty() {
                     request = request.tagging(&tagging);
                 }
-                self.call("PutObject", request.send()).await
+                self.s3_call("PutObject", request.send()).await
             },
         )
         .await
@@ -106,7 +117,7 @@ impl AwsProvider {
         before: &ObjectSpec,
     ) -> ProviderResult<()> {
         let deleted = self
-            .call(
+            .s3_call(
                 "DeleteObject",
                 self.s3
                     .delete_object()
