@@ -247,3 +247,83 @@ fn write_file(id: &ResourceId, file: &Located, bytes: &[u8], mode: u32) -> Provi
         io(id, &path, e.source)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::ResourceKind;
+
+    fn key() -> PrivateKey {
+        let pem = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys/fixed.private.pem"),
+        )
+        .unwrap();
+        PrivateKey::from_pem(&pem, "fixed").unwrap()
+    }
+
+    fn key_pair(dir: &str, kid: &str) -> Resource {
+        Resource {
+            id: ResourceId::new(ResourceKind::KeyPair, "serviceaccount-signer"),
+            spec: Spec::KeyPair(KeyPairSpec {
+                private_key_file: Some(format!("{dir}/serviceaccount-signer.private")),
+                public_key_file: format!("{dir}/serviceaccount-signer.public"),
+                kid: kid.into(),
+            }),
+            depends_on: vec![],
+        }
+    }
+
+    #[test]
+    fn a_moved_key_pair_is_written_where_it_goes_and_removed_where_it_was() {
+        let base = tempfile::tempdir().unwrap();
+        let key = key();
+        let kid = key.public_key().kid();
+        let local = LocalFiles::new(Some(key)).with_base(base.path());
+        let old = key_pair("out", &kid);
+        local.write(&old).unwrap();
+        assert!(
+            base.path()
+                .join("out/serviceaccount-signer.private")
+                .exists()
+        );
+        // Read through the base: the recorded spec comes back as it is.
+        assert_eq!(
+            local.read(&old.id, &old.spec).unwrap(),
+            Some(old.spec.clone())
+        );
+
+        let moved = key_pair("out2", &kid);
+        local.update(&moved, &old.spec).unwrap();
+        assert!(
+            base.path()
+                .join("out2/serviceaccount-signer.private")
+                .exists()
+        );
+        assert!(
+            !base
+                .path()
+                .join("out/serviceaccount-signer.private")
+                .exists()
+        );
+        assert!(
+            !base
+                .path()
+                .join("out/serviceaccount-signer.public")
+                .exists()
+        );
+
+        // Another spelling of the same files: rewritten, never removed.
+        let same = key_pair("./x/../out2", &kid);
+        local.update(&same, &moved.spec).unwrap();
+        assert!(
+            base.path()
+                .join("out2/serviceaccount-signer.private")
+                .exists()
+        );
+        assert!(
+            base.path()
+                .join("out2/serviceaccount-signer.public")
+                .exists()
+        );
+    }
+}
