@@ -188,7 +188,7 @@ async fn connect_paced(
     let provider = AwsProvider::connect_paced(&settings.region.name, key, parallelism)
         .await
         .context("cannot set up the AWS clients")?;
-    Ok(Arc::new(provider))
+    Ok(Arc::new(provider.with_local_base(&settings.base)))
 }
 
 /// The refusals the flags lift.
