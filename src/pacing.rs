@@ -10,17 +10,25 @@
 //! together are also bounded by `--parallelism`.
 //!
 //! Throttled attempts are retried by the SDK (its backoff and attempt budget, `sdk`), not
-//! here: a call holds its place in the window through its retries, so a window counts
-//! calls, never attempts, and a retry never jumps the queue. The SDK's own adaptive retry
-//! mode (a client-side request *rate* limiter) is not turned on: two controllers on one
-//! signal would each slow down for the same throttle.
+//! here. While the SDK backs off after a throttled attempt, the call steps out of its
+//! window (its place goes to a waiting call) and steps back in for the retry, even over
+//! the window: the retry has waited its turn already, in its backoff. A call that kept
+//! its place through a backoff of up to seconds would leave a halved window sleeping: the
+//! benchmark measured adaptive pacing slower than fixed until calls stepped out. The
+//! SDK's own adaptive retry mode (a client-side request *rate* limiter) is not turned on:
+//! two controllers on one signal would each slow down for the same throttle.
+//!
+//! Which call an attempt belongs to is a task-local [`Slot`] set around the call
+//! ([`Permit::around`]): the SDK runs its interceptors inside the call's own future.
 //!
 //! Owns the windows and what progress is told about them (a `watch` channel of
 //! [`Pacing`]); must not classify errors (the SDK's retry classifiers do, in `sdk`) or
 //! retry anything.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{Notify, watch};
@@ -117,17 +125,41 @@ pub struct Pacer {
 #[derive(Debug)]
 pub struct Permit<'a> {
     pacer: &'a Pacer,
+    slot: Arc<Slot>,
+}
+
+/// A call's place, as its attempts see it: out of the window while the SDK backs off.
+#[derive(Debug)]
+pub struct Slot {
     service: Service,
+    away: AtomicBool,
+}
+
+tokio::task_local! {
+    /// The place of the call whose future is being polled.
+    static SLOT: Arc<Slot>;
+}
+
+impl Permit<'_> {
+    /// Runs `call` (one SDK call and its retries) holding this place, so that its
+    /// attempts can step out of the window and back in ([`Pacer::step_out`]).
+    pub async fn around<F: Future>(&self, call: F) -> F::Output {
+        SLOT.scope(Arc::clone(&self.slot), call).await
+    }
+}
+
+/// The place of the call being polled, if it holds one.
+pub fn current_slot() -> Option<Arc<Slot>> {
+    SLOT.try_with(Arc::clone).ok()
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        {
-            let mut w = self.pacer.windows.lock().expect("pacing lock");
-            w.services[self.service.index()].in_flight -= 1;
-            w.in_flight -= 1;
+        // A call that ended while stepped out (its last attempt throttled, or dropped
+        // during a backoff) gave its place back already.
+        if !self.slot.away.swap(true, Ordering::SeqCst) {
+            self.pacer.release(self.slot.service);
         }
-        self.pacer.freed.notify_waiters();
     }
 }
 
@@ -173,11 +205,43 @@ impl Pacer {
                     w.in_flight += 1;
                     return Permit {
                         pacer: self,
-                        service,
+                        slot: Arc::new(Slot {
+                            service,
+                            away: AtomicBool::new(false),
+                        }),
                     };
                 }
             }
             freed.await;
+        }
+    }
+
+    /// Gives a place in `service`'s window back.
+    fn release(&self, service: Service) {
+        {
+            let mut w = self.windows.lock().expect("pacing lock");
+            w.services[service.index()].in_flight -= 1;
+            w.in_flight -= 1;
+        }
+        self.freed.notify_waiters();
+    }
+
+    /// The call holding `slot` was throttled and waits for its retry: its place goes to a
+    /// waiting call meanwhile.
+    /// A fixed pacer keeps the call in its place, as stsform did before it adapted.
+    pub fn step_out(&self, slot: &Slot) {
+        if self.adaptive && !slot.away.swap(true, Ordering::SeqCst) {
+            self.release(slot.service);
+        }
+    }
+
+    /// The call holding `slot` tries again: it takes a place at once, over the window if
+    /// need be (it waited its turn in its backoff).
+    pub fn step_in(&self, slot: &Slot) {
+        if slot.away.swap(false, Ordering::SeqCst) {
+            let mut w = self.windows.lock().expect("pacing lock");
+            w.services[slot.service.index()].in_flight += 1;
+            w.in_flight += 1;
         }
     }
 
@@ -309,12 +373,56 @@ mod tests {
         assert_eq!(limit(&p, Service::Iam), 1);
     }
 
-    #[test]
-    fn a_fixed_pacer_counts_throttles_and_keeps_its_windows() {
+    #[tokio::test]
+    async fn a_fixed_pacer_counts_throttles_and_keeps_its_windows() {
         let p = Pacer::new(4, false);
         p.attempt(Service::S3, Instant::now(), Attempt::Throttled);
         assert_eq!(limit(&p, Service::S3), 4);
         assert_eq!(p.throttled(Service::S3), 1);
+        // And its throttled calls keep their place through the backoff.
+        let permit = p.acquire(Service::S3).await;
+        let slot = permit.around(async { current_slot() }).await.unwrap();
+        p.step_out(&slot);
+        assert_eq!(in_flight(&p, Service::S3), (1, 1));
+        drop(permit);
+        assert_eq!(in_flight(&p, Service::S3), (0, 0));
+    }
+
+    fn in_flight(p: &Pacer, s: Service) -> (usize, usize) {
+        let w = p.windows.lock().unwrap();
+        (w.services[s.index()].in_flight, w.in_flight)
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_steps_out_while_it_backs_off_and_back_in_for_its_retry() {
+        let p = Pacer::new(1, true);
+        let first = p.acquire(Service::Iam).await;
+        // The window is full: a second call waits.
+        let waiting = tokio::time::timeout(Duration::from_millis(20), p.acquire(Service::Iam));
+        assert!(
+            waiting.await.is_err(),
+            "a second call got in over a full window"
+        );
+        // The first one is throttled and backs off: its place goes to the second.
+        let slot = first.around(async { current_slot() }).await.unwrap();
+        assert!(current_slot().is_none(), "no place outside a call");
+        p.step_out(&slot);
+        p.step_out(&slot);
+        assert_eq!(in_flight(&p, Service::Iam), (0, 0));
+        let second = p.acquire(Service::Iam).await;
+        // Its retry goes in over the window; stepping in twice counts once.
+        p.step_in(&slot);
+        p.step_in(&slot);
+        assert_eq!(in_flight(&p, Service::Iam), (2, 2));
+        drop(first);
+        drop(second);
+        assert_eq!(in_flight(&p, Service::Iam), (0, 0));
+        // A call that ends while out (its last attempt throttled) gives nothing back twice.
+        let third = p.acquire(Service::Iam).await;
+        let slot = third.around(async { current_slot() }).await.unwrap();
+        p.step_out(&slot);
+        drop(third);
+        assert_eq!(in_flight(&p, Service::Iam), (0, 0));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

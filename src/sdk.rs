@@ -28,10 +28,10 @@ use crate::pacing::{Attempt, Pacer, Service};
 
 /// SDK attempts per call. IAM is a low-TPS global service that throttles bursts; the
 /// SDK's default of 3 gives up too early for an apply of dozens of roles. The standard
-/// retry mode backs off (exponentially, with jitter) between them; a throttled call keeps
-/// its place in its `pacing` window while it does, so the pacer's windows and the SDK's
-/// backoff slow down different things (how many calls start, when one call tries again)
-/// and never count one throttle twice.
+/// retry mode backs off (exponentially, with jitter) between them; a throttled call gives
+/// its place in its `pacing` window up while it does, and takes it back for the retry, so
+/// the pacer's windows and the SDK's backoff slow down different things (how many calls
+/// run, when one call tries again) and never count one throttle twice.
 pub const MAX_ATTEMPTS: u32 = 8;
 
 /// Longest one HTTP attempt may take before the SDK abandons it and retries. The SDK's
@@ -232,6 +232,10 @@ impl aws_sdk_s3::config::Intercept for PaceAttempts {
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
         cfg.interceptor_state()
             .store_put(AttemptStarted(Instant::now()));
+        // A retry after a throttle takes its place back (see `pacing`).
+        if let Some(slot) = crate::pacing::current_slot() {
+            self.pacer.step_in(&slot);
+        }
         Ok(())
     }
 
@@ -273,6 +277,12 @@ impl aws_sdk_s3::config::Intercept for PaceAttempts {
             }
         };
         self.pacer.attempt(self.service, started, attempt);
+        // While the SDK backs off, the place goes to a waiting call.
+        if attempt == Attempt::Throttled
+            && let Some(slot) = crate::pacing::current_slot()
+        {
+            self.pacer.step_out(&slot);
+        }
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! every HTTP exchange. Run it with `scripts/bench.sh` (which starts moto).
 //!
 //! ```text
-//! bench [--delay-ms 50] [--sizes cluster,100,500] [--parallelism 10] [--binary PATH]
+//! bench [--delay-ms 50] [--sizes cluster,100,500,2000] [--parallelism 10] [--binary PATH]
+//!       [--throttle-size 100] [--throttle-above 3]
 //! ```
 //!
 //! For each size it prints wall time, AWS calls (the binary's own count and the proxy's,
@@ -11,6 +12,14 @@
 //! `depth × delay + calls ÷ parallelism × delay`, where depth is 1 (GetCallerIdentity)
 //! plus the longest dependency chain of AWS changes in the plan (for a no-change plan:
 //! 1 + one wave of reads). `ccoctl-like` is `calls × delay`: one call at a time.
+//!
+//! It also prints, per size: what saving the state cost the apply (`STSFORM_TIMINGS=1`),
+//! and whether destroy read only what its own plan read (`plan --destroy`'s reads) and
+//! wrote at most once per AWS resource it deleted. Last, at `--throttle-size` requests, it
+//! applies and destroys through a proxy that throttles every service above
+//! `--throttle-above` requests in flight, once with the concurrency fixed at
+//! `--parallelism` (`STSFORM_PACING=fixed`) and once adaptive (the default), and prints
+//! wall time and throttled attempts for both (0 for `--throttle-above` skips it).
 
 #[path = "../support/proxy.rs"]
 mod proxy;
@@ -28,16 +37,20 @@ struct Args {
     parallelism: usize,
     binary: PathBuf,
     seed: u64,
+    throttle_size: usize,
+    throttle_above: usize,
 }
 
 fn parse_args() -> Args {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut args = Args {
         delay: Duration::from_millis(50),
-        sizes: vec!["cluster".into(), "100".into(), "500".into()],
+        sizes: vec!["cluster".into(), "100".into(), "500".into(), "2000".into()],
         parallelism: 10,
         binary: root.join("target/release/stsform"),
         seed: 7,
+        throttle_size: 100,
+        throttle_above: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +61,8 @@ fn parse_args() -> Args {
             "--parallelism" => args.parallelism = value().parse().unwrap(),
             "--binary" => args.binary = PathBuf::from(value()),
             "--seed" => args.seed = value().parse().unwrap(),
+            "--throttle-size" => args.throttle_size = value().parse().unwrap(),
+            "--throttle-above" => args.throttle_above = value().parse().unwrap(),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -174,9 +189,51 @@ struct Run {
     seen: (usize, usize),
     /// Mean time moto took to answer one exchange (its service time, not the delay).
     service: Duration,
+    /// Requests the proxy answered as throttled (`FaultPlan::throttle_above`).
+    throttled: usize,
 }
 
-fn run(binary: &Path, dir: &Path, endpoint: &str, args: &[String], proxy: &Proxy) -> Run {
+impl Run {
+    /// `state saves N taking Xs, Ys of it holding up changes` (`STSFORM_TIMINGS=1`):
+    /// (saves, seconds saving, seconds it held changes up).
+    fn saves(&self) -> Option<(usize, f64, f64)> {
+        let line = self.stderr.lines().find(|l| l.contains("timings: "))?;
+        let rest = line.split("state saves ").nth(1)?;
+        let count = rest.split(' ').next()?.parse().ok()?;
+        let saving = rest
+            .split("taking ")
+            .nth(1)?
+            .split('s')
+            .next()?
+            .parse()
+            .ok()?;
+        let blocked = rest.split(", ").nth(1)?.split('s').next()?.parse().ok()?;
+        Some((count, saving, blocked))
+    }
+
+    /// `K attempts throttled by AWS and retried` in the summary line (0 when absent).
+    fn own_throttled(&self) -> usize {
+        self.stdout
+            .lines()
+            .find_map(|l| {
+                let before = l
+                    .split(" throttled by AWS")
+                    .next()
+                    .filter(|b| b.len() < l.len())?;
+                before.rsplit("; ").next()?.split(' ').next()?.parse().ok()
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn run(
+    binary: &Path,
+    dir: &Path,
+    endpoint: &str,
+    args: &[String],
+    env: &[(&str, &str)],
+    proxy: &Proxy,
+) -> Run {
     assert!(proxy::is_loopback_url(endpoint));
     let before = proxy.counts();
     let time_file = dir.join("time.out");
@@ -198,6 +255,8 @@ fn run(binary: &Path, dir: &Path, endpoint: &str, args: &[String], proxy: &Proxy
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("CI", "1")
         .env("NO_COLOR", "1")
+        .env("STSFORM_TIMINGS", "1")
+        .envs(env.iter().copied())
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL_S3")
         .env_remove("AWS_ENDPOINT_URL_IAM")
@@ -225,6 +284,7 @@ fn run(binary: &Path, dir: &Path, endpoint: &str, args: &[String], proxy: &Proxy
         service: (after.upstream - before.upstream)
             .checked_div((after.requests - before.requests).max(1) as u32)
             .unwrap_or_default(),
+        throttled: after.throttled - before.throttled,
     }
 }
 
@@ -302,6 +362,92 @@ struct Row {
     depth: usize,
 }
 
+/// A working directory with the requests of `size` and the fixed key pair, and a fresh
+/// cluster name.
+fn workdir(root: &Path, size: &str, seed: u64) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds");
+    if size == "cluster" {
+        copy_dir(&root.join("examples/cluster"), &creds);
+    } else {
+        synthetic_requests(&creds, size.parse().unwrap(), seed);
+    }
+    let install = dir.path().join("install");
+    std::fs::create_dir_all(&install).unwrap();
+    let keys = root.join("tests/fixtures/keys");
+    std::fs::copy(
+        keys.join("fixed.private.pem"),
+        install.join("serviceaccount-signer.private"),
+    )
+    .unwrap();
+    std::fs::copy(
+        keys.join("fixed.public.pem"),
+        install.join("serviceaccount-signer.public"),
+    )
+    .unwrap();
+    let name = format!("bn{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    (dir, name)
+}
+
+/// The arguments of `verb` (`apply`, `plan`, `plan --destroy`, `destroy`, `graph`).
+fn command(verb: &str, name: &str, parallelism: usize) -> Vec<String> {
+    let mut a: Vec<String> = verb.split(' ').map(str::to_string).collect();
+    a.extend(
+        ["--name", name, "--region", "us-east-2"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    if verb != "graph" {
+        a.extend(["--parallelism".into(), parallelism.to_string()]);
+    }
+    // Destroy works from the state: it takes neither directory.
+    if !verb.contains("destroy") {
+        a.extend([
+            "--output-dir".into(),
+            "install".into(),
+            "--credentials-requests-dir".into(),
+            "creds".into(),
+        ]);
+    }
+    if verb == "apply" || verb == "destroy" {
+        a.push("--auto-approve".into());
+    }
+    a
+}
+
+/// AWS resources a plan's text would destroy (local files and the key cost no call).
+fn aws_deletions(plan: &str) -> usize {
+    plan.lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("# ")
+                && l.contains(" will be destroyed")
+                && !(l.starts_with("# key_pair.") || l.starts_with("# file."))
+        })
+        .count()
+}
+
+/// Destroy against its own plan: reads, and writes per AWS resource deleted.
+struct DestroyCheck {
+    size: String,
+    plan_reads: usize,
+    reads: usize,
+    writes: usize,
+    deleted: usize,
+}
+
+/// Apply and destroy through a throttling proxy, fixed or adaptive.
+struct ThrottleRow {
+    mode: &'static str,
+    op: &'static str,
+    run: Run,
+}
+
+fn fail(what: &str, r: &Run) -> ! {
+    eprintln!("{what} failed ({:?}):\n{}\n{}", r.code, r.stdout, r.stderr);
+    std::process::exit(1);
+}
+
 fn main() {
     let args = parse_args();
     let moto = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (moto) must be set");
@@ -324,88 +470,48 @@ fn main() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
+    let mut checks = Vec::new();
     for size in &args.sizes {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = dir.path().join("creds");
-        if size == "cluster" {
-            copy_dir(&root.join("examples/cluster"), &creds);
-        } else {
-            synthetic_requests(&creds, size.parse().unwrap(), args.seed);
-        }
-        let install = dir.path().join("install");
-        std::fs::create_dir_all(&install).unwrap();
-        let keys = root.join("tests/fixtures/keys");
-        std::fs::copy(
-            keys.join("fixed.private.pem"),
-            install.join("serviceaccount-signer.private"),
-        )
-        .unwrap();
-        std::fs::copy(
-            keys.join("fixed.public.pem"),
-            install.join("serviceaccount-signer.public"),
-        )
-        .unwrap();
-        let name = format!("bn{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let (dir, name) = workdir(&root, size, args.seed);
         let proxy = runtime.block_on(Proxy::start(
             Some(proxy::upstream_addr(&moto)),
             args.delay,
             FaultPlan::none(),
         ));
         let endpoint = proxy.url();
-        let common = |verb: &str| -> Vec<String> {
-            let mut a: Vec<String> = [
-                verb,
-                "--name",
-                &name,
-                "--region",
-                "us-east-2",
-                "--parallelism",
-                &args.parallelism.to_string(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            // Destroy works from the state: it takes neither directory.
-            if verb != "destroy" {
-                a.extend([
-                    "--output-dir".into(),
-                    "install".into(),
-                    "--credentials-requests-dir".into(),
-                    "creds".into(),
-                ]);
-            }
-            if verb != "plan" {
-                a.push("--auto-approve".into());
-            }
-            a
-        };
-        let graph_args: Vec<String> = [
-            "graph",
-            "--name",
-            &name,
-            "--region",
-            "us-east-2",
-            "--credentials-requests-dir",
-            "creds",
-            "--output-dir",
-            "install",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let g = run(&args.binary, dir.path(), &endpoint, &graph_args, &proxy);
-        let depth = depth_from_dot(&g.stdout);
-        for (op, depth) in [("apply", depth), ("plan", 2), ("destroy", depth)] {
-            let r = run(&args.binary, dir.path(), &endpoint, &common(op), &proxy);
+        let run = |verb: &str| {
+            let r = run(
+                &args.binary,
+                dir.path(),
+                &endpoint,
+                &command(verb, &name, args.parallelism),
+                &[],
+                &proxy,
+            );
             if r.code != Some(0) {
-                eprintln!(
-                    "{size} {op} failed ({:?}):\n{}\n{}",
-                    r.code, r.stdout, r.stderr
-                );
-                std::process::exit(1);
+                fail(&format!("{size} {verb}"), &r);
             }
+            r
+        };
+        let depth = depth_from_dot(&run("graph").stdout);
+        for (op, depth) in [("apply", depth), ("plan", 2), ("destroy", depth)] {
+            let mut planned = None;
+            if op == "destroy" {
+                // Destroy's own plan, made apart: what its refresh reads.
+                planned = Some(run("plan --destroy"));
+            }
+            let r = run(op);
             if op == "plan" {
                 assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+            }
+            if let Some(p) = planned {
+                checks.push(DestroyCheck {
+                    size: size.clone(),
+                    plan_reads: p.seen.0,
+                    reads: r.seen.0,
+                    writes: r.seen.1,
+                    deleted: aws_deletions(&p.stdout),
+                });
             }
             eprintln!("{size:>7} {op:<7} {:.2}s", r.wall);
             rows.push(Row {
@@ -416,6 +522,44 @@ fn main() {
             });
         }
         drop(proxy);
+    }
+
+    // Fixed and adaptive concurrency against a service that throttles above a few calls
+    // in flight.
+    let mut throttled = Vec::new();
+    if args.throttle_above > 0 {
+        for (mode, pacing) in [("fixed", "fixed"), ("adaptive", "adaptive")] {
+            let size = args.throttle_size.to_string();
+            let (dir, name) = workdir(&root, &size, args.seed);
+            let proxy = runtime.block_on(Proxy::start(
+                Some(proxy::upstream_addr(&moto)),
+                args.delay,
+                FaultPlan {
+                    throttle_above: Some(args.throttle_above),
+                    ..FaultPlan::none()
+                },
+            ));
+            for op in ["apply", "destroy"] {
+                let r = run(
+                    &args.binary,
+                    dir.path(),
+                    &proxy.url(),
+                    &command(op, &name, args.parallelism),
+                    &[("STSFORM_PACING", pacing)],
+                    &proxy,
+                );
+                eprintln!(
+                    "throttled above {}: {mode:<8} {op:<7} {:.2}s, exit {:?}",
+                    args.throttle_above, r.wall, r.code
+                );
+                let failed = r.code != Some(0);
+                throttled.push(ThrottleRow { mode, op, run: r });
+                if failed {
+                    // Left for the report; the rest of this mode cannot follow.
+                    break;
+                }
+            }
+        }
     }
 
     let d = args.delay.as_secs_f64();
@@ -458,5 +602,81 @@ fn main() {
             row.run.rss_mb,
             calls * d
         );
+    }
+
+    println!(
+        "\nState saves during apply (on their own thread; \"holding up\" = time no change could start because of a save):\n"
+    );
+    println!("| N | apply wall s | saves | saving s | holding up changes s | share of wall |");
+    println!("|---|---|---|---|---|---|");
+    for row in rows.iter().filter(|r| r.op == "apply") {
+        let Some((count, saving, blocked)) = row.run.saves() else {
+            println!("| {} | {:.2} | - | - | - | - |", row.size, row.run.wall);
+            continue;
+        };
+        println!(
+            "| {} | {:.2} | {count} | {saving:.3} | {blocked:.3} | {:.1}% |",
+            row.size,
+            row.run.wall,
+            blocked / row.run.wall * 100.0
+        );
+    }
+
+    println!(
+        "\nDestroy against its own plan (`plan --destroy`, run apart): reads no more than the plan read, writes at most one per AWS resource deleted:\n"
+    );
+    println!(
+        "| N | plan --destroy reads | destroy reads | AWS resources deleted | destroy writes | calls ≤ plan reads + deleted |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for c in &checks {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            c.size,
+            c.plan_reads,
+            c.reads,
+            c.deleted,
+            c.writes,
+            if c.reads + c.writes <= c.plan_reads + c.deleted {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
+
+    if !throttled.is_empty() {
+        println!(
+            "\nThrottling: N={}, every service throttles a request that arrives while more than {} of its requests are in flight (IAM/STS 400 Throttling, S3 503 SlowDown), {} ms per exchange, --parallelism {}. fixed = STSFORM_PACING=fixed (always {} at once, the SDK's retries only); adaptive = the default. limit at {} = depth-free floor calls ÷ {} × delay:\n",
+            args.throttle_size,
+            args.throttle_above,
+            args.delay.as_millis(),
+            args.parallelism,
+            args.parallelism,
+            args.throttle_above,
+            args.throttle_above,
+        );
+        println!(
+            "| concurrency | op | exit | wall s | floor s | wall/floor | requests (proxy) | throttled (proxy) | throttled (binary) | calls (binary: R/W) |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for t in &throttled {
+            let (r, w) = t.run.seen;
+            let calls = t.run.own.map_or(r + w, |(r, w)| r + w);
+            let floor = calls as f64 / args.throttle_above as f64 * d;
+            println!(
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
+                t.mode,
+                t.op,
+                t.run.code.map_or("killed".into(), |c| c.to_string()),
+                t.run.wall,
+                floor,
+                t.run.wall / floor,
+                r + w,
+                t.run.throttled,
+                t.run.own_throttled(),
+                t.run.own.map_or("-".into(), |(r, w)| format!("{r}/{w}")),
+            );
+        }
     }
 }

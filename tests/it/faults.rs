@@ -286,7 +286,7 @@ fn a_throttling_service_makes_stsform_back_off_and_the_apply_still_completes() {
     );
     // And it does back off: with a fixed 10, IAM calls pile up ten at a time all along;
     // once stsform has backed off (the second half of the run's IAM calls) they arrive
-    // with at most a few in flight.
+    // a few at a time.
     let iam: Vec<usize> = proxy
         .arrivals()
         .into_iter()
@@ -300,8 +300,10 @@ fn a_throttling_service_makes_stsform_back_off_and_the_apply_still_completes() {
         proxy.counts().requests,
         iam.iter().copied().max().unwrap_or(0)
     );
+    // A backed-off window of 2 or 3, plus throttled calls stepping back in for their
+    // retries: well under the fixed 10 (with STSFORM_PACING=fixed this fails).
     assert!(
-        peak <= 5,
+        peak <= 6,
         "IAM calls still arrive {peak} at a time: {late:?}"
     );
     assert_state_true_to_aws(&rt, &account, &c);

@@ -166,9 +166,9 @@ impl AwsProvider {
             .iter()
             .any(|p| operation.starts_with(p));
         let counter = if is_read { &self.reads } else { &self.writes };
-        let _permit = self.pacer.acquire(service).await;
+        let permit = self.pacer.acquire(service).await;
         counter.fetch_add(1, Ordering::SeqCst);
-        request.await
+        permit.around(request).await
     }
 
     /// [`AwsProvider::call`] to IAM.
