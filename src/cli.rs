@@ -102,11 +102,14 @@ const USES: &[(&str, &[&str])] = &[
             "credentials_requests_dir",
             "output_dir",
             "enable_tech_preview",
+            "public_key_file",
             "identity_provider_arn",
             "config",
             "verbose",
         ],
     ),
+    // The stsform commands it prints carry the settings as given.
+    ("rotate-key", &["*settings"]),
     (
         "import",
         &[
@@ -190,6 +193,13 @@ pub enum Command {
         after_help = "Example:\n  stsform verify --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --format json"
     )]
     Verify(VerifyArgs),
+    /// Show where a signing-key rotation stands (which kids keys.json serves, which is the
+    /// newest) and print the exact next commands, `oc` steps included. Changes nothing.
+    #[command(
+        name = "rotate-key",
+        after_help = "Examples:\n  stsform rotate-key --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install\n  stsform rotate-key ... \\\n      --public-key-file install/serviceaccount-signer.public \\\n      --public-key-file install/serviceaccount-signer-2.public"
+    )]
+    RotateKey(RotateKeyArgs),
     /// Adopt a cluster made by `ccoctl aws create-all` (or an stsform whose state was
     /// lost): record what exists and is the cluster's in a new, empty state.
     #[command(
@@ -242,9 +252,11 @@ pub struct ClusterArgs {
     /// (as ccoctl; feature-gated requests are always included, with a note).
     #[arg(long)]
     pub enable_tech_preview: bool,
-    /// Use this public key (SPKI PEM) instead of generating a key pair.
-    #[arg(long, value_name = "PATH")]
-    pub public_key_file: Option<PathBuf>,
+    /// Serve this public key (SPKI PEM) in keys.json instead of the output dir's key pair;
+    /// repeat it to serve several, in the order given, during a signing-key rotation
+    /// (`stsform rotate-key` says which).
+    #[arg(long, value_name = "PATH", action = clap::ArgAction::Append)]
+    pub public_key_file: Vec<PathBuf>,
     /// Manage only roles, policies and Secrets against this existing OIDC provider
     /// (day-2 roles, in a state of their own: state/<name>-roles-<request set>.toml).
     #[arg(long, value_name = "ARN")]
@@ -280,13 +292,49 @@ impl ClusterArgs {
             state: self.state.clone(),
             permissions_boundary_arn: self.permissions_boundary_arn.clone(),
             enable_tech_preview: self.enable_tech_preview,
-            public_key_file: self.public_key_file.clone(),
+            public_key_files: self.public_key_file.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
             request_set: self.request_set.clone(),
             thumbprint: self.thumbprint.clone(),
             config: self.config.clone(),
             user_tags: self.user_tags.clone(),
         }
+    }
+
+    /// The settings flags as given, to repeat in a printed command: every one but
+    /// `--public-key-file` (the printed command names its own keys) and `--verbose`.
+    pub fn settings_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        let mut add = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                flags.push(format!("--{flag}"));
+                flags.push(value);
+            }
+        };
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        add("name", self.name.clone());
+        add("region", self.region.clone());
+        add(
+            "credentials-requests-dir",
+            path(&self.credentials_requests_dir),
+        );
+        add("output-dir", path(&self.output_dir));
+        add("state", path(&self.state));
+        add(
+            "permissions-boundary-arn",
+            self.permissions_boundary_arn.clone(),
+        );
+        add("identity-provider-arn", self.identity_provider_arn.clone());
+        add("request-set", self.request_set.clone());
+        add("thumbprint", self.thumbprint.clone());
+        add("config", path(&self.config));
+        for tag in &self.user_tags {
+            add("user-tags", Some(tag.clone()));
+        }
+        if self.enable_tech_preview {
+            flags.push("--enable-tech-preview".into());
+        }
+        flags
     }
 }
 
@@ -473,12 +521,25 @@ pub struct ForceUnlockArgs {
     pub state: StateArgs,
 }
 
+/// `stsform rotate-key`.
+#[derive(Debug, Args)]
+pub struct RotateKeyArgs {
+    /// Cluster settings (the same as for plan; the commands printed carry them).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
 /// `stsform verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Cluster settings; the output dir must hold the private signing key.
+    /// Cluster settings. Tokens are signed with the output dir's private key when keys.json
+    /// serves it; served keys without a private key here are listed as not tested.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// A private key (PEM) whose public half was retired from keys.json: verify checks that
+    /// a token signed with it is rejected. Repeatable.
+    #[arg(long, value_name = "PATH", action = clap::ArgAction::Append)]
+    pub retired_key_file: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: crate::verify::render::Format,
@@ -543,6 +604,7 @@ mod tests {
             "state show",
             "state rm",
             "force-unlock",
+            "rotate-key",
         ] {
             assert!(names.contains(&expected), "{names:?}");
         }
@@ -629,13 +691,19 @@ mod tests {
             ),
             (
                 "verify",
-                &["--output-dir", "--format", "--identity-provider-arn"],
                 &[
-                    "--thumbprint",
-                    "--state",
+                    "--output-dir",
+                    "--format",
+                    "--identity-provider-arn",
                     "--public-key-file",
-                    "--user-tags",
+                    "--retired-key-file",
                 ],
+                &["--thumbprint", "--state", "--user-tags"],
+            ),
+            (
+                "rotate-key",
+                &["--public-key-file", "--state", "--output-dir"],
+                &["--allow-issuer-change", "--include-unmanaged"],
             ),
             (
                 "import",

@@ -17,7 +17,7 @@ use crate::resource::UNKNOWN;
 
 /// The JWKS serving `keys`, in the order given, byte for byte as ccoctl would write it
 /// for them: Go's `json.MarshalIndent(.., "", "    ")` of go-jose keys (fields use, kty,
-/// kid, alg, n, e), no trailing newline. One key gives exactly `PublicKey::jwks`.
+/// kid, alg, n, e), no trailing newline. `PublicKey::jwks` is this for one key.
 ///
 /// A key given twice (same kid) is served once, at its first place: a JWKS with two
 /// entries of one kid makes verifiers pick either, and nothing is gained by it.
@@ -29,7 +29,7 @@ pub fn document(keys: &[PublicKey]) -> String {
         if seen.contains(&kid) {
             continue;
         }
-        let (n, e) = components(key);
+        let (n, e) = key.jwk_components();
         // Hand-formatted, as `PublicKey::jwks`: the byte layout is the contract, and
         // every value is base64url or a fixed word, so nothing needs JSON escaping.
         entries.push(format!(
@@ -54,19 +54,6 @@ pub fn document(keys: &[PublicKey]) -> String {
         return "{\n    \"keys\": []\n}".to_string();
     }
     format!("{{\n    \"keys\": [\n{}\n    ]\n}}", entries.join(",\n"))
-}
-
-/// The base64url `n` and `e` of a key, read from its own one-key JWKS (the single place
-/// that encodes them), so both documents can never disagree on a key's material.
-fn components(key: &PublicKey) -> (String, String) {
-    let doc: Value = serde_json::from_str(&key.jwks()).expect("PublicKey::jwks is valid JSON");
-    let field = |name: &str| {
-        doc["keys"][0][name]
-            .as_str()
-            .expect("PublicKey::jwks has n and e")
-            .to_string()
-    };
-    (field("n"), field("e"))
 }
 
 /// One key of a JWKS as served.
@@ -167,6 +154,9 @@ pub struct KeyChanges {
     pub changed: Vec<String>,
     /// Served on both sides, the same.
     pub kept: Vec<String>,
+    /// Every key served after, in the new document's order (added, changed and kept
+    /// interleaved as served).
+    pub after: Vec<String>,
     /// The keys present on both sides are listed in another order.
     pub reordered: bool,
     /// The keys are the same and in the same order, but the bytes differ (indentation,
@@ -223,6 +213,7 @@ pub fn diff(before: Option<&str>, after: Option<&str>) -> KeyChanges {
     let mut common_new_order = Vec::new();
     for (i, key) in new_keys.iter().enumerate() {
         let label = key.label(i + 1);
+        changes.after.push(label.clone());
         match find(old_keys, &key.kid) {
             None => changes.added.push(label),
             Some(entry) if entry == key.entry => {
@@ -267,9 +258,18 @@ mod tests {
     }
 
     #[test]
-    fn one_key_is_exactly_the_single_key_document() {
-        let fixed = key(FIXED);
-        assert_eq!(document(std::slice::from_ref(&fixed)), fixed.jwks());
+    fn one_key_is_ccoctls_document() {
+        // The layout of ccoctl's `03-keys.json` for its test key (the modulus itself is
+        // checked against openssl's in tests/it/keypair.rs).
+        let text = document(&[key(CCOCTL)]);
+        let (n, _) = key(CCOCTL).jwk_components();
+        assert_eq!(
+            text,
+            format!(
+                "{{\n    \"keys\": [\n        {{\n            \"use\": \"sig\",\n            \"kty\": \"RSA\",\n            \"kid\": \"{CCOCTL_KID}\",\n            \"alg\": \"RS256\",\n            \"n\": \"{n}\",\n            \"e\": \"AQAB\"\n        }}\n    ]\n}}"
+            )
+        );
+        assert_eq!(key(CCOCTL).jwks(), text);
     }
 
     #[test]
@@ -329,6 +329,7 @@ mod tests {
         assert_eq!(add.kept, [FIXED_KID]);
         assert!(add.removed.is_empty() && !add.breaks_tokens());
         assert!(!add.reordered && !add.reformatted && !add.same_keys());
+        assert_eq!(add.after, [FIXED_KID, CCOCTL_KID]);
 
         let retire = diff(Some(&both), Some(&new_only));
         assert_eq!(retire.removed, [FIXED_KID]);

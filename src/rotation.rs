@@ -145,6 +145,8 @@ pub struct Status {
     pub served: Vec<String>,
     /// The newest served kid (the last one).
     pub newest: Option<String>,
+    /// The public key file of each served kid found locally.
+    pub files: Vec<(String, PathBuf)>,
     /// The stage.
     pub stage: Stage,
     /// What else a reader should know (changes outside stsform, key order).
@@ -553,6 +555,10 @@ pub fn status(situation: &Situation, context: &CommandContext) -> Status {
     };
     Status {
         newest: served.last().cloned(),
+        files: served
+            .iter()
+            .filter_map(|kid| Status::path_of(situation, kid).map(|p| (kid.clone(), p.clone())))
+            .collect(),
         served,
         stage,
         notes,

@@ -68,7 +68,12 @@ struct SavedSettings {
     state: PathBuf,
     permissions_boundary_arn: Option<String>,
     enable_tech_preview: bool,
+    /// One served key: what plans saved before several keys could be served carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     public_key_file: Option<PathBuf>,
+    /// The served keys, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    public_key_files: Vec<PathBuf>,
     identity_provider_arn: Option<String>,
     request_set: Option<String>,
     tags: Tags,
@@ -85,7 +90,8 @@ impl SavedSettings {
             state: s.state.clone(),
             permissions_boundary_arn: s.permissions_boundary_arn.clone(),
             enable_tech_preview: s.enable_tech_preview,
-            public_key_file: s.public_key_file.clone(),
+            public_key_file: None,
+            public_key_files: s.public_key_files.clone(),
             identity_provider_arn: s.identity_provider_arn.clone(),
             request_set: s.request_set.clone(),
             tags: s.tags.clone(),
@@ -103,7 +109,12 @@ impl SavedSettings {
             state: self.state.clone(),
             permissions_boundary_arn: self.permissions_boundary_arn.clone(),
             enable_tech_preview: self.enable_tech_preview,
-            public_key_file: self.public_key_file.clone(),
+            public_key_files: self
+                .public_key_file
+                .iter()
+                .chain(&self.public_key_files)
+                .cloned()
+                .collect(),
             identity_provider_arn: self.identity_provider_arn.clone(),
             request_set: self.request_set.clone(),
             tags: self.tags.clone(),
@@ -119,7 +130,8 @@ pub struct Fingerprint {
     /// Request file name → SHA-256 (hex) of its bytes, for every `.yaml`/`.yml` file the
     /// requests directory held; `None` when no requests were read (a destroy plan).
     pub requests: Option<BTreeMap<String, String>>,
-    /// The signing key's kid, `None` when there was none (day 2, or not generated yet).
+    /// The served keys' kids (`a, b`), `None` when there was none (day 2, or not
+    /// generated yet).
     pub kid: Option<String>,
 }
 
@@ -163,7 +175,8 @@ struct SavedObserved {
 
 /// Fingerprints the request files in `settings.credentials_requests_dir` (when
 /// `with_requests`; the same `.yaml`/`.yml` files `credentials_request::load` reads) and
-/// the signing key's `kid`. A missing requests directory is an error naming it.
+/// the served keys' kids (`SigningKey::fingerprint`). A missing requests directory is an
+/// error naming it.
 pub fn fingerprint(
     settings: &Settings,
     kid: Option<&str>,
@@ -541,17 +554,28 @@ pub fn check_flags(
         ),
         ("--output-dir", &given.output_dir, Some(&plan.output_dir)),
         ("--state", &given.state, Some(&plan.state)),
-        (
-            "--public-key-file",
-            &given.public_key_file,
-            plan.public_key_file.as_ref(),
-        ),
     ];
     for (flag, given, planned) in paths {
         if let Some(g) = given {
             let planned = planned.map_or_else(none, |p| location(base, p));
             differ(flag, location(invoked_in, g), planned);
         }
+    }
+    // The served keys are one list: given beside the plan, all of it must agree.
+    if !given.public_key_files.is_empty() {
+        let list = |paths: &[PathBuf], dir: &Path| {
+            let shown: Vec<String> = paths.iter().map(|p| location(dir, p)).collect();
+            if shown.is_empty() {
+                none()
+            } else {
+                shown.join(", ")
+            }
+        };
+        differ(
+            "--public-key-file",
+            list(&given.public_key_files, invoked_in),
+            list(&plan.public_key_files, base),
+        );
     }
     let strings = [
         ("--request-set", &given.request_set, &plan.request_set),

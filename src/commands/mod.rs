@@ -32,10 +32,12 @@ use crate::state::{Lock, StateStore};
 use crate::workflow::{self, Inputs, Mode};
 
 mod plan_apply;
+mod rotate_key;
 mod state_cmds;
 mod verify_cmd;
 
 use plan_apply::{apply, plan};
+use rotate_key::rotate_key;
 use state_cmds::{force_unlock, import, state_command};
 use verify_cmd::verify;
 
@@ -48,6 +50,7 @@ pub async fn run(command: Command) -> Result<u8> {
         Command::Destroy(args) => apply(&args, Mode::Destroy).await,
         Command::Graph(args) => graph(&args).map(|()| 0),
         Command::Verify(args) => verify(&args).await,
+        Command::RotateKey(args) => rotate_key(&args).await,
         Command::Import(args) => import(&args).await,
         Command::State(command) => state_command(&command).await,
         Command::ForceUnlock(args) => force_unlock(&args).await,

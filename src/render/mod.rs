@@ -3,7 +3,8 @@
 //!
 //! `text` is for terminals, `markdown` for PR comments and `$GITHUB_STEP_SUMMARY`, `json`
 //! is the versioned machine contract (docs/plan-json.md). Markdown and text show nothing
-//! the JSON lacks, so a CI policy can always check what a reviewer sees.
+//! the JSON lacks, so a CI policy can always check what a reviewer sees. `rotation` formats
+//! `rotate-key`'s report (a `rotation::Status`, not a plan).
 
 use std::borrow::Cow;
 
@@ -14,6 +15,7 @@ use crate::resource::ResourceKind;
 
 pub mod json;
 pub mod markdown;
+pub mod rotation;
 pub mod text;
 
 /// Facts about the run that the plan itself does not hold, shown by markdown and json.
@@ -78,6 +80,70 @@ pub(crate) fn redact_change<'a>(
         before: hide(&change.before),
         after: hide(&change.after),
     })
+}
+
+/// The attribute of `keys.json` that [`key_lines`] shows by kid instead of as text.
+pub(crate) const KEYS_ATTRIBUTE: &str = "content";
+
+/// How `keys.json`'s keys change, one `(sign, text)` line per key: the keys served after in
+/// their order (`+` added, `~` other material under the same kid, ` ` kept), then the
+/// removed ones (`-`); when keys.json is updated (`update`), each added or removed one
+/// says what happens to the tokens signed with it. Then what else a reviewer should know
+/// (form-only changes, a side that is not a JWKS).
+pub(crate) fn key_lines(k: &crate::jwks::KeyChanges, update: bool) -> Vec<(char, String)> {
+    let note = |text: &str| {
+        if update {
+            format!(" ({text})")
+        } else {
+            String::new()
+        }
+    };
+    let mut lines = Vec::new();
+    if let Some(why) = &k.before_invalid {
+        lines.push((' ', format!("# before: not a JWKS ({why})")));
+    }
+    for kid in &k.after {
+        lines.push(if k.added.contains(kid) {
+            (
+                '+',
+                format!("kid {kid}{}", note("added: tokens signed with it will verify")),
+            )
+        } else if k.changed.contains(kid) {
+            (
+                '~',
+                format!(
+                    "kid {kid} (other key material under this kid: tokens signed with the old one will be rejected)"
+                ),
+            )
+        } else {
+            (' ', format!("kid {kid}"))
+        });
+    }
+    if k.after_unknown {
+        lines.push(('+', format!("kid {}", crate::resource::UNKNOWN)));
+    }
+    for kid in &k.removed {
+        lines.push((
+            '-',
+            format!(
+                "kid {kid}{}",
+                note("removed: tokens signed with it will be rejected")
+            ),
+        ));
+    }
+    if let Some(why) = &k.after_invalid {
+        lines.push((' ', format!("# after: not a JWKS ({why})")));
+    }
+    if k.reordered {
+        lines.push((' ', "# the keys are listed in another order".to_string()));
+    }
+    if k.reformatted {
+        lines.push((
+            ' ',
+            "# the same keys; only the document's formatting changes".to_string(),
+        ));
+    }
+    lines
 }
 
 /// What happens to a resource, in Terraform's words (`will be created`).
