@@ -54,6 +54,12 @@ pub struct Situation {
     /// Public key files found locally, by kid, beyond the configured ones (the output
     /// dir's key pair): used to name a served key's file in a printed command.
     pub known: Vec<(String, PathBuf)>,
+    /// The kid of the key pair stsform manages in the output dir, when the state holds
+    /// one: retiring that key deletes the pair (and the installer's copy), which phase 2
+    /// says beforehand.
+    pub key_pair: Option<String>,
+    /// The output dir's private key file (named when phase 2 deletes it).
+    pub key_pair_file: PathBuf,
 }
 
 /// What printed commands are made of, besides the keys.
@@ -283,8 +289,17 @@ impl Printer<'_> {
         ]
     }
 
-    /// The documented waits before phase 2, then phase 2 serving `keep`.
+    /// The documented waits before phase 2, then phase 2 serving `keep`, then a check.
     fn finish(&self, keep: &[String], retiring: &[String], verify_keys: &[String]) -> Vec<Step> {
+        let deletes_pair = match &self.situation.key_pair {
+            Some(kid) if retiring.contains(kid) => format!(
+                " It also deletes the output dir's key pair (kid {kid}) and the installer's copy \
+                 of its private key: keep a copy of {} elsewhere first if you want `stsform \
+                 verify --retired-key-file COPY` to prove afterwards that its tokens are rejected.",
+                self.situation.key_pair_file.display()
+            ),
+            _ => String::new(),
+        };
         vec![
             Step {
                 title: "Wait until the kube-apiserver has rolled out the new key (the operator \
@@ -309,10 +324,16 @@ impl Printer<'_> {
             Step {
                 title: format!(
                     "Phase 2, retire: serve only the new key. Tokens signed with {} are rejected \
-                     from then on, so the plan refuses without --allow-issuer-change.",
+                     from then on, so the plan refuses without --allow-issuer-change.{deletes_pair}",
                     kids_phrase(retiring)
                 ),
                 lines: self.plan_apply(&self.files(keep), &["--allow-issuer-change"]),
+            },
+            Step {
+                title: "Check that keys.json serves the new key alone (add --retired-key-file \
+                        with a retired private key to prove that its tokens are rejected)."
+                    .into(),
+                lines: vec![self.stsform("verify", &self.files(keep), &[])],
             },
         ]
     }
@@ -611,6 +632,8 @@ mod tests {
             recorded: Some(served),
             configured,
             known: vec![],
+            key_pair: None,
+            key_pair_file: "install/serviceaccount-signer.private".into(),
         }
     }
 
@@ -623,6 +646,14 @@ mod tests {
     }
 
     const S: &str = "stsform apply --name prod --region us-east-2 --output-dir 'my install'";
+
+    /// The last `stsform apply` line: the phase the steps lead to.
+    fn last_apply(status: &Status) -> String {
+        lines(status)
+            .into_iter()
+            .rfind(|l| l.starts_with("stsform apply "))
+            .unwrap()
+    }
 
     #[test]
     fn one_key_served_starts_with_the_documented_oc_steps_then_phase_1() {
@@ -713,6 +744,22 @@ mod tests {
                 .title
                 .contains("Tokens signed with kid A are rejected")
         );
+        assert!(!status.steps[3].title.contains("key pair"));
+        assert_eq!(
+            lines[7],
+            "stsform verify --name prod --region us-east-2 --output-dir 'my install' --public-key-file b.pub"
+        );
+        // Retiring the key pair stsform manages deletes it: said before phase 2.
+        let mut s = s;
+        s.key_pair = Some("A".into());
+        let status = super::status(&s, &context());
+        assert!(
+            status.steps[3]
+                .title
+                .contains("It also deletes the output dir's key pair (kid A)"),
+            "{}",
+            status.steps[3].title
+        );
     }
 
     #[test]
@@ -727,8 +774,8 @@ mod tests {
         );
         let lines = lines(&status);
         assert_eq!(
-            lines.last().unwrap(),
-            &format!("{S} --public-key-file b.pub --allow-issuer-change")
+            last_apply(&status),
+            format!("{S} --public-key-file b.pub --allow-issuer-change")
         );
         // The served key the settings dropped is named by placeholder in verify.
         assert!(
@@ -763,8 +810,8 @@ mod tests {
         };
         assert!(why.contains("drop B, the newest served key"), "{why}");
         assert_eq!(
-            lines(&status).last().unwrap(),
-            &format!("{S} --public-key-file <public key file of kid B> --allow-issuer-change")
+            last_apply(&status),
+            format!("{S} --public-key-file <public key file of kid B> --allow-issuer-change")
         );
 
         // A second rotation before the first is retired, and add + retire at once.
@@ -783,7 +830,7 @@ mod tests {
             let lines = lines(&status);
             // Phase 2 of the running rotation keeps B, by its file when the settings
             // still name it.
-            let last = lines.last().unwrap();
+            let last = last_apply(&status);
             assert!(
                 last.ends_with("--public-key-file b.pub --allow-issuer-change")
                     || last.ends_with(

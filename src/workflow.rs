@@ -509,11 +509,17 @@ pub async fn rotation<P: Provider>(
         })
         .find(|p| !taken(p))
         .expect("some number is free");
+    let key_pair = state.resources.values().find_map(|r| match &r.spec {
+        Spec::KeyPair(k) => Some(k.kid.clone()),
+        _ => None,
+    });
     let situation = Situation {
         served,
         recorded: recorded_kids,
         configured,
         known,
+        key_pair,
+        key_pair_file: settings.output_dir.join(crate::keypair::PRIVATE_KEY_FILE),
     };
     Ok(crate::rotation::status(
         &situation,

@@ -21,6 +21,7 @@ mod proxy;
 mod remote_state;
 mod render;
 mod requests;
+mod rotation;
 mod safety;
 mod saved_plans;
 mod scenarios;
