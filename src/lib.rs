@@ -12,8 +12,12 @@
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
 //! import = derive + discover ─ import::record ─▶ State
-//! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
+//! verify: issuer documents + a token per held key + provider + trust policies + STS ─▶ Report
+//! rotate-key: state + keys.json as served ─ rotation::status (pure) ─▶ Status ─ render::rotation
 //! ```
+//!
+//! The keys `keys.json` serves are a setting (`jwks` lays out the document and diffs two
+//! by kid; `rotation` is the phase model of a signing-key rotation).
 //!
 //! `workflow` runs those stages (generic over the provider, so the CLI and the scenario
 //! tests run the same code); `commands` only wires them to flags, prompts and output.

@@ -709,6 +709,54 @@ mod tests {
     }
 
     #[test]
+    fn served_keys_are_saved_as_a_list_and_a_single_key_of_older_plans_is_read() {
+        let mut settings = saved(&[], None).settings;
+        settings.public_key_files = vec!["old.pub".into(), "new.pub".into()];
+        let text = serde_json::to_string(&SavedSettings::of(&settings)).unwrap();
+        assert!(
+            text.contains(r#""public_key_files":["old.pub","new.pub"]"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#""public_key_file":"#), "{text}");
+        let back: SavedSettings = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            back.settings("p").unwrap().public_key_files,
+            settings.public_key_files
+        );
+        // A plan saved before several keys could be served names one.
+        let older = text.replace(
+            r#""public_key_files":["old.pub","new.pub"]"#,
+            r#""public_key_file":"one.pub""#,
+        );
+        let back: SavedSettings = serde_json::from_str(&older).unwrap();
+        assert_eq!(
+            back.settings("p").unwrap().public_key_files,
+            [PathBuf::from("one.pub")]
+        );
+    }
+
+    #[test]
+    fn the_served_keys_beside_a_plan_must_be_its_list() {
+        let mut plan = saved(&[], None);
+        plan.settings.public_key_files = vec!["old.pub".into(), "new.pub".into()];
+        let given = |files: &[&str]| crate::settings::SettingsInput {
+            public_key_files: files.iter().map(PathBuf::from).collect(),
+            ..Default::default()
+        };
+        let here = Path::new("/work");
+        check_flags(&plan, &given(&["old.pub", "new.pub"]), false, here, "p").unwrap();
+        let err = check_flags(&plan, &given(&["new.pub"]), false, here, "p")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "--public-key-file /work/new.pub (the plan has /work/old.pub, /work/new.pub)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_stale_plan_names_everything_that_changed() {
         let plan = saved(&[("a.yaml", "1"), ("b.yaml", "2")], Some("k1"));
         let mut state = crate::state::State::new("c1");

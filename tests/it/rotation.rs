@@ -482,6 +482,22 @@ fn the_procedure_through_the_binary_runs_the_commands_rotate_key_prints() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(stdout(&o).contains("skips phase 1"), "{}", text(&o));
     crate::binary::assert_no_secrets(c.path(), &[&o]);
+    // Day-2 roles trust a provider stsform does not own: no keys to rotate.
+    let mut day2 = c.args("rotate-key");
+    day2.extend([
+        "--identity-provider-arn".into(),
+        format!(
+            "arn:aws:iam::123456789012:oidc-provider/{}-oidc.s3.us-east-2.amazonaws.com",
+            c.name
+        ),
+    ]);
+    let o = run(&day2);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rotate-key works on a cluster's own issuer"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// The last `stsform VERB …` line rotate-key printed.
@@ -883,4 +899,54 @@ async fn a_cluster_adopted_with_import_rotates_a_public_key_it_was_given<A: Acco
         "{report:#?}"
     );
     rotate_imported(&mut env, &[given], false).await;
+}
+
+/// A reviewed phase 2 saved with `plan --out` carries its keys and its
+/// `--allow-issuer-change`: `apply PLANFILE` needs neither, and refuses other keys beside it.
+#[test]
+fn a_saved_phase_2_plan_carries_its_keys_and_the_flag() {
+    let (rt, moto, _account) = crate::binary::moto_setup();
+    let c = Cluster::new(&unique_name());
+    let files = |list: &[&str]| -> Vec<String> {
+        list.iter()
+            .flat_map(|f| ["--public-key-file".to_string(), f.to_string()])
+            .collect()
+    };
+    let o = c.run(&moto, &c.args("apply"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    save_new_key(c.path());
+    let mut phase_1 = c.args("apply");
+    phase_1.extend(files(&[OLD_FILE, NEW_FILE]));
+    assert_eq!(c.run(&moto, &phase_1).status.code(), Some(0));
+    let mut plan = c.args("plan");
+    plan.extend(files(&[NEW_FILE]));
+    plan.extend([
+        "--allow-issuer-change".into(),
+        "--out".into(),
+        "retire.plan".into(),
+    ]);
+    let o = c.run(&moto, &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let apply = |extra: &[String]| {
+        let mut a = vec!["apply".to_string(), "retire.plan".to_string()];
+        a.extend(extra.iter().cloned());
+        c.run(&moto, &a)
+    };
+    let o = apply(&files(&[OLD_FILE, NEW_FILE]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--public-key-file"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        stsform::jwks::kids(&keys_json(&rt, &moto, &c.name)),
+        [OLD_KID, NEW_KID]
+    );
+    let o = apply(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        stsform::jwks::kids(&keys_json(&rt, &moto, &c.name)),
+        [NEW_KID]
+    );
 }
