@@ -217,3 +217,118 @@ pub(crate) fn unmanaged_heading(owner: &str) -> String {
         "Tagged for {owner}, not managed (not in the state; this plan leaves them alone: `stsform destroy --include-unmanaged` deletes them, `stsform import` adopts them)"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::{KeyChanges, diff};
+    use crate::plan::{Drift, Plan, diff_attributes};
+    use crate::resource::{ObjectSpec, ResourceId, Spec};
+
+    fn jwks(kids: &[&str]) -> String {
+        let keys: Vec<Value> = kids
+            .iter()
+            .map(|k| serde_json::json!({"kid": k, "kty": "RSA"}))
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({ "keys": keys })).unwrap()
+    }
+
+    fn lines(k: &KeyChanges, update: bool) -> Vec<String> {
+        key_lines(k, update)
+            .into_iter()
+            .map(|(sign, text)| format!("{sign} {text}"))
+            .collect()
+    }
+
+    #[test]
+    fn key_lines_follow_the_new_order_then_say_what_was_removed() {
+        let (a, ab, b) = (jwks(&["A"]), jwks(&["A", "B"]), jwks(&["B"]));
+        assert_eq!(
+            lines(&diff(Some(&a), Some(&ab)), true),
+            [
+                "  kid A",
+                "+ kid B (added: tokens signed with it will verify)"
+            ]
+        );
+        assert_eq!(
+            lines(&diff(Some(&ab), Some(&b)), true),
+            [
+                "  kid B",
+                "- kid A (removed: tokens signed with it will be rejected)"
+            ]
+        );
+        // A create or a delete lists the keys without the notes.
+        assert_eq!(lines(&diff(None, Some(&ab)), false), ["+ kid A", "+ kid B"]);
+        assert_eq!(
+            lines(&diff(Some(&a), Some(crate::resource::UNKNOWN)), true),
+            [
+                "+ kid (known after apply)",
+                "- kid A (removed: tokens signed with it will be rejected)"
+            ]
+        );
+        assert_eq!(
+            lines(&diff(Some(&ab), Some(&jwks(&["B", "A"]))), true),
+            [
+                "  kid B",
+                "  kid A",
+                "  # the keys are listed in another order"
+            ]
+        );
+        let compact = serde_json::to_string(&serde_json::from_str::<Value>(&a).unwrap()).unwrap();
+        assert_eq!(
+            lines(&diff(Some(&compact), Some(&a)), true),
+            [
+                "  kid A",
+                "  # the same keys; only the document's formatting changes"
+            ]
+        );
+        assert_eq!(
+            lines(&diff(Some("<html>"), Some(&a)), true),
+            [
+                "  # before: not a JWKS (not valid JSON (expected value at line 1 column 1))",
+                "+ kid A (added: tokens signed with it will verify)"
+            ]
+        );
+        let mut tampered: Value = serde_json::from_str(&a).unwrap();
+        tampered["keys"][0]["n"] = Value::String("AQAB".into());
+        assert_eq!(
+            lines(&diff(Some(&tampered.to_string()), Some(&a)), true),
+            [
+                "~ kid A (other key material under this kid: tokens signed with the old one will be rejected)"
+            ]
+        );
+    }
+
+    /// The documented `jq` merge done by hand shows up as drift by kid.
+    #[test]
+    fn keys_json_changed_outside_is_drift_by_kid() {
+        let object = |content: String| {
+            Spec::S3Object(ObjectSpec {
+                bucket: "c-oidc".into(),
+                key: "keys.json".into(),
+                content_type: "application/json".into(),
+                tags: Default::default(),
+                content,
+            })
+        };
+        let (recorded, live) = (object(jwks(&["A"])), object(jwks(&["A", "B"])));
+        let plan = Plan {
+            drift: vec![Drift {
+                id: ResourceId::new(ResourceKind::S3Object, "c-oidc/keys.json"),
+                attributes: diff_attributes(Some(&recorded), Some(&live)),
+                recorded,
+                live: Some(live),
+            }],
+            ..Plan::default()
+        };
+        let mut out = Vec::new();
+        text::render(&plan, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains(
+                "  # s3_object.c-oidc/keys.json has changed\n    ~ content = keys by kid:\n          kid A\n        + kid B (added: tokens signed with it will verify)\n"
+            ),
+            "{out}"
+        );
+    }
+}

@@ -126,6 +126,33 @@ async fn all_but_keys<A: Account>(env: &Env<A>) -> BTreeMap<String, String> {
     out
 }
 
+/// A plan in the three formats.
+struct Shown {
+    text: String,
+    markdown: String,
+    json: serde_json::Value,
+}
+
+fn render_all(plan: &stsform::plan::Plan, name: &str) -> Shown {
+    let meta = stsform::render::Meta {
+        cluster: name.to_string(),
+        region: "us-east-2".into(),
+        serial: 1,
+        lineage: "l".into(),
+        reads: 0,
+        version: "test",
+    };
+    let (mut text, mut markdown, mut json) = (Vec::new(), Vec::new(), Vec::new());
+    stsform::render::text::render(plan, &mut text).unwrap();
+    stsform::render::markdown::render(plan, &meta, &mut markdown).unwrap();
+    stsform::render::json::render(plan, &meta, &mut json).unwrap();
+    Shown {
+        text: String::from_utf8(text).unwrap(),
+        markdown: String::from_utf8(markdown).unwrap(),
+        json: serde_json::from_slice(&json).unwrap(),
+    }
+}
+
 /// A token signed with `key`, checked against `jwks` as STS checks it.
 fn token_against(key: &PrivateKey, jwks: &str, name: &str) -> Result<(), String> {
     use stsform::verify::issuer;
@@ -177,6 +204,32 @@ async fn phase_1_adds_the_new_kid_only_and_phase_2_retires_the_old_one_with_the_
         )
     );
     assert!(keys.removed.is_empty() && planned.plan.issuer_changes.is_empty());
+    // Every format shows the change by kid, not as a JSON document.
+    let shown = render_all(&planned.plan, &name);
+    assert!(
+        shown.text.contains(&format!(
+            "      ~ content = keys by kid:\n            kid {OLD_KID}\n          + kid {NEW_KID} (added: tokens signed with it will verify)\n    }}\n"
+        )),
+        "{}",
+        shown.text
+    );
+    assert!(
+        shown.markdown.contains(&format!(
+            "@@ content (keys by kid) @@\n  kid {OLD_KID}\n+ kid {NEW_KID} (added: tokens signed with it will verify)\n"
+        )),
+        "{}",
+        shown.markdown
+    );
+    assert!(!shown.text.contains("\"keys\": [") && !shown.markdown.contains("\"keys\": ["));
+    assert_eq!(
+        shown.json["changes"][0]["keys"]["added"],
+        serde_json::json!([NEW_KID])
+    );
+    assert_eq!(
+        shown.json["changes"][0]["keys"]["after"],
+        serde_json::json!([OLD_KID, NEW_KID])
+    );
+    assert_eq!(shown.json["changes"][0]["keys"]["breaks_tokens"], false);
     let (_, outcome) = env.apply().await;
     assert!(outcome.is_complete(), "{outcome:#?}");
     let both = served(&account, &name).await;
@@ -193,6 +246,30 @@ async fn phase_1_adds_the_new_kid_only_and_phase_2_retires_the_old_one_with_the_
 
     // Phase 2: the new key alone. Refused without the flag, and nothing changes.
     env.extra.public_key_files = vec![env.path(NEW_FILE)];
+    let shown = render_all(&env.plan().await.plan, &name);
+    assert!(
+        shown.text.contains(&format!(
+            "            kid {NEW_KID}\n          - kid {OLD_KID} (removed: tokens signed with it will be rejected)\n"
+        )),
+        "{}",
+        shown.text
+    );
+    assert!(
+        shown.markdown.contains(&format!(
+            "- kid {OLD_KID} (removed: tokens signed with it will be rejected)"
+        )),
+        "{}",
+        shown.markdown
+    );
+    let keys_change = shown.json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == jwks_id(&name).to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(keys_change["keys"]["removed"], serde_json::json!([OLD_KID]));
+    assert_eq!(keys_change["keys"]["breaks_tokens"], true);
     let refusal = match env.try_run(Mode::Apply).await {
         Err(refusal) => refusal,
         Ok((planned, ..)) => panic!("phase 2 ran without the flag: {:#?}", planned.plan.changes),
