@@ -68,6 +68,8 @@ pub struct CommandContext {
     /// The settings flags as the user gave them, without `--public-key-file` (stsform
     /// commands add their own list, which overrides `public_key_files` in stsform.toml).
     pub settings: Vec<String>,
+    /// Those of them `verify` takes.
+    pub verify_settings: Vec<String>,
     /// Where the step that reads the cluster's new public key saves it (a file that does
     /// not exist yet, so no served key's file is overwritten).
     pub new_key_file: PathBuf,
@@ -220,7 +222,12 @@ impl Printer<'_> {
     /// `stsform VERB <settings> --public-key-file … [extra]`.
     fn stsform(&self, verb: &str, keys: &[Word], extra: &[&str]) -> Line {
         let mut words = vec![Word::Raw("stsform".into()), Word::Raw(verb.into())];
-        words.extend(self.context.settings.iter().map(|s| {
+        let settings = if verb == "verify" {
+            &self.context.verify_settings
+        } else {
+            &self.context.settings
+        };
+        words.extend(settings.iter().map(|s| {
             if s.starts_with("--") {
                 Word::Raw(s.clone())
             } else {
@@ -603,17 +610,22 @@ mod tests {
     }
 
     fn context() -> CommandContext {
+        let verify = [
+            "--name",
+            "prod",
+            "--region",
+            "us-east-2",
+            "--output-dir",
+            "my install",
+        ]
+        .map(String::from)
+        .to_vec();
+        // verify takes no tags: its printed command leaves them out.
+        let mut settings = verify.clone();
+        settings.extend(["--user-tags".to_string(), "team=a".to_string()]);
         CommandContext {
-            settings: [
-                "--name",
-                "prod",
-                "--region",
-                "us-east-2",
-                "--output-dir",
-                "my install",
-            ]
-            .map(String::from)
-            .to_vec(),
+            settings,
+            verify_settings: verify,
             new_key_file: PathBuf::from("my install/serviceaccount-signer-2.public"),
         }
     }
@@ -645,7 +657,7 @@ mod tests {
             .collect()
     }
 
-    const S: &str = "stsform apply --name prod --region us-east-2 --output-dir 'my install'";
+    const S: &str = "stsform apply --name prod --region us-east-2 --output-dir 'my install' --user-tags 'team=a'";
 
     /// The last `stsform apply` line: the phase the steps lead to.
     fn last_apply(status: &Status) -> String {

@@ -122,6 +122,7 @@ pub async fn plan<P: Provider>(
 ) -> Result<Planned> {
     let mut state = state;
     crate::scope::claim(&mut state, &inputs.settings)?;
+    anchor_local_paths(&mut state, &inputs.settings)?;
     let started = Instant::now();
     let (observed, account) = if refresh {
         let account = provider.account_id().await?;
@@ -189,6 +190,18 @@ pub async fn plan<P: Provider>(
     })
 }
 
+/// Records an older state's local paths relative to the settings base (`paths::anchor`:
+/// they are read from the working directory, as the stsform that wrote them read them).
+/// Before any read, so that refresh looks where the files are.
+pub fn anchor_local_paths(state: &mut State, settings: &Settings) -> Result<()> {
+    if state.local_paths == crate::state::LocalPaths::WorkingDir {
+        let cwd = std::env::current_dir()
+            .map_err(|e| anyhow::anyhow!("cannot tell the working directory: {e}"))?;
+        crate::paths::anchor(state, settings, &cwd);
+    }
+    Ok(())
+}
+
 /// Where the discovery scan looks for a cluster's resources.
 pub fn scope(settings: &Settings, state: &State) -> discover::Scope {
     discover::Scope {
@@ -248,7 +261,11 @@ pub async fn apply<P: Provider>(
     // Start from what AWS holds now, so no save ever claims what is gone.
     let mut state = refresh::refreshed_state(&planned.state, &planned.observed);
     if !planned.plan.has_changes() {
-        if state.resources != planned.state.resources {
+        // An older format is written again even without changes, so that its local paths
+        // are recorded from the settings base from now on (`paths::anchor`).
+        if state.resources != planned.state.resources
+            || planned.state.version < crate::state::STATE_VERSION
+        {
             state_file.save_state(&mut state)?;
         }
         return Ok((Outcome::default(), state));
@@ -427,8 +444,8 @@ fn fill_signing_key(plan: &mut Plan, key: &SigningKey) {
 
 /// Where a signing-key rotation stands: reads what keys.json serves live (one read) and
 /// what the state recorded for it, and hands them with the keys `keys` says the settings
-/// serve to `rotation::status`. `settings_flags` are the settings flags as given, which the
-/// printed commands repeat. The new key is to be saved as the first
+/// serve to `rotation::status`. `flags` are the settings flags as given, which the printed
+/// commands repeat (for plan and apply, and those `verify` takes). The new key is to be saved as the first
 /// `serviceaccount-signer-N.public` (N ≥ 2) of the output dir that neither exists nor is a
 /// served key's, so the step that saves it never overwrites one.
 pub async fn rotation<P: Provider>(
@@ -436,7 +453,7 @@ pub async fn rotation<P: Provider>(
     settings: &Settings,
     state: &State,
     keys: Option<&SigningKey>,
-    settings_flags: Vec<String>,
+    flags: (Vec<String>, Vec<String>),
 ) -> Result<crate::rotation::Status> {
     use crate::resource::{ObjectSpec, ResourceId, ResourceKind};
     use crate::rotation::{Configured, Served, Situation};
@@ -524,7 +541,8 @@ pub async fn rotation<P: Provider>(
     Ok(crate::rotation::status(
         &situation,
         &crate::rotation::CommandContext {
-            settings: settings_flags,
+            settings: flags.0,
+            verify_settings: flags.1,
             new_key_file,
         },
     ))

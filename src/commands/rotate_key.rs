@@ -21,7 +21,10 @@ pub(super) async fn rotate_key(args: &crate::cli::RotateKeyArgs) -> Result<u8> {
             &settings,
             &state,
             key.public.as_ref(),
-            args.cluster.settings_flags(),
+            (
+                args.cluster.settings_flags("apply"),
+                args.cluster.settings_flags("verify"),
+            ),
         )
         .await
     })
