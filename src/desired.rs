@@ -44,6 +44,10 @@ pub struct Facts {
     pub signing_key: Option<SigningKey>,
     /// Thumbprints for the OIDC provider (given, computed, or kept from AWS).
     pub thumbprints: Vec<String>,
+    /// The kids the state recorded for keys.json (what stsform last wrote), in document
+    /// order: those that stay served keep their places, and the other keys go after them
+    /// (see [`SigningKey::jwks_keeping`]).
+    pub recorded_kids: Vec<String>,
 }
 
 /// The public facts of the keys `keys.json` serves.
@@ -51,8 +55,11 @@ pub struct Facts {
 pub struct SigningKey {
     /// The served key ids, in the order served.
     pub kids: Vec<String>,
-    /// The JWKS document served as `keys.json`.
+    /// The JWKS document of the keys in the order given (what `keys.json` serves when
+    /// it serves none of them yet; see [`SigningKey::jwks_keeping`]).
     pub jwks: String,
+    /// The keys, in the order given (once each).
+    pub keys: Vec<PublicKey>,
     /// The kid of the output dir's key pair when `keys.json` serves it: stsform then
     /// manages the pair (writes it, and the installer's copy of the private key). `None`
     /// when only `--public-key-file`s are served and none of them is that pair's.
@@ -65,6 +72,7 @@ impl SigningKey {
         SigningKey {
             kids: vec![key.kid()],
             jwks: key.jwks(),
+            keys: vec![key.clone()],
             key_pair: Some(key.kid()),
         }
     }
@@ -73,16 +81,43 @@ impl SigningKey {
     /// it is one of them.
     pub fn served(keys: &[PublicKey], key_pair: Option<String>) -> SigningKey {
         let mut kids: Vec<String> = Vec::new();
-        for kid in keys.iter().map(PublicKey::kid) {
+        let mut once = Vec::new();
+        for key in keys {
+            let kid = key.kid();
             if !kids.contains(&kid) {
                 kids.push(kid);
+                once.push(key.clone());
             }
         }
         SigningKey {
             kids,
-            jwks: crate::jwks::document(keys),
+            jwks: crate::jwks::document(&once),
+            keys: once,
             key_pair,
         }
+    }
+
+    /// The JWKS to serve after stsform last wrote keys.json serving `recorded` (kids, in
+    /// document order): the recorded keys that stay keep their order and come first, the
+    /// others follow in the order given. So the last served key is the newest one whatever
+    /// order the settings list the keys in, and a key merged in by hand before the current
+    /// one (the documented `jq` merge) moves after it: `rotate-key` takes the last served
+    /// key as the newest, and phase 2 keeps that one. (The order means nothing to STS.)
+    pub fn jwks_keeping(&self, recorded: &[String]) -> String {
+        let position = |key: &PublicKey| {
+            let kid = key.kid();
+            recorded
+                .iter()
+                .position(|s| *s == kid)
+                .unwrap_or(recorded.len())
+        };
+        let mut ordered = self.keys.clone();
+        // Stable: the other keys (all at `recorded.len()`) keep the order given.
+        ordered.sort_by_key(position);
+        if ordered == self.keys {
+            return self.jwks.clone();
+        }
+        crate::jwks::document(&ordered)
     }
 
     /// The served kids in one string (`a, b`), to tell whether the keys changed.
@@ -276,10 +311,9 @@ pub fn derive(
                 object(DISCOVERY_KEY, discovery_document(&issuer)),
                 &[&bucket_id],
             );
-            let jwks = facts
-                .signing_key
-                .as_ref()
-                .map_or(UNKNOWN.to_string(), |k| k.jwks.clone());
+            let jwks = facts.signing_key.as_ref().map_or(UNKNOWN.to_string(), |k| {
+                k.jwks_keeping(&facts.recorded_kids)
+            });
             let jwks_deps: Vec<&ResourceId> = std::iter::once(&bucket_id)
                 .chain(key_pair.as_ref())
                 .collect();

@@ -5,10 +5,9 @@
 //! added, removed, kept, by `kid`). Pure: no I/O, no printing. Key material and the kid
 //! rule live in `keypair`; this module only arranges public keys.
 //!
-//! Order: a built JWKS lists the keys in the order they are given, without sorting, so
-//! that `--public-key-file old.pub --public-key-file new.pub` serves the old key first
-//! and the new one last (as OpenShift's documented `jq` merge does). `rotation` relies on
-//! that: the last served key is the newest.
+//! Order: a built JWKS lists the keys in the order they are given, without sorting.
+//! `SigningKey::jwks_keeping` gives them in the order that keeps the last served key the
+//! newest (the keys recorded as served first, new ones after), which `rotation` relies on.
 
 use serde_json::Value;
 

@@ -12,8 +12,11 @@
 //!
 //! The stage is read from what keys.json serves live (the truth STS sees), the kids the
 //! state recorded (to say when keys.json was changed outside stsform) and the keys the
-//! settings ask for. The newest key is the last one served: stsform writes keys.json in
-//! the order the keys are given, and every command printed here lists the new key last.
+//! settings ask for. The newest key is the last one served: an apply keeps the keys
+//! keys.json serves in their places and adds new ones after them, whatever the order of the
+//! settings (`SigningKey::jwks_keeping`). When keys.json was changed outside stsform (the
+//! documented `jq` merge), the newest is a served key the state did not record, wherever
+//! the merge put it.
 //! A next step is never skipped: settings that would jump a phase (replace a key without
 //! overlap, retire the newest key, start a second rotation before the first is retired)
 //! get the stage they skip, with its commands. Must not do I/O or print; `commands`
@@ -151,7 +154,7 @@ pub struct Step {
 pub struct Status {
     /// The kids keys.json serves, in order (empty when it is not served or not a JWKS).
     pub served: Vec<String>,
-    /// The newest served kid (the last one).
+    /// The newest served kid (see [`newest`]).
     pub newest: Option<String>,
     /// The public key file of each served kid found locally.
     pub files: Vec<(String, PathBuf)>,
@@ -403,8 +406,8 @@ fn classify(situation: &Situation) -> (Stage, Next, Vec<String>) {
             kids_phrase(served)
         ));
     }
-    let newest = served.last().expect("served is not empty").clone();
-    let older = served[..served.len() - 1].to_vec();
+    let newest = newest(served, situation.recorded.as_deref());
+    let older: Vec<String> = served.iter().filter(|k| **k != newest).cloned().collect();
     // What the served keys call for when the settings ask for something else: start a
     // rotation when one key is served, finish the running one when several are.
     let served_next = if older.is_empty() {
@@ -442,13 +445,7 @@ fn classify(situation: &Situation) -> (Stage, Next, Vec<String>) {
             kids_phrase(served)
         ))
     } else if adding.is_empty() && dropping.is_empty() {
-        if wanted != served {
-            notes.push(
-                "The settings list the served keys in another order: apply would reorder \
-                 keys.json. rotate-key takes the last served key as the newest."
-                    .into(),
-            );
-        }
+        // The order of the settings does not matter: apply keeps keys.json's.
         match served_next {
             Next::Start => (Stage::Idle, Next::Start),
             next => (Stage::Overlap { retiring: older }, next),
@@ -463,16 +460,7 @@ fn classify(situation: &Situation) -> (Stage, Next, Vec<String>) {
                 kids_phrase(served)
             ))
         } else {
-            let first_new = wanted.iter().position(|k| !served.contains(k));
-            let last_old = wanted.iter().rposition(|k| served.contains(k));
-            if first_new < last_old {
-                notes.push(
-                    "The settings list a new key before the current one: keys.json serves them \
-                     in that order, and rotate-key takes the last served key as the newest. \
-                     List the new key last."
-                        .into(),
-                );
-            }
+            // Apply serves the new key after the current one, whatever the order given.
             (Stage::AddPending { adding }, Next::Phase1)
         }
     } else if adding.is_empty() {
@@ -519,6 +507,17 @@ fn classify(situation: &Situation) -> (Stage, Next, Vec<String>) {
         }
     };
     (stage, next, notes)
+}
+
+/// The newest of the `served` kids (not empty): the last one served that the state did
+/// not record (`recorded`: added outside stsform, e.g. by the documented `jq` merge,
+/// wherever it put it), else the last one served (stsform adds new keys last).
+fn newest(served: &[String], recorded: Option<&[String]>) -> String {
+    recorded
+        .and_then(|recorded| served.iter().rev().find(|k| !recorded.contains(k)))
+        .or(served.last())
+        .expect("served is not empty")
+        .clone()
 }
 
 /// Reads where the rotation stands and the next commands.
@@ -582,7 +581,7 @@ pub fn status(situation: &Situation, context: &CommandContext) -> Status {
         ),
     };
     Status {
-        newest: served.last().cloned(),
+        newest: (!served.is_empty()).then(|| newest(&served, situation.recorded.as_deref())),
         files: served
             .iter()
             .filter_map(|kid| Status::path_of(situation, kid).map(|p| (kid.clone(), p.clone())))
@@ -711,15 +710,55 @@ mod tests {
             ]
         );
         assert!(status.notes.is_empty());
-        // The new key listed first: served in that order, so say so.
+        // The new key listed first: apply still serves it after the current one.
         let s = situation(&["A"], vec![key("B", "b.pub"), key("A", "a.pub")]);
         let status = super::status(&s, &context());
-        assert!(matches!(status.stage, Stage::AddPending { .. }));
+        assert_eq!(
+            status.stage,
+            Stage::AddPending {
+                adding: vec!["B".into()]
+            }
+        );
+        assert!(status.notes.is_empty(), "{:?}", status.notes);
+    }
+
+    #[test]
+    fn a_key_merged_in_outside_stsform_is_the_newest_wherever_it_is_served() {
+        // The documented jq merge put the cluster's new key B first; the state recorded A.
+        let mut s = situation(&["B", "A"], vec![key("A", "a.pub"), key("B", "b.pub")]);
+        s.recorded = Some(vec!["A".into()]);
+        let status = status(&s, &context());
+        assert_eq!(status.newest.as_deref(), Some("B"));
+        assert_eq!(
+            status.stage,
+            Stage::Overlap {
+                retiring: vec!["A".into()]
+            }
+        );
+        assert_eq!(
+            last_apply(&status),
+            format!("{S} --public-key-file b.pub --allow-issuer-change")
+        );
         assert!(
-            status.notes[0].contains("List the new key last"),
+            status.notes[0].contains("changed outside stsform"),
             "{:?}",
             status.notes
         );
+        // Settings that keep A alone would drop the newest key: not phase 2.
+        s.configured = vec![key("A", "a.pub")];
+        let status = super::status(&s, &context());
+        assert!(
+            matches!(&status.stage, Stage::Blocked { why } if why.contains("drop B, the newest")),
+            "{:?}",
+            status.stage
+        );
+        // What stsform wrote itself: the last served key is the newest.
+        let s = situation(&["B", "A"], vec![key("A", "a.pub"), key("B", "b.pub")]);
+        assert_eq!(status_newest(&s), Some("A".to_string()));
+    }
+
+    fn status_newest(s: &Situation) -> Option<String> {
+        status(s, &context()).newest
     }
 
     #[test]

@@ -107,6 +107,24 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
     recorded.or_else(adopted).unwrap_or_default()
 }
 
+/// The kids the state recorded for the cluster's keys.json (what stsform last wrote), in
+/// document order; none when it holds none. Derive keeps their order and serves other keys
+/// after them (`SigningKey::jwks_keeping`). Not the live document's order: a key merged in
+/// outside stsform is newer than the recorded ones wherever the merge put it.
+fn recorded_kids(inputs: &Inputs, observed: &Observed) -> Vec<String> {
+    let bucket = inputs.settings.bucket_name();
+    observed
+        .resources
+        .values()
+        .find_map(|o| match &o.recorded {
+            Spec::S3Object(o) if o.bucket == bucket && o.key == desired::JWKS_KEY => {
+                Some(crate::jwks::kids(&o.content))
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// Refreshes (unless `refresh` is false) and computes the plan.
 ///
 /// First (before any provider call) the state must match what the settings manage
@@ -156,6 +174,7 @@ pub async fn plan<P: Provider>(
                     account_id: account.clone(),
                     signing_key: inputs.signing_key.clone(),
                     thumbprints: thumbprints(inputs, observed),
+                    recorded_kids: recorded_kids(inputs, observed),
                 },
             )?,
         })
@@ -304,6 +323,7 @@ pub async fn import<P: Provider>(
             account_id: Some(account),
             signing_key: inputs.signing_key.clone(),
             thumbprints: Vec::new(),
+            recorded_kids: Vec::new(),
         },
     )?;
     let mut local = std::collections::BTreeMap::new();
@@ -445,9 +465,9 @@ fn fill_signing_key(plan: &mut Plan, key: &SigningKey) {
 /// Where a signing-key rotation stands: reads what keys.json serves live (one read) and
 /// what the state recorded for it, and hands them with the keys `keys` says the settings
 /// serve to `rotation::status`. `flags` are the settings flags as given, which the printed
-/// commands repeat (for plan and apply, and those `verify` takes). The new key is to be saved as the first
-/// `serviceaccount-signer-N.public` (N ≥ 2) of the output dir that neither exists nor is a
-/// served key's, so the step that saves it never overwrites one.
+/// commands repeat (for plan and apply, and those `verify` takes). The new key is to be
+/// saved as the first `serviceaccount-signer-N.public` (N ≥ 2) of the output dir that
+/// neither exists nor is a served key's, so the step that saves it never overwrites one.
 pub async fn rotation<P: Provider>(
     provider: &P,
     settings: &Settings,
@@ -510,12 +530,30 @@ pub async fn rotation<P: Provider>(
             })
             .collect()
     };
+    // Public key files found in the output dir name served keys in printed commands: the
+    // key pair's, and those saved where earlier rotate-key runs said
+    // (`serviceaccount-signer-N.public`). Hints only: a file that does not parse is passed over.
+    let mut candidates = vec![(1, own_public.clone())];
+    if let Ok(entries) = std::fs::read_dir(&settings.output_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name
+                .strip_prefix("serviceaccount-signer-")
+                .and_then(|rest| rest.strip_suffix(".public"))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                candidates.push((n, settings.output_dir.join(&name)));
+            }
+        }
+    }
+    candidates.sort();
     let mut known = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(&own_public)
-        && let Ok(key) =
-            crate::keypair::PublicKey::from_pem(&text, &own_public.display().to_string())
-    {
-        known.push((key.kid(), own_public.clone()));
+    for (_, path) in candidates {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(key) = crate::keypair::PublicKey::from_pem(&text, &path.display().to_string())
+        {
+            known.push((key.kid(), path));
+        }
     }
     let taken = |p: &std::path::Path| p.exists() || configured.iter().any(|c| c.path == p);
     let new_key_file = (2..)

@@ -278,6 +278,7 @@ fn graph(args: &ClusterArgs) -> Result<()> {
         account_id: None,
         signing_key: inputs.signing_key.clone(),
         thumbprints: inputs.settings.thumbprint.iter().cloned().collect(),
+        recorded_kids: Vec::new(),
     };
     let desired = desired::derive(&inputs.requests, &inputs.settings, &facts)?;
     Stdout.write_all(crate::graph::desired_dot(&desired).as_bytes())?;

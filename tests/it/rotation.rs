@@ -320,6 +320,145 @@ async fn phase_1_adds_the_new_kid_only_and_phase_2_retires_the_old_one_with_the_
     assert!(!env.plan().await.plan.has_changes());
 }
 
+/// Where `rotate-key` says the rotation stands, with the env's settings.
+async fn rotation_status<A: Account>(env: &Env<A>) -> stsform::rotation::Status {
+    let settings = env.settings();
+    let keys = workflow::signing_key(&settings, false).unwrap().public;
+    let provider = env.account.provider(None).await;
+    workflow::rotation(
+        provider.as_ref(),
+        &settings,
+        &env.state(),
+        keys.as_ref(),
+        (Vec::new(), Vec::new()),
+    )
+    .await
+    .unwrap()
+}
+
+/// The keys of `files` (fixtures) as one JWKS, in that order.
+fn jwks_of(files: &[&str]) -> String {
+    let keys: Vec<stsform::keypair::PublicKey> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(fixture(f)).unwrap();
+            stsform::keypair::PublicKey::from_pem(&text, f).unwrap()
+        })
+        .collect();
+    stsform::jwks::document(&keys)
+}
+
+// Which served key is the newest does not depend on the order of the settings or of a
+// hand-made merge, so the phase 2 rotate-key prints keeps the cluster's new key: an apply
+// keeps the keys it recorded in their places and serves other keys after them. Here the
+// new key is listed first, and the documented `jq` merge done by hand puts it first too;
+// the settings from before the rotation are then refused for dropping it.
+scenario!(the_new_key_is_served_last_whatever_the_order_given_or_merged);
+async fn the_new_key_is_served_last_whatever_the_order_given_or_merged<A: crate::verify::Break>(
+    account: A,
+    name: String,
+) {
+    use stsform::rotation::Stage;
+    let mut env = Env::new(account.clone(), &name, "cluster");
+    let (_, outcome) = env.apply().await;
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    save_new_key(env.dir.path());
+
+    // Phase 1 with the new key listed first: served after the current one.
+    env.extra.public_key_files = vec![env.path(NEW_FILE), env.path(OLD_FILE)];
+    let planned = env.plan().await;
+    assert_eq!(planned.plan.changes.len(), 1, "{:#?}", planned.plan.changes);
+    let keys = planned.plan.changes[0].keys().unwrap();
+    assert_eq!(keys.after, [OLD_KID, NEW_KID]);
+    assert!(!keys.reordered && keys.removed.is_empty());
+    let (_, outcome) = env.apply().await;
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    assert_eq!(
+        stsform::jwks::kids(&served(&account, &name).await),
+        [OLD_KID, NEW_KID]
+    );
+    assert!(!env.plan().await.plan.has_changes());
+    env.extra.public_key_files = vec![env.path(OLD_FILE), env.path(NEW_FILE)];
+    assert!(!env.plan().await.plan.has_changes());
+    let status = rotation_status(&env).await;
+    assert_eq!(status.newest.as_deref(), Some(NEW_KID));
+    assert_eq!(
+        status.stage,
+        Stage::Overlap {
+            retiring: vec![OLD_KID.to_string()]
+        }
+    );
+
+    // Back to one key; then the jq merge by hand, the new key first (state: old key only).
+    env.allow.issuer_change = true;
+    env.extra.public_key_files = vec![env.path(OLD_FILE)];
+    let (_, outcome, _) = env.run(Mode::Apply).await;
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    env.allow.issuer_change = false;
+    let merged = jwks_of(&["next.public.pem", "fixed.public.pem"]);
+    account
+        .put_document(&format!("{name}-oidc"), "keys.json", &merged)
+        .await;
+    // The settings from before the rotation drop the cluster's new key: refused.
+    let refusal = match env.try_run(Mode::Apply).await {
+        Err(refusal) => refusal,
+        Ok((planned, ..)) => panic!("dropped the new key: {:#?}", planned.plan.changes),
+    };
+    assert!(
+        refusal
+            .to_string()
+            .contains(&format!("stops serving key id {NEW_KID}")),
+        "{refusal}"
+    );
+    assert_eq!(served(&account, &name).await, merged);
+    // rotate-key: the merged-in key is the newest, wherever the merge put it; with the
+    // old settings the next step it shows is phase 2 keeping that key.
+    let status = rotation_status(&env).await;
+    assert_eq!(status.newest.as_deref(), Some(NEW_KID));
+    let Stage::Blocked { why } = &status.stage else {
+        panic!("{:?}", status.stage)
+    };
+    assert!(
+        why.contains(&format!("drop {NEW_KID}, the newest")),
+        "{why}"
+    );
+    let printed: Vec<String> = status
+        .steps
+        .iter()
+        .flat_map(|s| s.lines.iter().map(|l| l.render(&|w: &str| w.to_string())))
+        .collect();
+    let phase_2 = printed
+        .iter()
+        .rfind(|l| l.starts_with("stsform apply "))
+        .unwrap();
+    assert!(
+        phase_2.ends_with(&format!(
+            "--public-key-file {} --allow-issuer-change",
+            env.path(NEW_FILE).display()
+        )),
+        "{printed:#?}"
+    );
+    // Adopting the merge with both keys listed, old first: keys.json is put in the
+    // recorded order (a reorder, which breaks nothing), and the new key stays the newest.
+    env.extra.public_key_files = vec![env.path(OLD_FILE), env.path(NEW_FILE)];
+    let planned = env.plan().await;
+    let keys = planned.plan.changes[0].keys().unwrap();
+    assert!(
+        keys.reordered && !keys.breaks_tokens() && keys.added.is_empty(),
+        "{keys:?}"
+    );
+    assert!(planned.plan.issuer_changes.is_empty());
+    let (_, outcome) = env.apply().await;
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    assert_eq!(
+        stsform::jwks::kids(&served(&account, &name).await),
+        [OLD_KID, NEW_KID]
+    );
+    let status = rotation_status(&env).await;
+    assert_eq!(status.newest.as_deref(), Some(NEW_KID));
+    assert!(!env.plan().await.plan.has_changes());
+}
+
 /// The settings' keys and the output dir's pair: which keys are served, and when the pair
 /// is managed.
 #[test]

@@ -22,7 +22,7 @@ const ROLES: usize = 7;
 const SERVICE_ACCOUNTS: usize = 9;
 
 /// AWS changed behind stsform's back, for the negative cases.
-trait Break: Account {
+pub(crate) trait Break: Account {
     /// Overwrites an object in the OIDC bucket.
     fn put_document(
         &self,
