@@ -42,6 +42,7 @@ pub mod provider;
 pub mod refresh;
 pub mod render;
 pub mod resource;
+pub mod review;
 pub mod safety;
 pub mod saved_plan;
 pub mod scope;
