@@ -25,8 +25,10 @@ use crate::workflow::{Mode, Planned};
 
 /// Identifies the file type, so `apply` of a random file fails clearly.
 const MAGIC: &str = "stsform-saved-plan";
-/// Version of the file layout (2: settings, working directory, per-file request hashes).
-const VERSION: u32 = 2;
+/// Version of the file layout (2: settings, working directory, per-file request hashes;
+/// 3: the review's findings, account summary and settings, and the refresh's AWS reads,
+/// so that `show` renders the plan as `plan` did).
+const VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +56,12 @@ struct File {
     allow_issuer_change: bool,
     /// `--allow-deleting-all-roles` was given when the plan was made.
     allow_deleting_all_roles: bool,
+    /// AWS reads the refresh made (the Markdown footer and the JSON say it).
+    aws_reads: usize,
+    /// The review's warnings, acknowledged ones marked.
+    findings: Vec<crate::review::Finding>,
+    /// IAM's account summary as the plan read it.
+    account: Option<crate::review::AccountSummary>,
 }
 
 /// The settings a plan was made with, paths as resolved then (relative to `working_dir`
@@ -73,6 +81,7 @@ struct SavedSettings {
     request_set: Option<String>,
     tags: Tags,
     thumbprint: Option<String>,
+    review: crate::review::ReviewSettings,
 }
 
 impl SavedSettings {
@@ -90,6 +99,7 @@ impl SavedSettings {
             request_set: s.request_set.clone(),
             tags: s.tags.clone(),
             thumbprint: s.thumbprint.clone(),
+            review: s.review.clone(),
         }
     }
 
@@ -108,6 +118,7 @@ impl SavedSettings {
             request_set: self.request_set.clone(),
             tags: self.tags.clone(),
             thumbprint: self.thumbprint.clone(),
+            review: self.review.clone(),
         })
     }
 }
@@ -223,6 +234,8 @@ pub struct SaveContext<'a> {
     pub fingerprint: Fingerprint,
     /// The refusals lifted when the plan was made; apply of the file honours them.
     pub allow: crate::safety::Allow,
+    /// AWS reads the plan's refresh made.
+    pub reads: usize,
 }
 
 /// Writes a saved plan (JSON, 0600: it names every resource of the cluster), recording
@@ -295,6 +308,9 @@ pub fn write(path: &Path, planned: &Planned, context: SaveContext<'_>) -> Result
         notes: planned.plan.notes.clone(),
         allow_issuer_change: context.allow.issuer_change,
         allow_deleting_all_roles: context.allow.deleting_all_roles,
+        aws_reads: context.reads,
+        findings: planned.plan.findings.clone(),
+        account: planned.plan.account,
     };
     let mut text = serde_json::to_string_pretty(&file).expect("saved plans serialize");
     text.push('\n');
@@ -326,6 +342,10 @@ pub struct Saved {
     pub observed: Observed,
     /// The refusals lifted when the plan was made.
     pub allow: crate::safety::Allow,
+    /// AWS reads the plan's refresh made.
+    pub reads: usize,
+    /// The stsform that made it.
+    pub stsform_version: String,
 }
 
 fn spec(id: &ResourceId, v: serde_json::Value, origin: &str) -> Result<Spec> {
@@ -345,6 +365,11 @@ pub fn read(path: &Path) -> Result<Saved> {
     if version == 1 {
         bail!(
             "{origin}: this plan was saved by an older stsform, without its settings; plan again"
+        );
+    }
+    if version == 2 {
+        bail!(
+            "{origin}: this plan was saved by an older stsform, without its review (warnings, account quotas); plan again"
         );
     }
     if version != u64::from(VERSION) {
@@ -420,20 +445,30 @@ pub fn read(path: &Path) -> Result<Saved> {
         state_serial: file.state_serial,
         state_lineage: file.state_lineage,
         fingerprint: file.fingerprint,
-        plan: Plan {
-            issuer_changes: crate::safety::issuer_changes(&changes),
-            changes,
-            drift,
-            summary: file.summary,
-            owner: file.owner,
-            unmanaged,
-            notes: file.notes,
+        plan: {
+            let mut plan = Plan {
+                issuer_changes: crate::safety::issuer_changes(&changes),
+                changes,
+                drift,
+                summary: file.summary,
+                owner: file.owner,
+                unmanaged,
+                notes: file.notes,
+                permissions: Vec::new(),
+                findings: file.findings,
+                account: file.account,
+            };
+            // Derived from the changes, as `plan::compute` derives it.
+            plan.permissions = crate::review::permissions::changes(&plan);
+            plan
         },
         observed,
         allow: crate::safety::Allow {
             issuer_change: file.allow_issuer_change,
             deleting_all_roles: file.allow_deleting_all_roles,
         },
+        reads: file.aws_reads,
+        stsform_version: file.stsform_version,
     })
 }
 
@@ -669,6 +704,8 @@ mod tests {
             plan: Plan::default(),
             observed: Observed::default(),
             allow: crate::safety::Allow::default(),
+            reads: 0,
+            stsform_version: "test".into(),
         }
     }
 

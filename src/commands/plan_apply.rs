@@ -58,7 +58,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         serial: planned.state.serial,
         lineage: planned.state.lineage.clone(),
         reads,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").into(),
     };
     render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
     // Shown in full first (the reviewer sees what would happen), then refused.
@@ -68,6 +68,9 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         mode == Mode::Destroy,
         allow,
     )?;
+    if args.strict {
+        strict(&planned.plan, &inputs.settings.review.file)?;
+    }
     if let Some(out) = &args.out {
         let fingerprint = saved_plan::fingerprint(
             &inputs.settings,
@@ -80,6 +83,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
             include_unmanaged: inputs.include_unmanaged,
             fingerprint,
             allow,
+            reads,
         };
         saved_plan::write(out, &planned, context)?;
         if text {
@@ -164,7 +168,7 @@ async fn plan_with_refresh(
     })
 }
 
-fn render_plan(
+pub(super) fn render_plan(
     format: Format,
     plan: &crate::plan::Plan,
     meta: &render::Meta,
@@ -238,7 +242,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     }
     let flags = allow_of(&args.allow);
     let interrupts = Interrupts::install()?;
-    let (state_lock, planned, provider, mode, allow) = match &args.plan_file {
+    let (state_lock, planned, provider, mode, allow, settings_file) = match &args.plan_file {
         Some(path) => saved(args, mode, path, flags, &interrupts).await?,
         None => {
             let need = match mode {
@@ -269,7 +273,8 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
                 .await
             })
             .await?;
-            (state_lock, planned, provider, mode, flags)
+            let settings_file = inputs.settings.review.file.clone();
+            (state_lock, planned, provider, mode, flags, settings_file)
         }
     };
     let parallelism = usize::from(args.parallelism);
@@ -280,6 +285,9 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         mode == Mode::Destroy,
         allow,
     )?;
+    if args.strict && mode == Mode::Apply {
+        strict(&planned.plan, &settings_file)?;
+    }
     // A saved plan was reviewed when it was made; applying it needs no second yes.
     let approved = args.auto_approve || args.plan_file.is_some();
     if planned.plan.has_changes() && !confirm(mode, approved, &interrupts).await? {
@@ -367,6 +375,7 @@ type SavedRun = (
     Arc<AwsProvider>,
     Mode,
     Allow,
+    String,
 );
 
 /// Reads a saved plan and checks it still holds: flags beside it agree, the state, the
@@ -410,6 +419,7 @@ async fn saved(
         }
     }
     let settings = saved.settings.clone();
+    let settings_file = settings.review.file.clone();
     let allow = saved.allow.and(flags);
     let key = workflow::signing_key(&settings, false)?;
     let kid = key.public.as_ref().map(|k| k.kid.as_str());
@@ -434,7 +444,14 @@ async fn saved(
         reads: 0,
         refresh_time: Duration::ZERO,
     };
-    Ok((state_lock, planned, provider, saved.mode, allow))
+    Ok((
+        state_lock,
+        planned,
+        provider,
+        saved.mode,
+        allow,
+        settings_file,
+    ))
 }
 
 /// Prints how apply ended and picks the exit code.

@@ -160,7 +160,7 @@ fn toml_string(s: &str) -> String {
 /// action = "iam:PassRole"       # optional: without it, every such finding of the request
 /// reason = "machine-api hands the worker role to the instances it creates"
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Acknowledgement {
     /// The request's Secret, `namespace/name`.
@@ -168,10 +168,10 @@ pub struct Acknowledgement {
     /// The check id (`service-wildcard`).
     pub check: String,
     /// Only the finding about this action (case-insensitive, as IAM compares actions).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     /// Why the finding is accepted: for the people who read `stsform.toml` next.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 

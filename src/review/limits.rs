@@ -4,6 +4,7 @@
 //! object quotas) and the policy grammar. Pure functions returning one-line problems;
 //! `review` places them at a file, document and field.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A role's inline policies together, in characters without white space.
@@ -22,7 +23,8 @@ pub const OPENID_CONNECT_PROVIDERS: usize = 100;
 
 /// The account's quotas where they may differ from IAM's defaults (`[quotas]` in
 /// `stsform.toml`, for an account whose quota was raised in Service Quotas).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Quotas {
     /// "Role trust policy length".
     pub role_trust_policy_length: usize,
@@ -147,6 +149,33 @@ pub fn check_role_path(path: &str) -> Result<(), String> {
     }
 }
 
+/// Checks quotas read from `[quotas]` in a settings file: never below IAM's defaults
+/// (a quota can only be raised), returning `(field, problem)` pairs.
+pub fn check_quotas(quotas: &Quotas) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if quotas.role_trust_policy_length < TRUST_POLICY_LENGTH {
+        problems.push((
+            "role_trust_policy_length",
+            format!(
+                "{} is below IAM's default of {}; set it only when the account's quota was raised",
+                thousands(quotas.role_trust_policy_length),
+                thousands(TRUST_POLICY_LENGTH)
+            ),
+        ));
+    }
+    if quotas.openid_connect_providers < OPENID_CONNECT_PROVIDERS {
+        problems.push((
+            "openid_connect_providers",
+            format!(
+                "{} is below IAM's default of {}; set it only when the account's quota was raised",
+                thousands(quotas.openid_connect_providers),
+                thousands(OPENID_CONNECT_PROVIDERS)
+            ),
+        ));
+    }
+    problems
+}
+
 /// The problem with a role's inline policy of `size` characters (see [`policy_size`]).
 pub fn check_role_policy_size(size: usize) -> Result<(), String> {
     if size <= ROLE_POLICY_SIZE {
@@ -202,6 +231,28 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(10_240), "10,240");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn declared_quotas_can_only_be_raised() {
+        assert!(check_quotas(&Quotas::default()).is_empty());
+        let low = Quotas {
+            role_trust_policy_length: 1_000,
+            openid_connect_providers: 50,
+        };
+        assert_eq!(
+            check_quotas(&low),
+            [
+                (
+                    "role_trust_policy_length",
+                    "1,000 is below IAM's default of 2,048; set it only when the account's quota was raised".to_string()
+                ),
+                (
+                    "openid_connect_providers",
+                    "50 is below IAM's default of 100; set it only when the account's quota was raised".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

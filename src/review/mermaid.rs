@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::desired::Desired;
-use crate::graph::ChangeGraph;
 use crate::plan::{Action, Plan};
 use crate::resource::{ResourceId, ResourceKind};
 
@@ -23,11 +22,13 @@ struct Node<'a> {
     action: Option<Action>,
 }
 
-/// The change graph of a plan; `None` when the plan changes nothing.
-pub fn plan_diagram(plan: &Plan, graph: &ChangeGraph) -> Option<String> {
+/// The change graph of a plan (the order `graph::build` gives apply); `None` when the
+/// plan changes nothing (or, which `apply` refuses, its changes form a cycle).
+pub fn plan_diagram(plan: &Plan) -> Option<String> {
     if plan.changes.is_empty() {
         return None;
     }
+    let graph = crate::graph::build(plan).ok()?;
     let nodes: Vec<Node<'_>> = plan
         .changes
         .iter()
@@ -200,12 +201,12 @@ mod tests {
             replace_because: vec![],
             depends_on: deps.iter().map(|(k, n)| ResourceId::new(*k, *n)).collect(),
             source: None,
+            state_rule: crate::plan::StateRule::of(kind, action),
         }
     }
 
     fn diagram(plan: &Plan) -> String {
-        let graph = crate::graph::build(plan).unwrap();
-        plan_diagram(plan, &graph).unwrap()
+        plan_diagram(plan).unwrap()
     }
 
     #[test]
@@ -236,13 +237,7 @@ mod tests {
              \x20 classDef delete fill:#ffebe9,stroke:#cf222e,color:#1f2328\n\
              \x20 classDef update fill:#fff8c5,stroke:#9a6700,color:#1f2328\n"
         );
-        assert!(
-            plan_diagram(
-                &Plan::default(),
-                &crate::graph::build(&Plan::default()).unwrap()
-            )
-            .is_none()
-        );
+        assert!(plan_diagram(&Plan::default()).is_none());
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //! order (`mermaid`). Errors here are input errors found before any AWS call; warnings
 //! travel in the plan. Must not do I/O or call AWS: the account summary arrives as a value.
 
+use serde::{Deserialize, Serialize};
+
 use crate::credentials_request::CredentialsRequest;
 use crate::desired::{self, Facts};
 use crate::error::{InputError, InputErrors};
+use crate::iam_policy;
+use crate::plan::Plan;
 use crate::resource::{ResourceId, ResourceKind, Spec};
 use crate::settings::Settings;
 
@@ -21,6 +25,30 @@ pub mod quota;
 
 pub use findings::{Acknowledgement, Check, Finding, Origin};
 pub use limits::Quotas;
+pub use quota::AccountSummary;
+
+/// What `stsform.toml` says about the review: the account's raised quotas and the
+/// acknowledged findings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSettings {
+    /// `[quotas]`, IAM's defaults where not given.
+    pub quotas: Quotas,
+    /// `[[acknowledge]]` entries, in file order.
+    pub acknowledgements: Vec<Acknowledgement>,
+    /// The settings file as the user named it, for notes about its entries.
+    pub file: String,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        ReviewSettings {
+            quotas: Quotas::default(),
+            acknowledgements: Vec::new(),
+            file: crate::settings::DEFAULT_CONFIG.to_string(),
+        }
+    }
+}
 
 /// An account id of the right length: sizes are counted on documents whose ARNs name an
 /// account, and every account id has 12 digits, so any 12 give IAM's count.
@@ -38,11 +66,13 @@ pub fn request_name(request: &CredentialsRequest) -> String {
 /// and limits. What IAM (or IAM Access Analyzer) refuses is an input error naming the
 /// file, the document and the field, like every other input problem, with role-name
 /// collisions among them; what IAM allows but a reviewer should see comes back as
-/// findings, in request order. Runs before any AWS call.
+/// findings, in request order, acknowledged per `settings.review`. Runs before any AWS
+/// call. `named`: the cluster's name is known, so role names and trust policies (which
+/// hold the issuer) can be checked too; `validate` without `--name` checks the rest.
 pub fn requests(
     requests: &[CredentialsRequest],
     settings: &Settings,
-    quotas: &Quotas,
+    named: bool,
 ) -> Result<Vec<Finding>, InputErrors> {
     let mut errors: Vec<InputError> = Vec::new();
     let mut found = Vec::new();
@@ -69,44 +99,50 @@ pub fn requests(
             message: w.message,
             acknowledged: false,
         }));
+        // The inline policy as derive writes it: its size needs no cluster name.
+        let statements: Vec<iam_policy::Statement<'_>> = request
+            .statements
+            .iter()
+            .map(|s| iam_policy::Statement {
+                effect: &s.effect,
+                actions: &s.action,
+                resource: &s.resource,
+                condition: s.policy_condition.as_ref(),
+            })
+            .collect();
+        let size = limits::policy_size(&iam_policy::permissions_policy(&statements));
+        if let Err(problem) = limits::check_role_policy_size(size) {
+            errors.push(located(request, policy::STATEMENTS, problem));
+        }
     }
 
-    let facts = Facts {
-        account_id: Some(SIZE_ACCOUNT.to_string()),
-        ..Facts::default()
-    };
-    match desired::derive(requests, settings, &facts) {
-        Err(collisions) => errors.extend(collisions.0),
-        Ok(desired) => {
-            for request in requests {
-                let role = desired::role_name(&settings.name, request);
-                let spec = |kind| {
-                    desired
-                        .resources
-                        .get(&ResourceId::new(kind, &role))
-                        .map(|r| &r.spec)
-                };
-                if let Err(problem) = limits::check_role_name(&role) {
-                    errors.push(located(request, "spec.secretRef", problem));
-                }
-                if let Some(Spec::IamRolePolicy(p)) = spec(ResourceKind::IamRolePolicy) {
-                    if let Err(problem) = limits::check_policy_name(&p.name) {
+    if named {
+        let facts = Facts {
+            account_id: Some(SIZE_ACCOUNT.to_string()),
+            ..Facts::default()
+        };
+        match desired::derive(requests, settings, &facts) {
+            Err(collisions) => errors.extend(collisions.0),
+            Ok(desired) => {
+                for request in requests {
+                    let role = desired::role_name(&settings.name, request);
+                    if let Err(problem) = limits::check_role_name(&role) {
                         errors.push(located(request, "spec.secretRef", problem));
                     }
-                    let size = limits::policy_size(&p.document);
-                    if let Err(problem) = limits::check_role_policy_size(size) {
-                        errors.push(located(request, policy::STATEMENTS, problem));
+                    if let Err(problem) = limits::check_policy_name(&role) {
+                        errors.push(located(request, "spec.secretRef", problem));
                     }
-                }
-                if let Some(Spec::IamRole(r)) = spec(ResourceKind::IamRole) {
-                    let size = limits::policy_size(&r.trust_policy);
-                    let accounts = request.service_account_names.len();
-                    if let Err(problem) = limits::check_trust_policy_size(
-                        size,
-                        accounts,
-                        quotas.role_trust_policy_length,
-                    ) {
-                        errors.push(located(request, "spec.serviceAccountNames", problem));
+                    let id = ResourceId::new(ResourceKind::IamRole, &role);
+                    if let Some(Spec::IamRole(r)) = desired.resources.get(&id).map(|r| &r.spec) {
+                        let size = limits::policy_size(&r.trust_policy);
+                        let accounts = request.service_account_names.len();
+                        if let Err(problem) = limits::check_trust_policy_size(
+                            size,
+                            accounts,
+                            settings.review.quotas.role_trust_policy_length,
+                        ) {
+                            errors.push(located(request, "spec.serviceAccountNames", problem));
+                        }
                     }
                 }
             }
@@ -117,6 +153,23 @@ pub fn requests(
     } else {
         Err(InputErrors(errors))
     }
+}
+
+/// The findings of a plan: the requests' (from [`requests`]) and, when the account summary
+/// was read, the account's quotas against what the plan creates; acknowledgements of
+/// `review` applied. Returns them with a note for each acknowledgement that matched none.
+pub fn plan_findings(
+    request_findings: &[Finding],
+    summary: Option<&AccountSummary>,
+    plan: &Plan,
+    review: &ReviewSettings,
+) -> (Vec<Finding>, Vec<String>) {
+    let mut all = request_findings.to_vec();
+    if let Some(summary) = summary {
+        all.extend(quota::check(summary, plan, &review.quotas));
+    }
+    let notes = findings::acknowledge(&mut all, &review.acknowledgements, &review.file);
+    (all, notes)
 }
 
 #[cfg(test)]
@@ -183,7 +236,7 @@ mod tests {
     #[test]
     fn the_shipped_example_requests_pass_with_their_known_warnings() {
         let requests = load("examples/cluster");
-        let findings = super::requests(&requests, &settings("prod"), &Quotas::default()).unwrap();
+        let findings = super::requests(&requests, &settings("prod"), true).unwrap();
         let lines: Vec<String> = findings
             .iter()
             .map(|f| {
@@ -227,10 +280,7 @@ mod tests {
             1,
         ));
         assert_eq!(
-            errors_of(
-                &dir,
-                super::requests(&requests, &settings("c"), &Quotas::default())
-            ),
+            errors_of(&dir, super::requests(&requests, &settings("c"), true)),
             [
                 "r.yaml: document 1: spec.providerSpec.statementEntries[0].action[0]: `ec2:Describe Instances`: the action name holds ` `; action names are letters and digits, with `*` and `?` as wildcards",
                 "r.yaml: document 1: spec.providerSpec.statementEntries[0].action[1]: `*:Get*` has a wildcard in its service prefix, which IAM refuses (\"Action vendors must not contain wildcards\"): name the service",
@@ -246,10 +296,7 @@ mod tests {
             .map(|i| format!("ec2:DescribeSomethingQuiteLongNumber{i:04}"))
             .collect();
         let (dir, requests) = load_text(&request_file(&actions, "*", 1));
-        let errors = errors_of(
-            &dir,
-            super::requests(&requests, &settings("c"), &Quotas::default()),
-        );
+        let errors = errors_of(&dir, super::requests(&requests, &settings("c"), true));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].starts_with(
@@ -293,10 +340,7 @@ mod tests {
     #[test]
     fn a_trust_policy_over_the_quota_is_an_error_unless_the_quota_was_raised() {
         let (dir, requests) = load_text(&request_file(&["s3:GetObject".into()], "*", 60));
-        let errors = errors_of(
-            &dir,
-            super::requests(&requests, &settings("c"), &Quotas::default()),
-        );
+        let errors = errors_of(&dir, super::requests(&requests, &settings("c"), true));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].starts_with(
@@ -308,11 +352,11 @@ mod tests {
             errors[0].contains(" characters (white space not counted) for its 60 service accounts; the account's \"Role trust policy length\" quota is 2,048 (IAM's default;"),
             "{errors:?}"
         );
-        let raised = Quotas {
-            role_trust_policy_length: 8_192,
-            ..Quotas::default()
-        };
-        assert!(super::requests(&requests, &settings("c"), &raised).is_ok());
+        let mut raised = settings("c");
+        raised.review.quotas.role_trust_policy_length = 8_192;
+        assert!(super::requests(&requests, &raised, true).is_ok());
+        // Without the cluster's name the trust policy is not known, and not checked.
+        assert!(super::requests(&requests, &settings("c"), false).is_ok());
     }
 
     #[test]
@@ -348,10 +392,7 @@ mod tests {
         );
         let (dir, requests) = load_text(&two);
         let long = "c".repeat(58);
-        let errors = errors_of(
-            &dir,
-            super::requests(&requests, &settings(&long), &Quotas::default()),
-        );
+        let errors = errors_of(&dir, super::requests(&requests, &settings(&long), true));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].contains("collides with the request in"),

@@ -27,13 +27,10 @@ pub struct Permission {
     /// The resource (or, with `not_resource`, the resource excepted).
     pub resource: String,
     /// The statement's condition block (operator → key → values), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Value>,
     /// From a `NotAction` statement: every action but `action`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_action: bool,
     /// From a `NotResource` statement: every resource but `resource`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_resource: bool,
 }
 
@@ -165,11 +162,11 @@ pub fn expand(document: &Value) -> Vec<Permission> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionChange {
     /// The policy (`iam_role_policy.<role>`).
+    #[serde(rename = "address")]
     pub id: ResourceId,
     /// The role it belongs to.
     pub role: String,
     /// The request it is made from (`file: document N`), when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Permissions after the change that were not there before, sorted.
     pub granted: Vec<Permission>,
@@ -271,6 +268,7 @@ mod tests {
             replace_because: vec![],
             depends_on: vec![],
             source: Some("credreqs/a.yaml: document 1".into()),
+            state_rule: crate::plan::StateRule::of(ResourceKind::IamRolePolicy, action),
         }
     }
 
@@ -378,7 +376,8 @@ mod tests {
         )[0];
         assert_eq!(
             serde_json::to_value(p).unwrap(),
-            json!({"effect": "Allow", "action": "a:B", "resource": "*", "condition": {"Bool": {"k:x": ["true"]}}})
+            json!({"effect": "Allow", "action": "a:B", "resource": "*",
+                "condition": {"Bool": {"k:x": ["true"]}}, "not_action": false, "not_resource": false})
         );
     }
 }

@@ -149,6 +149,7 @@ mod tests {
     fn change(id: ResourceId, action: Action, after: Option<Spec>) -> Change {
         Change {
             attributes: diff_attributes(None, after.as_ref()),
+            state_rule: crate::plan::StateRule::of(id.kind, action),
             id,
             action,
             reason: Reason::New,

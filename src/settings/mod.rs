@@ -49,6 +49,9 @@ pub struct Settings {
     pub tags: Tags,
     /// OIDC provider thumbprint to set instead of computing one (uppercase hex SHA-1).
     pub thumbprint: Option<String>,
+    /// The account's raised quotas and the acknowledged findings (`[quotas]`,
+    /// `[[acknowledge]]`): what the review of a plan needs from the settings file.
+    pub review: crate::review::ReviewSettings,
 }
 
 impl Settings {
@@ -125,6 +128,20 @@ pub struct ConfigFile {
     thumbprint: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// The account's quotas, where raised in Service Quotas.
+    #[serde(default)]
+    quotas: QuotasFile,
+    /// Reviewed findings that plans stop repeating.
+    #[serde(default)]
+    acknowledge: Vec<crate::review::Acknowledgement>,
+}
+
+/// `[quotas]` of the settings file: only what was raised needs saying.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotasFile {
+    role_trust_policy_length: Option<usize>,
+    openid_connect_providers: Option<usize>,
 }
 
 /// Default config file looked for in the working directory.
@@ -268,6 +285,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         ));
     }
     let tags = user_tags(input, &file, &name, &config_name, &mut errors);
+    let review = review_settings(&file, &config_name, &mut errors);
 
     if !errors.is_empty() {
         return Err(InputErrors(errors));
@@ -319,7 +337,40 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         request_set,
         tags,
         thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
+        review,
     })
+}
+
+/// `[quotas]` (never below IAM's defaults) and `[[acknowledge]]` (well-formed, of checks
+/// that can be acknowledged) of the settings file `config_name`.
+fn review_settings(
+    file: &ConfigFile,
+    config_name: &str,
+    errors: &mut Vec<InputError>,
+) -> crate::review::ReviewSettings {
+    let defaults = crate::review::Quotas::default();
+    let quotas = crate::review::Quotas {
+        role_trust_policy_length: file
+            .quotas
+            .role_trust_policy_length
+            .unwrap_or(defaults.role_trust_policy_length),
+        openid_connect_providers: file
+            .quotas
+            .openid_connect_providers
+            .unwrap_or(defaults.openid_connect_providers),
+    };
+    for (field, problem) in crate::review::limits::check_quotas(&quotas) {
+        errors.push(InputError::new(config_name, problem).at(format!("quotas.{field}")));
+    }
+    errors.extend(crate::review::findings::validate(
+        &file.acknowledge,
+        config_name,
+    ));
+    crate::review::ReviewSettings {
+        quotas,
+        acknowledgements: file.acknowledge.clone(),
+        file: config_name.to_string(),
+    }
 }
 
 /// Checks that `<name>-oidc` is a valid S3 bucket name and `<name>-…` a valid role prefix.
