@@ -161,11 +161,12 @@ fn render(nodes: &[Node<'_>], edges: &[(usize, usize)]) -> String {
 
     let mut out = String::from("flowchart LR\n");
     if grouped {
-        let _ = writeln!(
-            out,
-            "  %% {} resources, grouped by kind and action",
-            nodes.len()
-        );
+        let by = if nodes.iter().any(|n| n.action.is_some()) {
+            "kind and action"
+        } else {
+            "kind"
+        };
+        let _ = writeln!(out, "  %% {} resources, grouped by {by}", nodes.len());
     }
     for (i, (text, class)) in boxes.iter().enumerate() {
         let _ = writeln!(out, "  n{i}[\"{}\"]:::{class}", label(text));

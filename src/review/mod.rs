@@ -284,7 +284,7 @@ mod tests {
             [
                 "r.yaml: document 1: spec.providerSpec.statementEntries[0].action[0]: `ec2:Describe Instances`: the action name holds ` `; action names are letters and digits, with `*` and `?` as wildcards",
                 "r.yaml: document 1: spec.providerSpec.statementEntries[0].action[1]: `*:Get*` has a wildcard in its service prefix, which IAM refuses (\"Action vendors must not contain wildcards\"): name the service",
-                "r.yaml: document 1: spec.providerSpec.statementEntries[0].resource: `bucket` is not an ARN (`arn:partition:service:region:account:resource`) or `*`, which IAM requires (\"Resource must be in ARN format or \\\"*\\\"\")",
+                "r.yaml: document 1: spec.providerSpec.statementEntries[0].resource: `bucket` is not an ARN (`arn:partition:service:region:account:resource`) or `*`; IAM refuses any other resource (MalformedPolicyDocument)",
             ]
         );
     }

@@ -203,7 +203,7 @@ pub fn check_resource(resource: &str) -> Result<(), String> {
     }
     if !resource.starts_with("arn:") || resource.splitn(6, ':').count() < 6 {
         return Err(format!(
-            "`{resource}` is not an ARN (`arn:partition:service:region:account:resource`) or `*`, which IAM requires (\"Resource must be in ARN format or \\\"*\\\"\")"
+            "`{resource}` is not an ARN (`arn:partition:service:region:account:resource`) or `*`; IAM refuses any other resource (MalformedPolicyDocument)"
         ));
     }
     Ok(())
@@ -689,7 +689,7 @@ mod tests {
         }
         assert_eq!(
             check_resource("vpc-123").unwrap_err(),
-            "`vpc-123` is not an ARN (`arn:partition:service:region:account:resource`) or `*`, which IAM requires (\"Resource must be in ARN format or \\\"*\\\"\")"
+            "`vpc-123` is not an ARN (`arn:partition:service:region:account:resource`) or `*`; IAM refuses any other resource (MalformedPolicyDocument)"
         );
         assert!(check_resource("arn:aws:s3").is_err());
         assert!(check_resource("ARN:aws:s3:::b").is_err());
@@ -697,7 +697,7 @@ mod tests {
         assert_eq!(
             problems(&statements),
             [
-                "spec.providerSpec.statementEntries[0].resource: `bucket/*` is not an ARN (`arn:partition:service:region:account:resource`) or `*`, which IAM requires (\"Resource must be in ARN format or \\\"*\\\"\")"
+                "spec.providerSpec.statementEntries[0].resource: `bucket/*` is not an ARN (`arn:partition:service:region:account:resource`) or `*`; IAM refuses any other resource (MalformedPolicyDocument)"
             ]
         );
     }

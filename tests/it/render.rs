@@ -780,3 +780,105 @@ fn a_table_too_big_for_a_comment_is_cut_with_the_same_note() {
     // The diagram is in the head: a cut table keeps it.
     assert!(md.contains("n0[\"+ 1500 × iam_role\"]:::create"), "{md}");
 }
+
+/// The part of `text` from the line starting with `start` to the line before the one
+/// starting with `end` (or the end).
+fn section(text: &str, start: &str, end: &str) -> String {
+    let from = text
+        .find(&format!("\n{start}"))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
+    let rest = &text[from..];
+    let to = rest.find(&format!("\n{end}")).map_or(rest.len(), |i| i + 1);
+    rest[..to].to_string()
+}
+
+/// An upgrade of examples/cluster: the EBS driver gains `ec2:CopySnapshot`, the ingress
+/// operator loses `route53:ListHostedZones` and `tag:GetResources`, machine-api's KMS
+/// grants move to another condition, and the IAM read-only request is gone.
+fn upgraded() -> Desired {
+    derive_edited(
+        &online(),
+        |dir| {
+            add_ebs_action(dir);
+            replace_in(
+                dir,
+                "00-ingress-credentials-request.yaml",
+                "      - route53:ListHostedZones\n",
+                "",
+            );
+            replace_in(
+                dir,
+                "00-ingress-credentials-request.yaml",
+                "      - tag:GetResources\n",
+                "",
+            );
+            replace_in(
+                dir,
+                "0000_30_machine-api-operator_00_credentials-request.yaml",
+                "        \"Bool\":\n          \"kms:GrantIsForAWSResource\": true\n",
+                "        \"StringEquals\":\n          \"kms:ViaService\": [\"ec2.us-east-2.amazonaws.com\", \"autoscaling.us-east-2.amazonaws.com\"]\n",
+            );
+            remove_iam_ro(dir);
+        },
+        |_| {},
+    )
+}
+
+#[test]
+fn permission_changes_of_an_upgrade_in_text_and_markdown() {
+    let plan = plan::compute(&upgraded(), &applied(&baseline()));
+    let txt = text(&plan);
+    let md = markdown(&plan, &meta());
+    // Before the detailed diff, in both.
+    assert!(txt.find("Permission changes (").unwrap() < txt.find("stsform will perform").unwrap());
+    let first_diff = md
+        .match_indices("<details><summary>")
+        .map(|(i, _)| i)
+        .find(|i| !md[*i..].starts_with("<details><summary>Order"))
+        .unwrap();
+    assert!(
+        md.find("#### Permission changes").unwrap() < first_diff,
+        "{md}"
+    );
+    assert!(
+        md.contains("0 to add, 3 to change, 3 to destroy · 4 permissions added, 8 removed\n"),
+        "{md}"
+    );
+    let text_section = section(&txt, "Permission changes (", "stsform will perform");
+    let md_section = section(&md, "#### Permission changes", "<details><summary>");
+    with_path_filters(|| {
+        insta::assert_snapshot!("permission_changes_text", text_section);
+        insta::assert_snapshot!("permission_changes_md", md_section);
+    });
+    // The JSON holds the same lines as data.
+    let v: Value = serde_json::from_str(&json_text(&plan, &meta())).unwrap();
+    assert_eq!(v["summary"]["permissions_added"], 4);
+    assert_eq!(v["summary"]["permissions_removed"], 8);
+    let ingress = v["permission_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == INGRESS)
+        .unwrap();
+    let revoked: Vec<&str> = ingress["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(revoked, ["route53:ListHostedZones", "tag:GetResources"]);
+    assert_eq!(ingress["granted"], json!([]));
+}
+
+#[test]
+fn the_order_of_a_small_plan_is_one_box_per_change() {
+    let plan = plan::compute(&upgraded(), &applied(&baseline()));
+    let md = markdown(&plan, &meta());
+    let diagram = section(
+        &md,
+        "<details><summary>Order of the changes",
+        "| | resource",
+    );
+    insta::assert_snapshot!("mermaid_small_md", diagram);
+}
