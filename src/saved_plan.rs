@@ -1,4 +1,5 @@
-//! Saved plans: `plan --out FILE` writes one, `apply FILE` runs exactly it.
+//! Saved plans: `plan --out FILE` writes one, `apply FILE` runs exactly it, `show FILE`
+//! prints it as `plan` did.
 //!
 //! Owns the file format (JSON, versioned) and the checks around it. A saved plan is
 //! self-contained: it carries the settings it was made with and the directory it was made

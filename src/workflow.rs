@@ -1,6 +1,7 @@
 //! The plan and apply workflows, generic over the provider.
 //!
-//! Wires refresh → derive → discover → plan::compute and graph::build → execute::apply
+//! Wires refresh (with the account summary beside it) → derive → discover → plan::compute
+//! → the review's findings, and graph::build → execute::apply
 //! (and import: derive → discover → import::record), so the CLI (with the AWS provider)
 //! and the scenario tests (with the fake, and with AWS against the emulator) run the same
 //! code. Also where a run's signing key comes from, a saved plan's included. Must not

@@ -14,10 +14,6 @@ pub const ROLE_POLICY_SIZE: usize = 10_240;
 pub const TRUST_POLICY_LENGTH: usize = 2_048;
 /// Role names.
 pub const ROLE_NAME_LENGTH: usize = 64;
-/// Inline policy names.
-pub const POLICY_NAME_LENGTH: usize = 128;
-/// Role paths.
-pub const PATH_LENGTH: usize = 512;
 /// OIDC providers per account: IAM's default; the account summary does not report it.
 pub const OPENID_CONNECT_PROVIDERS: usize = 100;
 
@@ -92,12 +88,14 @@ fn describe(c: char) -> String {
     }
 }
 
-/// Role (and policy) names: letters, digits and `+=,.@_-`.
+/// Role names: letters, digits and `+=,.@_-`.
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
 }
 
-/// A role name IAM accepts: 1 to 64 characters, letters, digits and `+=,.@_-`.
+/// A role name IAM accepts: 1 to 64 characters, letters, digits and `+=,.@_-`. (Roles
+/// are made at path `/`, as ccoctl makes them, and their inline policy is named like the
+/// role, which IAM's 128-character policy names always hold.)
 pub fn check_role_name(name: &str) -> Result<(), String> {
     let length = name.chars().count();
     if length == 0 || length > ROLE_NAME_LENGTH {
@@ -108,42 +106,6 @@ pub fn check_role_name(name: &str) -> Result<(), String> {
     match name.chars().find(|c| !is_name_char(*c)) {
         Some(c) => Err(format!(
             "role name `{name}` holds `{c}`; IAM allows letters, digits and `+=,.@_-`"
-        )),
-        None => Ok(()),
-    }
-}
-
-/// An inline policy name IAM accepts: 1 to 128 characters, letters, digits and `+=,.@_-`.
-pub fn check_policy_name(name: &str) -> Result<(), String> {
-    let length = name.chars().count();
-    if length == 0 || length > POLICY_NAME_LENGTH {
-        return Err(format!(
-            "policy name `{name}` is {length} characters; IAM allows 1 to {POLICY_NAME_LENGTH}"
-        ));
-    }
-    match name.chars().find(|c| !is_name_char(*c)) {
-        Some(c) => Err(format!(
-            "policy name `{name}` holds `{c}`; IAM allows letters, digits and `+=,.@_-`"
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A role path IAM accepts: `/`, or `/`-separated parts of letters, digits and
-/// `+=,.@_-` beginning and ending with `/`, at most 512 characters.
-pub fn check_role_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') || !path.ends_with('/') {
-        return Err(format!("path `{path}` must begin and end with `/`"));
-    }
-    if path.chars().count() > PATH_LENGTH {
-        return Err(format!(
-            "path `{path}` is {} characters; IAM allows at most {PATH_LENGTH}",
-            path.chars().count()
-        ));
-    }
-    match path.chars().find(|c| *c != '/' && !is_name_char(*c)) {
-        Some(c) => Err(format!(
-            "path `{path}` holds `{c}`; IAM allows letters, digits, `+=,.@_-` and `/`"
         )),
         None => Ok(()),
     }
@@ -296,41 +258,6 @@ mod tests {
         assert_eq!(
             check_role_name("a/b").unwrap_err(),
             "role name `a/b` holds `/`; IAM allows letters, digits and `+=,.@_-`"
-        );
-    }
-
-    #[test]
-    fn policy_names_follow_iam_rules() {
-        assert!(check_policy_name(&"p".repeat(128)).is_ok());
-        assert_eq!(
-            check_policy_name(&"p".repeat(129)).unwrap_err(),
-            format!(
-                "policy name `{}` is 129 characters; IAM allows 1 to 128",
-                "p".repeat(129)
-            )
-        );
-        assert_eq!(
-            check_policy_name("p q").unwrap_err(),
-            "policy name `p q` holds ` `; IAM allows letters, digits and `+=,.@_-`"
-        );
-    }
-
-    #[test]
-    fn paths_follow_iam_rules() {
-        assert!(check_role_path("/").is_ok());
-        assert!(check_role_path("/openshift/prod/").is_ok());
-        assert_eq!(
-            check_role_path("openshift/").unwrap_err(),
-            "path `openshift/` must begin and end with `/`"
-        );
-        assert_eq!(
-            check_role_path("/a b/").unwrap_err(),
-            "path `/a b/` holds ` `; IAM allows letters, digits, `+=,.@_-` and `/`"
-        );
-        let long = format!("/{}/", "p".repeat(511));
-        assert_eq!(
-            check_role_path(&long).unwrap_err(),
-            format!("path `{long}` is 513 characters; IAM allows at most 512")
         );
     }
 

@@ -129,9 +129,6 @@ pub fn requests(
                     if let Err(problem) = limits::check_role_name(&role) {
                         errors.push(located(request, "spec.secretRef", problem));
                     }
-                    if let Err(problem) = limits::check_policy_name(&role) {
-                        errors.push(located(request, "spec.secretRef", problem));
-                    }
                     let id = ResourceId::new(ResourceKind::IamRole, &role);
                     if let Some(Spec::IamRole(r)) = desired.resources.get(&id).map(|r| &r.spec) {
                         let size = limits::policy_size(&r.trust_policy);

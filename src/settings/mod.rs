@@ -681,6 +681,29 @@ mod tests {
         assert!(check_tag(&"k".repeat(129), "v", "c").is_err());
         assert!(check_tag("k", &"v".repeat(257), "c").is_err());
         assert!(check_tag("k", "", "c").is_ok());
+        // IAM's limits, each with the message it gives: keys 1 to 128 characters, values
+        // up to 256, the characters AWS tags allow.
+        assert!(check_tag(&"k".repeat(128), &"v".repeat(256), "c").is_ok());
+        assert_eq!(
+            check_tag(&"k".repeat(129), "v", "c").unwrap_err(),
+            "tag keys must be 1 to 128 characters"
+        );
+        assert_eq!(
+            check_tag("", "v", "c").unwrap_err(),
+            "tag keys must be 1 to 128 characters"
+        );
+        assert_eq!(
+            check_tag("k", &"v".repeat(257), "c").unwrap_err(),
+            "tag values must be at most 256 characters"
+        );
+        assert_eq!(
+            check_tag("k", "a;b", "c").unwrap_err(),
+            "`;` is not allowed in AWS tags"
+        );
+        assert_eq!(
+            check_tag("aws:x", "v", "c").unwrap_err(),
+            "tag keys starting with `aws:` are reserved by AWS"
+        );
     }
 
     fn resolve_with(toml: &str, user_tags: &[&str]) -> Result<Settings, InputErrors> {

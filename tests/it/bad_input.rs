@@ -742,7 +742,7 @@ fn bad_input_is_refused_precisely_without_aws_calls_or_writes() {
     let name = "bad-input";
     let mut all = cases(name);
     all.extend(review_cases());
-    assert!(all.len() >= 43, "{} cases", all.len());
+    assert!(all.len() >= 55, "{} cases", all.len());
     let mut failures = Vec::new();
     for case in &all {
         let c = Cluster::new(name);
