@@ -148,7 +148,11 @@ fn validate(args: &ClusterArgs) -> Result<()> {
     // Role names and trust policies depend on the cluster name: checked when one is given.
     let mut findings = crate::review::requests(&loaded.requests, &settings, args.name.is_some())?;
     let review = &settings.review;
-    crate::review::findings::acknowledge(&mut findings, &review.acknowledgements, &review.file);
+    let stale =
+        crate::review::findings::acknowledge(&mut findings, &review.acknowledgements, &review.file);
+    for note in stale {
+        error_line(&format!("note: {note}"));
+    }
     for finding in findings.iter().filter(|f| !f.acknowledged) {
         error_line(&format!("warning: {}", finding.line()));
     }

@@ -236,6 +236,34 @@ fn strict_refuses_unacknowledged_warnings_after_showing_the_plan() {
     assert!(!stdout(&o).contains("Warnings"), "{}", stdout(&o));
 }
 
+#[test]
+fn validate_prints_the_warnings_not_acknowledged_and_stale_entries() {
+    let w = scratch("cluster", false);
+    std::fs::write(
+        w.path().join("stsform.toml"),
+        "[[acknowledge]]\nrequest = \"openshift-machine-api/aws-cloud-credentials\"\ncheck = \"passrole-on-any-resource\"\n\n[[acknowledge]]\nrequest = \"gone/request\"\ncheck = \"action-wildcard\"\n",
+    )
+    .unwrap();
+    let o = run(
+        w.path(),
+        &["validate", "--credentials-requests-dir", "creds"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("warning: ") || l.contains("acknowledge["))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "note: stsform.toml: acknowledge[1]: matches no warning (request `gone/request` has no `action-wildcard` finding); remove it if the request no longer needs it".to_string(),
+            format!("warning: {PASSROLE_CAPI}"),
+        ]
+    );
+    assert_eq!(stdout(&o), "creds valid: 7 CredentialsRequests for AWS.\n");
+}
+
 // ---------------------------------------------------------------------------------------
 // Against the emulator: the account's quotas, and `show` of a saved plan.
 
