@@ -13,5 +13,7 @@ pub(super) fn show(args: &ShowArgs) -> Result<()> {
         reads: saved.reads,
         version: saved.stsform_version.clone(),
     };
-    plan_apply::render_plan(args.format, &saved.plan, &meta, &mut Stdout)
+    // Local paths as `plan` showed them: from the working directory.
+    let shown = plan_apply::shown_plan(&saved.plan, &saved.settings);
+    plan_apply::render_plan(args.format, &shown, &meta, &mut Stdout)
 }
