@@ -183,6 +183,60 @@ fn review_cases() -> Vec<Case> {
             "creds/0000_30_machine-api-operator_00_credentials-request.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.Bool.kms:GrantIsForAWSResource: `sometimes` is not a value `Bool` can compare: it takes `true` or `false` (the condition would never match)",
         ),
         case(
+            "a set qualifier in the wrong case",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    MACHINE_API,
+                    "        \"Bool\":\n",
+                    "        \"forallvalues:Bool\":\n",
+                )
+            },
+            "creds/0000_30_machine-api-operator_00_credentials-request.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.forallvalues:Bool: `forallvalues:Bool`: `forallvalues` is not a set qualifier (did you mean `ForAllValues`?); IAM knows `ForAllValues:` and `ForAnyValue:`",
+        ),
+        case(
+            "a condition key given twice in another case",
+            "apply",
+            |c| {
+                edit(
+                    c,
+                    EBS,
+                    "          \"kms:GrantIsForAWSResource\": true\n",
+                    "          \"kms:GrantIsForAWSResource\": true\n          \"KMS:grantIsForAWSResource\": false\n",
+                )
+            },
+            "creds/03_credentials_request_aws.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.Bool.KMS:grantIsForAWSResource: `KMS:grantIsForAWSResource` is the key `kms:GrantIsForAWSResource` again (condition key names are not case-sensitive); give it once",
+        ),
+        case(
+            "a Secret namespace Kubernetes would reject",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    INGRESS,
+                    "    namespace: openshift-ingress-operator\n",
+                    "    namespace: openshift.ingress-operator\n",
+                )
+            },
+            "creds/00-ingress-credentials-request.yaml: document 1: spec.secretRef.namespace: `openshift.ingress-operator` is not a valid Kubernetes name (a DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)",
+        ),
+        with_flags(
+            case(
+                "more user tags than AWS allows beside the ownership tags",
+                "plan",
+                |_| {},
+                "--user-tags: 49 user tags (`[tags]` and `--user-tags` together); at most 48: AWS allows 50 per resource and stsform adds 2 ownership tags",
+            ),
+            &[
+                "--user-tags",
+                &(0..49)
+                    .map(|i| format!("team-{i}=platform"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ],
+        ),
+        case(
             "a condition key without a service prefix",
             "plan",
             |c| {
