@@ -46,6 +46,9 @@ pub struct FakeCloud {
     failures: Mutex<Vec<(ResourceId, Op, usize)>>,
     reads: AtomicUsize,
     writes: AtomicUsize,
+    /// Roles and identity providers the account holds besides the fake's resources, and
+    /// its role quota (`set_account_usage`): what the account summary counts.
+    usage: Mutex<(u64, u64, u64)>,
 }
 
 /// The fake provider: a fake account plus the real local files.
@@ -74,7 +77,15 @@ impl FakeCloud {
             failures: Mutex::default(),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
+            usage: Mutex::new((0, 0, 1000)),
         })
+    }
+
+    /// Says the account also holds `roles` roles and `providers` identity providers
+    /// stsform does not see, and allows `roles_quota` roles: the account summary counts
+    /// them with the fake's own.
+    pub fn set_account_usage(&self, roles: u64, providers: u64, roles_quota: u64) {
+        *self.usage.lock().unwrap() = (roles, providers, roles_quota);
     }
 
     /// Makes the next `times` calls of `op` on `id` fail.
@@ -253,6 +264,19 @@ fn missing_parent(
 impl Provider for FakeProvider {
     async fn account_id(&self) -> ProviderResult<String> {
         Ok(self.cloud.account.clone())
+    }
+
+    async fn account_summary(&self) -> ProviderResult<crate::review::AccountSummary> {
+        self.cloud.reads.fetch_add(1, Ordering::SeqCst);
+        let (roles, providers, quota) = *self.cloud.usage.lock().unwrap();
+        let map = self.cloud.resources.lock().unwrap();
+        let count = |kind| map.keys().filter(|id| id.kind == kind).count() as u64;
+        Ok(crate::review::AccountSummary {
+            roles: Some(roles + count(ResourceKind::IamRole)),
+            roles_quota: Some(quota),
+            providers: Some(providers + count(ResourceKind::IamOidcProvider)),
+            assume_role_policy_size_quota: Some(crate::review::limits::TRUST_POLICY_LENGTH as u64),
+        })
     }
 
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {

@@ -121,6 +121,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
         request_set: None,
         tags: [("team".to_string(), "storage".to_string())].into(),
         thumbprint: None,
+        review: Default::default(),
     };
     let facts = Facts {
         account_id: Some(account.into()),

@@ -140,7 +140,7 @@ fn render_all(plan: &stsform::plan::Plan, name: &str) -> Shown {
         serial: 1,
         lineage: "l".into(),
         reads: 0,
-        version: "test",
+        version: "test".into(),
     };
     let (mut text, mut markdown, mut json) = (Vec::new(), Vec::new(), Vec::new());
     stsform::render::text::render(plan, &mut text).unwrap();
