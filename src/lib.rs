@@ -5,16 +5,23 @@
 //! ```text
 //! requests dir ─ credentials_request::load (dir → documents → validate) ─▶ [CredentialsRequest]
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
+//! [CredentialsRequest] ─ review::requests (pure: IAM's limits and rules) ─▶ input errors | warnings
 //!                     desired::derive (pure) ─▶ Desired
 //! state (file or S3) ─ state::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
-//!                       (the account lookup, refresh and discover share one pool of reads and run at once)
-//! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
+//!                       (the account lookup, the account summary, refresh and discover share one pool of reads and run at once)
+//! GetAccountSummary ─ review::plan_findings (quotas, acknowledgements) ─▶ Plan.findings
+//! plan::compute(&Desired, &Observed)  (pure, deterministic; permission changes too) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
+//! saved plan ─ show ─▶ render (the same output, no planning)
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule) ─▶ State saved per change (beside the work)
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
 //! import = derive + discover ─ import::record ─▶ State
-//! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
+//! verify: issuer documents + a token per held key + provider + trust policies + STS ─▶ Report
+//! rotate-key: state + keys.json as served ─ rotation::status (pure) ─▶ Status ─ render::rotation
 //! ```
+//!
+//! The keys `keys.json` serves are a setting (`jwks` lays out the document and diffs two
+//! by kid; `rotation` is the phase model of a signing-key rotation).
 //!
 //! `workflow` runs those stages (generic over the provider, so the CLI and the scenario
 //! tests run the same code); `commands` only wires them to flags, prompts and output.
@@ -48,6 +55,7 @@ pub mod graph;
 pub mod iam_policy;
 pub mod import;
 pub mod interrupt;
+pub mod jwks;
 pub mod keypair;
 pub mod output;
 pub mod ownership;
@@ -59,6 +67,8 @@ pub mod provider;
 pub mod refresh;
 pub mod render;
 pub mod resource;
+pub mod review;
+pub mod rotation;
 pub mod safety;
 pub mod saved_plan;
 pub mod scope;

@@ -1,4 +1,5 @@
-//! Saved plans: `plan --out FILE` writes one, `apply FILE` runs exactly it.
+//! Saved plans: `plan --out FILE` writes one, `apply FILE` runs exactly it, `show FILE`
+//! prints it as `plan` did.
 //!
 //! Owns the file format (JSON, versioned) and the checks around it. A saved plan is
 //! self-contained: it carries the settings it was made with and the directory it was made
@@ -26,8 +27,10 @@ use crate::workflow::{Mode, Planned};
 /// Identifies the file type, so `apply` of a random file fails clearly.
 const MAGIC: &str = "stsform-saved-plan";
 /// Version of the file layout (2: settings, working directory, per-file request hashes;
-/// 3: the settings base, and local paths relative to it as in a version 3 state).
-const VERSION: u32 = 3;
+/// 3: the settings base, and local paths relative to it as in a version 3 state; 4: the
+/// review's findings, account summary and settings, and the refresh's AWS reads, so that
+/// `show` renders the plan as `plan` did).
+const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +58,12 @@ struct File {
     allow_issuer_change: bool,
     /// `--allow-deleting-all-roles` was given when the plan was made.
     allow_deleting_all_roles: bool,
+    /// AWS reads the refresh made (the Markdown footer and the JSON say it).
+    aws_reads: usize,
+    /// The review's warnings, acknowledged ones marked.
+    findings: Vec<crate::review::Finding>,
+    /// IAM's account summary as the plan read it.
+    account: Option<crate::review::AccountSummary>,
 }
 
 /// The settings a plan was made with, paths as resolved then (relative to `working_dir`
@@ -73,11 +82,13 @@ struct SavedSettings {
     state: PathBuf,
     permissions_boundary_arn: Option<String>,
     enable_tech_preview: bool,
-    public_key_file: Option<PathBuf>,
+    /// The served keys, in order (empty: the output dir's key pair).
+    public_key_files: Vec<PathBuf>,
     identity_provider_arn: Option<String>,
     request_set: Option<String>,
     tags: Tags,
     thumbprint: Option<String>,
+    review: crate::review::ReviewSettings,
 }
 
 impl SavedSettings {
@@ -92,11 +103,12 @@ impl SavedSettings {
             state: s.state.clone(),
             permissions_boundary_arn: s.permissions_boundary_arn.clone(),
             enable_tech_preview: s.enable_tech_preview,
-            public_key_file: s.public_key_file.clone(),
+            public_key_files: s.public_key_files.clone(),
             identity_provider_arn: s.identity_provider_arn.clone(),
             request_set: s.request_set.clone(),
             tags: s.tags.clone(),
             thumbprint: s.thumbprint.clone(),
+            review: s.review.clone(),
         }
     }
 
@@ -112,11 +124,12 @@ impl SavedSettings {
             state: self.state.clone(),
             permissions_boundary_arn: self.permissions_boundary_arn.clone(),
             enable_tech_preview: self.enable_tech_preview,
-            public_key_file: self.public_key_file.clone(),
+            public_key_files: self.public_key_files.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
             request_set: self.request_set.clone(),
             tags: self.tags.clone(),
             thumbprint: self.thumbprint.clone(),
+            review: self.review.clone(),
         })
     }
 }
@@ -128,7 +141,8 @@ pub struct Fingerprint {
     /// Request file name → SHA-256 (hex) of its bytes, for every `.yaml`/`.yml` file the
     /// requests directory held; `None` when no requests were read (a destroy plan).
     pub requests: Option<BTreeMap<String, String>>,
-    /// The signing key's kid, `None` when there was none (day 2, or not generated yet).
+    /// The served keys' kids (`a, b`), `None` when there was none (day 2, or not
+    /// generated yet).
     pub kid: Option<String>,
 }
 
@@ -172,7 +186,8 @@ struct SavedObserved {
 
 /// Fingerprints the request files in `settings.credentials_requests_dir` (when
 /// `with_requests`; the same `.yaml`/`.yml` files `credentials_request::load` reads) and
-/// the signing key's `kid`. A missing requests directory is an error naming it.
+/// the served keys' kids (`SigningKey::fingerprint`). A missing requests directory is an
+/// error naming it.
 pub fn fingerprint(
     settings: &Settings,
     kid: Option<&str>,
@@ -232,6 +247,8 @@ pub struct SaveContext<'a> {
     pub fingerprint: Fingerprint,
     /// The refusals lifted when the plan was made; apply of the file honours them.
     pub allow: crate::safety::Allow,
+    /// AWS reads the plan's refresh made.
+    pub reads: usize,
 }
 
 /// Writes a saved plan (JSON, 0600: it names every resource of the cluster), recording
@@ -304,6 +321,9 @@ pub fn write(path: &Path, planned: &Planned, context: SaveContext<'_>) -> Result
         notes: planned.plan.notes.clone(),
         allow_issuer_change: context.allow.issuer_change,
         allow_deleting_all_roles: context.allow.deleting_all_roles,
+        aws_reads: context.reads,
+        findings: planned.plan.findings.clone(),
+        account: planned.plan.account,
     };
     let mut text = serde_json::to_string_pretty(&file).expect("saved plans serialize");
     text.push('\n');
@@ -335,6 +355,10 @@ pub struct Saved {
     pub observed: Observed,
     /// The refusals lifted when the plan was made.
     pub allow: crate::safety::Allow,
+    /// AWS reads the plan's refresh made.
+    pub reads: usize,
+    /// The stsform that made it.
+    pub stsform_version: String,
 }
 
 fn spec(id: &ResourceId, v: serde_json::Value, origin: &str) -> Result<Spec> {
@@ -351,7 +375,7 @@ pub fn read(path: &Path) -> Result<Saved> {
         bail!("{origin}: not a saved stsform plan (write one with `stsform plan --out {origin}`)");
     }
     let version = probe.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version == 1 || version == 2 {
+    if (1..u64::from(VERSION)).contains(&version) {
         bail!(
             "{origin}: this plan was saved by an older stsform (saved-plan version {version}, \
              this stsform reads {VERSION}); plan again"
@@ -430,20 +454,30 @@ pub fn read(path: &Path) -> Result<Saved> {
         state_serial: file.state_serial,
         state_lineage: file.state_lineage,
         fingerprint: file.fingerprint,
-        plan: Plan {
-            issuer_changes: crate::safety::issuer_changes(&changes),
-            changes,
-            drift,
-            summary: file.summary,
-            owner: file.owner,
-            unmanaged,
-            notes: file.notes,
+        plan: {
+            let mut plan = Plan {
+                issuer_changes: crate::safety::issuer_changes(&changes),
+                changes,
+                drift,
+                summary: file.summary,
+                owner: file.owner,
+                unmanaged,
+                notes: file.notes,
+                permissions: Vec::new(),
+                findings: file.findings,
+                account: file.account,
+            };
+            // Derived from the changes, as `plan::compute` derives it.
+            plan.permissions = crate::review::permissions::changes(&plan);
+            plan
         },
         observed,
         allow: crate::safety::Allow {
             issuer_change: file.allow_issuer_change,
             deleting_all_roles: file.allow_deleting_all_roles,
         },
+        reads: file.aws_reads,
+        stsform_version: file.stsform_version,
     })
 }
 
@@ -551,17 +585,28 @@ pub fn check_flags(
         ),
         ("--output-dir", &given.output_dir, Some(&plan.output_dir)),
         ("--state", &given.state, Some(&plan.state)),
-        (
-            "--public-key-file",
-            &given.public_key_file,
-            plan.public_key_file.as_ref(),
-        ),
     ];
     for (flag, given, planned) in paths {
         if let Some(g) = given {
             let planned = planned.map_or_else(none, |p| location(base, p));
             differ(flag, location(invoked_in, g), planned);
         }
+    }
+    // The served keys are one list: given beside the plan, all of it must agree.
+    if !given.public_key_files.is_empty() {
+        let list = |paths: &[PathBuf], dir: &Path| {
+            let shown: Vec<String> = paths.iter().map(|p| location(dir, p)).collect();
+            if shown.is_empty() {
+                none()
+            } else {
+                shown.join(", ")
+            }
+        };
+        differ(
+            "--public-key-file",
+            list(&given.public_key_files, invoked_in),
+            list(&plan.public_key_files, base),
+        );
     }
     let strings = [
         ("--request-set", &given.request_set, &plan.request_set),
@@ -656,7 +701,7 @@ mod tests {
     #[test]
     fn plans_saved_by_an_older_stsform_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        for version in [1, 2, 7] {
+        for version in [1, 2, 3, 7] {
             let path = dir.path().join(format!("v{version}.plan"));
             let text = format!("{{\"format\": \"{MAGIC}\", \"version\": {version}}}");
             std::fs::write(&path, text).unwrap();
@@ -695,6 +740,8 @@ mod tests {
             plan: Plan::default(),
             observed: Observed::default(),
             allow: crate::safety::Allow::default(),
+            reads: 0,
+            stsform_version: "test".into(),
         }
     }
 
@@ -708,6 +755,43 @@ mod tests {
             ),
             kid: kid.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn served_keys_are_saved_as_a_list_in_order() {
+        let mut settings = saved(&[], None).settings;
+        settings.public_key_files = vec!["old.pub".into(), "new.pub".into()];
+        let text = serde_json::to_string(&SavedSettings::of(&settings)).unwrap();
+        assert!(
+            text.contains(r#""public_key_files":["old.pub","new.pub"]"#),
+            "{text}"
+        );
+        let back: SavedSettings = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            back.settings("p").unwrap().public_key_files,
+            settings.public_key_files
+        );
+    }
+
+    #[test]
+    fn the_served_keys_beside_a_plan_must_be_its_list() {
+        let mut plan = saved(&[], None);
+        plan.settings.public_key_files = vec!["old.pub".into(), "new.pub".into()];
+        let given = |files: &[&str]| crate::settings::SettingsInput {
+            public_key_files: files.iter().map(PathBuf::from).collect(),
+            ..Default::default()
+        };
+        let here = Path::new("/work");
+        check_flags(&plan, &given(&["old.pub", "new.pub"]), false, here, "p").unwrap();
+        let err = check_flags(&plan, &given(&["new.pub"]), false, here, "p")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "--public-key-file /work/new.pub (the plan has /work/old.pub, /work/new.pub)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

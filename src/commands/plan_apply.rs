@@ -58,7 +58,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         serial: planned.state.serial,
         lineage: planned.state.lineage.clone(),
         reads,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").into(),
     };
     let shown = shown_plan(&planned.plan, &inputs.settings);
     render_plan(args.format, &shown, &meta, &mut stdout)?;
@@ -69,10 +69,17 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         mode == Mode::Destroy,
         allow,
     )?;
+    if args.strict {
+        strict(&planned.plan, &inputs.settings.review.file)?;
+    }
     if let Some(out) = &args.out {
         let fingerprint = saved_plan::fingerprint(
             &inputs.settings,
-            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
+            inputs
+                .signing_key
+                .as_ref()
+                .map(desired::SigningKey::fingerprint)
+                .as_deref(),
             mode == Mode::Apply,
         )?;
         let context = saved_plan::SaveContext {
@@ -81,6 +88,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
             include_unmanaged: inputs.include_unmanaged,
             fingerprint,
             allow,
+            reads,
         };
         saved_plan::write(out, &planned, context)?;
         if text {
@@ -168,11 +176,11 @@ async fn plan_with_refresh(
 
 /// The plan with its local paths as the user finds them from the working directory
 /// (the plan itself records them from the settings base, `crate::paths`).
-fn shown_plan(plan: &crate::plan::Plan, settings: &Settings) -> crate::plan::Plan {
+pub(super) fn shown_plan(plan: &crate::plan::Plan, settings: &Settings) -> crate::plan::Plan {
     plan.with_local_paths(|p| crate::paths::shown(&settings.base, p))
 }
 
-fn render_plan(
+pub(super) fn render_plan(
     format: Format,
     plan: &crate::plan::Plan,
     meta: &render::Meta,
@@ -304,6 +312,9 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         mode == Mode::Destroy,
         allow,
     )?;
+    if args.strict && mode == Mode::Apply {
+        strict(&planned.plan, &settings.review.file)?;
+    }
     // A saved plan was reviewed when it was made; applying it needs no second yes.
     let approved = args.auto_approve || args.plan_file.is_some();
     if planned.plan.has_changes() && !confirm(mode, approved, &interrupts).await? {
@@ -483,9 +494,13 @@ async fn saved(
     let settings = saved.settings.clone();
     let allow = saved.allow.and(flags);
     let key = workflow::signing_key(&settings, false)?;
-    let kid = key.public.as_ref().map(|k| k.kid.as_str());
-    let now = saved_plan::fingerprint(&settings, kid, saved.fingerprint.requests.is_some())
-        .with_context(|| format!("{origin}: the plan cannot be checked against its inputs"))?;
+    let kids = key.public.as_ref().map(desired::SigningKey::fingerprint);
+    let now = saved_plan::fingerprint(
+        &settings,
+        kids.as_deref(),
+        saved.fingerprint.requests.is_some(),
+    )
+    .with_context(|| format!("{origin}: the plan cannot be checked against its inputs"))?;
     let store = open_store(&settings)?;
     let state_lock =
         take_lock(&store, operation(saved.mode), args.lock_timeout, interrupts).await?;

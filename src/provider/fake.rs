@@ -48,6 +48,9 @@ pub struct FakeCloud {
     reads: AtomicUsize,
     writes: AtomicUsize,
     conflicts: AtomicUsize,
+    /// Roles and identity providers the account holds besides the fake's resources, and
+    /// its role quota (`set_account_usage`): what the account summary counts.
+    usage: Mutex<(u64, u64, u64)>,
 }
 
 /// The fake provider: a fake account plus the real local files.
@@ -103,12 +106,20 @@ impl FakeCloud {
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
             conflicts: AtomicUsize::new(0),
+            usage: Mutex::new((0, 0, 1000)),
         })
     }
 
     /// How many times DeleteRole was refused because the role still had policies.
     pub fn delete_conflicts(&self) -> usize {
         self.conflicts.load(Ordering::SeqCst)
+    }
+
+    /// Says the account also holds `roles` roles and `providers` identity providers
+    /// stsform does not see, and allows `roles_quota` roles: the account summary counts
+    /// them with the fake's own.
+    pub fn set_account_usage(&self, roles: u64, providers: u64, roles_quota: u64) {
+        *self.usage.lock().unwrap() = (roles, providers, roles_quota);
     }
 
     /// Makes the next `times` calls of `op` on `id` fail.
@@ -288,6 +299,19 @@ fn missing_parent(
 impl Provider for FakeProvider {
     async fn account_id(&self) -> ProviderResult<String> {
         Ok(self.cloud.account.clone())
+    }
+
+    async fn account_summary(&self) -> ProviderResult<crate::review::AccountSummary> {
+        self.cloud.reads.fetch_add(1, Ordering::SeqCst);
+        let (roles, providers, quota) = *self.cloud.usage.lock().unwrap();
+        let map = self.cloud.resources.lock().unwrap();
+        let count = |kind| map.keys().filter(|id| id.kind == kind).count() as u64;
+        Ok(crate::review::AccountSummary {
+            roles: Some(roles + count(ResourceKind::IamRole)),
+            roles_quota: Some(quota),
+            providers: Some(providers + count(ResourceKind::IamOidcProvider)),
+            assume_role_policy_size_quota: Some(crate::review::limits::TRUST_POLICY_LENGTH as u64),
+        })
     }
 
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {

@@ -18,7 +18,7 @@ use crate::plan::{Action, Change, Drift, Plan, Reason, Summary};
 use crate::resource::{ResourceId, ResourceKind, Spec, UNKNOWN};
 
 /// Version of the document's schema (see the module docs for the rule).
-pub const FORMAT_VERSION: &str = "1.1";
+pub const FORMAT_VERSION: &str = "1.2";
 
 /// Writes the plan as pretty-printed JSON with a trailing newline.
 pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
@@ -31,12 +31,12 @@ pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
 #[derive(Serialize)]
 struct PlanView<'a> {
     format_version: &'static str,
-    stsform_version: &'static str,
+    stsform_version: &'a str,
     cluster: &'a str,
     region: &'a str,
     state: StateView<'a>,
     aws_reads: usize,
-    summary: Summary,
+    summary: SummaryView,
     changes: Vec<ChangeView<'a>>,
     drift: Vec<DriftView<'a>>,
     has_changes: bool,
@@ -44,6 +44,30 @@ struct PlanView<'a> {
     owner: &'a str,
     unmanaged: Vec<UnmanagedView<'a>>,
     notes: &'a [String],
+    permission_changes: &'a [crate::review::permissions::PermissionChange],
+    findings: Vec<FindingView<'a>>,
+    account: Option<crate::review::AccountSummary>,
+}
+
+/// The plan's counts, with the permissions added and removed across its role policies.
+#[derive(Serialize)]
+struct SummaryView {
+    #[serde(flatten)]
+    resources: Summary,
+    permissions_added: usize,
+    permissions_removed: usize,
+}
+
+/// One warning of the review, flat.
+#[derive(Serialize)]
+struct FindingView<'a> {
+    check: crate::review::Check,
+    acknowledged: bool,
+    request: Option<&'a str>,
+    source: Option<&'a str>,
+    field: Option<&'a str>,
+    action: Option<&'a str>,
+    message: &'a str,
 }
 
 /// A resource tagged for the cluster that the plan leaves alone.
@@ -84,6 +108,42 @@ struct ChangeView<'a> {
     changed_attributes: Vec<&'a str>,
     depends_on: &'a [ResourceId],
     source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<KeysView>,
+}
+
+/// How keys.json's keys change, by kid (only on keys.json; since 1.2).
+#[derive(Serialize)]
+struct KeysView {
+    added: Vec<String>,
+    removed: Vec<String>,
+    changed: Vec<String>,
+    kept: Vec<String>,
+    after: Vec<String>,
+    reordered: bool,
+    reformatted: bool,
+    after_unknown: bool,
+    breaks_tokens: bool,
+    before_invalid: Option<String>,
+    after_invalid: Option<String>,
+}
+
+impl KeysView {
+    fn of(k: crate::jwks::KeyChanges) -> KeysView {
+        KeysView {
+            breaks_tokens: k.breaks_tokens(),
+            added: k.added,
+            removed: k.removed,
+            changed: k.changed,
+            kept: k.kept,
+            after: k.after,
+            reordered: k.reordered,
+            reformatted: k.reformatted,
+            after_unknown: k.after_unknown,
+            before_invalid: k.before_invalid,
+            after_invalid: k.after_invalid,
+        }
+    }
 }
 
 /// One change made outside stsform.
@@ -96,6 +156,8 @@ struct DriftView<'a> {
     recorded: Value,
     live: Option<Value>,
     changed_attributes: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<KeysView>,
 }
 
 /// Terraform's action lists: a replace is a delete, then a create.
@@ -145,6 +207,7 @@ fn document<'a>(
             changed_attributes: c.attributes.iter().map(|a| a.name.as_str()).collect(),
             depends_on: &c.depends_on,
             source: c.source.as_deref(),
+            keys: c.keys().map(KeysView::of),
         }
     };
     let drift = |d: &'a Drift| DriftView {
@@ -155,10 +218,11 @@ fn document<'a>(
         recorded: attributes(d.id.kind, &d.recorded),
         live: d.live.as_ref().map(|s| attributes(d.id.kind, s)),
         changed_attributes: d.attributes.iter().map(|a| a.name.as_str()).collect(),
+        keys: d.keys().map(KeysView::of),
     };
     PlanView {
         format_version: FORMAT_VERSION,
-        stsform_version: meta.version,
+        stsform_version: &meta.version,
         cluster: &meta.cluster,
         region: &meta.region,
         state: StateView {
@@ -166,7 +230,14 @@ fn document<'a>(
             lineage: &meta.lineage,
         },
         aws_reads: meta.reads,
-        summary: plan.summary,
+        summary: {
+            let (added, removed) = crate::review::permissions::totals(&plan.permissions);
+            SummaryView {
+                resources: plan.summary,
+                permissions_added: added,
+                permissions_removed: removed,
+            }
+        },
         changes: plan.changes.iter().map(change).collect(),
         drift: plan.drift.iter().map(drift).collect(),
         has_changes: plan.has_changes(),
@@ -190,6 +261,21 @@ fn document<'a>(
             })
             .collect(),
         notes: &plan.notes,
+        permission_changes: &plan.permissions,
+        findings: plan
+            .findings
+            .iter()
+            .map(|f| FindingView {
+                check: f.check,
+                acknowledged: f.acknowledged,
+                request: f.origin.as_ref().map(|o| o.request.as_str()),
+                source: f.origin.as_ref().map(|o| o.source.as_str()),
+                field: f.origin.as_ref().map(|o| o.field.as_str()),
+                action: f.action.as_deref(),
+                message: &f.message,
+            })
+            .collect(),
+        account: plan.account,
     }
 }
 
@@ -205,7 +291,7 @@ mod tests {
             serial: 3,
             lineage: "l".into(),
             reads: 0,
-            version: "test",
+            version: "test".into(),
         }
     }
 

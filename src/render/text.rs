@@ -8,7 +8,8 @@ use std::io::{self, Write};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
-use super::{SENSITIVE_ATTRIBUTES, redact_change};
+use super::{KEYS_ATTRIBUTE, SENSITIVE_ATTRIBUTES, key_lines, redact_change};
+use crate::jwks::KeyChanges;
 use crate::plan::{Action, AttributeChange, Change, Plan};
 use crate::resource::UNKNOWN;
 
@@ -68,7 +69,12 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
                 Some(_) => {
                     writeln!(out, "  # {} has changed", d.id)?;
                     let width = name_width(&d.attributes);
+                    let keys = d.keys();
                     for a in &d.attributes {
+                        if let Some(k) = keys.as_ref().filter(|_| a.name == KEYS_ATTRIBUTE) {
+                            key_attribute(out, k, a, 4, width, color)?;
+                            continue;
+                        }
                         let a = redact_change(SENSITIVE_ATTRIBUTES, d.id.kind, a);
                         attribute(out, &a, Action::Update, 4, width, color)?;
                     }
@@ -82,8 +88,9 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
             out,
             "No changes. The AWS resources and local files match the configuration."
         )?;
-        return Ok(());
+        return warnings(out, plan, color);
     }
+    permissions(out, plan, color)?;
     writeln!(
         out,
         "stsform will perform the following actions:\n\n  (symbols: + create, ~ update in-place, - destroy, -/+ replace)\n"
@@ -94,6 +101,7 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
     }
     let summary = format!("Plan: {}.", super::summary_line(plan.summary));
     writeln!(out, "{}", paint(color, BOLD, &summary))?;
+    warnings(out, plan, color)?;
     if !plan.issuer_changes.is_empty() {
         writeln!(
             out,
@@ -114,6 +122,54 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
             out,
             "\nValues shown as {UNKNOWN} are assigned by AWS or by key generation during apply."
         )?;
+    }
+    Ok(())
+}
+
+/// The permissions each role policy grants (`+`) and revokes (`-`), before the detailed
+/// diff that holds them as JSON.
+fn permissions(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<()> {
+    let Some(line) = super::permissions_line(plan) else {
+        return Ok(());
+    };
+    writeln!(out, "Permission changes ({line}):\n")?;
+    for change in &plan.permissions {
+        writeln!(out, "  # {}", super::permission_heading(change))?;
+        for line in crate::review::permissions::lines(change) {
+            let painted = match line.as_bytes().first() {
+                Some(b'+') => paint(color, GREEN, &line),
+                _ => paint(color, RED, &line),
+            };
+            writeln!(out, "    {painted}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The review's warnings not acknowledged, each with where it comes from, and how to
+/// acknowledge a reviewed one.
+fn warnings(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<()> {
+    let shown: Vec<&crate::review::Finding> = plan.warnings().collect();
+    if shown.is_empty() {
+        return Ok(());
+    }
+    let heading = format!("Warnings ({}):", shown.len());
+    writeln!(out, "\n{}", paint(color, YELLOW, &heading))?;
+    for finding in &shown {
+        writeln!(out, "  - {}", finding.line())?;
+    }
+    if let Some(line) = super::acknowledged_line(plan) {
+        writeln!(out, "  ({line})")?;
+    }
+    if let Some(example) = super::acknowledge_example(plan) {
+        writeln!(
+            out,
+            "  To accept a reviewed warning of a request, acknowledge it in stsform.toml, e.g.:"
+        )?;
+        for line in example.lines() {
+            writeln!(out, "    {line}")?;
+        }
     }
     Ok(())
 }
@@ -208,7 +264,12 @@ fn change(out: &mut dyn Write, c: &Change, owner: &str, color: bool) -> io::Resu
         c.id.name
     )?;
     let width = name_width(&c.attributes);
+    let keys = c.keys();
     for a in &c.attributes {
+        if let Some(k) = keys.as_ref().filter(|_| a.name == KEYS_ATTRIBUTE) {
+            key_attribute(out, k, a, 6, width, color)?;
+            continue;
+        }
         attribute(
             out,
             &redact_change(SENSITIVE_ATTRIBUTES, c.id.kind, a),
@@ -226,6 +287,42 @@ fn change(out: &mut dyn Write, c: &Change, owner: &str, color: bool) -> io::Resu
         writeln!(out, "{}# (no attribute changes)", " ".repeat(6))?;
     }
     writeln!(out, "    }}")
+}
+
+/// keys.json's content as the keys it serves, by kid: what a rotation changes, without
+/// the JSON around it.
+fn key_attribute(
+    out: &mut dyn Write,
+    keys: &KeyChanges,
+    a: &AttributeChange,
+    indent: usize,
+    width: usize,
+    color: bool,
+) -> io::Result<()> {
+    let pad = " ".repeat(indent);
+    let sign = match (&a.before, &a.after) {
+        (None, _) => "+",
+        (_, None) => "-",
+        _ => "~",
+    };
+    writeln!(
+        out,
+        "{pad}{} {:width$} = keys by kid:",
+        paint(color, sign_color(sign), sign),
+        a.name
+    )?;
+    let update = a.before.is_some() && a.after.is_some();
+    for (sign, text) in key_lines(keys, update) {
+        let line = format!("{sign} {text}");
+        let line = match sign {
+            '+' => paint(color, GREEN, &line),
+            '-' => paint(color, RED, &line),
+            '~' => paint(color, YELLOW, &line),
+            _ => line,
+        };
+        writeln!(out, "{pad}    {line}")?;
+    }
+    Ok(())
 }
 
 /// Column width that aligns the `=` of a block's attributes, as Terraform does.

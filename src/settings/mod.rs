@@ -44,8 +44,10 @@ pub struct Settings {
     pub permissions_boundary_arn: Option<String>,
     /// Include requests gated behind tech-preview feature sets or gates.
     pub enable_tech_preview: bool,
-    /// Use this public key instead of generating a key pair.
-    pub public_key_file: Option<PathBuf>,
+    /// The public keys keys.json serves, in this order (`--public-key-file`, repeatable,
+    /// else `public_key_files` in stsform.toml); empty: the output dir's key pair, generated
+    /// by the first apply. Several keys serve a rotation (see `rotation`).
+    pub public_key_files: Vec<PathBuf>,
     /// Manage only roles against this existing OIDC provider (day-2 roles).
     pub identity_provider_arn: Option<String>,
     /// Day-2 only: the name of this set of requests (`--request-set`, else the requests
@@ -58,6 +60,9 @@ pub struct Settings {
     pub tags: Tags,
     /// OIDC provider thumbprint to set instead of computing one (uppercase hex SHA-1).
     pub thumbprint: Option<String>,
+    /// The account's raised quotas and the acknowledged findings (`[quotas]`,
+    /// `[[acknowledge]]`): what the review of a plan needs from the settings file.
+    pub review: crate::review::ReviewSettings,
 }
 
 impl Settings {
@@ -103,8 +108,8 @@ pub struct SettingsInput {
     pub permissions_boundary_arn: Option<String>,
     /// `--enable-tech-preview` (only `true` overrides the file).
     pub enable_tech_preview: bool,
-    /// `--public-key-file`.
-    pub public_key_file: Option<PathBuf>,
+    /// `--public-key-file`, in the order given (any given replaces the file's list).
+    pub public_key_files: Vec<PathBuf>,
     /// `--identity-provider-arn`.
     pub identity_provider_arn: Option<String>,
     /// `--request-set`.
@@ -128,12 +133,28 @@ pub struct ConfigFile {
     state: Option<PathBuf>,
     permissions_boundary_arn: Option<String>,
     enable_tech_preview: Option<bool>,
+    /// One key (what earlier versions read); `public_key_files` lists several.
     public_key_file: Option<PathBuf>,
+    public_key_files: Option<Vec<PathBuf>>,
     identity_provider_arn: Option<String>,
     request_set: Option<String>,
     thumbprint: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// The account's quotas, where raised in Service Quotas.
+    #[serde(default)]
+    quotas: QuotasFile,
+    /// Reviewed findings that plans stop repeating.
+    #[serde(default)]
+    acknowledge: Vec<crate::review::Acknowledgement>,
+}
+
+/// `[quotas]` of the settings file: only what was raised needs saying.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotasFile {
+    role_trust_policy_length: Option<usize>,
+    openid_connect_providers: Option<usize>,
 }
 
 /// Default config file looked for in the working directory.
@@ -285,6 +306,22 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         ));
     }
     let tags = user_tags(input, &file, &name, &config_name, &mut errors);
+    let file_keys = match (&file.public_key_file, &file.public_key_files) {
+        (Some(_), Some(_)) => {
+            errors.push(
+                InputError::new(
+                    &config_name,
+                    "set `public_key_files` only (it lists every key, `public_key_file` names one)",
+                )
+                .at("public_key_file"),
+            );
+            Vec::new()
+        }
+        (Some(one), None) => vec![one.clone()],
+        (None, Some(many)) => many.clone(),
+        (None, None) => Vec::new(),
+    };
+    let review = review_settings(&file, &config_name, &mut errors);
 
     if !errors.is_empty() {
         return Err(InputErrors(errors));
@@ -347,15 +384,49 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         state,
         permissions_boundary_arn: boundary,
         enable_tech_preview: input.enable_tech_preview || file.enable_tech_preview.unwrap_or(false),
-        public_key_file: input
-            .public_key_file
-            .clone()
-            .or(file.public_key_file.clone().map(rel)),
+        public_key_files: if input.public_key_files.is_empty() {
+            file_keys.into_iter().map(rel).collect()
+        } else {
+            input.public_key_files.clone()
+        },
         identity_provider_arn: idp,
         request_set,
         tags,
         thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
+        review,
     })
+}
+
+/// `[quotas]` (never below IAM's defaults) and `[[acknowledge]]` (well-formed, of checks
+/// that can be acknowledged) of the settings file `config_name`.
+fn review_settings(
+    file: &ConfigFile,
+    config_name: &str,
+    errors: &mut Vec<InputError>,
+) -> crate::review::ReviewSettings {
+    let defaults = crate::review::Quotas::default();
+    let quotas = crate::review::Quotas {
+        role_trust_policy_length: file
+            .quotas
+            .role_trust_policy_length
+            .unwrap_or(defaults.role_trust_policy_length),
+        openid_connect_providers: file
+            .quotas
+            .openid_connect_providers
+            .unwrap_or(defaults.openid_connect_providers),
+    };
+    for (field, problem) in crate::review::limits::check_quotas(&quotas) {
+        errors.push(InputError::new(config_name, problem).at(format!("quotas.{field}")));
+    }
+    errors.extend(crate::review::findings::validate(
+        &file.acknowledge,
+        config_name,
+    ));
+    crate::review::ReviewSettings {
+        quotas,
+        acknowledgements: file.acknowledge.clone(),
+        file: config_name.to_string(),
+    }
 }
 
 /// Checks that `<name>-oidc` is a valid S3 bucket name and `<name>-…` a valid role prefix.
@@ -666,6 +737,29 @@ mod tests {
         assert!(check_tag(&"k".repeat(129), "v", "c").is_err());
         assert!(check_tag("k", &"v".repeat(257), "c").is_err());
         assert!(check_tag("k", "", "c").is_ok());
+        // IAM's limits, each with the message it gives: keys 1 to 128 characters, values
+        // up to 256, the characters AWS tags allow.
+        assert!(check_tag(&"k".repeat(128), &"v".repeat(256), "c").is_ok());
+        assert_eq!(
+            check_tag(&"k".repeat(129), "v", "c").unwrap_err(),
+            "tag keys must be 1 to 128 characters"
+        );
+        assert_eq!(
+            check_tag("", "v", "c").unwrap_err(),
+            "tag keys must be 1 to 128 characters"
+        );
+        assert_eq!(
+            check_tag("k", &"v".repeat(257), "c").unwrap_err(),
+            "tag values must be at most 256 characters"
+        );
+        assert_eq!(
+            check_tag("k", "a;b", "c").unwrap_err(),
+            "`;` is not allowed in AWS tags"
+        );
+        assert_eq!(
+            check_tag("aws:x", "v", "c").unwrap_err(),
+            "tag keys starting with `aws:` are reserved by AWS"
+        );
     }
 
     fn resolve_with(toml: &str, user_tags: &[&str]) -> Result<Settings, InputErrors> {
@@ -739,5 +833,41 @@ mod tests {
             "{err}"
         );
         assert!(resolve_with(&format!("[tags]\n{file}"), &flags[..8]).is_ok());
+    }
+
+    #[test]
+    fn served_keys_come_from_the_flags_else_the_file_in_order() {
+        let s = resolve_with("public_key_files = [\"old.pub\", \"new.pub\"]\n", &[]).unwrap();
+        let names: Vec<String> = s
+            .public_key_files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["old.pub", "new.pub"]);
+        // Relative to the settings file, like every path in it.
+        assert!(s.public_key_files.iter().all(|p| p.is_absolute()), "{s:?}");
+        let s = resolve_with("public_key_file = \"one.pub\"\n", &[]).unwrap();
+        assert_eq!(s.public_key_files.len(), 1);
+        assert!(s.public_key_files[0].ends_with("one.pub"));
+        let err = resolve_with("public_key_file = \"a\"\npublic_key_files = [\"b\"]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stsform.toml: public_key_file: set `public_key_files` only"),
+            "{err}"
+        );
+        // Flags replace the file's list as a whole: a rotation's step is one list.
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("stsform.toml");
+        std::fs::write(&config, "public_key_files = [\"old.pub\", \"new.pub\"]\n").unwrap();
+        let input = SettingsInput {
+            config: Some(config),
+            public_key_files: vec!["new.pub".into()],
+            ..input("creds")
+        };
+        assert_eq!(
+            resolve(&input, Need::Cluster).unwrap().public_key_files,
+            [PathBuf::from("new.pub")]
+        );
     }
 }

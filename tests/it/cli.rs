@@ -165,8 +165,9 @@ fn offline_plan_without_a_key_pair_shows_unknowns() {
             || out.contains("+ kid "),
         "{out}"
     );
+    // keys.json is shown by kid: the one it will serve is generated during apply.
     assert!(
-        out.contains("+ content      = (known after apply)"),
+        out.contains("+ content      = keys by kid:\n          + kid (known after apply)\n"),
         "{out}"
     );
     assert!(out.contains("assigned by AWS or by key generation during apply"));
@@ -504,8 +505,8 @@ fn apply_plan_destroy_through_the_binary() {
     assert!(stdout(&o).contains("No changes."), "{}", stdout(&o));
     assert!(
         // 24 reads of the recorded resources, then the scan for untracked ones: one
-        // ListRoles page and one ListOpenIDConnectProviders.
-        stdout(&o).contains("Refreshing 28 resources ... done (26 AWS reads"),
+        // ListRoles page and one ListOpenIDConnectProviders; and GetAccountSummary.
+        stdout(&o).contains("Refreshing 28 resources ... done (27 AWS reads"),
         "{}",
         stdout(&o)
     );

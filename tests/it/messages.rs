@@ -158,7 +158,18 @@ fn non_aws_documents_get_one_note_and_verbose_lists_them() {
         notes.iter().any(|l| l.contains("feature-gate")),
         "{notes:?}"
     );
-    assert_eq!(notes.len(), 2, "{notes:?}");
+    // And the review's two warnings: machine-api and cluster-api pass any role.
+    assert_eq!(
+        notes
+            .iter()
+            .filter(
+                |l| l.starts_with("warning: ") && l.contains("[passrole-on-any-resource, request ")
+            )
+            .count(),
+        2,
+        "{notes:?}"
+    );
+    assert_eq!(notes.len(), 4, "{notes:?}");
 
     let o = run(
         w.path(),
@@ -170,7 +181,8 @@ fn non_aws_documents_get_one_note_and_verbose_lists_them() {
         ],
     );
     let err = stderr(&o);
-    assert_eq!(err.lines().count(), 20, "{err}");
+    // 19 skipped documents, the feature-gate note, the review's two warnings.
+    assert_eq!(err.lines().count(), 22, "{err}");
     assert!(err.contains(
         "note: creds/02-cncc-credentials.yaml: document 1: skipped: providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`"
     ));
@@ -260,7 +272,7 @@ fn plan_destroy_is_labelled_as_a_destroy() {
     let changes = plan["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 28);
     assert!(changes.iter().all(|c| c["reason"] == "destroy_requested"));
-    assert_eq!(plan["format_version"], "1.1");
+    assert_eq!(plan["format_version"], "1.2");
 
     let o = run_owned(w.path(), &offline(&["--destroy", "--format", "markdown"]));
     assert_eq!(stdout(&o).matches("| destroy requested |").count(), 28);
