@@ -37,6 +37,7 @@ pub mod interrupt;
 pub mod keypair;
 pub mod output;
 pub mod plan;
+pub mod private_issuer;
 pub mod progress;
 pub mod provider;
 pub mod refresh;
