@@ -1,11 +1,13 @@
 //! Command-line arguments (clap derive). Argument types only: no file reads, no AWS.
 //!
-//! Flag names follow `ccoctl aws` where they overlap, verbs follow Terraform.
+//! Flag names follow `ccoctl aws` where they overlap, verbs follow Terraform. [`command`]
+//! is the command line as parsed and completed: each command's `--help` lists only the
+//! flags it uses, with examples.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::settings::SettingsInput;
 
@@ -18,12 +20,148 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The settings flags (of [`ClusterArgs`]).
+const SETTINGS: &[&str] = &[
+    "name",
+    "region",
+    "credentials_requests_dir",
+    "output_dir",
+    "state",
+    "permissions_boundary_arn",
+    "enable_tech_preview",
+    "public_key_file",
+    "identity_provider_arn",
+    "request_set",
+    "thumbprint",
+    "config",
+    "user_tags",
+    "verbose",
+];
+
+/// Flags that some commands taking them do not use: the settings, the refusals a run
+/// lifts, and `--include-unmanaged`.
+const SHARED: &[&str] = &[
+    "allow_issuer_change",
+    "allow_deleting_all_roles",
+    "include_unmanaged",
+];
+
+/// The shared flags (see [`SHARED`]) each command uses, by argument id (`*settings`: every
+/// settings flag; `*allow`: both `--allow-*`). Its `--help` lists these and hides the
+/// others, which stay accepted: a list of flags shared by every command (a CI job's) keeps
+/// working, `apply --include-unmanaged` still says it is for destroy, and a saved plan
+/// compares every flag given beside it.
+const USES: &[(&str, &[&str])] = &[
+    (
+        "validate",
+        &[
+            "name",
+            "region",
+            "credentials_requests_dir",
+            "enable_tech_preview",
+            "config",
+            "verbose",
+        ],
+    ),
+    ("plan", &["*settings", "*allow", "include_unmanaged"]),
+    // `--include-unmanaged` is for destroy: apply refuses it, saying so.
+    ("apply", &["*settings", "*allow"]),
+    (
+        // The state is found by name (and, day 2, provider and request set) or --state;
+        // a destroy may do what the refusals guard, so it takes no --allow-*.
+        "destroy",
+        &[
+            "name",
+            "region",
+            "state",
+            "identity_provider_arn",
+            "request_set",
+            "config",
+            "include_unmanaged",
+        ],
+    ),
+    (
+        "graph",
+        &[
+            "name",
+            "region",
+            "credentials_requests_dir",
+            "output_dir",
+            "enable_tech_preview",
+            "public_key_file",
+            "identity_provider_arn",
+            "config",
+            "verbose",
+        ],
+    ),
+    (
+        "verify",
+        &[
+            "name",
+            "region",
+            "credentials_requests_dir",
+            "output_dir",
+            "enable_tech_preview",
+            "identity_provider_arn",
+            "config",
+            "verbose",
+        ],
+    ),
+    (
+        "import",
+        &[
+            "name",
+            "region",
+            "credentials_requests_dir",
+            "output_dir",
+            "state",
+            "enable_tech_preview",
+            "public_key_file",
+            "identity_provider_arn",
+            "request_set",
+            "config",
+            "verbose",
+        ],
+    ),
+];
+
+/// The command line: [`Cli`]'s, with each command's help listing only the flags it uses
+/// (`USES`). Parse with [`parse`]; completions are generated from it.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    for (name, uses) in USES {
+        let used = |id: &str| {
+            uses.contains(&id)
+                || (uses.contains(&"*settings") && SETTINGS.contains(&id))
+                || (uses.contains(&"*allow") && id.starts_with("allow_"))
+        };
+        cmd = cmd.mut_subcommand(name, |sub| {
+            sub.mut_args(|arg| {
+                let id = arg.get_id().as_str();
+                let hide = (SETTINGS.contains(&id) || SHARED.contains(&id)) && !used(id);
+                if hide { arg.hide(true) } else { arg }
+            })
+        });
+    }
+    cmd
+}
+
+/// Parses `args` (the program name first) with [`command`].
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a directory of CredentialsRequests without touching AWS or any file.
     #[command(
-        after_help = "Example:\n  stsform validate --credentials-requests-dir credreqs --name prod-east --region us-east-2"
+        after_help = "Examples:\n  stsform validate --credentials-requests-dir credreqs\n  stsform validate --credentials-requests-dir credreqs \\\n      --name prod-east --region us-east-2   # role names checked too"
     )]
     Validate(ClusterArgs),
     /// Show what apply would change.
@@ -33,12 +171,12 @@ pub enum Command {
     Plan(PlanArgs),
     /// Create or update what the plan shows, after confirmation.
     #[command(
-        after_help = "Examples:\n  stsform apply --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --auto-approve\n  stsform apply prod-east.plan   # exactly the saved plan, with the settings it carries"
+        after_help = "Examples:\n  stsform apply --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --auto-approve\n  stsform apply prod-east.plan   # exactly the saved plan, with its settings"
     )]
     Apply(ApplyArgs),
     /// Delete everything the state holds, in dependency order, after confirmation.
     #[command(
-        after_help = "Examples:\n  stsform destroy --name prod-east --region us-east-2 --auto-approve\n  stsform destroy --name prod-east --region us-east-2 --include-unmanaged  # + untracked\n  stsform destroy prod-east.plan   # a plan saved with `plan --destroy --out`"
+        after_help = "Examples:\n  stsform destroy --name prod-east --region us-east-2 --auto-approve\n  stsform destroy --name prod-east --region us-east-2 \\\n      --include-unmanaged   # also what is tagged for it, not in the state\n  stsform destroy prod-east.plan   # saved with `plan --destroy --out`"
     )]
     Destroy(ApplyArgs),
     /// Print the dependency graph of the desired resources in Graphviz DOT.
@@ -61,7 +199,7 @@ pub enum Command {
     /// Inspect or edit the state: list, show, rm.
     #[command(
         subcommand,
-        after_help = "Examples:\n  stsform state list --name prod-east\n  stsform state show --name prod-east \\\n      iam_role.prod-east-openshift-ingress-operator-cloud-credentials\n  stsform state rm file.manifests/cluster-authentication-02-config.yaml --name prod-east"
+        after_help = "Examples:\n  stsform state list --name prod-east\n  stsform state show --name prod-east \\\n      iam_role.prod-east-openshift-ingress-operator-cloud-credentials\n  stsform state rm --name prod-east \\\n      file.manifests/cluster-authentication-02-config.yaml"
     )]
     State(StateCommand),
     /// Remove a stale state lock left by a process that is gone (local or S3).
@@ -70,7 +208,9 @@ pub enum Command {
     )]
     ForceUnlock(ForceUnlockArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Example:\n  stsform completions bash > /etc/bash_completion.d/stsform")]
+    #[command(
+        after_help = "Examples:\n  stsform completions bash > /etc/bash_completion.d/stsform\n  stsform completions zsh > \"${fpath[1]}/_stsform\""
+    )]
     Completions {
         /// Shell to generate for.
         shell: clap_complete::Shell,
@@ -181,7 +321,7 @@ pub struct PlanArgs {
     #[arg(long, requires = "destroy")]
     pub include_unmanaged: bool,
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub lock_timeout: Duration,
     /// Lock the state while planning; `--lock=false` takes no lock and writes nothing
     /// next to the state (for read-only CI roles). Safe only for read-only previews.
@@ -235,7 +375,7 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub lock_timeout: Duration,
     /// Destroy only: also delete the roles, OIDC providers and bucket tagged for the
     /// cluster that the state does not hold (the plan shown first lists them).
@@ -253,7 +393,7 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 }
 
@@ -291,8 +431,14 @@ impl StateArgs {
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     /// List the resources in the state, one address per line, sorted.
+    #[command(
+        after_help = "Examples:\n  stsform state list --name prod-east\n  stsform state list --state s3://my-states/prod-east.toml --region us-east-2"
+    )]
     List(StateArgs),
     /// Show one resource's recorded attributes (policies as JSON).
+    #[command(
+        after_help = "Example:\n  stsform state show --name prod-east \\\n      iam_role.prod-east-openshift-ingress-operator-cloud-credentials"
+    )]
     Show {
         /// The resource address, as `state list` prints it.
         id: String,
@@ -301,6 +447,9 @@ pub enum StateCommand {
         state: StateArgs,
     },
     /// Forget resources without deleting them (they stay in AWS / on disk).
+    #[command(
+        after_help = "Examples:\n  stsform state rm --name prod-east \\\n      file.manifests/cluster-authentication-02-config.yaml\n  stsform state rm --name prod-east --lock-timeout 30s \\\n      iam_role.prod-east-openshift-ingress-operator-cloud-credentials"
+    )]
     Rm {
         /// Resource addresses, as `state list` prints them.
         #[arg(required = true)]
@@ -309,7 +458,7 @@ pub enum StateCommand {
         #[command(flatten)]
         state: StateArgs,
         /// How long to wait for a state lock held by someone else (`0`, `30s`, `5m`).
-        #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::state_store::parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
         lock_timeout: Duration,
     },
 }
@@ -333,4 +482,234 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: crate::verify::render::Format,
+}
+
+/// Parses a lock timeout: `0`, `500ms`, `30s`, `5m`, `1h`, or combinations (`1m30s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let bad = || format!("`{text}` is not a duration (examples: 0, 500ms, 30s, 5m, 1m30s)");
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        };
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command and subcommand, by its path (`state rm`).
+    fn all(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            let here = format!("{path} {}", sub.get_name()).trim().to_string();
+            out.push((here.clone(), sub.clone()));
+            all(sub, &here, out);
+        }
+    }
+
+    #[test]
+    fn every_command_and_subcommand_has_examples_that_fit_80_columns() {
+        let mut commands = Vec::new();
+        all(&command(), "", &mut commands);
+        let names: Vec<&str> = commands.iter().map(|(n, _)| n.as_str()).collect();
+        for expected in [
+            "validate",
+            "state list",
+            "state show",
+            "state rm",
+            "force-unlock",
+        ] {
+            assert!(names.contains(&expected), "{names:?}");
+        }
+        for (name, cmd) in commands.iter().filter(|(n, _)| n != "help") {
+            let examples = cmd
+                .get_after_help()
+                .unwrap_or_else(|| panic!("`{name}` has no example"))
+                .to_string();
+            assert!(examples.starts_with("Example"), "{name}: {examples}");
+            let lines: Vec<&str> = examples.lines().skip(1).collect();
+            assert!(!lines.is_empty(), "{name}");
+            for (i, line) in lines.iter().enumerate() {
+                let continues = i > 0 && lines[i - 1].ends_with('\\');
+                assert!(
+                    line.starts_with("  stsform ") || (continues && line.starts_with("      ")),
+                    "{name}: not a command: {line:?}"
+                );
+                assert!(line.chars().count() <= 79, "{name}: {line:?} is too wide");
+            }
+            // Rendered for an 80-column terminal, the examples come out as written.
+            let help = cmd.clone().term_width(80).render_long_help().to_string();
+            assert!(
+                help.contains(&examples),
+                "{name} --help wraps an example:\n{help}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_command_lists_only_the_settings_flags_it_uses() {
+        // The table knows every settings flag.
+        let ids: Vec<String> = ClusterArgs::augment_args(clap::Command::new("x"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert_eq!(ids, SETTINGS);
+        // (command, flags its help shows, flags it hides), written out for each.
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (
+                "validate",
+                &[
+                    "--credentials-requests-dir",
+                    "--enable-tech-preview",
+                    "--verbose",
+                    "--name",
+                ],
+                &[
+                    "--thumbprint",
+                    "--public-key-file",
+                    "--state",
+                    "--output-dir",
+                    "--user-tags",
+                ],
+            ),
+            (
+                "destroy",
+                &[
+                    "--name",
+                    "--region",
+                    "--state",
+                    "--auto-approve",
+                    "--include-unmanaged",
+                ],
+                &[
+                    "--verbose",
+                    "--credentials-requests-dir",
+                    "--thumbprint",
+                    "--user-tags",
+                ],
+            ),
+            (
+                "graph",
+                &[
+                    "--credentials-requests-dir",
+                    "--output-dir",
+                    "--identity-provider-arn",
+                ],
+                &[
+                    "--thumbprint",
+                    "--state",
+                    "--user-tags",
+                    "--permissions-boundary-arn",
+                ],
+            ),
+            (
+                "verify",
+                &["--output-dir", "--format", "--identity-provider-arn"],
+                &[
+                    "--thumbprint",
+                    "--state",
+                    "--public-key-file",
+                    "--user-tags",
+                ],
+            ),
+            (
+                "import",
+                &[
+                    "--state",
+                    "--output-dir",
+                    "--lock-timeout",
+                    "--public-key-file",
+                ],
+                &["--thumbprint", "--user-tags", "--permissions-boundary-arn"],
+            ),
+            (
+                "plan",
+                &[
+                    "--thumbprint",
+                    "--user-tags",
+                    "--public-key-file",
+                    "--verbose",
+                    "--out",
+                ],
+                &[],
+            ),
+            (
+                "apply",
+                &[
+                    "--thumbprint",
+                    "--user-tags",
+                    "--auto-approve",
+                    "--parallelism",
+                ],
+                &[],
+            ),
+        ];
+        let root = command();
+        for (name, shown, hidden) in cases {
+            let help = root
+                .find_subcommand(name)
+                .unwrap()
+                .clone()
+                .render_long_help()
+                .to_string();
+            for flag in *shown {
+                assert!(
+                    help.contains(&format!(" {flag}")),
+                    "{name} lacks {flag}:\n{help}"
+                );
+            }
+            for flag in *hidden {
+                assert!(!help.contains(flag), "{name} lists {flag}:\n{help}");
+            }
+        }
+        // Hidden, not refused: a flag list shared by every command keeps working.
+        let cli = parse([
+            "stsform",
+            "validate",
+            "--credentials-requests-dir",
+            "d",
+            "--thumbprint",
+            "AB",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Validate(ref a) if a.thumbprint.as_deref() == Some("AB"))
+        );
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

@@ -22,9 +22,9 @@
 //! - the inline policy named like each role found (ccoctl's);
 //! - `ListRolePolicies` and `ListAttachedRolePolicies` for each role the plan may delete.
 //!
-//! Ownership compares the tag *key* `openshift.io/cloud-credential-operator/<name>`, value
-//! ignored, as ccoctl does. An object's ownership follows its bucket, an inline policy's
-//! its role.
+//! Ownership is `ownership`'s rule (the tag *key* `openshift.io/cloud-credential-operator/<name>`,
+//! value ignored, as ccoctl compares it). An object's ownership follows its bucket, an
+//! inline policy's its role.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -97,7 +97,7 @@ pub struct Scope {
 
 impl Scope {
     fn is_ours(&self, tags: &Tags) -> bool {
-        tags.contains_key(&self.ownership_key)
+        crate::ownership::carries(tags, &self.ownership_key)
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Owns scheduling (bounded parallelism), skipping the dependents of a failed change,
 //! and keeping `State` true: it is the only writer of state during apply and saves after
-//! every finished change, so a crash loses nothing AWS holds. Must not print (it emits
-//! `Event`s to an `Observer`) or decide anything the plan did not.
+//! every finished change, so a crash loses nothing AWS holds. What it records ahead of a
+//! change and which failures remove a resource from the state are each change's
+//! `StateRule`, decided by the plan. Must not print (it emits `Event`s to an `Observer`)
+//! or decide anything the plan did not.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -195,14 +197,10 @@ pub async fn apply<P: Provider>(
         {
             let Some(node) = ready.pop_front() else { break };
             let change = plan.changes[g[node]].clone();
-            if change.action == Action::Create
-                && change.id.kind.create_takes_several_calls()
+            if change.state_rule.record_ahead
                 && let Some(spec) = &change.after
             {
-                // Write-ahead: a crash between the calls of a multi-call create (a
-                // bucket, then its ownership tags) would otherwise leave a resource that
-                // is in AWS, untagged and in no state: nobody's. Recorded first, a crash
-                // leaves it in the state, and the next plan repairs or re-creates it.
+                // Recorded before it is made, as the plan says (see `StateRule`).
                 state.resources.insert(
                     change.id.clone(),
                     StateResource {
@@ -261,15 +259,10 @@ pub async fn apply<P: Provider>(
                     state.resources.remove(&change.id);
                     changed = true;
                 }
-                // A failed replace: the old resource is deleted and the new one not made.
-                // A failed replace: the old resource is deleted and the new one not made.
-                // A create recorded ahead that found someone else's resource: not ours.
-                // (Other failures of a create recorded ahead stay in the state: how far
-                // it got is unknown, and the next refresh finds out either way.)
+                // Failures that remove it from the state, as the plan says (`StateRule`).
                 Err(e)
-                    if done.gone
-                        || (change.action == Action::Create
-                            && change.id.kind.create_takes_several_calls()
+                    if (done.gone && change.state_rule.forget_if_deleted)
+                        || (change.state_rule.forget_if_not_owned
                             && matches!(e, ProviderError::NotOwned { .. })) =>
                 {
                     state.resources.remove(&change.id);

@@ -120,6 +120,7 @@ mod tests {
             attributes: vec![],
             replace_because: vec![],
             source: None,
+            state_rule: crate::plan::StateRule::of(kind, action),
             depends_on: deps.iter().map(|(k, n)| ResourceId::new(*k, *n)).collect(),
         }
     }

@@ -1,7 +1,7 @@
 //! import: what to record for a cluster that exists but has no state (made by
 //! `ccoctl aws create-all`, or by an stsform whose state was lost). Pure.
 //!
-//! `commands::import` reads the desired local resources (key pair, files) and runs the
+//! `workflow::import` reads the desired local resources (key pair, files) and runs the
 //! discovery scan (`discover`) against the empty state, and hands both here. Everything
 //! the scan found that is the cluster's is recorded with its *live* attributes, so the
 //! next plan compares desired against what really exists and shows only real differences:
@@ -16,10 +16,12 @@
 //! (left alone; the plan then refuses to create it, naming it).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::desired::Desired;
 use crate::discover::Discovery;
-use crate::resource::{ResourceId, Spec};
+use crate::resource::{ResourceId, ResourceKind, Spec};
+use crate::settings::Settings;
 use crate::state::{State, StateResource};
 
 /// Why a desired resource was not imported.
@@ -59,6 +61,48 @@ impl Report {
             Skipped::NotFound => None,
         })
     }
+}
+
+/// Import only fills an empty state: anything else would mix two histories.
+pub fn require_empty(state: &State, location: &str) -> anyhow::Result<()> {
+    if state.resources.is_empty() {
+        return Ok(());
+    }
+    let n = state.resources.len();
+    anyhow::bail!(
+        "{location}: the state already holds {n} resource{} (serial {}); import only fills an empty state. Run `stsform plan`, or `stsform state rm` what should be imported again",
+        if n == 1 { "" } else { "s" },
+        state.serial
+    )
+}
+
+/// What to say about the signing key after an import: it decides the JWKS, and what
+/// cannot be rebuilt must be said plainly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyAdvice {
+    /// The key is `--public-key-file`'s: the JWKS still matches, but the installer's copy
+    /// of the private key cannot be written.
+    PublicKeyOnly(PathBuf),
+    /// No key pair in the output directory: the next apply would generate a new key and
+    /// replace keys.json, breaking every token the cluster issues.
+    WouldGenerate,
+}
+
+/// The advice for `settings` after `report`; `private_exists`: whether the output dir
+/// holds the private key. None in day-2 mode (no key pair, bucket or provider is managed)
+/// or when the key pair was imported with its private half.
+pub fn key_advice(settings: &Settings, report: &Report, private_exists: bool) -> Option<KeyAdvice> {
+    if settings.identity_provider_arn.is_some() {
+        return None;
+    }
+    if let Some(public) = &settings.public_key_file {
+        return Some(KeyAdvice::PublicKeyOnly(public.clone()));
+    }
+    let key_pair_imported = report
+        .imported
+        .iter()
+        .any(|id| id.kind == ResourceKind::KeyPair);
+    (!key_pair_imported || !private_exists).then_some(KeyAdvice::WouldGenerate)
 }
 
 /// Fills `state` (which must be empty) with what is the cluster's: the desired local

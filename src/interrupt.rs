@@ -24,7 +24,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::output::error_line;
-use crate::state_store::StateStore;
+use crate::state::StateStore;
 
 /// How long a second signal waits for the lock to be released before exiting anyway.
 pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);

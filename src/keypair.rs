@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::encoding::AsDer as _;
@@ -520,91 +520,16 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// Writes `bytes` to `path` atomically with mode 0600 from the first byte (create the temp
-/// file with 0600 before writing; never a window where the key is world-readable), fsync,
-/// rename. Creates parent dirs with 0700.
+/// Writes a key file: atomically, mode 0600 from the first byte (never a window where the
+/// key is world-readable), parent directories 0700 ([`crate::atomic_write`]).
 ///
 /// ccoctl writes its keys with `os.Create` (0644 under a usual umask); we deliberately
-/// do better. The temp file lives next to `path` (same filesystem, so the rename is
-/// atomic) and is removed if anything fails; the directory is fsynced after the rename
-/// so the new name survives a crash.
+/// do better.
 pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| KeyError::Io { path, source }
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let file_name = path.file_name().ok_or_else(|| KeyError::Io {
-        path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "not a file path"),
-    })?;
-    create_private_dirs(dir).map_err(io_err(dir))?;
-
-    let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(file_name);
-    prefix.push(".");
-    // A process killed between creating its temp file and the rename leaves the temp
-    // behind, holding key material; the next write of the same file removes it. Writers
-    // of one output dir hold the state lock, so no other writer's temp is in flight.
-    remove_stale_temps(dir, &prefix);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        // Passed to open(2), so the file is 0600 from creation, before any byte is written.
-        builder.permissions(fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| KeyError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    sync_dir(dir).map_err(io_err(dir))?;
-    Ok(())
-}
-
-/// Deletes `<prefix>*.tmp` files in `dir` (best effort: a failure leaves them, nothing else).
-fn remove_stale_temps(dir: &Path, prefix: &std::ffi::OsStr) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = prefix.to_string_lossy();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(prefix.as_ref()) && name.ends_with(".tmp") {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// `mkdir -p` with mode 0700 for the directories it creates (existing ones are untouched).
-fn create_private_dirs(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    // Directories cannot be opened for fsync on Windows; the rename is still atomic.
-    Ok(())
+    crate::atomic_write::write(path, bytes, 0o600).map_err(|e| KeyError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Reads the key pair (`serviceaccount-signer.private` / `.public`) from `dir`.

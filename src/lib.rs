@@ -3,16 +3,20 @@
 //! One direction of data flow, I/O only at the edges:
 //!
 //! ```text
-//! requests dir ─ credentials_request::load ─▶ [CredentialsRequest]
+//! requests dir ─ credentials_request::load (dir → documents → validate) ─▶ [CredentialsRequest]
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
 //!                     desired::derive (pure) ─▶ Desired
-//! state (file or S3) ─ state_store::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
+//! state (file or S3) ─ state::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
-//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded) ─▶ State saved per change
+//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
+//! import = derive + discover ─ import::record ─▶ State
 //! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
 //! ```
+//!
+//! `workflow` runs those stages (generic over the provider, so the CLI and the scenario
+//! tests run the same code); `commands` only wires them to flags, prompts and output.
 //!
 //! Safety rails on that path: `scope::claim` refuses a run whose settings do not match
 //! what the loaded state manages (before any AWS call); `safety::check` refuses a plan
@@ -20,9 +24,16 @@
 //! it; `interrupt` turns SIGINT/SIGTERM into a clean stop that releases the lock;
 //! `output` keeps a closed stdout from ending the run.
 //!
-//! `provider` is the only door to AWS and local files; `commands` wires the stages.
+//! Rules written once: whether a resource is the cluster's (`ownership`), how a file is
+//! replaced (`atomic_write`), how every AWS client is configured (`sdk`).
+//!
+//! `provider` is the only door to AWS resources and local files (`provider::aws`, and
+//! `provider::fake` for tests, behind the `test-support` feature); `state::s3` reads and
+//! writes a remote state's objects; both build their clients from `sdk`. `commands` wires
+//! the stages.
 #![warn(missing_docs)]
 
+pub mod atomic_write;
 pub mod cli;
 pub mod commands;
 pub mod credentials_request;
@@ -36,6 +47,7 @@ pub mod import;
 pub mod interrupt;
 pub mod keypair;
 pub mod output;
+pub mod ownership;
 pub mod plan;
 pub mod private_issuer;
 pub mod progress;
@@ -46,9 +58,9 @@ pub mod resource;
 pub mod safety;
 pub mod saved_plan;
 pub mod scope;
+pub(crate) mod sdk;
 pub mod settings;
 pub mod state;
-pub mod state_store;
 pub mod thumbprint;
 pub mod verify;
 pub mod workflow;

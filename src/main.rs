@@ -6,10 +6,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = match stsform::cli::Cli::try_parse() {
+    let cli = match stsform::cli::parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => {
             // Help and version go to stdout (a closed one is fine); usage errors to stderr.

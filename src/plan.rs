@@ -1,7 +1,8 @@
 //! plan::compute: what must change to get from what is to what should be. Pure.
 //!
-//! Owns `Plan`, `Change`, `Action`, `Drift` and the attribute-level differences that
-//! renderers show. Input is `Desired` (from derive) and `Observed` (state, refreshed or
+//! Owns `Plan`, `Change`, `Action`, `Drift`, the attribute-level differences that
+//! renderers show, and each change's [`StateRule`] (what the executor does with the state
+//! around it). Input is `Desired` (from derive) and `Observed` (state, refreshed or
 //! not, plus what `discover` found outside the state); output is a value the executor
 //! follows exactly. Must not be async, do I/O or print. Destroy is
 //! `compute(&Desired::empty(), &observed)`: one code path.
@@ -111,6 +112,43 @@ pub struct Change {
     pub depends_on: Vec<ResourceId>,
     /// The request the resource is made from (`file: document N`), when there is one.
     pub source: Option<String>,
+    /// How the executor keeps the state true around this change.
+    pub state_rule: StateRule,
+}
+
+/// What the executor does with the state around one change: decided here, with the plan,
+/// and only followed by the executor. A function of the resource kind and the action, so
+/// a saved plan read back gets the same rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateRule {
+    /// Record the planned resource in the state before the first provider call. For a
+    /// create that takes several calls (a bucket is made, then tagged): a crash in between
+    /// would otherwise leave a resource that is in AWS, untagged and in no state (nobody's).
+    /// Recorded first, a crash leaves it in the state, and the next plan repairs or
+    /// re-creates it.
+    pub record_ahead: bool,
+    /// On failure, remove the resource from the state when the provider says the name is
+    /// taken by something that is not the cluster's (`NotOwned`): a create recorded ahead
+    /// never made it. Other failures of such a create keep it (how far it got is unknown;
+    /// the next refresh finds out either way).
+    pub forget_if_not_owned: bool,
+    /// On failure after the delete half of a replace succeeded, remove the resource from
+    /// the state: the old one is gone and the new one was not made.
+    pub forget_if_deleted: bool,
+}
+
+impl StateRule {
+    /// The rule for `action` on a resource of `kind`.
+    pub fn of(kind: ResourceKind, action: Action) -> StateRule {
+        // Only the bucket's create takes several calls (CreateBucket, then its tags,
+        // public-access block and policy); every other create is one call.
+        let record_ahead = action == Action::Create && kind == ResourceKind::S3Bucket;
+        StateRule {
+            record_ahead,
+            forget_if_not_owned: record_ahead,
+            forget_if_deleted: action == Action::Replace,
+        }
+    }
 }
 
 /// A change made outside stsform since the last apply.
@@ -257,6 +295,7 @@ pub fn compute_with(desired: &Desired, observed: &Observed, include_unmanaged: b
             replace_because,
             depends_on: depends_on.to_vec(),
             source: want.and_then(|_| desired.sources.get(id).cloned()),
+            state_rule: StateRule::of(id.kind, action),
         };
         match (want, have, live) {
             (Some(want), None, Some(live)) => {
@@ -429,6 +468,7 @@ fn replace_contents(desired: &Desired, observed: &Observed, plan: &mut Plan) {
                 Some(c) if c.action == Action::Update => {
                     c.action = Action::Replace;
                     c.reason = Reason::ContainerReplaced;
+                    c.state_rule = StateRule::of(id.kind, Action::Replace);
                     added = true;
                 }
                 Some(_) => {}
@@ -444,6 +484,7 @@ fn replace_contents(desired: &Desired, observed: &Observed, plan: &mut Plan) {
                         replace_because: vec![],
                         depends_on: want.depends_on.clone(),
                         source: desired.sources.get(id).cloned(),
+                        state_rule: StateRule::of(id.kind, Action::Replace),
                     });
                     added = true;
                 }
@@ -561,6 +602,26 @@ mod tests {
                 "iam_role.c1-old: has policies stsform did not make; before the role is deleted, inline `hand` deleted; managed `arn:aws:iam::aws:policy/ReadOnlyAccess` detached"
             ]
         );
+    }
+
+    #[test]
+    fn each_change_carries_its_state_rule() {
+        // A bucket is made, then tagged: recorded ahead, and forgotten only if the name
+        // turns out to be someone else's.
+        let bucket = StateRule::of(ResourceKind::S3Bucket, Action::Create);
+        assert!(bucket.record_ahead && bucket.forget_if_not_owned && !bucket.forget_if_deleted);
+        for kind in ResourceKind::ALL {
+            let update = StateRule::of(kind, Action::Update);
+            assert_eq!(update, StateRule::default(), "{kind}");
+            let replace = StateRule::of(kind, Action::Replace);
+            assert!(replace.forget_if_deleted && !replace.record_ahead, "{kind}");
+            if kind != ResourceKind::S3Bucket {
+                assert_eq!(StateRule::of(kind, Action::Create), StateRule::default());
+            }
+        }
+        // And the plan hands each change its rule.
+        let plan = compute(&desired(&[("c1-a", "x")]), &Observed::default());
+        assert_eq!(plan.changes[0].state_rule, StateRule::default());
     }
 
     #[test]

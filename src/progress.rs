@@ -1,14 +1,15 @@
 //! Progress of an apply: indicatif bars on a terminal, timestamped lines otherwise.
 //!
 //! The only module that imports indicatif. Observers display events; they must not
-//! affect control flow.
+//! affect control flow. The test doubles (`Recorder`, `Screen`) exist only with the
+//! `test-support` feature.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::execute::{Event, Observer};
 use crate::plan::Action;
@@ -85,6 +86,7 @@ impl Bars {
     }
 
     /// Bars drawn on `screen` instead of stdout (tests read what was drawn).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn on_screen(total: usize, parallelism: usize, screen: &Screen) -> Bars {
         let target = ProgressDrawTarget::term_like(Box::new(screen.clone()));
         Bars::with_target(total, parallelism, target)
@@ -168,92 +170,106 @@ impl Observer for Bars {
     }
 }
 
-/// A terminal that keeps what is drawn on it, for tests of the bars.
-#[derive(Clone, Debug, Default)]
-pub struct Screen {
-    text: Arc<Mutex<String>>,
-}
+#[cfg(any(test, feature = "test-support"))]
+pub use doubles::{Recorder, Screen};
 
-impl Screen {
-    /// Everything drawn so far (lines joined with `\n`, no cursor movements).
-    pub fn text(&self) -> String {
-        self.text.lock().expect("screen lock").clone()
+/// Test doubles (the `test-support` feature): a screen that keeps what the bars draw, and
+/// an observer that keeps the events.
+#[cfg(any(test, feature = "test-support"))]
+mod doubles {
+    use std::sync::{Arc, Mutex};
+
+    use indicatif::TermLike;
+
+    use crate::execute::{Event, Observer};
+
+    /// A terminal that keeps what is drawn on it, for tests of the bars.
+    #[derive(Clone, Debug, Default)]
+    pub struct Screen {
+        text: Arc<Mutex<String>>,
     }
 
-    /// The `done/total` the whole-apply bar showed last, e.g. `127/127`.
-    pub fn last_count(&self) -> Option<String> {
-        let text = self.text();
-        let frame = &text[text.rfind("Applying ")?..];
-        frame
-            .split_whitespace()
-            .find(|w| {
-                w.split_once('/').is_some_and(|(a, b)| {
-                    !a.is_empty()
-                        && !b.is_empty()
-                        && a.bytes().all(|c| c.is_ascii_digit())
-                        && b.bytes().all(|c| c.is_ascii_digit())
+    impl Screen {
+        /// Everything drawn so far (lines joined with `\n`, no cursor movements).
+        pub fn text(&self) -> String {
+            self.text.lock().expect("screen lock").clone()
+        }
+
+        /// The `done/total` the whole-apply bar showed last, e.g. `127/127`.
+        pub fn last_count(&self) -> Option<String> {
+            let text = self.text();
+            let frame = &text[text.rfind("Applying ")?..];
+            frame
+                .split_whitespace()
+                .find(|w| {
+                    w.split_once('/').is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && !b.is_empty()
+                            && a.bytes().all(|c| c.is_ascii_digit())
+                            && b.bytes().all(|c| c.is_ascii_digit())
+                    })
                 })
-            })
-            .map(str::to_string)
+                .map(str::to_string)
+        }
+
+        fn push(&self, s: &str) {
+            self.text.lock().expect("screen lock").push_str(s);
+        }
     }
 
-    fn push(&self, s: &str) {
-        self.text.lock().expect("screen lock").push_str(s);
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            160
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.push(s);
+            self.push("\n");
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.push(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-}
 
-impl TermLike for Screen {
-    fn width(&self) -> u16 {
-        160
+    /// Collects events, for tests.
+    #[derive(Default)]
+    pub struct Recorder {
+        events: Mutex<Vec<Event>>,
     }
-    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.push(s);
-        self.push("\n");
-        Ok(())
-    }
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        self.push(s);
-        Ok(())
-    }
-    fn clear_line(&self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn flush(&self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
-/// Collects events, for tests.
-#[derive(Default)]
-pub struct Recorder {
-    events: Mutex<Vec<Event>>,
-}
-
-impl Recorder {
-    /// Every event so far, in order.
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().expect("recorder lock").clone()
+    impl Recorder {
+        /// Every event so far, in order.
+        pub fn events(&self) -> Vec<Event> {
+            self.events.lock().expect("recorder lock").clone()
+        }
     }
-}
 
-impl Observer for Recorder {
-    fn event(&self, event: &Event) {
-        self.events
-            .lock()
-            .expect("recorder lock")
-            .push(event.clone());
+    impl Observer for Recorder {
+        fn event(&self, event: &Event) {
+            self.events
+                .lock()
+                .expect("recorder lock")
+                .push(event.clone());
+        }
     }
 }
 

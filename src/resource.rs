@@ -61,13 +61,6 @@ impl ResourceKind {
         }
     }
 
-    /// Whether creating it takes more than one AWS call, so that a crash in between could
-    /// leave it half made (a bucket is created, then tagged): the executor records such a
-    /// create in the state before making it.
-    pub fn create_takes_several_calls(self) -> bool {
-        matches!(self, ResourceKind::S3Bucket)
-    }
-
     /// Whether the resource lives in AWS (as opposed to the local output directory).
     pub fn is_remote(self) -> bool {
         !matches!(self, ResourceKind::KeyPair | ResourceKind::File)

@@ -14,7 +14,7 @@
 //!   `--allow-issuer-change`.
 //! - **Every role deleted, none created**: what a requests directory that lost its
 //!   requests plans. Allowed with `--allow-deleting-all-roles`.
-//! - **No AWS CredentialsRequest at all** ([`no_requests`]): an empty or wrong directory
+//! - **No AWS CredentialsRequest at all** ([`require_requests`]): an empty or wrong directory
 //!   is an input error before any plan (the same flag accepts it for plan and apply).
 //!
 //! Must not do I/O or print; `commands` shows the refusal and picks the exit code.
@@ -134,6 +134,17 @@ pub struct Allow {
     pub deleting_all_roles: bool,
 }
 
+impl Allow {
+    /// Both sets of lifted refusals: what a saved plan was made with (it was reviewed
+    /// so) and what the flags beside it add.
+    pub fn and(self, more: Allow) -> Allow {
+        Allow {
+            issuer_change: self.issuer_change || more.issuer_change,
+            deleting_all_roles: self.deleting_all_roles || more.deleting_all_roles,
+        }
+    }
+}
+
 /// Why a plan may not be applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -214,9 +225,50 @@ pub fn check(
     Ok(())
 }
 
+/// Who asks for the requests, which decides what an empty set may mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestsFor {
+    /// `plan` and `apply`: `--allow-deleting-all-roles` accepts an empty set (every role
+    /// planned away, on purpose).
+    Plan(Allow),
+    /// `validate`: the directory is the whole question.
+    Validate,
+    /// Commands without the flag (`graph`, `import`, `verify`).
+    Other,
+}
+
+/// Refuses a requests directory holding no AWS CredentialsRequest (`skipped` documents
+/// were read and set aside), unless `who` may accept it: an input error naming the
+/// directory and what this command offers instead.
+pub fn require_requests(
+    dir: &Path,
+    found: usize,
+    skipped: usize,
+    who: RequestsFor,
+) -> Result<(), InputError> {
+    let remedy = match who {
+        _ if found > 0 => return Ok(()),
+        RequestsFor::Plan(allow) if allow.deleting_all_roles => return Ok(()),
+        RequestsFor::Plan(_) => {
+            "an empty set would plan every role away. Check --credentials-requests-dir; to \
+             delete what the state holds, run `stsform destroy`; to delete every role \
+             and keep the rest on purpose, add --allow-deleting-all-roles"
+        }
+        RequestsFor::Other => {
+            "check --credentials-requests-dir; to delete what the state holds, run \
+             `stsform destroy`"
+        }
+        RequestsFor::Validate => {
+            "plan and apply refuse it (an empty set would plan every role away). Check the \
+             directory; to delete what a state holds, run `stsform destroy`"
+        }
+    };
+    Err(no_requests(dir, skipped, remedy))
+}
+
 /// The input error for a requests directory holding no AWS CredentialsRequest (`skipped`
 /// documents were read and set aside). `remedy` is what this command offers instead.
-pub fn no_requests(dir: &Path, skipped: usize, remedy: &str) -> InputError {
+fn no_requests(dir: &Path, skipped: usize, remedy: &str) -> InputError {
     let read = match skipped {
         0 => String::new(),
         1 => " (1 document skipped, see the note above)".to_string(),
@@ -246,6 +298,7 @@ mod tests {
 
     fn change(id: ResourceId, action: Action, before: Option<Spec>, after: Option<Spec>) -> Change {
         Change {
+            state_rule: crate::plan::StateRule::of(id.kind, action),
             id,
             action,
             reason: Reason::InputsChanged,

@@ -298,7 +298,7 @@ pub fn write(path: &Path, planned: &Planned, context: SaveContext<'_>) -> Result
     };
     let mut text = serde_json::to_string_pretty(&file).expect("saved plans serialize");
     text.push('\n');
-    crate::keypair::write_secret_file(path, text.as_bytes())?;
+    crate::atomic_write::write(path, text.as_bytes(), 0o600)?;
     Ok(())
 }
 
@@ -361,6 +361,7 @@ pub fn read(path: &Path) -> Result<Saved> {
         let attributes: Vec<AttributeChange> =
             crate::plan::diff_attributes(before.as_ref(), after.as_ref());
         changes.push(Change {
+            state_rule: crate::plan::StateRule::of(c.id.kind, c.action),
             id: c.id,
             action: c.action,
             reason: c.reason,

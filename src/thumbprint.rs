@@ -2,7 +2,8 @@
 //! of the last certificate the issuer's host sends in its TLS handshake (the top of the
 //! served chain), as 40 uppercase hex characters. AWS no longer needs it for issuers whose
 //! chain ends at a CA it trusts (S3-hosted issuers among them), so failing to get one is
-//! never fatal: [`for_issuer`] turns every failure into "omit the thumbprint".
+//! never fatal: [`for_issuer`] turns every failure into "omit the thumbprint". When a run
+//! computes one at all is decided here too ([`for_settings`]).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -14,14 +15,6 @@ use tokio::net::TcpStream;
 
 /// How long [`for_issuer`] waits for name resolution, connect and handshake together.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Variables that point the AWS SDK at an emulator. The issuer URL we derive then names a
-/// bucket host that only exists inside the emulator, so there is nothing real to fetch.
-const ENDPOINT_VARS: [&str; 3] = [
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_IAM",
-    "AWS_ENDPOINT_URL_S3",
-];
 
 /// SHA-1 of a DER certificate, uppercase hex (the IAM thumbprint format).
 pub fn of_certificate(der: &[u8]) -> String {
@@ -106,6 +99,17 @@ pub async fn fetch(
     }
 }
 
+/// The thumbprint of a run's issuer, when one is to be computed: not when `--thumbprint`
+/// gives it, not in day-2 mode (the provider is not ours), and never when the run talks to
+/// an emulator (`emulated`: its issuer host is not served, and the lookup would leave
+/// loopback). Otherwise [`for_issuer`] of the issuer URL derive builds.
+pub async fn for_settings(settings: &crate::settings::Settings, emulated: bool) -> Option<String> {
+    if settings.thumbprint.is_some() || settings.identity_provider_arn.is_some() || emulated {
+        return None;
+    }
+    for_issuer(&crate::desired::issuer_url(settings)).await
+}
+
 /// The thumbprint to put in `CreateOpenIDConnectProvider`, or `None` to omit it.
 ///
 /// Never hangs: without an emulator it makes one [`fetch`] against the platform's trust
@@ -136,14 +140,9 @@ fn should_fetch(env: impl Fn(&str) -> Option<String>) -> bool {
     if opted_out {
         return false;
     }
-    // Same rule as the AWS provider: with this flag the SDK ignores the overrides and talks
-    // to real AWS, so the issuer is real too. Empty values count as unset, as in the SDK.
-    let overrides_ignored =
-        env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let emulator = ENDPOINT_VARS
-        .iter()
-        .any(|name| env(name).is_some_and(|v| !v.is_empty()));
-    overrides_ignored || !emulator
+    // The emulator rule the AWS clients follow (`sdk`): an endpoint override means the
+    // issuer URL names a bucket host that exists only inside the emulator.
+    crate::sdk::endpoint_override(env).is_none()
 }
 
 /// Where to connect and what name the certificate must carry.
@@ -258,6 +257,7 @@ async fn client_config(roots: &Roots) -> Result<rustls::ClientConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sdk::ENDPOINT_VARS;
     use rcgen::{
         BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
         Issuer, KeyPair, KeyUsagePurpose,

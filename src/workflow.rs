@@ -1,8 +1,10 @@
 //! The plan and apply workflows, generic over the provider.
 //!
-//! Wires refresh → derive → discover → plan::compute and graph::build → execute::apply, so the CLI
-//! (with the AWS provider) and the scenario tests (with the fake, and with AWS against
-//! the emulator) run the same code. Must not print or prompt: `commands` does that.
+//! Wires refresh → derive → discover → plan::compute and graph::build → execute::apply
+//! (and import: derive → discover → import::record), so the CLI (with the AWS provider)
+//! and the scenario tests (with the fake, and with AWS against the emulator) run the same
+//! code. Also where a run's signing key comes from, a saved plan's included. Must not
+//! print or prompt: `commands` does that.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -265,6 +267,49 @@ pub async fn apply<P: Provider>(
     Ok((outcome, state))
 }
 
+/// `import`: fills the empty `state` with what exists and is the cluster's. Derives what
+/// the inputs ask for (with the account's id), reads the desired local resources where
+/// derive puts them, scans AWS for everything that carries the cluster's ownership tag
+/// (as `plan` scans it, at most `parallelism` reads at once), and records it
+/// (`import::record`).
+pub async fn import<P: Provider>(
+    inputs: &Inputs,
+    provider: &Arc<P>,
+    state: &mut State,
+    parallelism: usize,
+) -> Result<crate::import::Report> {
+    let settings = &inputs.settings;
+    let account = provider.account_id().await?;
+    let desired = desired::derive(
+        &inputs.requests,
+        settings,
+        &Facts {
+            account_id: Some(account),
+            signing_key: inputs.signing_key.clone(),
+            thumbprints: Vec::new(),
+        },
+    )?;
+    let mut local = std::collections::BTreeMap::new();
+    for (id, resource) in &desired.resources {
+        if !id.kind.is_remote() {
+            local.insert(id.clone(), provider.read(id, &resource.spec).await?);
+        }
+    }
+    let found = discover::discover(
+        provider,
+        &scope(settings, state),
+        state,
+        &desired,
+        parallelism,
+    )
+    .await
+    .map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
+    })?;
+    Ok(crate::import::record(&desired, &local, &found, state))
+}
+
 /// The signing key for a run: the private half to write (if any) and the public facts.
 pub struct KeyMaterial {
     /// Handed to the provider, which writes it where the plan says.
@@ -318,9 +363,28 @@ pub fn signing_key(settings: &Settings, generate: bool) -> Result<KeyMaterial> {
     })
 }
 
+/// The private key a saved plan is applied with: the one on disk (`key`), unless the plan
+/// still says "(known after apply)" for it. Then the plan was made before the key existed
+/// (only the signing key can still be unknown in a refreshed plan): its first apply
+/// generates the key, as a plain apply would, and fills it in where the plan needs it.
+pub fn key_for_saved_plan(
+    plan: &mut Plan,
+    settings: &Settings,
+    key: KeyMaterial,
+) -> Result<Option<crate::keypair::PrivateKey>> {
+    if !plan.has_unknowns() {
+        return Ok(key.private);
+    }
+    let generated = signing_key(settings, true)?;
+    if let Some(public) = &generated.public {
+        fill_signing_key(plan, public);
+    }
+    Ok(generated.private)
+}
+
 /// Fills in the signing key where a saved plan said "(known after apply)": the first apply
 /// of a saved plan generates the key, and only these attributes can depend on it.
-pub fn fill_signing_key(plan: &mut Plan, key: &SigningKey) {
+fn fill_signing_key(plan: &mut Plan, key: &SigningKey) {
     use crate::resource::{FileContent, UNKNOWN};
     for change in &mut plan.changes {
         match change.after.as_mut() {

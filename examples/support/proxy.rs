@@ -119,6 +119,19 @@ pub struct Stats {
     /// Every request as `Service region start-line` (the region of its SigV4 scope, `-`
     /// for unsigned requests), in arrival order.
     pub log: Mutex<Vec<String>>,
+    /// Client connections accepted and not yet done: a request whose client has gone is
+    /// still read from the socket and forwarded after its delay, so a connection is done
+    /// only once every request it carried has been dealt with.
+    pub in_flight: AtomicUsize,
+}
+
+/// Counts one client connection as open until it is dropped, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A snapshot of `Stats`.
@@ -198,7 +211,10 @@ impl Proxy {
                     continue;
                 };
                 let shared = Arc::clone(&shared);
+                shared.stats.in_flight.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
+                    let stats = Arc::clone(&shared.stats);
+                    let _open = InFlight(&stats.in_flight);
                     let _ = serve(client, shared).await;
                 });
             }
@@ -235,6 +251,26 @@ impl Proxy {
     /// Every request so far as `Service region start-line`.
     pub fn log(&self) -> Vec<String> {
         self.stats.log.lock().unwrap().clone()
+    }
+
+    /// Waits until every client connection is done, for a client that has exited: the
+    /// requests of a process that was killed (or exited on a second signal) are still
+    /// forwarded after their delay, and a test that goes on at once races with them
+    /// (a late CreateBucket lands after the next run's refresh). Idle must hold twice,
+    /// 50 ms apart, so a connection the kernel accepted just before is counted too.
+    /// Panics after `timeout`.
+    pub async fn wait_idle(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut idle_checks = 0;
+        while idle_checks < 2 {
+            let open = self.stats.in_flight.load(Ordering::SeqCst);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the proxy still has {open} connection(s) open after {timeout:?}"
+            );
+            idle_checks = if open == 0 { idle_checks + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Commands: run the pipeline stages in order, print, prompt, pick the exit code.
 //!
-//! No decisions live here: `workflow` runs the stages, `render` formats. Input problems
+//! No decisions live here: `workflow` runs the stages (and `import`, `safety`, `thumbprint`,
+//! `verify` decide what they own), `render` formats. Input problems
 //! are found before anything is written: settings, requests and derive all run before
 //! the state lock is taken or AWS is called, so bad input changes nothing.
 
@@ -27,7 +28,7 @@ use crate::safety::{self, Allow};
 use crate::saved_plan;
 use crate::settings::{self, Need, Settings};
 use crate::state::LockInfo;
-use crate::state_store::{Lock, StateStore};
+use crate::state::{Lock, StateStore};
 use crate::workflow::{self, Inputs, Mode};
 
 mod plan_apply;
@@ -53,7 +54,7 @@ pub async fn run(command: Command) -> Result<u8> {
         Command::Completions { shell } => {
             // Generated into memory: clap_complete panics when its writer fails, and a
             // closed pipe (`completions bash | head -1`) is no reason to.
-            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut cmd = crate::cli::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "stsform", &mut script);
             Stdout.write_all(&script)?;
@@ -86,22 +87,14 @@ fn inputs(
         for note in loaded.notes(args.verbose) {
             error_line(&format!("note: {note}"));
         }
-        if loaded.requests.is_empty() && !allow.is_some_and(|a| a.deleting_all_roles) {
-            let remedy = if allow.is_some() {
-                "an empty set would plan every role away. Check --credentials-requests-dir; to \
-                 delete what the state holds, run `stsform destroy`; to delete every role \
-                 and keep the rest on purpose, add --allow-deleting-all-roles"
-            } else {
-                "check --credentials-requests-dir; to delete what the state holds, run \
-                 `stsform destroy`"
-            };
-            return Err(crate::error::InputErrors::from(safety::no_requests(
-                &settings.credentials_requests_dir,
-                loaded.skipped.len(),
-                remedy,
-            ))
-            .into());
-        }
+        let who = allow.map_or(safety::RequestsFor::Other, safety::RequestsFor::Plan);
+        safety::require_requests(
+            &settings.credentials_requests_dir,
+            loaded.requests.len(),
+            loaded.skipped.len(),
+            who,
+        )
+        .map_err(crate::error::InputErrors::from)?;
         desired::derive(&loaded.requests, &settings, &Facts::default())?;
         loaded.requests
     };
@@ -134,15 +127,13 @@ fn validate(args: &ClusterArgs) -> Result<()> {
     for note in loaded.notes(args.verbose) {
         error_line(&format!("note: {note}"));
     }
-    if loaded.requests.is_empty() {
-        return Err(crate::error::InputErrors::from(safety::no_requests(
-            &settings.credentials_requests_dir,
-            loaded.skipped.len(),
-            "plan and apply refuse it (an empty set would plan every role away). Check the \
-             directory; to delete what a state holds, run `stsform destroy`",
-        ))
-        .into());
-    }
+    safety::require_requests(
+        &settings.credentials_requests_dir,
+        loaded.requests.len(),
+        loaded.skipped.len(),
+        safety::RequestsFor::Validate,
+    )
+    .map_err(crate::error::InputErrors::from)?;
     for note in loaded.requests.iter().filter_map(|r| r.feature_gate_note()) {
         eprintln!("note: {note}");
     }
@@ -165,18 +156,11 @@ pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Computes the issuer's thumbprint as ccoctl does, when it makes sense: not when one is
-/// given, not in day-2 mode, and never against an emulator (its issuer host is not
-/// served, and the lookup would leave loopback). Bounded by a short timeout.
+/// The issuer's thumbprint as ccoctl computes it, when the run wants one (`thumbprint`
+/// decides).
 async fn thumbprint(inputs: &mut Inputs, provider: &AwsProvider) {
-    let s = &inputs.settings;
-    if s.thumbprint.is_some()
-        || s.identity_provider_arn.is_some()
-        || provider.endpoint_url().is_some()
-    {
-        return;
-    }
-    inputs.thumbprint = crate::thumbprint::for_issuer(&desired::issuer_url(s)).await;
+    inputs.thumbprint =
+        crate::thumbprint::for_settings(&inputs.settings, provider.emulated()).await;
 }
 
 /// The state store of a cluster: its `--state` (file or `s3://`), with an S3 state's

@@ -362,7 +362,7 @@ fn operation(mode: Mode) -> &'static str {
 
 /// Everything `apply PLANFILE` / `destroy PLANFILE` runs with, from the plan file alone.
 type SavedRun = (
-    crate::state_store::Lock,
+    crate::state::Lock,
     workflow::Planned,
     Arc<AwsProvider>,
     Mode,
@@ -410,10 +410,7 @@ async fn saved(
         }
     }
     let settings = saved.settings.clone();
-    let allow = Allow {
-        issuer_change: flags.issuer_change || saved.allow.issuer_change,
-        deleting_all_roles: flags.deleting_all_roles || saved.allow.deleting_all_roles,
-    };
+    let allow = saved.allow.and(flags);
     let key = workflow::signing_key(&settings, false)?;
     let kid = key.public.as_ref().map(|k| k.kid.as_str());
     let now = saved_plan::fingerprint(&settings, kid, saved.fingerprint.requests.is_some())
@@ -428,15 +425,7 @@ async fn saved(
     crate::scope::claim(&mut state, &settings)?;
     saved_plan::check(&saved, &state, &now, &origin)?;
     let mut plan = saved.plan;
-    let mut private = key.private;
-    if plan.has_unknowns() {
-        // Only the signing key can still be unknown in a refreshed plan.
-        let generated = workflow::signing_key(&settings, true)?;
-        if let Some(public) = &generated.public {
-            workflow::fill_signing_key(&mut plan, public);
-        }
-        private = generated.private;
-    }
+    let private = workflow::key_for_saved_plan(&mut plan, &settings, key)?;
     let provider = connect(&settings, private).await?;
     let planned = workflow::Planned {
         plan,

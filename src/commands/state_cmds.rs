@@ -154,9 +154,6 @@ pub(super) async fn force_unlock(args: &ForceUnlockArgs) -> Result<u8> {
 }
 
 pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
-    use crate::provider::Provider;
-    use crate::resource::ResourceKind;
-
     let (inputs, _) = inputs(&args.cluster, Need::Cluster, false, None)?;
     let settings = &inputs.settings;
     let store = open_store(settings)?;
@@ -167,45 +164,12 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     })
     .await?;
     crate::scope::claim(&mut state, settings)?;
-    if !state.resources.is_empty() {
-        bail!(
-            "{}: the state already holds {} (serial {}); import only fills an empty state. Run `stsform plan`, or `stsform state rm` what should be imported again",
-            store.location(),
-            counted(state.resources.len(), "resource", "resources"),
-            state.serial
-        );
-    }
+    crate::import::require_empty(&state, &store.location().to_string())?;
     let provider = connect(settings, None).await?;
-    let (desired, local, found) = interruptible(&interrupts, "while reading AWS", async {
-        let account = provider.account_id().await?;
-        let desired = desired::derive(
-            &inputs.requests,
-            settings,
-            &Facts {
-                account_id: Some(account),
-                signing_key: inputs.signing_key.clone(),
-                thumbprints: Vec::new(),
-            },
-        )?;
-        // Local files are read where derive puts them; AWS is scanned for everything that
-        // carries the cluster's ownership tag, as `plan` scans it.
-        let mut local = std::collections::BTreeMap::new();
-        for (id, resource) in &desired.resources {
-            if !id.kind.is_remote() {
-                local.insert(id.clone(), provider.read(id, &resource.spec).await?);
-            }
-        }
-        let scope = workflow::scope(settings, &state);
-        let found = crate::discover::discover(&provider, &scope, &state, &desired, 10)
-            .await
-            .map_err(|errors| {
-                let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-                anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
-            })?;
-        Ok((desired, local, found))
+    let report = interruptible(&interrupts, "while reading AWS", async {
+        workflow::import(&inputs, &provider, &mut state, 10).await
     })
     .await?;
-    let report = crate::import::record(&desired, &local, &found, &mut state);
     lock.save(&mut state).await?;
     unlock(lock, &interrupts).await?;
 
@@ -250,27 +214,21 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     }
 
     // The signing key decides the JWKS; say plainly what can and cannot be rebuilt.
-    let key_pair_imported = report
-        .imported
-        .iter()
-        .any(|id| id.kind == ResourceKind::KeyPair);
     let private = settings.output_dir.join("serviceaccount-signer.private");
-    if settings.identity_provider_arn.is_some() {
-        // Day-2 mode: no key pair, bucket or provider is managed.
-    } else if let Some(public) = &settings.public_key_file {
-        writeln!(
+    match crate::import::key_advice(settings, &report, private.exists()) {
+        None => {}
+        Some(crate::import::KeyAdvice::PublicKeyOnly(public)) => writeln!(
             out,
             "\nnote: the signing key is the public key in {}: keys.json (the JWKS) is compared with it and still matches the cluster, but without the private key stsform cannot write {} (the installer's copy of the private key); keep ccoctl's copy.",
             public.display(),
             desired::INSTALLER_KEY
-        )?;
-    } else if !key_pair_imported || !private.exists() {
-        writeln!(
+        )?,
+        Some(crate::import::KeyAdvice::WouldGenerate) => writeln!(
             out,
             "\nwarning: no key pair in {}: the next apply would generate a NEW signing key and replace keys.json, which breaks every token the cluster issues. Copy serviceaccount-signer.private and serviceaccount-signer.public from ccoctl's output dir first, or pass --public-key-file (then only {} cannot be regenerated).",
             settings.output_dir.display(),
             desired::INSTALLER_KEY
-        )?;
+        )?,
     }
     writeln!(
         out,

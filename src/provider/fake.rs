@@ -1,12 +1,17 @@
-//! An in-memory AWS for fast tests: a map of specs plus injected failures.
+//! An in-memory AWS for fast tests: a map of specs plus injected failures. A test double,
+//! compiled only for tests (the `test-support` feature).
 //!
-//! Behaves like the real provider where stsform relies on it (missing → `None`,
-//! create on an existing name fails, a bucket without our tag is not ours, delete of
-//! a missing resource succeeds, deleting the bucket empties it, listings by name) and
-//! nothing more. Roles may hold managed policies (`attach_role_policy`) and inline
-//! policies of any name; like IAM, the account refuses to delete a role that still has
-//! either (DeleteConflict), and like the real provider, delete empties the role first.
-//! Local kinds go to `LocalFiles`, as in the real provider.
+//! Follows the real provider's rules and answers with its errors, so a scenario that
+//! passes here passes against AWS: missing → `None`; create adopts a bucket, role or OIDC
+//! provider that carries the cluster's ownership tag key and refuses any other one
+//! (another cluster's included) with the real provider's `NotOwned`; delete refuses what
+//! is not the cluster's, and of what is gone succeeds; deleting the bucket empties it;
+//! PutObject and PutRolePolicy overwrite, and fail without their bucket or role
+//! (`NoSuchBucket`, `NoSuchEntity`); listings by name. Roles may hold managed policies
+//! (`attach_role_policy`) and inline policies of any name; like IAM, the account refuses
+//! to delete a role that still has either (`DeleteConflict`), and like the real provider,
+//! delete empties the role first. Ownership is `ownership`'s rule, as for AWS. Local
+//! kinds go to `LocalFiles`, as in the real provider.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use super::local::LocalFiles;
 use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
+use crate::ownership;
+use crate::resource::Tags;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec};
-use crate::settings::OWNERSHIP_TAG_PREFIX;
 
 /// Which call an injected failure hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,11 +166,11 @@ impl FakeCloud {
             .find(|(fid, fop, n)| fid == id && *fop == op && *n > 0)
         {
             f.2 -= 1;
-            return Err(ProviderError::Api {
-                id: id.clone(),
-                operation: format!("{op:?}"),
-                message: "InjectedFailure: the fake was told to fail this call".into(),
-            });
+            return Err(api(
+                id,
+                op,
+                "InjectedFailure: the fake was told to fail this call",
+            ));
         }
         Ok(())
     }
@@ -178,26 +184,70 @@ fn inline_policies(map: &BTreeMap<ResourceId, Spec>, role: &str) -> Vec<Resource
         .collect()
 }
 
-fn owned_by_someone(spec: &Spec) -> bool {
+/// The tags of a kind that carries ownership tags, and how the real provider names it in
+/// a refused create and a refused delete.
+fn owned_kind(spec: &Spec) -> Option<(&Tags, &'static str, &'static str)> {
     match spec {
-        Spec::S3Bucket(b) => b.tags.keys().any(|k| k.starts_with(OWNERSHIP_TAG_PREFIX)),
-        _ => true,
+        Spec::S3Bucket(b) => Some((&b.tags, "bucket", "bucket (and its objects)")),
+        Spec::IamRole(r) => Some((&r.tags, "role", "role")),
+        Spec::IamOidcProvider(p) => Some((&p.tags, "OIDC provider", "OIDC provider")),
+        _ => None,
     }
 }
 
-/// Whether `existing` carries an ownership tag that `wanted` also carries.
-fn carries_our_tag(existing: &Spec, wanted: &Spec) -> bool {
-    let tags = |s: &Spec| match s {
-        Spec::IamRole(r) => Some(r.tags.clone()),
-        Spec::IamOidcProvider(p) => Some(p.tags.clone()),
-        _ => None,
-    };
-    match (tags(existing), tags(wanted)) {
-        (Some(have), Some(want)) => want
-            .keys()
-            .any(|k| k.starts_with(OWNERSHIP_TAG_PREFIX) && have.contains_key(k)),
-        _ => false,
+/// The AWS call a change of `kind` makes first, named in the fake's API errors.
+fn operation(kind: ResourceKind, op: Op) -> &'static str {
+    use ResourceKind::*;
+    match (kind, op) {
+        (S3Bucket, Op::Read) => "GetBucketLocation",
+        (S3Bucket, Op::Create) => "CreateBucket",
+        (S3Bucket, Op::Update) => "PutBucketTagging",
+        (S3Bucket, Op::Delete) => "DeleteBucket",
+        (S3Object, Op::Read) => "GetObject",
+        (S3Object, Op::Create | Op::Update) => "PutObject",
+        (S3Object, Op::Delete) => "DeleteObject",
+        (IamOidcProvider, Op::Read) => "GetOpenIDConnectProvider",
+        (IamOidcProvider, Op::Create) => "CreateOpenIDConnectProvider",
+        (IamOidcProvider, Op::Update) => "UpdateOpenIDConnectProviderThumbprint",
+        (IamOidcProvider, Op::Delete) => "DeleteOpenIDConnectProvider",
+        (IamRole, Op::Read) => "GetRole",
+        (IamRole, Op::Create) => "CreateRole",
+        (IamRole, Op::Update) => "UpdateAssumeRolePolicy",
+        (IamRole, Op::Delete) => "DeleteRole",
+        (IamRolePolicy, Op::Read) => "GetRolePolicy",
+        (IamRolePolicy, Op::Create | Op::Update) => "PutRolePolicy",
+        (IamRolePolicy, Op::Delete) => "DeleteRolePolicy",
+        (KeyPair | File, _) => "local",
     }
+}
+
+fn api(id: &ResourceId, op: Op, message: &str) -> ProviderError {
+    ProviderError::Api {
+        id: id.clone(),
+        operation: operation(id.kind, op).into(),
+        message: message.into(),
+    }
+}
+
+/// What a put needs to exist first: an object its bucket, an inline policy its role.
+fn missing_parent(
+    map: &BTreeMap<ResourceId, Spec>,
+    id: &ResourceId,
+    spec: &Spec,
+    op: Op,
+) -> Option<ProviderError> {
+    let (parent, answer) = match spec {
+        Spec::S3Object(o) => (
+            ResourceId::new(ResourceKind::S3Bucket, &o.bucket),
+            "NoSuchBucket: The specified bucket does not exist",
+        ),
+        Spec::IamRolePolicy(p) => (
+            ResourceId::new(ResourceKind::IamRole, &p.role),
+            "NoSuchEntity: The role with name cannot be found.",
+        ),
+        _ => return None,
+    };
+    (!map.contains_key(&parent)).then(|| api(id, op, answer))
 }
 
 impl Provider for FakeProvider {
@@ -221,27 +271,19 @@ impl Provider for FakeProvider {
             return self.local.write(resource);
         }
         let mut map = self.cloud.resources.lock().unwrap();
-        if let Some(existing) = map.get(&resource.id) {
-            if resource.id.kind == ResourceKind::S3Bucket && !owned_by_someone(existing) {
-                return Err(ProviderError::NotOwned {
-                    id: resource.id.clone(),
-                    message:
-                        "the bucket exists but carries no ownership tag and is not in the state"
-                            .into(),
-                });
-            }
-            // Like the AWS provider: a role or OIDC provider carrying our ownership tag
-            // is adopted (an interrupted apply made it); anything else is a conflict.
-            if resource.id.kind != ResourceKind::S3Bucket
-                && resource.id.kind != ResourceKind::S3Object
-                && !carries_our_tag(existing, &resource.spec)
-            {
-                return Err(ProviderError::Api {
-                    id: resource.id.clone(),
-                    operation: "Create".into(),
-                    message: "EntityAlreadyExists".into(),
-                });
-            }
+        if let Some(err) = missing_parent(&map, &resource.id, &resource.spec, Op::Create) {
+            return Err(err);
+        }
+        // Like the AWS provider: a bucket, role or OIDC provider of that name carrying the
+        // cluster's ownership tag key is adopted (an interrupted apply made it, or ccoctl)
+        // and brought to the spec; any other one is refused, untouched. Objects and
+        // inline policies are overwritten, as PutObject and PutRolePolicy do.
+        if let Some(existing) = map.get(&resource.id)
+            && let (Some((have, what, _)), Some((want, _, _))) =
+                (owned_kind(existing), owned_kind(&resource.spec))
+            && !ownership::is_owned(want, have)
+        {
+            return Err(ProviderError::not_owned(&resource.id, what, want));
         }
         map.insert(resource.id.clone(), resource.spec.clone());
         Ok(resource.spec.clone())
@@ -254,12 +296,20 @@ impl Provider for FakeProvider {
             return self.local.write(resource);
         }
         let mut map = self.cloud.resources.lock().unwrap();
-        if !map.contains_key(&resource.id) {
-            return Err(ProviderError::Api {
-                id: resource.id.clone(),
-                operation: "Update".into(),
-                message: "NoSuchEntity".into(),
-            });
+        if let Some(err) = missing_parent(&map, &resource.id, &resource.spec, Op::Update) {
+            return Err(err);
+        }
+        // PutObject and PutRolePolicy make what is missing; the other kinds' calls fail.
+        let puts = matches!(
+            resource.id.kind,
+            ResourceKind::S3Object | ResourceKind::IamRolePolicy
+        );
+        if !puts && !map.contains_key(&resource.id) {
+            let answer = match resource.id.kind {
+                ResourceKind::S3Bucket => "NoSuchBucket: The specified bucket does not exist",
+                _ => "NoSuchEntity: the resource does not exist",
+            };
+            return Err(api(&resource.id, Op::Update, answer));
         }
         map.insert(resource.id.clone(), resource.spec.clone());
         Ok(resource.spec.clone())
@@ -272,15 +322,24 @@ impl Provider for FakeProvider {
             return self.local.delete(id, before);
         }
         let mut map = self.cloud.resources.lock().unwrap();
+        let Some(live) = map.get(id) else {
+            // Deleting what is already gone succeeds, as for AWS.
+            return Ok(());
+        };
+        // Like the AWS provider: only what carries the cluster's ownership tag is deleted
+        // (emptying a bucket is irreversible; another cluster's roles may trust a provider).
+        if let (Some((have, _, what)), Some((recorded, _, _))) =
+            (owned_kind(live), owned_kind(before))
+            && !ownership::is_owned(recorded, have)
+        {
+            return Err(ProviderError::delete_refused(id, what, recorded));
+        }
         if id.kind == ResourceKind::S3Bucket {
             // Like the real provider: destroy empties the bucket before deleting it.
             let prefix = format!("{}/", id.name);
             map.retain(|k, _| !(k.kind == ResourceKind::S3Object && k.name.starts_with(&prefix)));
         }
         if id.kind == ResourceKind::IamRole {
-            if !map.contains_key(id) {
-                return Ok(());
-            }
             // Like the real provider: detach every managed policy and delete every inline
             // one, then DeleteRole (which the account refuses while any remain).
             self.cloud.attached.lock().unwrap().remove(&id.name);
@@ -361,5 +420,76 @@ impl Sts for FakeProvider {
                 message: format!("NoSuchEntity: no role {role_arn}"),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{ObjectSpec, RolePolicySpec};
+
+    fn resource(spec: Spec) -> Resource {
+        let id = match &spec {
+            Spec::S3Object(o) => {
+                ResourceId::new(ResourceKind::S3Object, format!("{}/{}", o.bucket, o.key))
+            }
+            Spec::IamRolePolicy(p) => ResourceId::new(ResourceKind::IamRolePolicy, &p.role),
+            _ => unreachable!(),
+        };
+        Resource {
+            id,
+            spec,
+            depends_on: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn puts_need_their_bucket_or_role_and_answer_as_aws_does() {
+        let provider = FakeProvider::new(FakeCloud::new("123456789012"), None);
+        let object = resource(Spec::S3Object(ObjectSpec {
+            bucket: "gone-oidc".into(),
+            key: "keys.json".into(),
+            content_type: "application/json".into(),
+            tags: Tags::new(),
+            content: "{}".into(),
+        }));
+        let err = provider.create(&object).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "s3_object.gone-oidc/keys.json: PutObject: NoSuchBucket: The specified bucket does not exist"
+        );
+        let policy = resource(Spec::IamRolePolicy(RolePolicySpec {
+            role: "gone".into(),
+            name: "gone".into(),
+            document: serde_json::json!({}),
+        }));
+        let err = provider.update(&policy, &policy.spec).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("iam_role_policy.gone: PutRolePolicy: NoSuchEntity: "),
+            "{err}"
+        );
+        // A role with a policy left on it: IAM's DeleteRole refuses (the provider's delete
+        // empties the role first, as the real one does).
+        let cloud = FakeCloud::new("123456789012");
+        let role = ResourceId::new(ResourceKind::IamRole, "r");
+        cloud.set(
+            &role,
+            Some(Spec::IamRole(crate::resource::RoleSpec {
+                name: "r".into(),
+                arn: "arn:aws:iam::123456789012:role/r".into(),
+                description: String::new(),
+                trust_policy: serde_json::json!({}),
+                permissions_boundary: None,
+                tags: Tags::new(),
+            })),
+        );
+        cloud.put_inline_policy("r", "extra", serde_json::json!({}));
+        let mut map = cloud.resources.lock().unwrap();
+        let err = cloud
+            .delete_role_api(&mut map, &role)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DeleteRole: DeleteConflict"), "{err}");
     }
 }

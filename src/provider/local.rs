@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::{ProviderError, ProviderResult};
-use crate::keypair::{self, PrivateKey, PublicKey};
+use crate::keypair::{PrivateKey, PublicKey};
 use crate::resource::{FileContent, FileSpec, KeyPairSpec, Resource, ResourceId, Spec};
 
 /// Reads and writes the local resources.
@@ -54,8 +54,7 @@ impl LocalFiles {
             Spec::KeyPair(k) => {
                 let key = self.key_for(id, &k.kid)?;
                 if let Some(private) = &k.private_key_file {
-                    keypair::write_secret_file(Path::new(private), key.to_pkcs1_pem().as_bytes())
-                        .map_err(|e| invalid(id, e))?;
+                    write_file(id, private, key.to_pkcs1_pem().as_bytes(), 0o600)?;
                 }
                 write_file(
                     id,
@@ -68,8 +67,7 @@ impl LocalFiles {
                 FileContent::Text(text) => write_file(id, &f.path, text.as_bytes(), f.mode)?,
                 FileContent::PrivateKeyCopy { kid } => {
                     let key = self.key_for(id, kid)?;
-                    keypair::write_secret_file(Path::new(&f.path), key.to_pkcs1_pem().as_bytes())
-                        .map_err(|e| invalid(id, e))?;
+                    write_file(id, &f.path, key.to_pkcs1_pem().as_bytes(), 0o600)?;
                 }
             },
             _ => unreachable!("only local kinds reach LocalFiles"),
@@ -97,13 +95,6 @@ impl LocalFiles {
             }
         }
         Ok(())
-    }
-}
-
-fn invalid(id: &ResourceId, e: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Invalid {
-        id: id.clone(),
-        message: e.to_string(),
     }
 }
 
@@ -172,24 +163,17 @@ fn read_file(id: &ResourceId, f: &FileSpec) -> ProviderResult<Option<Spec>> {
     })))
 }
 
-/// Writes `bytes` atomically with `mode`, creating parent directories.
+/// Writes `bytes` atomically with `mode`, creating parent directories
+/// ([`crate::atomic_write`]; owner-only files are 0600 from the first byte).
 fn write_file(id: &ResourceId, path: &str, bytes: &[u8], mode: u32) -> ProviderResult<()> {
-    if mode & 0o077 == 0 {
-        // Owner-only files go through the secret writer: 0600 from the first byte.
-        return keypair::write_secret_file(Path::new(path), bytes).map_err(|e| invalid(id, e));
-    }
-    let p = Path::new(path);
-    let dir = p
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io(id, path, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io(id, path, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| io(id, path, e))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io(id, path, e))?;
-    tmp.as_file().sync_all().map_err(|e| io(id, path, e))?;
-    tmp.persist(p).map_err(|e| io(id, path, e.error))?;
-    Ok(())
+    crate::atomic_write::write(Path::new(path), bytes, mode).map_err(|e| {
+        // Owner-only files name the step's own path (as the key writer always did);
+        // others the file being written.
+        let path = if mode & 0o077 == 0 {
+            e.path.display().to_string()
+        } else {
+            path.to_string()
+        };
+        io(id, &path, e.source)
+    })
 }

@@ -3,14 +3,16 @@
 //! `read`, `create`, `update`, `delete` per resource, plus `list` (names only) for the
 //! discovery of what exists but is not in the state. Everything behind it does I/O;
 //! everything in front of it is pure. Implementations: `aws` (the real one, also used
-//! against the emulator) and `fake` (in memory, with fault injection). Local files are
+//! against the emulator) and `fake` (in memory, with fault injection; a test double behind
+//! the `test-support` feature). Local files are
 //! handled by `local` for both, so the fake only fakes AWS. Must not know plans or graphs.
 
 use std::future::Future;
 
-use crate::resource::{Resource, ResourceId, Spec};
+use crate::resource::{Resource, ResourceId, Spec, Tags};
 
 pub mod aws;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod local;
 
@@ -62,6 +64,33 @@ pub enum ProviderError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl ProviderError {
+    /// Creating `id` found it taken by a resource that is not the cluster's
+    /// ([`crate::ownership`]): neither adopted nor overwritten. `what` names its kind
+    /// (`bucket`, `role`); `wanted` are the tags stsform wants on it.
+    pub fn not_owned(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
+        ProviderError::NotOwned {
+            id: id.clone(),
+            message: format!(
+                "the {what} exists but carries no ownership tag for {} and is not in the state",
+                crate::ownership::owner_name(wanted)
+            ),
+        }
+    }
+
+    /// Refusal to delete a resource that lacks the cluster's ownership tag (it may be
+    /// shared, or someone else's).
+    pub fn delete_refused(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
+        ProviderError::NotOwned {
+            id: id.clone(),
+            message: format!(
+                "the {what} carries no ownership tag for {}; refusing to delete it",
+                crate::ownership::owner_name(wanted)
+            ),
+        }
+    }
 }
 
 /// Result of a provider call.

@@ -234,6 +234,7 @@ mod tests {
                 replace_because: vec![],
                 depends_on: vec![],
                 source: None,
+                state_rule: crate::plan::StateRule::of(ResourceKind::File, Action::Update),
             }],
             drift: vec![Drift {
                 id,

@@ -526,6 +526,7 @@ mod tests {
                     replace_because: vec![],
                     depends_on: vec![],
                     source: None,
+                    state_rule: crate::plan::StateRule::of(ResourceKind::IamRole, Action::Create),
                 }
             })
             .collect();

@@ -2,12 +2,15 @@
 //!
 //! Issuer documents (discovery, JWKS) → a token minted with the private key and verified
 //! against the served JWKS → the OIDC provider → each role's trust policy for each service
-//! account → STS AssumeRoleWithWebIdentity. `checks` is pure, `render` formats; this file
-//! only fetches (through `fetch` and the provider) and assembles the `Report`.
+//! account → STS AssumeRoleWithWebIdentity. `issuer` (the JOSE side) and `trust` (the
+//! trust-policy evaluator) are pure, `render` formats; this file only fetches (through
+//! `fetch` and the provider), assembles the `Report`, and decides how a run reads the
+//! documents (`Options::for_run`: through the emulator, or over HTTPS as STS does).
 
-pub mod checks;
 pub mod fetch;
+pub mod issuer;
 pub mod render;
+pub mod trust;
 
 use serde::Serialize;
 
@@ -151,6 +154,24 @@ pub struct Options {
     pub emulated_sts: bool,
 }
 
+impl Options {
+    /// The options of a run against AWS, or against an emulator (`emulated`): there the
+    /// documents are read through it (S3 GetObject), since the issuer URL names a bucket
+    /// host only the emulator knows; against AWS they are fetched over HTTPS from the
+    /// issuer URL, as STS fetches them (10 s per request at most).
+    pub fn for_run(emulated: bool) -> anyhow::Result<Options> {
+        let documents = if emulated {
+            Documents::Provider
+        } else {
+            Documents::Https(Https::new(std::time::Duration::from_secs(10))?)
+        };
+        Ok(Options {
+            documents,
+            emulated_sts: emulated,
+        })
+    }
+}
+
 /// The private key in the output directory; verify signs tokens with it.
 pub fn private_key(settings: &Settings) -> anyhow::Result<PrivateKey> {
     match keypair::load_from_dir(&settings.output_dir)? {
@@ -222,18 +243,18 @@ pub async fn run<P: Provider + Sts>(
     checks.push(check(
         "discovery_document",
         "discovery document",
-        discovery.and_then(|text| checks::check_discovery(&text, &issuer)),
+        discovery.and_then(|text| issuer::check_discovery(&text, &issuer)),
     ));
     let jwks = fetch::document(&options.documents, provider, &issuer, desired::JWKS_KEY)
         .await
-        .and_then(|text| checks::parse_jwks(&text));
+        .and_then(|text| issuer::parse_jwks(&text));
     let public = target.key.public_key();
     checks.push(check(
         "jwks",
         "JWKS",
         jwks.as_ref()
             .map_err(Clone::clone)
-            .and_then(|set| checks::check_jwks(set, &public)),
+            .and_then(|set| issuer::check_jwks(set, &public)),
     ));
 
     // Rows first, so the token check can verify the first real token.
@@ -249,23 +270,23 @@ pub async fn run<P: Provider + Sts>(
         }
     }
     let probe_sub = wanted.first().map_or_else(
-        || checks::subject("stsform", "verify"),
-        |(_, ns, sa)| checks::subject(ns, sa),
+        || issuer::subject("stsform", "verify"),
+        |(_, ns, sa)| issuer::subject(ns, sa),
     );
-    let probe = checks::mint_token(
+    let probe = issuer::mint_token(
         target.key,
-        &checks::Claims::new(&issuer, &probe_sub, target.now),
+        &issuer::Claims::new(&issuer, &probe_sub, target.now),
     );
     let token_check = match (&probe, &jwks) {
         (Err(e), _) => Err(e.clone()),
         (Ok(_), Err(_)) => Err("not verified: the JWKS could not be read".to_string()),
-        (Ok(token), Ok(set)) => checks::verify_token(token, set, &issuer, checks::AUDIENCE)
+        (Ok(token), Ok(set)) => issuer::verify_token(token, set, &issuer, issuer::AUDIENCE)
             .map(|_| "signed with the private key, verifies against the served JWKS".to_string()),
     };
     checks.push(check("token", "token", token_check));
     let provider_check = match &live_provider {
         Ok(live) => {
-            checks::check_oidc_provider(live.as_ref(), &provider_arn, &issuer, checks::AUDIENCE)
+            issuer::check_oidc_provider(live.as_ref(), &provider_arn, &issuer, issuer::AUDIENCE)
         }
         Err(e) => Err(e.clone()),
     };
@@ -280,7 +301,7 @@ pub async fn run<P: Provider + Sts>(
             roles.push((role.clone(), live));
         }
         let live = &roles.last().expect("just pushed").1;
-        let sub = checks::subject(&namespace, &service_account);
+        let sub = issuer::subject(&namespace, &service_account);
         let mut row = Row {
             role_arn: match live {
                 Ok(Some(spec)) => spec.arn.clone(),
@@ -296,13 +317,13 @@ pub async fn run<P: Provider + Sts>(
             passed: false,
         };
         let trust = match live {
-            Ok(Some(spec)) => checks::evaluate_trust(
+            Ok(Some(spec)) => trust::evaluate_trust(
                 &spec.trust_policy,
-                &checks::WebIdentity {
+                &trust::WebIdentity {
                     provider_arn: &provider_arn,
                     host: &host,
                     sub: &sub,
-                    aud: checks::AUDIENCE,
+                    aud: issuer::AUDIENCE,
                 },
             ),
             Ok(None) => Err(format!("role {} does not exist", row.role)),
@@ -315,7 +336,7 @@ pub async fn run<P: Provider + Sts>(
             row.reasons.push(ISSUER_BLOCKED.into());
         } else {
             let token =
-                checks::mint_token(target.key, &checks::Claims::new(&issuer, &sub, target.now));
+                issuer::mint_token(target.key, &issuer::Claims::new(&issuer, &sub, target.now));
             let assumed = match token {
                 Ok(token) => provider
                     .assume_role_with_web_identity(&row.role_arn, &token, SESSION_NAME)
@@ -352,7 +373,7 @@ pub async fn run<P: Provider + Sts>(
         format_version: FORMAT_VERSION,
         issuer,
         provider_arn,
-        audience: checks::AUDIENCE.to_string(),
+        audience: issuer::AUDIENCE.to_string(),
         checks,
         rows,
         note: options.emulated_sts.then(|| EMULATOR_NOTE.to_string()),

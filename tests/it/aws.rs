@@ -32,8 +32,8 @@ struct Ctx {
 }
 
 impl Ctx {
-    async fn new() -> Option<Ctx> {
-        let url = endpoint()?;
+    async fn new() -> Ctx {
+        let url = endpoint();
         let provider = AwsProvider::connect(REGION, None).await.unwrap();
         assert_loopback(
             provider
@@ -45,14 +45,14 @@ impl Ctx {
         let account = provider.account_id().await.unwrap();
         let name = format!("it{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let desired = derive(&name, &account, None);
-        Some(Ctx {
+        Ctx {
             provider,
             s3,
             iam,
             name,
             account,
             desired,
-        })
+        }
     }
 
     fn get(&self, kind: ResourceKind, suffix: &str) -> Resource {
@@ -142,7 +142,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
 
 #[tokio::test]
 async fn bucket_lifecycle_update_and_delete_with_stray_objects() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let bucket = ctx.get(ResourceKind::S3Bucket, "-oidc");
     assert_eq!(ctx.read(&bucket).await, None, "not created yet");
 
@@ -215,7 +215,7 @@ async fn bucket_lifecycle_update_and_delete_with_stray_objects() {
 
 #[tokio::test]
 async fn bucket_without_our_tag_is_neither_adopted_nor_deleted() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let bucket = ctx.get(ResourceKind::S3Bucket, "-oidc");
     ctx.s3
         .create_bucket()
@@ -289,7 +289,7 @@ async fn bucket_without_our_tag_is_neither_adopted_nor_deleted() {
 
 #[tokio::test]
 async fn objects_round_trip_byte_exact() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let bucket = ctx.get(ResourceKind::S3Bucket, "-oidc");
     ctx.provider.create(&bucket).await.unwrap();
     let discovery = ctx.get(ResourceKind::S3Object, desired::DISCOVERY_KEY);
@@ -339,7 +339,7 @@ async fn objects_round_trip_byte_exact() {
 
 #[tokio::test]
 async fn oidc_provider_lifecycle() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let provider = ctx.get(ResourceKind::IamOidcProvider, "amazonaws.com");
     let Spec::IamOidcProvider(spec) = &provider.spec else {
         unreachable!()
@@ -391,7 +391,7 @@ async fn oidc_provider_lifecycle() {
 
 #[tokio::test]
 async fn role_and_policy_lifecycle() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let oidc = ctx.get(ResourceKind::IamOidcProvider, "amazonaws.com");
     let role = ctx.get(ResourceKind::IamRole, "");
     let policy = ctx.get(ResourceKind::IamRolePolicy, "");
@@ -579,7 +579,7 @@ async fn role_and_policy_lifecycle() {
 
 #[tokio::test]
 async fn api_calls_are_counted_and_reads_never_write() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     // `Ctx::new` made one read: GetCallerIdentity.
     assert_eq!(
         ctx.provider.api_calls(),

@@ -167,19 +167,18 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, PathBuf>) {
     }
 }
 
-/// A runtime for the test's own SDK calls, the emulator's URL and the test's view of it;
-/// `None` (skip) without an emulator outside CI.
-pub fn moto_setup() -> Option<(
+/// A runtime for the test's own SDK calls, the emulator's URL and the test's view of it.
+pub fn moto_setup() -> (
     tokio::runtime::Runtime,
     String,
     crate::moto_account::MotoAccount,
-)> {
-    let moto = crate::support::endpoint()?;
+) {
+    let moto = crate::support::endpoint();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let account = rt.block_on(crate::moto_account::MotoAccount::connect())?;
-    Some((rt, moto, account))
+    let account = rt.block_on(crate::moto_account::MotoAccount::connect());
+    (rt, moto, account)
 }

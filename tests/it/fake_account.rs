@@ -181,6 +181,25 @@ impl Account for FakeAccount {
         );
     }
 
+    async fn create_tagged_bucket(&self, bucket: &str, tags: &Tags) {
+        let b = BucketSpec {
+            name: bucket.into(),
+            region: "us-east-2".into(),
+            tags: tags.clone(),
+            public_access_block: PublicAccessBlock {
+                block_public_acls: false,
+                ignore_public_acls: false,
+                block_public_policy: false,
+                restrict_public_buckets: false,
+            },
+            policy: serde_json::Value::Null,
+        };
+        self.0.set(
+            &ResourceId::new(ResourceKind::S3Bucket, bucket),
+            Some(Spec::S3Bucket(b)),
+        );
+    }
+
     async fn attach_managed_policy(&self, role: &str) -> String {
         let arn = format!("arn:aws:iam::{ACCOUNT_ID}:policy/{role}-extra");
         self.0.attach_role_policy(role, &arn);

@@ -34,9 +34,7 @@ fn assert_state_true_to_aws(rt: &tokio::runtime::Runtime, account: &MotoAccount,
 
 #[test]
 fn ten_percent_faults_are_retried_through_and_converge() {
-    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (rt, moto, account) = crate::binary::moto_setup();
     let started = Instant::now();
     let c = Cluster::new(&unique_name());
     let proxy = rt.block_on(Proxy::start(
@@ -90,9 +88,7 @@ fn ten_percent_faults_are_retried_through_and_converge() {
 /// through.
 #[test]
 fn each_transient_fault_kind_alone_is_retried() {
-    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (rt, moto, account) = crate::binary::moto_setup();
     for (i, kind) in [
         Fault::Http500,
         Fault::SlowDown503,
@@ -137,9 +133,7 @@ fn each_transient_fault_kind_alone_is_retried() {
 
 #[test]
 fn every_iam_request_failing_fails_cleanly_and_keeps_the_state_true() {
-    let Some((rt, moto, account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (rt, moto, account) = crate::binary::moto_setup();
     let c = Cluster::new(&unique_name());
     let proxy = rt.block_on(Proxy::start(
         Some(upstream_addr(&moto)),

@@ -70,6 +70,12 @@ pub trait Account: Clone + Send + Sync {
         role: &str,
         cluster: &str,
     ) -> impl std::future::Future<Output = ()> + Send;
+    /// Creates a bucket carrying `tags` (in us-east-2), behind stsform's back.
+    fn create_tagged_bucket(
+        &self,
+        bucket: &str,
+        tags: &Tags,
+    ) -> impl std::future::Future<Output = ()> + Send;
     /// Attaches a managed policy to a role behind stsform's back; returns its ARN.
     fn attach_managed_policy(&self, role: &str)
     -> impl std::future::Future<Output = String> + Send;
@@ -295,6 +301,21 @@ impl<A: Account> Env<A> {
         (p, o)
     }
 
+    /// `stsform import`: fills an empty state with what the scan finds, through the same
+    /// stage the binary runs.
+    pub async fn import(&self) -> stsform::import::Report {
+        let (inputs, key) = self.inputs(false);
+        let provider = self.account.provider(key).await;
+        let file = StateFile::lock(&inputs.settings.state, "import", Duration::ZERO).unwrap();
+        let mut state = file.load(&self.name).unwrap();
+        stsform::import::require_empty(&state, "state").unwrap();
+        let report = workflow::import(&inputs, &provider, &mut state, 10)
+            .await
+            .unwrap();
+        file.save(&mut state).unwrap();
+        report
+    }
+
     /// The state as saved on disk.
     pub fn state(&self) -> stsform::state::State {
         let text = std::fs::read_to_string(self.settings().state).unwrap();
@@ -375,7 +396,7 @@ pub fn files_under(dir: &Path) -> BTreeSet<String> {
     out
 }
 
-/// Runs a scenario body against the fake and (when an emulator is configured) moto.
+/// Runs a scenario body against the fake and against moto.
 macro_rules! scenario {
     ($name:ident) => {
         mod $name {
@@ -386,9 +407,8 @@ macro_rules! scenario {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn moto() {
-                if let Some(account) = crate::moto_account::MotoAccount::connect().await {
-                    super::$name(account, crate::moto_account::unique_name()).await;
-                }
+                let account = crate::moto_account::MotoAccount::connect().await;
+                super::$name(account, crate::moto_account::unique_name()).await;
             }
         }
     };

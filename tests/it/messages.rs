@@ -317,13 +317,38 @@ fn the_first_failed_connection_says_it_is_retrying() {
     assert!(!seen.iter().any(|l| l.starts_with("error:")), "{seen:?}");
 }
 
+/// `AWS_MAX_ATTEMPTS` is the user's to set (a script that must fail fast sets 1): it
+/// wins over stsform's own default of 8 attempts per call.
+#[test]
+fn aws_max_attempts_is_honoured() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let w = scratch("cluster", true);
+    let mut args = offline(&[]);
+    args.retain(|a| a != "--refresh=false");
+    let o = stsform(w.path(), &endpoint)
+        .env("AWS_MAX_ATTEMPTS", "3")
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "note: cannot reach {endpoint} (Connection refused (os error 111)); retrying, up to 3 attempts per call ..."
+        )),
+        "{err}"
+    );
+    assert!(error_line(&o).contains("Connection refused"), "{err}");
+}
+
 /// Emulator: `--lock=false` plans take no lock and write nothing (local and S3), while a
 /// plain plan is refused by a held lock; and "1 AWS read", not "1 reads".
 #[test]
 fn plan_lock_false_takes_no_lock_and_writes_nothing() {
-    let Some((rt, moto, _account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (rt, moto, _account) = crate::binary::moto_setup();
     let w = scratch("cluster", true);
     let name = crate::moto_account::unique_name();
     let plan = |extra: &[&str]| -> Output {
@@ -396,7 +421,7 @@ fn plan_lock_false_takes_no_lock_and_writes_nothing() {
             .await
             .unwrap();
     });
-    let store = stsform::state_store::StateStore::open(Path::new(&state), Some(REGION)).unwrap();
+    let store = stsform::state::StateStore::open(Path::new(&state), Some(REGION)).unwrap();
     let lock = rt.block_on(store.lock("apply", Duration::ZERO)).unwrap();
     let before = objects();
     assert_eq!(before.len(), 1, "just the lock");
@@ -413,9 +438,7 @@ fn plan_lock_false_takes_no_lock_and_writes_nothing() {
 /// Emulator: day-2 verify (no `serviceaccount-signer.public`) names the key it checked.
 #[test]
 fn day2_verify_names_the_key_it_checked() {
-    let Some((_rt, moto, _account)) = crate::binary::moto_setup() else {
-        return;
-    };
+    let (_rt, moto, _account) = crate::binary::moto_setup();
     let w = scratch("cluster", true);
     let name = crate::moto_account::unique_name();
     let common = |verb: &str| -> Vec<String> {

@@ -26,14 +26,14 @@ pub fn unique_name() -> String {
 
 impl MotoAccount {
     /// `None` (skip) without an emulator outside CI; panics under CI.
-    pub async fn connect() -> Option<MotoAccount> {
-        let url = crate::support::endpoint()?;
+    pub async fn connect() -> MotoAccount {
+        let url = crate::support::endpoint();
         let (s3, iam) = crate::support::sdk_clients(&url);
-        Some(MotoAccount {
+        MotoAccount {
             s3,
             iam,
             providers: Arc::default(),
-        })
+        }
     }
 
     async fn role_names(&self, prefix: &str) -> Vec<String> {
@@ -248,6 +248,34 @@ impl Account for MotoAccount {
             .role_name(role)
             .policy_name(role)
             .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn create_tagged_bucket(&self, bucket: &str, tags: &Tags) {
+        use aws_sdk_s3::types::{
+            BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging,
+        };
+        self.s3
+            .create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+            .collect();
+        self.s3
+            .put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(Tagging::builder().set_tag_set(Some(tags)).build().unwrap())
             .send()
             .await
             .unwrap();

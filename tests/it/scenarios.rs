@@ -447,3 +447,31 @@ async fn the_progress_bar_counts_every_change<A: Account>(account: A, name: Stri
     assert!(files >= 4, "{files}");
     assert_eq!(screen.last_count().as_deref(), Some("28/28"));
 }
+
+scenario!(a_lost_state_is_imported_whole_and_the_next_plan_is_empty);
+async fn a_lost_state_is_imported_whole_and_the_next_plan_is_empty<A: Account>(
+    account: A,
+    name: String,
+) {
+    let env = Env::new(account.clone(), &name, "cluster");
+    assert!(env.apply().await.1.is_complete());
+    let applied = env.state();
+    std::fs::remove_file(env.settings().state).unwrap();
+
+    let report = env.import().await;
+    let imported: BTreeSet<ResourceId> = report.imported.iter().cloned().collect();
+    let recorded: BTreeSet<ResourceId> = applied.resources.keys().cloned().collect();
+    assert_eq!(imported, recorded);
+    assert!(report.untracked.is_empty() && report.skipped.is_empty());
+    assert_eq!(env.state().resources.len(), 28);
+    assert!(!env.plan().await.plan.has_changes());
+    // Importing again would mix histories: refused.
+    let err = stsform::import::require_empty(&env.state(), "state/x.toml").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("state/x.toml: the state already holds 28 resources (serial "),
+        "{err}"
+    );
+    assert!(env.run(Mode::Destroy).await.1.is_complete());
+    assert!(account.inventory(&name).await.is_empty());
+}

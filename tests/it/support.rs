@@ -13,15 +13,10 @@ use crate::derive::root;
 /// Region every emulator test uses.
 pub const REGION: &str = "us-east-2";
 
-/// The emulator's URL, or `None` (skip) when it is not configured outside CI.
-pub fn endpoint() -> Option<String> {
-    let Ok(url) = std::env::var("STSFORM_TEST_ENDPOINT") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("moto endpoint missing under CI (STSFORM_TEST_ENDPOINT unset)");
-        }
-        eprintln!("skipping: STSFORM_TEST_ENDPOINT unset (run scripts/test.sh to use moto)");
-        return None;
-    };
+/// The emulator's URL (loopback only): the one `scripts/test.sh` started, or the one this
+/// test process started itself (`emulator`). Panics, saying how to get one, without.
+pub fn endpoint() -> String {
+    let url = crate::emulator::endpoint();
     assert_loopback(&url);
     // The provider itself reads the SDK's variables: they must point at loopback too,
     // so no test can ever reach a real AWS account.
@@ -37,7 +32,7 @@ pub fn endpoint() -> Option<String> {
             assert_loopback(&v);
         }
     }
-    Some(url)
+    url
 }
 
 /// Panics unless `url` points at 127.0.0.1, localhost or [::1].
@@ -134,8 +129,8 @@ pub fn stsform(dir: &Path, endpoint: &str) -> Command {
     cmd
 }
 
-/// The emulator when one is configured, else a closed loopback port, so a stray AWS call
-/// from a test that expects none fails fast and locally.
+/// The emulator when there is one, else a closed loopback port, so a stray AWS call from a
+/// test that expects none fails fast and locally.
 pub fn endpoint_or_closed_port() -> String {
     std::env::var("STSFORM_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into())
 }

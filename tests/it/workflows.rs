@@ -283,22 +283,32 @@ fn every_fleet_cluster_has_its_own_state_in_s3() {
     assert!(states.len() >= 2, "{states:?}");
 }
 
-/// actionlint (with shellcheck for the `run:` scripts) accepts both workflows. Skipped
-/// outside CI when scripts/test.sh did not install the linters; required under CI.
+/// A linter `scripts/lint.sh` installs: `$var` (set by scripts/test.sh), else the one in
+/// its venv (`$LINT_VENV`, else `.venv-lint`). Fails, saying how to get it, without.
+fn linter(var: &str, name: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(var) {
+        return PathBuf::from(path);
+    }
+    let venv = std::env::var_os("LINT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv-lint"));
+    let path = venv.join("bin").join(name);
+    assert!(
+        path.is_file(),
+        "{name} is not installed ({} is missing): run `scripts/test.sh` once (it installs \
+         the linters into .venv-lint and runs every test)",
+        path.display()
+    );
+    path
+}
+
+/// actionlint (with shellcheck for the `run:` scripts) accepts both workflows.
 #[test]
 fn workflows_pass_actionlint_and_shellcheck() {
-    let Ok(actionlint) = std::env::var("STSFORM_ACTIONLINT") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "STSFORM_ACTIONLINT unset under CI: run scripts/test.sh"
-        );
-        eprintln!("skipping: STSFORM_ACTIONLINT unset (scripts/test.sh installs it)");
-        return;
-    };
+    let actionlint = linter("STSFORM_ACTIONLINT", "actionlint");
+    let shellcheck = linter("STSFORM_SHELLCHECK", "shellcheck");
     let mut cmd = std::process::Command::new(&actionlint);
-    if let Ok(shellcheck) = std::env::var("STSFORM_SHELLCHECK") {
-        cmd.args(["-shellcheck", &shellcheck]);
-    }
+    cmd.arg("-shellcheck").arg(&shellcheck);
     let files: Vec<PathBuf> = ["stsform.yml", "stsform-fleet.yml"]
         .iter()
         .map(|f| dir().join(f))

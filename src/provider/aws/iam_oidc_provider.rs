@@ -3,20 +3,12 @@
 //! IAM stores the URL without its scheme and names the provider by ARN; read adds
 //! `https://` back and sorts the lists so a fresh create reads back equal to its spec.
 
-use aws_sdk_iam::types::Tag;
-
 use super::{
-    AwsProvider, api_error, build_error, is, is_owned, not_owned, refuse_delete, tag_changes,
+    AwsProvider, NO_SUCH_ENTITY, api_error, is, is_owned, not_owned, refuse_delete, tags,
+    unless_gone,
 };
 use crate::provider::{ProviderError, ProviderResult};
-use crate::resource::{OidcProviderSpec, ResourceId, Tags, UNKNOWN};
-
-fn iam_tags(id: &ResourceId, tags: &Tags) -> ProviderResult<Vec<Tag>> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| build_error(id, e))
-}
+use crate::resource::{OidcProviderSpec, ResourceId, UNKNOWN};
 
 fn sorted(items: &[String]) -> Vec<String> {
     let mut items = items.to_vec();
@@ -46,7 +38,7 @@ impl AwsProvider {
         recorded: &OidcProviderSpec,
     ) -> ProviderResult<Option<OidcProviderSpec>> {
         let arn = self.oidc_arn(recorded).await?;
-        let out = match self
+        let read = self
             .call(
                 "GetOpenIDConnectProvider",
                 self.iam
@@ -54,11 +46,9 @@ impl AwsProvider {
                     .open_id_connect_provider_arn(&arn)
                     .send(),
             )
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is(&e, &["NoSuchEntity"]) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetOpenIDConnectProvider", &e)),
+            .await;
+        let Some(out) = unless_gone(id, "GetOpenIDConnectProvider", read, NO_SUCH_ENTITY)? else {
+            return Ok(None);
         };
         // IAM returns `host/path` without the scheme; IAM only accepts https issuers.
         let url = match out.url() {
@@ -73,11 +63,7 @@ impl AwsProvider {
             thumbprints: sorted(out.thumbprint_list()),
             // GetOpenIDConnectProvider returns the tags (AWS and moto alike), so no
             // ListOpenIDConnectProviderTags call is needed.
-            tags: out
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
+            tags: tags::from_iam(out.tags()),
         }))
     }
 
@@ -91,7 +77,7 @@ impl AwsProvider {
             .create_open_id_connect_provider()
             .url(&spec.url)
             .set_client_id_list(Some(spec.client_ids.clone()))
-            .set_tags(Some(iam_tags(id, &spec.tags)?));
+            .set_tags(Some(tags::to_iam(id, &spec.tags)?));
         // Thumbprints are optional since 2024: without them IAM checks the issuer's
         // certificate against its CA library (which covers S3).
         if !spec.thumbprints.is_empty() {
@@ -182,14 +168,14 @@ impl AwsProvider {
             .await
             .map_err(|e| api_error(id, "RemoveClientIDFromOpenIDConnectProvider", &e))?;
         }
-        let (set, remove) = tag_changes(&before.tags, &spec.tags);
+        let (set, remove) = tags::changes(&before.tags, &spec.tags);
         if !set.is_empty() {
             self.call(
                 "TagOpenIDConnectProvider",
                 self.iam
                     .tag_open_id_connect_provider()
                     .open_id_connect_provider_arn(&arn)
-                    .set_tags(Some(iam_tags(id, &set)?))
+                    .set_tags(Some(tags::to_iam(id, &set)?))
                     .send(),
             )
             .await
@@ -224,7 +210,7 @@ impl AwsProvider {
         if !is_owned(&before.tags, &live.tags) {
             return Err(refuse_delete(id, "OIDC provider", &before.tags));
         }
-        match self
+        let deleted = self
             .call(
                 "DeleteOpenIDConnectProvider",
                 self.iam
@@ -232,11 +218,8 @@ impl AwsProvider {
                     .open_id_connect_provider_arn(&live.arn)
                     .send(),
             )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is(&e, &["NoSuchEntity"]) => Ok(()),
-            Err(e) => Err(api_error(id, "DeleteOpenIDConnectProvider", &e)),
-        }
+            .await;
+        unless_gone(id, "DeleteOpenIDConnectProvider", deleted, NO_SUCH_ENTITY)?;
+        Ok(())
     }
 }

@@ -8,15 +8,15 @@
 //! plan lists what was added outside stsform before this happens.
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
-use aws_sdk_iam::types::Tag;
 
 use super::{
-    AwsProvider, NEW_PARENT, PROPAGATION, api_error, build_error, is, not_owned, refuse_delete,
-    retry_while, tag_changes,
+    AwsProvider, NEW_PARENT, NO_SUCH_ENTITY, PROPAGATION, api_error, is, not_owned, refuse_delete,
+    retry_while, tags, unless_gone,
 };
 use crate::iam_policy;
+use crate::ownership::is_owned;
 use crate::provider::{Listing, ProviderError, ProviderResult};
-use crate::resource::{ResourceId, RoleSpec, Tags};
+use crate::resource::{ResourceId, RoleSpec};
 
 /// Errors IAM returns while a just-created principal (the OIDC provider) propagates.
 fn is_propagating<E: ProvideErrorMetadata>(e: &aws_sdk_iam::error::SdkError<E>) -> bool {
@@ -25,29 +25,20 @@ fn is_propagating<E: ProvideErrorMetadata>(e: &aws_sdk_iam::error::SdkError<E>) 
             && e.message().is_some_and(|m| m.contains("Invalid principal")))
 }
 
-fn iam_tags(id: &ResourceId, tags: &Tags) -> ProviderResult<Vec<Tag>> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| build_error(id, e))
-}
-
 impl AwsProvider {
     pub(super) async fn read_role(
         &self,
         id: &ResourceId,
         recorded: &RoleSpec,
     ) -> ProviderResult<Option<RoleSpec>> {
-        let out = match self
+        let read = self
             .call(
                 "GetRole",
                 self.iam.get_role().role_name(&recorded.name).send(),
             )
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is(&e, &["NoSuchEntity"]) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetRole", &e)),
+            .await;
+        let Some(out) = unless_gone(id, "GetRole", read, NO_SUCH_ENTITY)? else {
+            return Ok(None);
         };
         let Some(role) = out.role() else {
             return Ok(None);
@@ -62,11 +53,7 @@ impl AwsProvider {
             None => serde_json::Value::Null,
         };
         // GetRole carries the role's tags (moto too), so ListRoleTags is not needed.
-        let tags = role
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        let tags = tags::from_iam(role.tags());
         Ok(Some(RoleSpec {
             name: role.role_name().to_string(),
             arn: role.arn().to_string(),
@@ -86,7 +73,7 @@ impl AwsProvider {
         spec: &RoleSpec,
     ) -> ProviderResult<RoleSpec> {
         let trust = spec.trust_policy.to_string();
-        let tags = iam_tags(id, &spec.tags)?;
+        let tags = tags::to_iam(id, &spec.tags)?;
         let created = retry_while(PROPAGATION, is_propagating, || async {
             self.call(
                 "CreateRole",
@@ -132,7 +119,7 @@ impl AwsProvider {
             // Gone again between the two calls: report the original conflict.
             return Err(api_error(id, "CreateRole", conflict));
         };
-        if !super::is_owned(&spec.tags, &live.tags) {
+        if !is_owned(&spec.tags, &live.tags) {
             return Err(not_owned(id, "role", &spec.tags));
         }
         self.update_role(id, spec, &live).await
@@ -200,14 +187,14 @@ impl AwsProvider {
                     .map_err(|e| api_error(id, "DeleteRolePermissionsBoundary", &e))?,
             }
         }
-        let (set, remove) = tag_changes(&before.tags, &spec.tags);
+        let (set, remove) = tags::changes(&before.tags, &spec.tags);
         if !set.is_empty() {
             self.call(
                 "TagRole",
                 self.iam
                     .tag_role()
                     .role_name(name)
-                    .set_tags(Some(iam_tags(id, &set)?))
+                    .set_tags(Some(tags::to_iam(id, &set)?))
                     .send(),
             )
             .await
@@ -239,7 +226,7 @@ impl AwsProvider {
         let Some(live) = self.read_role(id, before).await? else {
             return Ok(());
         };
-        if !super::is_owned(&before.tags, &live.tags) {
+        if !is_owned(&before.tags, &live.tags) {
             return Err(refuse_delete(id, "role", &before.tags));
         }
         // IAM refuses to delete a role that still has policies (DeleteConflict). Managed
@@ -251,7 +238,7 @@ impl AwsProvider {
             })
             .await?;
         for arn in &managed {
-            match self
+            let detached = self
                 .call(
                     "DetachRolePolicy",
                     self.iam
@@ -260,12 +247,8 @@ impl AwsProvider {
                         .policy_arn(arn)
                         .send(),
                 )
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is(&e, &["NoSuchEntity"]) => {}
-                Err(e) => return Err(api_error(id, "DetachRolePolicy", &e)),
-            }
+                .await;
+            unless_gone(id, "DetachRolePolicy", detached, NO_SUCH_ENTITY)?;
         }
         let inline = self
             .list_names(&Listing::InlinePolicies {
@@ -273,7 +256,7 @@ impl AwsProvider {
             })
             .await?;
         for policy in &inline {
-            match self
+            let deleted = self
                 .call(
                     "DeleteRolePolicy",
                     self.iam
@@ -282,15 +265,11 @@ impl AwsProvider {
                         .policy_name(policy)
                         .send(),
                 )
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is(&e, &["NoSuchEntity"]) => {}
-                Err(e) => return Err(api_error(id, "DeleteRolePolicy", &e)),
-            }
+                .await;
+            unless_gone(id, "DeleteRolePolicy", deleted, NO_SUCH_ENTITY)?;
         }
         // DeleteConflict right after removing the policies is IAM catching up.
-        match retry_while(
+        let deleted = retry_while(
             NEW_PARENT,
             |e| is(e, &["DeleteConflict"]),
             || async {
@@ -298,11 +277,8 @@ impl AwsProvider {
                     .await
             },
         )
-        .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is(&e, &["NoSuchEntity"]) => Ok(()),
-            Err(e) => Err(api_error(id, "DeleteRole", &e)),
-        }
+        .await;
+        unless_gone(id, "DeleteRole", deleted, NO_SUCH_ENTITY)?;
+        Ok(())
     }
 }

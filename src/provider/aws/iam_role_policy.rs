@@ -3,7 +3,7 @@
 //! Put is create and update alike; it retries briefly while a just-created role is not
 //! yet visible. Read decodes IAM's URL-encoded document into canonical form.
 
-use super::{AwsProvider, NEW_PARENT, api_error, is, retry_while};
+use super::{AwsProvider, NEW_PARENT, NO_SUCH_ENTITY, api_error, is, retry_while, unless_gone};
 use crate::iam_policy;
 use crate::provider::{ProviderError, ProviderResult};
 use crate::resource::{ResourceId, RolePolicySpec};
@@ -14,7 +14,7 @@ impl AwsProvider {
         id: &ResourceId,
         recorded: &RolePolicySpec,
     ) -> ProviderResult<Option<RolePolicySpec>> {
-        let out = match self
+        let read = self
             .call(
                 "GetRolePolicy",
                 self.iam
@@ -23,11 +23,9 @@ impl AwsProvider {
                     .policy_name(&recorded.name)
                     .send(),
             )
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is(&e, &["NoSuchEntity"]) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetRolePolicy", &e)),
+            .await;
+        let Some(out) = unless_gone(id, "GetRolePolicy", read, NO_SUCH_ENTITY)? else {
+            return Ok(None);
         };
         let document = iam_policy::parse_aws_document(out.policy_document()).map_err(|e| {
             ProviderError::Api {
@@ -51,7 +49,7 @@ impl AwsProvider {
         let document = spec.document.to_string();
         retry_while(
             NEW_PARENT,
-            |e| is(e, &["NoSuchEntity"]),
+            |e| is(e, NO_SUCH_ENTITY),
             || async {
                 self.call(
                     "PutRolePolicy",
@@ -75,7 +73,7 @@ impl AwsProvider {
         id: &ResourceId,
         before: &RolePolicySpec,
     ) -> ProviderResult<()> {
-        match self
+        let deleted = self
             .call(
                 "DeleteRolePolicy",
                 self.iam
@@ -84,12 +82,9 @@ impl AwsProvider {
                     .policy_name(&before.name)
                     .send(),
             )
-            .await
-        {
-            Ok(_) => Ok(()),
-            // The policy or its whole role is gone already.
-            Err(e) if is(&e, &["NoSuchEntity"]) => Ok(()),
-            Err(e) => Err(api_error(id, "DeleteRolePolicy", &e)),
-        }
+            .await;
+        // The policy or its whole role may be gone already.
+        unless_gone(id, "DeleteRolePolicy", deleted, NO_SUCH_ENTITY)?;
+        Ok(())
     }
 }

@@ -1,51 +1,52 @@
 //! `listing`: names of what exists (roles by name prefix, OIDC providers, a bucket's
-//! objects, a role's policies), every page, for discovery and for emptying roles.
+//! objects, a role's policies), every page, for discovery and for emptying roles and
+//! buckets.
 //!
 //! Names only: attributes come from `read`. A listing of something that is gone (a bucket,
 //! a role) is empty, not an error.
 
-use super::{AwsProvider, api_error, is};
+use super::{AwsProvider, NO_SUCH_BUCKET, NO_SUCH_ENTITY, api_error, unless_gone};
 use crate::provider::{Listing, ProviderResult};
 
 /// Roles per ListRoles page (IAM's maximum): fewer pages in accounts with many roles.
 const ROLES_PER_PAGE: i32 = 1000;
 
+/// IAM's next-page marker: only while the answer says it is truncated.
+fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
+    marker.filter(|_| truncated).map(str::to_string)
+}
+
 impl AwsProvider {
     pub(super) async fn list_names(&self, listing: &Listing) -> ProviderResult<Vec<String>> {
         let id = listing.id();
-        let mut names = Vec::new();
-        match listing {
+        let mut names = match listing {
             Listing::Roles { prefix } => {
                 // IAM has no name filter (PathPrefix filters paths, and every ccoctl role
                 // is at `/`), so the pages are filtered here; only the names that match
                 // are read further by the caller.
-                let mut marker = None;
-                loop {
-                    let page = self
-                        .call(
-                            "ListRoles",
-                            self.iam
-                                .list_roles()
-                                .max_items(ROLES_PER_PAGE)
-                                .set_marker(marker)
-                                .send(),
-                        )
-                        .await
-                        .map_err(|e| api_error(&id, "ListRoles", &e))?;
-                    names.extend(
-                        page.roles()
+                let pages = self
+                    .every_page("ListRoles", |marker| async {
+                        let page = self
+                            .iam
+                            .list_roles()
+                            .max_items(ROLES_PER_PAGE)
+                            .set_marker(marker)
+                            .send()
+                            .await?;
+                        let names = page
+                            .roles()
                             .iter()
                             .map(|r| r.role_name())
                             .filter(|n| n.starts_with(prefix.as_str()))
-                            .map(str::to_string),
-                    );
-                    marker = page.marker().map(str::to_string);
-                    if !page.is_truncated() || marker.is_none() {
-                        break;
-                    }
-                }
+                            .map(str::to_string)
+                            .collect();
+                        Ok((names, next_marker(page.is_truncated(), page.marker())))
+                    })
+                    .await;
+                pages.map_err(|e| api_error(&id, "ListRoles", &e))?
             }
             Listing::OidcProviders => {
+                // Not paginated: one call lists every provider.
                 let out = self
                     .call(
                         "ListOpenIDConnectProviders",
@@ -53,99 +54,76 @@ impl AwsProvider {
                     )
                     .await
                     .map_err(|e| api_error(&id, "ListOpenIDConnectProviders", &e))?;
-                names.extend(
-                    out.open_id_connect_provider_list()
-                        .iter()
-                        .filter_map(|p| p.arn())
-                        .map(str::to_string),
-                );
+                out.open_id_connect_provider_list()
+                    .iter()
+                    .filter_map(|p| p.arn())
+                    .map(str::to_string)
+                    .collect()
             }
             Listing::Objects { bucket, region } => {
                 let s3 = self.s3_in(region);
-                let mut token: Option<String> = None;
-                loop {
-                    let page = match self
-                        .call(
-                            "ListObjectsV2",
-                            s3.list_objects_v2()
-                                .bucket(bucket)
-                                .set_continuation_token(token.clone())
-                                .send(),
-                        )
-                        .await
-                    {
-                        Ok(page) => page,
-                        Err(e) if is(&e, &["NoSuchBucket"]) => break,
-                        Err(e) => return Err(api_error(&id, "ListObjectsV2", &e)),
-                    };
-                    names.extend(
-                        page.contents()
+                let pages = self
+                    .every_page("ListObjectsV2", |token| async {
+                        let page = s3
+                            .list_objects_v2()
+                            .bucket(bucket)
+                            .set_continuation_token(token)
+                            .send()
+                            .await?;
+                        let keys = page
+                            .contents()
                             .iter()
                             .filter_map(|o| o.key())
-                            .map(str::to_string),
-                    );
-                    token = page.next_continuation_token().map(str::to_string);
-                    if !page.is_truncated().unwrap_or(false) || token.is_none() {
-                        break;
-                    }
-                }
+                            .map(str::to_string)
+                            .collect();
+                        let next = page
+                            .next_continuation_token()
+                            .filter(|_| page.is_truncated().unwrap_or(false))
+                            .map(str::to_string);
+                        Ok((keys, next))
+                    })
+                    .await;
+                unless_gone(&id, "ListObjectsV2", pages, NO_SUCH_BUCKET)?.unwrap_or_default()
             }
             Listing::InlinePolicies { role } => {
-                let mut marker = None;
-                loop {
-                    let page = match self
-                        .call(
-                            "ListRolePolicies",
-                            self.iam
-                                .list_role_policies()
-                                .role_name(role)
-                                .set_marker(marker)
-                                .send(),
-                        )
-                        .await
-                    {
-                        Ok(page) => page,
-                        Err(e) if is(&e, &["NoSuchEntity"]) => break,
-                        Err(e) => return Err(api_error(&id, "ListRolePolicies", &e)),
-                    };
-                    names.extend(page.policy_names().iter().cloned());
-                    marker = page.marker().map(str::to_string);
-                    if !page.is_truncated() || marker.is_none() {
-                        break;
-                    }
-                }
+                let pages = self
+                    .every_page("ListRolePolicies", |marker| async {
+                        let page = self
+                            .iam
+                            .list_role_policies()
+                            .role_name(role)
+                            .set_marker(marker)
+                            .send()
+                            .await?;
+                        let names = page.policy_names().to_vec();
+                        Ok((names, next_marker(page.is_truncated(), page.marker())))
+                    })
+                    .await;
+                unless_gone(&id, "ListRolePolicies", pages, NO_SUCH_ENTITY)?.unwrap_or_default()
             }
             Listing::AttachedPolicies { role } => {
-                let mut marker = None;
-                loop {
-                    let page = match self
-                        .call(
-                            "ListAttachedRolePolicies",
-                            self.iam
-                                .list_attached_role_policies()
-                                .role_name(role)
-                                .set_marker(marker)
-                                .send(),
-                        )
-                        .await
-                    {
-                        Ok(page) => page,
-                        Err(e) if is(&e, &["NoSuchEntity"]) => break,
-                        Err(e) => return Err(api_error(&id, "ListAttachedRolePolicies", &e)),
-                    };
-                    names.extend(
-                        page.attached_policies()
+                let pages = self
+                    .every_page("ListAttachedRolePolicies", |marker| async {
+                        let page = self
+                            .iam
+                            .list_attached_role_policies()
+                            .role_name(role)
+                            .set_marker(marker)
+                            .send()
+                            .await?;
+                        let arns = page
+                            .attached_policies()
                             .iter()
                             .filter_map(|p| p.policy_arn())
-                            .map(str::to_string),
-                    );
-                    marker = page.marker().map(str::to_string);
-                    if !page.is_truncated() || marker.is_none() {
-                        break;
-                    }
-                }
+                            .map(str::to_string)
+                            .collect();
+                        Ok((arns, next_marker(page.is_truncated(), page.marker())))
+                    })
+                    .await;
+                unless_gone(&id, "ListAttachedRolePolicies", pages, NO_SUCH_ENTITY)?
+                    .unwrap_or_default()
             }
-        }
+        };
         names.sort();
         names.dedup();
         Ok(names)

@@ -1,9 +1,11 @@
 //! The real provider: AWS S3, IAM and STS through the AWS SDK for Rust.
 //!
-//! The only code in the crate that imports `aws_sdk_*`/`aws_config`; no SDK type leaves
-//! this module. One file per kind; this file owns the clients, the API-call counters,
-//! error mapping, ownership checks, the eventual-consistency retry helper and the
-//! one-line notice when an endpoint cannot be reached (an SDK interceptor).
+//! Its clients come from the one SDK configuration in `sdk` (with `state::s3`, the only
+//! other code that imports `aws_sdk_*`); no SDK type leaves this module. One file per
+//! kind, plus `listing` (names, every page) and `tags` (tag conversion). This file owns
+//! the API-call counters, the pagination loop, error mapping (the answers that mean "not
+//! there" included) and the eventual-consistency retry helper. Whether a resource found
+//! in AWS is the cluster's is `ownership`'s rule.
 
 mod iam_oidc_provider;
 mod iam_role;
@@ -11,7 +13,7 @@ mod iam_role_policy;
 mod listing;
 mod s3_bucket;
 mod s3_object;
-pub mod state_store;
+mod tags;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -19,79 +21,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::local::LocalFiles;
 use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
+use crate::ownership::is_owned;
 use crate::resource::{Resource, ResourceId, ResourceKind, Spec, Tags};
-use crate::settings::OWNERSHIP_TAG_PREFIX;
-
-/// SDK attempts per call. IAM is a low-TPS global service that throttles bursts; the
-/// SDK's default of 3 gives up too early for an apply of dozens of roles.
-const MAX_ATTEMPTS: u32 = 8;
-
-/// Longest one HTTP attempt may take before the SDK abandons it and retries. The SDK's
-/// defaults set only a 3.1 s connect timeout, so an answer that never comes (a response
-/// lost on the way, a stuck middlebox) would hang apply forever with the state lock
-/// held. IAM, STS and S3 answer every call stsform makes in well under a second; 30 s
-/// leaves room for a slow link. `STSFORM_ATTEMPT_TIMEOUT_SECS` overrides it (the fault
-/// tests use 2 s to stay fast).
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The SDK's own default connect timeout, kept when setting the attempt timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
-
-/// `ATTEMPT_TIMEOUT`, or the override in seconds from the environment.
-fn attempt_timeout() -> anyhow::Result<Duration> {
-    match std::env::var("STSFORM_ATTEMPT_TIMEOUT_SECS") {
-        Err(_) => Ok(ATTEMPT_TIMEOUT),
-        Ok(v) => v
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "STSFORM_ATTEMPT_TIMEOUT_SECS: `{v}` is not a positive number of seconds"
-                )
-            }),
-    }
-}
-
-/// The SDK configuration of every AWS client stsform makes, the provider's and a remote
-/// state's alike, so that both retry and time out the same way: the standard credential
-/// and endpoint chain, [`MAX_ATTEMPTS`] attempts, and [`ATTEMPT_TIMEOUT`] per attempt (a
-/// state save that hangs would hold the lock as surely as a provider call). `region`
-/// `None` takes the SDK's default region.
-pub(crate) async fn sdk_config(region: Option<&str>) -> anyhow::Result<aws_config::SdkConfig> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(attempt_timeout()?)
-                .build(),
-        );
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_string()));
-    }
-    Ok(loader.load().await)
-}
-
-/// The S3 endpoint override in effect (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`).
-/// aws-config resolves the per-service variable inside the S3 config builder but offers
-/// no getter for it, so it is read here the same way.
-fn s3_endpoint_override(sdk: &aws_config::SdkConfig) -> Option<String> {
-    let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    let s3_override = std::env::var("AWS_ENDPOINT_URL_S3")
-        .ok()
-        .filter(|v| !v.is_empty() && !ignore);
-    s3_override.or_else(|| sdk.endpoint_url().map(str::to_string))
-}
+use crate::sdk::{Sdk, describe, is, status};
 
 /// How many SDK calls the provider has made (a retried call counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,9 +53,7 @@ impl ApiCalls {
 pub struct AwsProvider {
     region: String,
     partition: &'static str,
-    endpoint_url: Option<String>,
-    sdk: aws_config::SdkConfig,
-    force_path_style: bool,
+    sdk: Sdk,
     s3: aws_sdk_s3::Client,
     /// S3 clients for buckets recorded in another region (a region change replaces the
     /// bucket, and the old one must be read and deleted where it lives).
@@ -135,30 +70,16 @@ impl AwsProvider {
     /// `region`; `key` is the signing key local writes may use. Makes no API call.
     pub async fn connect(region: &str, key: Option<PrivateKey>) -> anyhow::Result<AwsProvider> {
         anyhow::ensure!(!region.is_empty(), "no AWS region given");
-        let sdk = sdk_config(Some(region)).await?;
-        let endpoint_url = s3_endpoint_override(&sdk);
-        // Emulators (moto, MinIO) answer on one host: virtual-host style would ask DNS for
-        // `<bucket>.localhost`. Real S3 keeps the default (virtual-host) addressing.
-        let force_path_style = endpoint_url.is_some();
+        let sdk = Sdk::load(Some(region)).await?;
         let partition = crate::settings::Region::parse(region).map_or("aws", |r| r.partition);
         Ok(AwsProvider {
             region: region.to_string(),
             partition,
-            s3: s3_client(&sdk, region, force_path_style),
+            s3: sdk.s3(region),
             s3_other: Mutex::default(),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&sdk)
-                    .interceptor(UnreachableNotice::default())
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&sdk)
-                    .interceptor(UnreachableNotice::default())
-                    .build(),
-            ),
-            endpoint_url,
+            iam: sdk.iam(),
+            sts: sdk.sts(),
             sdk,
-            force_path_style,
             local: LocalFiles::new(key),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
@@ -167,7 +88,12 @@ impl AwsProvider {
 
     /// The endpoint override in effect (`AWS_ENDPOINT_URL[_S3]`), if any.
     pub fn endpoint_url(&self) -> Option<&str> {
-        self.endpoint_url.as_deref()
+        self.sdk.s3_endpoint()
+    }
+
+    /// Whether the run talks to an emulator instead of AWS (see `sdk`).
+    pub fn emulated(&self) -> bool {
+        self.sdk.emulated()
     }
 
     /// SDK calls made so far.
@@ -192,6 +118,27 @@ impl AwsProvider {
         request.await
     }
 
+    /// Every page of a listing: `fetch(token)` asks for one page (the first with `None`)
+    /// and returns its items and the next page's token, `None` after the last page (the
+    /// caller reads IAM's `IsTruncated`/`Marker` or S3's continuation token). Each page
+    /// is one counted call.
+    async fn every_page<T, E, F, Fut>(&self, operation: &str, mut fetch: F) -> Result<Vec<T>, E>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<(Vec<T>, Option<String>), E>>,
+    {
+        let mut items = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = self.call(operation, fetch(token.take())).await?;
+            items.extend(page);
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// The S3 client for a bucket in `region`.
     fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
         if region == self.region || region.is_empty() {
@@ -200,138 +147,33 @@ impl AwsProvider {
         let mut others = self.s3_other.lock().expect("s3 client cache poisoned");
         others
             .entry(region.to_string())
-            .or_insert_with(|| s3_client(&self.sdk, region, self.force_path_style))
+            .or_insert_with(|| self.sdk.s3(region))
             .clone()
     }
 }
 
-fn s3_client(sdk: &aws_config::SdkConfig, region: &str, path_style: bool) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .region(aws_sdk_s3::config::Region::new(region.to_string()))
-        .force_path_style(path_style)
-        .interceptor(UnreachableNotice::default())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
+/// IAM's answer for a role, policy or provider that does not exist.
+const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity"];
+/// S3's answers for a bucket that does not exist (`404`: a bodiless HEAD-style answer).
+const NO_SUCH_BUCKET: &[&str] = &["NoSuchBucket", "404"];
 
-/// Set once the unreachable-endpoint notice has been printed: once per process is enough.
-static UNREACHABLE_NOTICED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// Says on stderr, at the first failed connection, that AWS (or the emulator) cannot be
-/// reached and the SDK is retrying. The SDK backs off between its attempts, so without
-/// it an unreachable endpoint means half a minute of silence before the error.
-#[derive(Debug, Default)]
-struct UnreachableNotice {
-    /// Origin of the last request sent: a request that failed to connect is gone by the
-    /// time the attempt's result is read.
-    endpoint: Mutex<Option<String>>,
-}
-
-impl aws_sdk_s3::config::Intercept for UnreachableNotice {
-    fn name(&self) -> &'static str {
-        "stsform::UnreachableNotice"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_s3::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_s3::config::ConfigBag,
-    ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        if let Ok(url) = url::Url::parse(context.request().uri()) {
-            *self.endpoint.lock().expect("endpoint lock") =
-                Some(url.origin().ascii_serialization());
-        }
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        context: &aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef<'_>,
-        _components: &aws_sdk_s3::config::RuntimeComponents,
-        cfg: &mut aws_sdk_s3::config::ConfigBag,
-    ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        let Some(Err(err)) = context.output_or_error() else {
-            return Ok(());
-        };
-        let Some(connector) = err.as_connector_error() else {
-            return Ok(());
-        };
-        let attempts = cfg
-            .load::<RetryConfig>()
-            .map_or(1, RetryConfig::max_attempts);
-        if !(connector.is_io() || connector.is_timeout())
-            || attempts < 2
-            || UNREACHABLE_NOTICED.swap(true, Ordering::SeqCst)
-        {
-            return Ok(());
-        }
-        let endpoint = self
-            .endpoint
-            .lock()
-            .expect("endpoint lock")
-            .clone()
-            .unwrap_or_else(|| "AWS".into());
-        crate::output::error_line(&unreachable_line(&endpoint, connector, attempts));
-        Ok(())
-    }
-}
-
-/// `note: cannot reach http://127.0.0.1:9 (Connection refused (os error 111)); retrying …`:
-/// the root cause only, which is what names the problem.
-fn unreachable_line(
-    endpoint: &str,
-    error: &(dyn std::error::Error + 'static),
-    attempts: u32,
-) -> String {
-    let mut root = error;
-    while let Some(next) = root.source() {
-        root = next;
-    }
-    format!(
-        "note: cannot reach {endpoint} ({root}); retrying, up to {attempts} attempts per call ..."
-    )
-}
-
-/// The service's error code (`NoSuchEntity`), if the error carries one.
-fn code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
-    err.code()
-}
-
-/// HTTP status of a service error (S3's HEAD errors have no body, hence no code).
-fn status<E>(err: &SdkError<E>) -> Option<u16> {
-    err.raw_response().map(|r| r.status().as_u16())
-}
-
-/// Whether the error is one of `codes`.
-fn is<E: ProvideErrorMetadata>(err: &SdkError<E>, codes: &[&str]) -> bool {
-    code(err).is_some_and(|c| codes.contains(&c))
-}
-
-/// `<Code>: <message>`, or the error chain on one line when the service sent no code
-/// (timeouts, connection errors, an emulator's HTML 500).
-fn describe<E>(err: &SdkError<E>) -> String
+/// A call's result, with the answers that mean "it is not there" (`gone`: error codes,
+/// `"404"` for a bare HTTP 404) as `None` and any other error mapped for `id`: how a read
+/// finds nothing, and how a delete of what is already gone succeeds.
+fn unless_gone<T, E>(
+    id: &ResourceId,
+    operation: &str,
+    result: Result<T, SdkError<E>>,
+    gone: &[&str],
+) -> ProviderResult<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let Some(code) = code(err) {
-        return match err.message() {
-            Some(message) => format!("{code}: {message}"),
-            None => code.to_string(),
-        };
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is(&e, gone) || (gone.contains(&"404") && status(&e) == Some(404)) => Ok(None),
+        Err(e) => Err(api_error(id, operation, &e)),
     }
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    if let Some(status) = status(err) {
-        text.push_str(&format!(" (HTTP {status})"));
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Maps an SDK error to the provider's error for `id`.
@@ -346,66 +188,12 @@ where
     }
 }
 
-/// The tag key that marks a resource as ours, from the tags stsform wants on it:
-/// `openshift.io/cloud-credential-operator/<cluster>`, else built from the `Name` tag.
-fn ownership_key(tags: &Tags) -> Option<String> {
-    let prefix = format!("{OWNERSHIP_TAG_PREFIX}/");
-    tags.keys()
-        .find(|k| k.starts_with(&prefix))
-        .cloned()
-        .or_else(|| tags.get("Name").map(|name| format!("{prefix}{name}")))
-}
-
-/// Whether `live` carries the ownership key of `wanted`. With no key to look for (a
-/// spec without tags) any ccoctl ownership tag will do.
-fn is_owned(wanted: &Tags, live: &Tags) -> bool {
-    match ownership_key(wanted) {
-        Some(key) => live.contains_key(&key),
-        None => live.keys().any(|k| k.starts_with(OWNERSHIP_TAG_PREFIX)),
-    }
-}
-
-/// The cluster an ownership key names, for messages.
-fn owner_name(wanted: &Tags) -> String {
-    ownership_key(wanted)
-        .and_then(|k| k.rsplit('/').next().map(str::to_string))
-        .unwrap_or_else(|| "this cluster".to_string())
-}
-
 fn not_owned(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
-    ProviderError::NotOwned {
-        id: id.clone(),
-        message: format!(
-            "the {what} exists but carries no ownership tag for {} and is not in the state",
-            owner_name(wanted)
-        ),
-    }
+    ProviderError::not_owned(id, what, wanted)
 }
 
-/// Refusal to delete a resource that lacks our ownership tag (it may be shared).
 fn refuse_delete(id: &ResourceId, what: &str, wanted: &Tags) -> ProviderError {
-    ProviderError::NotOwned {
-        id: id.clone(),
-        message: format!(
-            "the {what} carries no ownership tag for {}; refusing to delete it",
-            owner_name(wanted)
-        ),
-    }
-}
-
-/// Tags to add or change, and keys to remove, to go from `before` to `after`.
-fn tag_changes(before: &Tags, after: &Tags) -> (Tags, Vec<String>) {
-    let set = after
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let remove = before
-        .keys()
-        .filter(|k| !after.contains_key(*k))
-        .cloned()
-        .collect();
-    (set, remove)
+    ProviderError::delete_refused(id, what, wanted)
 }
 
 /// First wait of `retry_while`; it doubles up to `MAX_DELAY`.
@@ -583,48 +371,6 @@ fn build_error(id: &ResourceId, e: impl std::fmt::Display) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn ownership_key_comes_from_the_spec_or_its_name_tag() {
-        let key = "openshift.io/cloud-credential-operator/c1";
-        assert_eq!(
-            ownership_key(&tags(&[("Name", "other"), (key, "owned")])).as_deref(),
-            Some(key)
-        );
-        assert_eq!(
-            ownership_key(&tags(&[("Name", "c1")])).as_deref(),
-            Some(key)
-        );
-        assert_eq!(ownership_key(&tags(&[])), None);
-    }
-
-    #[test]
-    fn another_clusters_tag_is_not_ours() {
-        let wanted = tags(&[("openshift.io/cloud-credential-operator/c1", "owned")]);
-        let theirs = tags(&[("openshift.io/cloud-credential-operator/c2", "owned")]);
-        assert!(!is_owned(&wanted, &theirs));
-        assert!(is_owned(&wanted, &wanted));
-        assert!(!is_owned(&wanted, &tags(&[])));
-        // Without a key to look for, any ccoctl ownership tag counts.
-        assert!(is_owned(&tags(&[]), &theirs));
-    }
-
-    #[test]
-    fn tag_changes_sets_changed_and_removes_dropped_keys() {
-        let before = tags(&[("a", "1"), ("b", "2"), ("c", "3")]);
-        let after = tags(&[("a", "1"), ("b", "20"), ("d", "4")]);
-        let (set, remove) = tag_changes(&before, &after);
-        assert_eq!(set, tags(&[("b", "20"), ("d", "4")]));
-        assert_eq!(remove, vec!["c".to_string()]);
-        assert_eq!(tag_changes(&after, &after), (Tags::new(), vec![]));
-    }
 
     #[tokio::test]
     async fn retries_stop_at_the_budget_and_on_other_errors() {

@@ -4,15 +4,15 @@
 
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
-    PublicAccessBlockConfiguration, Tag, Tagging,
+    PublicAccessBlockConfiguration, Tagging,
 };
 
 use super::{
-    AwsProvider, NEW_PARENT, api_error, build_error, is, is_owned, not_owned, refuse_delete,
-    retry_while, status,
+    AwsProvider, NEW_PARENT, NO_SUCH_BUCKET, api_error, build_error, is, is_owned, not_owned,
+    refuse_delete, retry_while, status, tags, unless_gone,
 };
 use crate::iam_policy;
-use crate::provider::{ProviderError, ProviderResult};
+use crate::provider::{Listing, ProviderError, ProviderResult};
 use crate::resource::{BucketSpec, PublicAccessBlock, ResourceId, Tags};
 
 /// DeleteObjects takes at most this many keys per call.
@@ -26,16 +26,14 @@ impl AwsProvider {
     ) -> ProviderResult<Option<BucketSpec>> {
         let s3 = self.s3_in(&recorded.region);
         let bucket = recorded.name.as_str();
-        let location = match self
+        let read = self
             .call(
                 "GetBucketLocation",
                 s3.get_bucket_location().bucket(bucket).send(),
             )
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is(&e, &["NoSuchBucket"]) || status(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetBucketLocation", &e)),
+            .await;
+        let Some(location) = unless_gone(id, "GetBucketLocation", read, NO_SUCH_BUCKET)? else {
+            return Ok(None);
         };
         // An empty constraint is us-east-1 (S3's oldest region); `EU` is eu-west-1's
         // legacy name.
@@ -109,22 +107,17 @@ impl AwsProvider {
         region: &str,
     ) -> ProviderResult<Option<Tags>> {
         let s3 = self.s3_in(region);
-        match self
+        let read = self
             .call(
                 "GetBucketTagging",
                 s3.get_bucket_tagging().bucket(bucket).send(),
             )
-            .await
-        {
-            Ok(out) => Ok(Some(
-                out.tag_set()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect(),
-            )),
+            .await;
+        match read {
+            // No tags set: an empty set, not a missing bucket.
             Err(e) if is(&e, &["NoSuchTagSet"]) => Ok(Some(Tags::new())),
-            Err(e) if is(&e, &["NoSuchBucket"]) || status(&e) == Some(404) => Ok(None),
-            Err(e) => Err(api_error(id, "GetBucketTagging", &e)),
+            read => Ok(unless_gone(id, "GetBucketTagging", read, NO_SUCH_BUCKET)?
+                .map(|out| tags::from_s3(out.tag_set()))),
         }
     }
 
@@ -218,68 +211,49 @@ impl AwsProvider {
         if !is_owned(&before.tags, &live) {
             return Err(refuse_delete(id, "bucket (and its objects)", &before.tags));
         }
-        let mut token: Option<String> = None;
-        loop {
-            let page = match self
+        let keys = self
+            .list_names(&Listing::Objects {
+                bucket: bucket.to_string(),
+                region: before.region.clone(),
+            })
+            .await?;
+        for batch in keys.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| build_error(id, e))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| build_error(id, e))?;
+            let out = self
                 .call(
-                    "ListObjectsV2",
-                    s3.list_objects_v2()
-                        .bucket(bucket)
-                        .set_continuation_token(token.clone())
-                        .send(),
+                    "DeleteObjects",
+                    s3.delete_objects().bucket(bucket).delete(delete).send(),
                 )
                 .await
-            {
-                Ok(page) => page,
-                Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(()),
-                Err(e) => return Err(api_error(id, "ListObjectsV2", &e)),
-            };
-            let keys: Vec<&str> = page.contents().iter().filter_map(|o| o.key()).collect();
-            for batch in keys.chunks(DELETE_BATCH) {
-                let objects = batch
-                    .iter()
-                    .map(|k| ObjectIdentifier::builder().key(*k).build())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| build_error(id, e))?;
-                let delete = Delete::builder()
-                    .set_objects(Some(objects))
-                    .quiet(true)
-                    .build()
-                    .map_err(|e| build_error(id, e))?;
-                let out = self
-                    .call(
-                        "DeleteObjects",
-                        s3.delete_objects().bucket(bucket).delete(delete).send(),
-                    )
-                    .await
-                    .map_err(|e| api_error(id, "DeleteObjects", &e))?;
-                if let Some(err) = out.errors().first() {
-                    return Err(ProviderError::Api {
-                        id: id.clone(),
-                        operation: "DeleteObjects".into(),
-                        message: format!(
-                            "{}: {} ({} of {} keys not deleted)",
-                            err.code().unwrap_or("Error"),
-                            err.message().unwrap_or_else(|| err.key().unwrap_or("")),
-                            out.errors().len(),
-                            batch.len()
-                        ),
-                    });
-                }
-            }
-            token = page.next_continuation_token().map(str::to_string);
-            if !page.is_truncated().unwrap_or(false) || token.is_none() {
-                break;
+                .map_err(|e| api_error(id, "DeleteObjects", &e))?;
+            if let Some(err) = out.errors().first() {
+                return Err(ProviderError::Api {
+                    id: id.clone(),
+                    operation: "DeleteObjects".into(),
+                    message: format!(
+                        "{}: {} ({} of {} keys not deleted)",
+                        err.code().unwrap_or("Error"),
+                        err.message().unwrap_or_else(|| err.key().unwrap_or("")),
+                        out.errors().len(),
+                        batch.len()
+                    ),
+                });
             }
         }
-        match self
+        let deleted = self
             .call("DeleteBucket", s3.delete_bucket().bucket(bucket).send())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is(&e, &["NoSuchBucket"]) => Ok(()),
-            Err(e) => Err(api_error(id, "DeleteBucket", &e)),
-        }
+            .await;
+        unless_gone(id, "DeleteBucket", deleted, NO_SUCH_BUCKET)?;
+        Ok(())
     }
 
     async fn put_bucket_tags(&self, id: &ResourceId, spec: &BucketSpec) -> ProviderResult<()> {
@@ -296,14 +270,8 @@ impl AwsProvider {
             .map(|_| ())
             .map_err(|e| api_error(id, "DeleteBucketTagging", &e));
         }
-        let tags = spec
-            .tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| build_error(id, e))?;
         let tagging = Tagging::builder()
-            .set_tag_set(Some(tags))
+            .set_tag_set(Some(tags::to_s3(id, &spec.tags)?))
             .build()
             .map_err(|e| build_error(id, e))?;
         new_bucket_retry(|| async {

@@ -4,33 +4,13 @@
 //! ccoctl does it). Read returns the body as text with its content type and tags.
 
 use aws_sdk_s3::primitives::ByteStream;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{AwsProvider, NEW_PARENT, api_error, is, retry_while};
+use super::{AwsProvider, NEW_PARENT, api_error, is, retry_while, tags, unless_gone};
 use crate::provider::{ProviderError, ProviderResult};
-use crate::resource::{ObjectSpec, ResourceId, Tags};
+use crate::resource::{ObjectSpec, ResourceId};
 
-/// What the `x-amz-tagging` header must escape: everything but RFC 3986 unreserved
-/// characters (tag keys contain `/` and `.`; values may contain `&` or `=`).
-const TAG_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Tags as PutObject takes them: a URL-encoded query string `k=v&k2=v2`.
-fn tagging_header(tags: &Tags) -> String {
-    tags.iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(k, TAG_ESCAPE),
-                utf8_percent_encode(v, TAG_ESCAPE)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
+/// S3's answers for an object that is not there (or whose bucket is not).
+const NO_SUCH_OBJECT: &[&str] = &["NoSuchKey", "NoSuchBucket"];
 
 impl AwsProvider {
     // moto 5.2.5 and `.well-known/openid-configuration` (checked with the SDK and curl):
@@ -49,16 +29,14 @@ impl AwsProvider {
         recorded: &ObjectSpec,
     ) -> ProviderResult<Option<ObjectSpec>> {
         let (bucket, key) = (recorded.bucket.as_str(), recorded.key.as_str());
-        let out = match self
+        let read = self
             .call(
                 "GetObject",
                 self.s3.get_object().bucket(bucket).key(key).send(),
             )
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is(&e, &["NoSuchKey", "NoSuchBucket"]) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetObject", &e)),
+            .await;
+        let Some(out) = unless_gone(id, "GetObject", read, NO_SUCH_OBJECT)? else {
+            return Ok(None);
         };
         let content_type = out.content_type().unwrap_or_default().to_string();
         let bytes = out
@@ -74,22 +52,17 @@ impl AwsProvider {
         // The documents are JSON text; a non-UTF-8 body (someone else's upload) still
         // shows up as a difference rather than an error.
         let content = String::from_utf8_lossy(&bytes).into_owned();
-        let tags = match self
+        let read = self
             .call(
                 "GetObjectTagging",
                 self.s3.get_object_tagging().bucket(bucket).key(key).send(),
             )
-            .await
-        {
-            Ok(out) => out
-                .tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
-            // Deleted between the two calls.
-            Err(e) if is(&e, &["NoSuchKey", "NoSuchBucket"]) => return Ok(None),
-            Err(e) => return Err(api_error(id, "GetObjectTagging", &e)),
+            .await;
+        // Gone now: deleted between the two calls.
+        let Some(tagging) = unless_gone(id, "GetObjectTagging", read, NO_SUCH_OBJECT)? else {
+            return Ok(None);
         };
+        let tags = tags::from_s3(tagging.tag_set());
         Ok(Some(ObjectSpec {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -104,7 +77,7 @@ impl AwsProvider {
         id: &ResourceId,
         spec: &ObjectSpec,
     ) -> ProviderResult<ObjectSpec> {
-        let tagging = tagging_header(&spec.tags);
+        let tagging = tags::header(&spec.tags);
         retry_while(
             NEW_PARENT,
             |e| is(e, &["NoSuchBucket"]),
@@ -132,7 +105,7 @@ impl AwsProvider {
         id: &ResourceId,
         before: &ObjectSpec,
     ) -> ProviderResult<()> {
-        match self
+        let deleted = self
             .call(
                 "DeleteObject",
                 self.s3
@@ -141,34 +114,9 @@ impl AwsProvider {
                     .key(&before.key)
                     .send(),
             )
-            .await
-        {
-            Ok(_) => Ok(()),
-            // A missing key is already a success in S3; a missing bucket took it along.
-            Err(e) if is(&e, &["NoSuchBucket", "NoSuchKey"]) => Ok(()),
-            Err(e) => Err(api_error(id, "DeleteObject", &e)),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tagging_header_escapes_keys_and_values() {
-        let tags: Tags = [
-            ("Name".to_string(), "c1".to_string()),
-            (
-                "openshift.io/cloud-credential-operator/c1".to_string(),
-                "owned".to_string(),
-            ),
-            ("odd".to_string(), "a=b&c d".to_string()),
-        ]
-        .into();
-        assert_eq!(
-            tagging_header(&tags),
-            "Name=c1&odd=a%3Db%26c%20d&openshift.io%2Fcloud-credential-operator%2Fc1=owned"
-        );
+            .await;
+        // A missing key is already a success in S3; a missing bucket took it along.
+        unless_gone(id, "DeleteObject", deleted, NO_SUCH_OBJECT)?;
+        Ok(())
     }
 }

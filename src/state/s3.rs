@@ -1,11 +1,12 @@
-//! The S3 side of a remote state: [`crate::state_store::ObjectStore`] over one bucket.
+//! The S3 side of a remote state: [`ObjectStore`] over one bucket.
 //!
 //! Only object calls (GetObject, PutObject with `If-None-Match: *` / `If-Match`,
 //! DeleteObject), GetBucketVersioning and one HeadBucket to find the bucket's region; the
-//! locking and overwrite rules are in `state_store`, which never sees an SDK type.
+//! locking and overwrite rules are in `remote`, which never sees an SDK type.
 //!
-//! The clients come from the provider's [`super::sdk_config`]: the same retries and the
-//! same per-attempt timeout, so a state call cannot hang with the lock held. The state
+//! The clients come from the one SDK configuration ([`crate::sdk::Sdk`]) the provider's
+//! come from: the same retries and the same per-attempt timeout, so a state call cannot
+//! hang with the lock held. The state
 //! bucket may live in another region than the cluster (one bucket of states for clusters
 //! everywhere): HeadBucket names the bucket's region (`x-amz-bucket-region`, sent with
 //! 200, 301 and 403 answers alike), and the client is remade there. No flag is needed;
@@ -14,8 +15,8 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::BucketVersioningStatus;
 
-use super::{describe, is, s3_client, s3_endpoint_override, sdk_config, status};
-use crate::state_store::{Object, ObjectStore, Precondition, Put, StoreError};
+use super::remote::{Object, ObjectStore, Precondition, Put, StoreError};
+use crate::sdk::{Sdk, describe, is, status};
 
 /// One bucket holding states and their locks.
 pub struct S3Objects {
@@ -28,15 +29,12 @@ impl S3Objects {
     /// default region, else us-east-1) is the first guess, and HeadBucket's answer says
     /// where the bucket is. Credentials and endpoint are resolved the standard way.
     pub async fn connect(bucket: &str, region: Option<&str>) -> Result<S3Objects, StoreError> {
-        let sdk = sdk_config(region).await.map_err(|e| StoreError {
+        let sdk = Sdk::load(region).await.map_err(|e| StoreError {
             operation: "configure".into(),
             message: format!("{e:#}"),
         })?;
-        let guess = sdk
-            .region()
-            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
-        let emulated = s3_endpoint_override(&sdk).is_some();
-        let s3 = s3_client(&sdk, &guess, emulated);
+        let guess = sdk.region().unwrap_or_else(|| "us-east-1".to_string());
+        let s3 = sdk.s3(&guess);
         let found = match s3.head_bucket().bucket(bucket).send().await {
             Ok(out) => out.bucket_region().map(str::to_string),
             // A wrong region (301) or a missing permission (403) still names it; a
@@ -47,9 +45,7 @@ impl S3Objects {
                 .map(str::to_string),
         };
         let s3 = match found {
-            Some(region) if !region.is_empty() && region != guess => {
-                s3_client(&sdk, &region, emulated)
-            }
+            Some(region) if !region.is_empty() && region != guess => sdk.s3(&region),
             _ => s3,
         };
         Ok(S3Objects {

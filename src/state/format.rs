@@ -1,0 +1,497 @@
+//! The state's on-disk format: TOML (`state/README.md` documents it), written in id order
+//! so equal states give identical text, and read strictly, every error naming the file,
+//! the resource and the field. Must not do I/O: the backends hand it text.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::inferred_scope;
+use super::{STATE_VERSION, Scope, State, StateError, StateResource};
+use crate::resource::{ResourceId, ResourceKind, Spec};
+
+impl State {
+    /// The state as TOML. Equal states give identical text (resources in id order),
+    /// so the file diffs cleanly under version control.
+    pub fn to_toml(&self) -> String {
+        let (idp, set) = match &self.scope {
+            Some(Scope::Roles {
+                identity_provider_arn,
+                request_set,
+            }) => (Some(identity_provider_arn.as_str()), request_set.as_deref()),
+            _ => (None, None),
+        };
+        let doc = StateDocOut {
+            version: STATE_VERSION,
+            serial: self.serial,
+            lineage: &self.lineage,
+            cluster: &self.cluster,
+            mode: self.scope.as_ref().map(Scope::mode),
+            identity_provider_arn: idp,
+            request_set: set,
+            resources: self
+                .resources
+                .iter()
+                .map(|(id, r)| ResourceDocOut {
+                    id: id.to_string(),
+                    kind: id.kind.as_str(),
+                    depends_on: r.depends_on.iter().map(ToString::to_string).collect(),
+                    attributes: r.spec.attributes(),
+                })
+                .collect(),
+        };
+        // Attributes hold no nulls (optional fields are skipped) and the serial stays far
+        // below i64::MAX, so this cannot fail for a state built from `Spec` values.
+        toml::to_string(&doc).expect("state always serializes to TOML")
+    }
+
+    /// Parses a state file's text; `origin` (its path) is named in every error.
+    ///
+    /// Strict on purpose: unknown keys, a `kind` that disagrees with the id, duplicate ids
+    /// and attributes the kind does not have are errors, because a state we misread
+    /// turns into wrong creates and destroys.
+    pub fn from_toml(text: &str, origin: &str) -> Result<State, StateError> {
+        let parse_err = |message: String| StateError::Parse {
+            path: PathBuf::from(origin),
+            message,
+        };
+        let located = |e: toml::de::Error| {
+            let at = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .map(|(line, col)| format!("line {line}, column {col}: "))
+                .unwrap_or_default();
+            parse_err(format!("{at}{}", e.message().trim_end()))
+        };
+
+        // Check the version before the strict parse, so a file from a newer stsform
+        // (which may have fields we do not know) says "newer", not "unknown field".
+        let table: toml::Table = toml::from_str(text).map_err(located)?;
+        match table.get("version") {
+            Some(toml::Value::Integer(v)) if *v > i64::from(STATE_VERSION) => {
+                return Err(StateError::NewerVersion {
+                    path: PathBuf::from(origin),
+                    found: *v as u64,
+                    supported: STATE_VERSION,
+                });
+            }
+            Some(toml::Value::Integer(v)) if *v < 1 => {
+                return Err(parse_err(format!("version: unsupported version {v}")));
+            }
+            Some(toml::Value::Integer(_)) => {}
+            Some(other) => {
+                return Err(parse_err(format!(
+                    "version: expected an integer, found {}",
+                    other.type_str()
+                )));
+            }
+            None => return Err(parse_err("missing field `version`".into())),
+        }
+
+        let doc: StateDocIn = toml::from_str(text).map_err(located)?;
+        if doc.lineage.is_empty() {
+            return Err(parse_err("lineage: must not be empty".into()));
+        }
+        if doc.cluster.is_empty() {
+            return Err(parse_err("cluster: must not be empty".into()));
+        }
+
+        let mut resources = BTreeMap::new();
+        for (i, r) in doc.resources.into_iter().enumerate() {
+            let id: ResourceId =
+                r.id.parse()
+                    .map_err(|e| parse_err(format!("resources[{i}]: id: {e}")))?;
+            let at = |field: &str, problem: String| {
+                parse_err(format!("resources[{i}] ({id}): {field}: {problem}"))
+            };
+            let kind: ResourceKind = r.kind.parse().map_err(|e| at("kind", e))?;
+            if kind != id.kind {
+                return Err(at(
+                    "kind",
+                    format!("`{kind}` does not match the id's kind `{}`", id.kind),
+                ));
+            }
+            let depends_on = r
+                .depends_on
+                .iter()
+                .enumerate()
+                .map(|(j, d)| d.parse().map_err(|e| at(&format!("depends_on[{j}]"), e)))
+                .collect::<Result<Vec<ResourceId>, _>>()?;
+            let input =
+                serde_json::to_value(&r.attributes).map_err(|e| at("attributes", e.to_string()))?;
+            let spec = Spec::from_attributes(kind, input.clone()).map_err(|e| {
+                // `.` is the attributes table itself (a missing attribute).
+                match e.path().to_string().as_str() {
+                    "." => at("attributes", e.inner().to_string()),
+                    path => at(&format!("attributes.{path}"), e.inner().to_string()),
+                }
+            })?;
+            // The spec structs accept and drop unknown keys; refuse them here so a typo
+            // in a hand-edited state is not silently forgotten on the next save.
+            if let Some(path) = first_unknown_key(&input, &spec.attributes(), "attributes") {
+                return Err(at(&path, "unknown field".into()));
+            }
+            let previous = resources.insert(id.clone(), StateResource { spec, depends_on });
+            if previous.is_some() {
+                return Err(at("id", "appears more than once".into()));
+            }
+        }
+
+        let scope = match (doc.mode.as_deref(), doc.identity_provider_arn) {
+            (Some("cluster"), None) if doc.request_set.is_none() => Some(Scope::Cluster),
+            (Some("cluster"), _) => {
+                return Err(parse_err(
+                    "mode: a `cluster` state has no identity_provider_arn or request_set".into(),
+                ));
+            }
+            (Some("roles"), Some(arn)) => Some(Scope::Roles {
+                identity_provider_arn: arn,
+                request_set: doc.request_set,
+            }),
+            (Some("roles"), None) => {
+                return Err(parse_err(
+                    "identity_provider_arn: missing (a `roles` state names the provider its roles trust)"
+                        .into(),
+                ));
+            }
+            (Some(other), _) => {
+                return Err(parse_err(format!(
+                    "mode: `{other}` is neither `cluster` nor `roles`"
+                )));
+            }
+            (None, None) if doc.request_set.is_none() => inferred_scope(&resources),
+            (None, _) => {
+                return Err(parse_err(
+                    "mode: missing (identity_provider_arn and request_set belong to a `roles` state)"
+                        .into(),
+                ));
+            }
+        };
+
+        Ok(State {
+            // Range-checked above: 1..=STATE_VERSION.
+            version: doc.version as u32,
+            serial: doc.serial,
+            lineage: doc.lineage,
+            cluster: doc.cluster,
+            scope,
+            resources,
+        })
+    }
+}
+
+/// The state file as written: attributes keep the spec's field order (name first),
+/// which reads better than the alphabetical order of a `toml::Table`.
+#[derive(Serialize)]
+struct StateDocOut<'a> {
+    version: u32,
+    serial: u64,
+    lineage: &'a str,
+    cluster: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity_provider_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_set: Option<&'a str>,
+    resources: Vec<ResourceDocOut>,
+}
+
+#[derive(Serialize)]
+struct ResourceDocOut {
+    id: String,
+    kind: &'static str,
+    depends_on: Vec<String>,
+    attributes: serde_json::Value,
+}
+
+/// The state file as read. Ids and kinds stay strings here so that errors can name the
+/// resource index and field instead of serde's generic message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateDocIn {
+    version: i64,
+    serial: u64,
+    lineage: String,
+    cluster: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    identity_provider_arn: Option<String>,
+    #[serde(default)]
+    request_set: Option<String>,
+    #[serde(default)]
+    resources: Vec<ResourceDocIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceDocIn {
+    id: String,
+    kind: String,
+    #[serde(default)]
+    depends_on: Vec<String>,
+    attributes: toml::Table,
+}
+
+/// The first key path in `input` that `parsed` (the spec serialized again) does not have.
+fn first_unknown_key(
+    input: &serde_json::Value,
+    parsed: &serde_json::Value,
+    path: &str,
+) -> Option<String> {
+    let (serde_json::Value::Object(input), serde_json::Value::Object(parsed)) = (input, parsed)
+    else {
+        return None;
+    };
+    input.iter().find_map(|(key, value)| {
+        let here = format!("{path}.{key}");
+        match parsed.get(key) {
+            None => Some(here),
+            Some(p) => first_unknown_key(value, p, &here),
+        }
+    })
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{CLUSTER, full_state, one_role_text, parse, parse_err};
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_and_output_is_deterministic() {
+        let state = full_state();
+        let kinds: std::collections::BTreeSet<_> =
+            state.resources.values().map(|r| r.spec.kind()).collect();
+        assert_eq!(kinds.len(), ResourceKind::ALL.len(), "a kind is missing");
+
+        let text = state.to_toml();
+        assert_eq!(parse(&text).unwrap(), state);
+        assert_eq!(state.to_toml(), text);
+        assert_eq!(parse(&text).unwrap().to_toml(), text);
+
+        // Resources appear in id order, whatever order they were inserted in.
+        let ids: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id = \""))
+            .map(|l| l.trim_end_matches('"'))
+            .collect();
+        let expected: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
+        assert_eq!(ids, expected);
+        assert!(
+            text.starts_with("version = 2\nserial = 3\nlineage = "),
+            "{text}"
+        );
+        assert!(text.contains("\nmode = \"cluster\"\n"), "{text}");
+        assert!(text.contains("[[resources]]\n"), "{text}");
+        assert!(text.contains("[resources.attributes]\n"), "{text}");
+    }
+
+    #[test]
+    fn state_never_contains_private_key_material() {
+        let text = full_state().to_toml();
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+        // The key copy is recorded by the kid of its public half, nothing more.
+        assert!(text.contains("private_key_copy"), "{text}");
+    }
+
+    #[test]
+    fn load_rejects_a_newer_version_even_with_unknown_fields() {
+        let text = one_role_text().replace("version = 2", "version = 3\nfuture_field = true");
+        let err = parse(&text).unwrap_err();
+        assert!(
+            matches!(err, StateError::NewerVersion { found: 3, .. }),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.starts_with("state/prod-east.toml: "), "{msg}");
+        assert!(
+            msg.contains("version 3") && msg.contains("up to version 2"),
+            "{msg}"
+        );
+        assert!(msg.contains("written by a newer stsform"), "{msg}");
+    }
+
+    #[test]
+    fn version_1_states_load_with_their_scope_inferred() {
+        // A v1 whole-cluster state: it holds the issuer.
+        let cluster = full_state()
+            .to_toml()
+            .replace("version = 2", "version = 1")
+            .replace("mode = \"cluster\"\n", "");
+        assert!(!cluster.contains("mode = \"cluster\""), "{cluster}");
+        let state = parse(&cluster).unwrap();
+        assert_eq!((state.version, state.scope), (1, Some(Scope::Cluster)));
+        // A v1 day-2 state: roles only; the provider comes from their trust policies.
+        let roles = one_role_text().replace("version = 2", "version = 1");
+        let state = parse(&roles).unwrap();
+        assert_eq!(
+            state.scope,
+            Some(Scope::Roles {
+                identity_provider_arn:
+                    "arn:aws:iam::123456789012:oidc-provider/prod-east-oidc.s3.us-east-2.amazonaws.com"
+                        .into(),
+                request_set: None,
+            })
+        );
+        // Saved again, it is a version 2 file that says so.
+        let text = state.to_toml();
+        assert!(text.starts_with("version = 2\n"), "{text}");
+        assert!(
+            text.contains("mode = \"roles\"\nidentity_provider_arn = "),
+            "{text}"
+        );
+        assert_eq!(parse(&text).unwrap().scope, state.scope);
+        // An empty v1 state: nothing to infer from.
+        let empty = State::new(CLUSTER)
+            .to_toml()
+            .replace("version = 2", "version = 1");
+        assert_eq!(parse(&empty).unwrap().scope, None);
+    }
+
+    #[test]
+    fn a_roles_scope_round_trips_and_bad_modes_are_refused() {
+        let mut state = State::new(CLUSTER);
+        state.scope = Some(Scope::Roles {
+            identity_provider_arn: "arn:aws:iam::123456789012:oidc-provider/x".into(),
+            request_set: Some("team-a".into()),
+        });
+        let text = state.to_toml();
+        assert!(text.contains("request_set = \"team-a\""), "{text}");
+        assert_eq!(parse(&text).unwrap(), state);
+        let msg = parse_err(&text.replace("mode = \"roles\"", "mode = \"some\""));
+        assert!(msg.contains("mode: `some` is neither"), "{msg}");
+        let msg = parse_err(&text.replace("mode = \"roles\"", "mode = \"cluster\""));
+        assert!(msg.contains("a `cluster` state has no"), "{msg}");
+        let msg = parse_err(&text.replace("mode = \"roles\"\n", ""));
+        assert!(msg.contains("mode: missing"), "{msg}");
+        let msg = parse_err(&text.replace("identity_provider_arn = ", "x = "));
+        assert!(msg.contains("unknown field `x`"), "{msg}");
+    }
+
+    #[test]
+    fn parse_rejects_malformed_toml_naming_file_and_line() {
+        let text = "version = 1\nserial = 0\nlineage = \"x\"\ncluster = \"c\n";
+        let msg = parse_err(text);
+        assert!(
+            msg.starts_with("state/prod-east.toml: line 4, column "),
+            "{msg}"
+        );
+        let msg = parse_err("");
+        assert!(msg.contains("missing field `version`"), "{msg}");
+        let msg = parse_err("version = \"1\"");
+        assert!(msg.contains("version: expected an integer"), "{msg}");
+    }
+
+    #[test]
+    fn parse_rejects_unknown_fields() {
+        let text = one_role_text().replace("serial = 0\n", "serial = 0\nserials = 1\n");
+        let msg = parse_err(&text);
+        assert!(
+            msg.contains("line 3") && msg.contains("unknown field `serials`"),
+            "{msg}"
+        );
+
+        let text = one_role_text().replace(
+            "kind = \"iam_role\"\n",
+            "kind = \"iam_role\"\nname = \"x\"\n",
+        );
+        let msg = parse_err(&text);
+        assert!(msg.contains("unknown field `name`"), "{msg}");
+    }
+
+    #[test]
+    fn parse_rejects_kind_that_disagrees_with_id() {
+        let text = one_role_text().replace("kind = \"iam_role\"", "kind = \"s3_bucket\"");
+        let msg = parse_err(&text);
+        assert!(
+            msg.contains("resources[0] (iam_role.prod-east-openshift-ingress-operator-cloud-credentials): kind: `s3_bucket` does not match"),
+            "{msg}"
+        );
+        let text = one_role_text().replace("kind = \"iam_role\"", "kind = \"iam_thing\"");
+        assert!(parse_err(&text).contains("kind: unknown resource kind `iam_thing`"));
+    }
+
+    #[test]
+    fn parse_rejects_bad_attributes_for_the_kind() {
+        // Missing field.
+        let text = one_role_text().replace("arn = ", "not_arn = ");
+        let msg = parse_err(&text);
+        assert!(msg.contains("resources[0] (iam_role."), "{msg}");
+        assert!(msg.contains("attributes: missing field `arn`"), "{msg}");
+        // Unknown field the spec would silently drop.
+        let text = one_role_text().replace("arn = ", "colour = \"blue\"\narn = ");
+        assert!(parse_err(&text).contains("attributes.colour: unknown field"));
+        // Wrong type, and a policy that is not JSON.
+        let text = one_role_text().replace("name = \"prod", "name = 7\nx = \"prod");
+        assert!(parse_err(&text).contains("attributes.name: invalid type: integer"));
+        let text = one_role_text().replace("trust_policy = '{", "trust_policy = '{{");
+        assert!(
+            parse_err(&text).contains(
+                "attributes.trust_policy: not a JSON policy document: key must be a string"
+            )
+        );
+        // Attributes of another kind under this kind.
+        let bucket = full_state()
+            .resources
+            .into_iter()
+            .find(|(id, _)| id.kind == ResourceKind::S3Bucket)
+            .unwrap();
+        let mut state = State::new(CLUSTER);
+        state.resources.insert(bucket.0, bucket.1);
+        let text = state
+            .to_toml()
+            .replace("id = \"s3_bucket.", "id = \"iam_role.")
+            .replace("kind = \"s3_bucket\"", "kind = \"iam_role\"");
+        assert!(parse_err(&text).contains("attributes: missing field"));
+    }
+
+    #[test]
+    fn parse_rejects_bad_ids_and_duplicates() {
+        let text = one_role_text().replace("id = \"iam_role.", "id = \"iam_role");
+        assert!(parse_err(&text).contains("resources[0]: id: "));
+        let text = one_role_text().replace(
+            "depends_on = [\"iam_oidc_provider.",
+            "depends_on = [\"nonsense\", \"iam_oidc_provider.",
+        );
+        assert!(parse_err(&text).contains("depends_on[0]: `nonsense` is not a resource id"));
+        let text = one_role_text();
+        let resource = &text[text.find("[[resources]]").unwrap()..];
+        let msg = parse_err(&format!("{text}\n{resource}"));
+        assert!(msg.contains("resources[1] (iam_role.") && msg.contains("appears more than once"));
+    }
+
+    #[test]
+    fn a_bad_policy_in_the_state_names_its_attribute() {
+        let text = one_role_text();
+        let start = text.find("trust_policy = ").unwrap();
+        let end = start + text[start..].find('\n').unwrap();
+        let bad = format!(
+            "{}trust_policy = '{{not json'{}",
+            &text[..start],
+            &text[end..]
+        );
+        let msg = parse_err(&bad);
+        assert!(
+            msg.contains("attributes.trust_policy: not a JSON policy document: "),
+            "{msg}"
+        );
+        // A missing attribute has no path of its own: the table is named.
+        let start = text.find("description = ").unwrap();
+        let end = start + text[start..].find('\n').unwrap() + 1;
+        let msg = parse_err(&format!("{}{}", &text[..start], &text[end..]));
+        assert!(
+            msg.contains("attributes: missing field `description`"),
+            "{msg}"
+        );
+    }
+}
