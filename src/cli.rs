@@ -33,6 +33,7 @@ const SETTINGS: &[&str] = &[
     "identity_provider_arn",
     "request_set",
     "thumbprint",
+    "create_private_s3_bucket",
     "config",
     "user_tags",
     "verbose",
@@ -90,6 +91,7 @@ const USES: &[(&str, &[&str])] = &[
             "enable_tech_preview",
             "public_key_file",
             "identity_provider_arn",
+            "create_private_s3_bucket",
             "config",
             "verbose",
         ],
@@ -103,6 +105,7 @@ const USES: &[(&str, &[&str])] = &[
             "output_dir",
             "enable_tech_preview",
             "identity_provider_arn",
+            "create_private_s3_bucket",
             "config",
             "verbose",
         ],
@@ -118,6 +121,7 @@ const USES: &[(&str, &[&str])] = &[
             "enable_tech_preview",
             "public_key_file",
             "identity_provider_arn",
+            "create_private_s3_bucket",
             "request_set",
             "config",
             "verbose",
@@ -257,6 +261,11 @@ pub struct ClusterArgs {
     /// certificate chain; without either, none is set and AWS uses its CA library.
     #[arg(long, value_name = "HEX")]
     pub thumbprint: Option<String>,
+    /// Private issuer (ccoctl's flag): the bucket blocks all public access and a
+    /// CloudFront distribution serves the OIDC documents through an Origin Access
+    /// Control; the issuer URL is https://<distribution domain>. Not in GovCloud or China.
+    #[arg(long)]
+    pub create_private_s3_bucket: bool,
     /// Settings file; flags win over it [default: ./stsform.toml if present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -284,6 +293,7 @@ impl ClusterArgs {
             identity_provider_arn: self.identity_provider_arn.clone(),
             request_set: self.request_set.clone(),
             thumbprint: self.thumbprint.clone(),
+            create_private_s3_bucket: self.create_private_s3_bucket,
             config: self.config.clone(),
             user_tags: self.user_tags.clone(),
         }

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use crate::credentials_request::CredentialsRequest;
 use crate::error::{InputError, InputErrors};
 use crate::iam_policy;
+use crate::private_issuer;
 use crate::resource::{
-    BucketSpec, FileContent, FileSpec, KeyPairSpec, ObjectSpec, OidcProviderSpec,
+    BucketSpec, FileContent, FileSpec, KeyPairSpec, Late, ObjectSpec, OidcProviderSpec,
     PublicAccessBlock, Resource, ResourceId, ResourceKind, RolePolicySpec, RoleSpec, Spec, UNKNOWN,
 };
 use crate::settings::Settings;
@@ -43,6 +44,9 @@ pub struct Facts {
     pub signing_key: Option<SigningKey>,
     /// Thumbprints for the OIDC provider (given, computed, or kept from AWS).
     pub thumbprints: Vec<String>,
+    /// What AWS assigned a private issuer's OAC and distribution, once they exist
+    /// (recorded in the state, or found by a refresh or the discovery scan).
+    pub private: private_issuer::Known,
 }
 
 /// The public facts of the signing key.
@@ -114,6 +118,18 @@ pub fn subjects(request: &CredentialsRequest) -> Vec<String> {
         .collect()
 }
 
+/// The issuer URL of a cluster: its public bucket's, or (`--create-private-s3-bucket`)
+/// its distribution's, with a late token while the distribution is not known.
+pub fn issuer(settings: &Settings, known: &private_issuer::Known) -> String {
+    if !settings.create_private_s3_bucket {
+        return issuer_url(settings);
+    }
+    match &known.distribution {
+        Some((_, domain)) => private_issuer::issuer_url(domain),
+        None => private_issuer::issuer_url(Late::DistributionDomain.token()),
+    }
+}
+
 /// Issuer URL of a cluster whose documents are served from its S3 bucket.
 pub fn issuer_url(settings: &Settings) -> String {
     format!(
@@ -173,9 +189,25 @@ pub fn derive(
             (arn.clone(), host.to_string(), None)
         }
         None => {
-            let issuer = issuer_url(settings);
-            let host = issuer.trim_start_matches("https://").to_string();
             let bucket = settings.bucket_name();
+            let private = settings.create_private_s3_bucket.then(|| {
+                private_issuer::derive(
+                    private_issuer::Inputs {
+                        bucket: &bucket,
+                        region: &settings.region,
+                        account,
+                        ownership_key: &settings.ownership_tag_key(),
+                        tags: &tags,
+                        objects: &[DISCOVERY_KEY, JWKS_KEY],
+                    },
+                    &facts.private,
+                )
+            });
+            let issuer = match &private {
+                Some(p) => p.issuer.clone(),
+                None => issuer_url(settings),
+            };
+            let host = issuer.trim_start_matches("https://").to_string();
             let kid = facts
                 .signing_key
                 .as_ref()
@@ -199,16 +231,41 @@ pub fn derive(
                     name: bucket.clone(),
                     region: settings.region.name.clone(),
                     tags: tags.clone(),
+                    // ccoctl's: ACLs blocked, the anonymous-read policy allowed. A private
+                    // issuer's bucket blocks everything public; its policy is its own
+                    // resource (it names the distribution, made after the bucket).
                     public_access_block: PublicAccessBlock {
                         block_public_acls: true,
                         ignore_public_acls: true,
-                        block_public_policy: false,
-                        restrict_public_buckets: false,
+                        block_public_policy: private.is_some(),
+                        restrict_public_buckets: private.is_some(),
                     },
-                    policy: iam_policy::bucket_policy(partition, &bucket),
+                    policy: private
+                        .is_none()
+                        .then(|| iam_policy::bucket_policy(partition, &bucket)),
                 }),
                 &[],
             );
+            // A private issuer: the OAC, the distribution reading the bucket through it,
+            // and the bucket policy admitting only that distribution.
+            let distribution_id = private.as_ref().map(|p| {
+                let oac_id = desired.add(
+                    ResourceId::new(ResourceKind::CloudFrontOriginAccessControl, &bucket),
+                    Spec::CloudFrontOriginAccessControl(p.oac.clone()),
+                    &[],
+                );
+                let distribution_id = desired.add(
+                    ResourceId::new(ResourceKind::CloudFrontDistribution, &bucket),
+                    Spec::CloudFrontDistribution(p.distribution.clone()),
+                    &[&bucket_id, &oac_id],
+                );
+                desired.add(
+                    ResourceId::new(ResourceKind::S3BucketPolicy, &bucket),
+                    Spec::S3BucketPolicy(p.bucket_policy.clone()),
+                    &[&bucket_id, &distribution_id],
+                );
+                distribution_id
+            });
             // Objects carry ccoctl's ownership tags only: S3 allows 10 tags per object, and
             // user tags (cost allocation, ownership by team) belong on the bucket.
             let object = |key: &str, content: String| {
@@ -220,10 +277,15 @@ pub fn derive(
                     content,
                 })
             };
+            // The discovery document names the issuer: a private one's waits for its
+            // distribution's domain.
+            let discovery_deps: Vec<&ResourceId> = std::iter::once(&bucket_id)
+                .chain(distribution_id.as_ref())
+                .collect();
             desired.add(
                 ResourceId::new(ResourceKind::S3Object, format!("{bucket}/{DISCOVERY_KEY}")),
                 object(DISCOVERY_KEY, discovery_document(&issuer)),
-                &[&bucket_id],
+                &discovery_deps,
             );
             let jwks = facts
                 .signing_key
@@ -247,10 +309,11 @@ pub fn derive(
                     thumbprints: facts.thumbprints.clone(),
                     tags: tags.clone(),
                 }),
-                // The provider needs only the issuer URL, which is derived, not the
-                // bucket: IAM does not fetch the documents when the provider is created.
-                // Keeping the bucket's four calls off the roles' path shortens apply.
-                &[],
+                // The provider needs only the issuer URL, not the bucket: IAM does not
+                // fetch the documents when the provider is created. Keeping the bucket's
+                // four calls off the roles' path shortens apply. A private issuer's URL
+                // is the distribution's domain: the provider waits for it.
+                &distribution_id.iter().collect::<Vec<_>>(),
             );
             desired.add(
                 ResourceId::new(ResourceKind::File, AUTHENTICATION_MANIFEST),

@@ -4,8 +4,11 @@
 //! and keeping `State` true: it is the only writer of state during apply and saves after
 //! every finished change, so a crash loses nothing AWS holds. What it records ahead of a
 //! change and which failures remove a resource from the state are each change's
-//! `StateRule`, decided by the plan. Must not print (it emits `Event`s to an `Observer`)
-//! or decide anything the plan did not.
+//! `StateRule`, decided by the plan. Values the plan shows as "known after apply" ([`Late`]
+//! tokens: a distribution's domain) are filled into each change as it starts, from what
+//! the changes before it made (the graph orders every change after what it waits for).
+//! Running changes may report progress and hear a stop (`activity`). Must not print (it
+//! emits `Event`s to an `Observer`) or decide anything the plan did not.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -14,12 +17,15 @@ use std::time::{Duration, Instant};
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+
+use crate::activity::{self, Activity};
 
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, Change, Plan};
 use crate::provider::{Provider, ProviderError};
-use crate::resource::{Resource, ResourceId, Spec};
+use crate::resource::{Late, Resource, ResourceId, Spec};
 use crate::state::{State, StateResource};
 
 /// Something that happened during apply, for progress display and tests.
@@ -49,6 +55,13 @@ pub enum Event {
         action: Action,
         /// Why, one line.
         error: String,
+    },
+    /// A running change says how it is getting on (it waits for AWS, say).
+    Note {
+        /// The resource.
+        id: ResourceId,
+        /// One line.
+        message: String,
     },
     /// A change was not attempted because one it depends on failed.
     Skipped {
@@ -100,6 +113,9 @@ impl Outcome {
             && self.save_error.is_none()
     }
 }
+
+/// How often apply looks at the stop flag while changes run.
+const STOP_POLL: Duration = Duration::from_millis(200);
 
 /// What one change's task reports back.
 struct Done {
@@ -189,6 +205,13 @@ pub async fn apply<P: Provider>(
     let mut skipped: Vec<bool> = vec![false; g.node_count()];
     let mut running = JoinSet::new();
     let parallelism = parallelism.max(1);
+    // The plan's changes as apply learns what only AWS could tell (a distribution's
+    // domain): a change is filled in when it starts, with what the changes before it made.
+    let mut changes: Vec<Change> = plan.changes.clone();
+    let mut learned: Vec<(Late, String)> = Vec::new();
+    // What running changes say (`activity`), and the stop they hear.
+    let (notes_tx, mut notes) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
 
     loop {
         while running.len() < parallelism
@@ -196,7 +219,8 @@ pub async fn apply<P: Provider>(
             && outcome.save_error.is_none()
         {
             let Some(node) = ready.pop_front() else { break };
-            let change = plan.changes[g[node]].clone();
+            let change = changes[g[node]].filled(&learned);
+            changes[g[node]] = change.clone();
             if change.state_rule.record_ahead
                 && let Some(spec) = &change.after
             {
@@ -220,9 +244,32 @@ pub async fn apply<P: Provider>(
                 action: change.action,
             });
             started[node.index()] = true;
-            running.spawn(run_change(Arc::clone(&provider), node, change));
+            let activity = Activity {
+                id: change.id.clone(),
+                notes: notes_tx.clone(),
+                stop: stop_rx.clone(),
+            };
+            running.spawn(activity::scope(
+                activity,
+                run_change(Arc::clone(&provider), node, change),
+            ));
         }
-        let Some(joined) = running.join_next().await else {
+        let joined = loop {
+            tokio::select! {
+                joined = running.join_next() => break joined,
+                Some((id, message)) = notes.recv() => {
+                    observer.event(&Event::Note { id, message });
+                }
+                // The stop flag is a plain bool: look at it often enough for a change
+                // that waits (`activity::sleep_unless_stopped`) to hear it at once.
+                () = tokio::time::sleep(STOP_POLL), if !*stop_tx.borrow() => {
+                    if stop.load(Ordering::SeqCst) {
+                        let _ = stop_tx.send(true);
+                    }
+                }
+            }
+        };
+        let Some(joined) = joined else {
             break;
         };
         // Every change that has finished by now is recorded together, in one save,
@@ -243,9 +290,14 @@ pub async fn apply<P: Provider>(
         }
         let mut changed = false;
         for done in &finished {
-            let change = &plan.changes[g[done.node]];
+            let change = &changes[g[done.node]];
             match &done.result {
                 Ok(Some(spec)) => {
+                    for output in spec.outputs() {
+                        if !learned.contains(&output) {
+                            learned.push(output);
+                        }
+                    }
                     state.resources.insert(
                         change.id.clone(),
                         StateResource {
@@ -275,7 +327,7 @@ pub async fn apply<P: Provider>(
             outcome.save_error = Some(format!("{e:#}"));
         }
         for done in finished {
-            let change = &plan.changes[g[done.node]];
+            let change = &changes[g[done.node]];
             match done.result {
                 Ok(_) => {
                     observer.event(&Event::Finished {
@@ -316,7 +368,7 @@ pub async fn apply<P: Provider>(
                             continue;
                         }
                         skipped[n.index()] = true;
-                        let id = plan.changes[g[n]].id.clone();
+                        let id = changes[g[n]].id.clone();
                         observer.event(&Event::Skipped {
                             id: id.clone(),
                             because: change.id.clone(),
@@ -331,7 +383,7 @@ pub async fn apply<P: Provider>(
     let mut not_started: Vec<ResourceId> = g
         .node_indices()
         .filter(|n| !started[n.index()] && !skipped[n.index()])
-        .map(|n| plan.changes[g[n]].id.clone())
+        .map(|n| changes[g[n]].id.clone())
         .collect();
     not_started.sort();
     outcome.not_started = not_started;

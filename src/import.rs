@@ -203,7 +203,7 @@ mod tests {
                     block_public_policy: false,
                     restrict_public_buckets: false,
                 },
-                policy: json!({}),
+                policy: Some(json!({})),
             }),
             vec![],
         );

@@ -33,6 +33,7 @@
 //! the stages.
 #![warn(missing_docs)]
 
+pub mod activity;
 pub mod atomic_write;
 pub mod cli;
 pub mod commands;

@@ -2,17 +2,17 @@
 //!
 //! Owns the CloudFront side of a private issuer: the Origin Access Control (OAC), the
 //! distribution in front of the bucket, the bucket policy that admits only that
-//! distribution, the issuer URL `https://<distribution domain>`, the partitions where
-//! this works, and the *late values*: what AWS assigns only when the OAC and the
-//! distribution are made (their ids, the distribution's domain). Until then a spec holds
-//! a late token in their place (shown as "known after apply"); `fill` puts the real value
-//! in once apply has it. Must not do I/O.
+//! distribution, the issuer URL `https://<distribution domain>`, and the partitions where
+//! this works. What CloudFront assigns only when the OAC and the distribution are made
+//! (their ids, the distribution's domain) is written as a [`Late`] token until a refresh
+//! or apply knows it. Must not do I/O.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::iam_policy;
-use crate::resource::{Tags, UNKNOWN};
+use crate::resource::{
+    BucketPolicySpec, DistributionSpec, Late, OriginAccessControlSpec, Tags, UNKNOWN,
+};
 use crate::settings::Region;
 
 /// AWS's managed cache policy "CachingDisabled". The two documents are tiny and STS
@@ -34,61 +34,6 @@ pub const CLOUDFRONT_PRINCIPAL: &str = "cloudfront.amazonaws.com";
 /// Sid of the one statement of the bucket policy.
 pub const POLICY_SID: &str = "AllowCloudFrontReadOfTheIssuerDocuments";
 
-/// A value AWS assigns when a resource is made, which other resources need.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Late {
-    /// The OAC's id (the distribution's origin names it).
-    OacId,
-    /// The distribution's id (its ARN, which the bucket policy names, ends with it).
-    DistributionId,
-    /// The distribution's domain (`d111111abcdef8.cloudfront.net`): the issuer's host.
-    DistributionDomain,
-}
-
-impl Late {
-    /// Every late value.
-    pub const ALL: [Late; 3] = [Late::OacId, Late::DistributionId, Late::DistributionDomain];
-
-    /// What a spec holds until the value is known. Each token starts like [`UNKNOWN`]
-    /// (without its closing parenthesis), so a reader sees "known after apply" and
-    /// `contains_unknown` finds it, and each names its value, so `fill` knows which
-    /// value goes where. None contains another, and none needs escaping in JSON.
-    pub const fn token(self) -> &'static str {
-        match self {
-            Late::OacId => "(known after apply: origin access control id)",
-            Late::DistributionId => "(known after apply: distribution id)",
-            Late::DistributionDomain => "(known after apply: distribution domain)",
-        }
-    }
-}
-
-/// The common beginning of [`UNKNOWN`] and of every late token.
-pub const UNKNOWN_PREFIX: &str = "(known after apply";
-
-/// Whether `text` holds a value only known after apply (plain or late).
-pub fn contains_unknown(text: &str) -> bool {
-    text.contains(UNKNOWN_PREFIX)
-}
-
-/// The late values `text` waits for.
-pub fn late_in(text: &str) -> Vec<Late> {
-    Late::ALL
-        .into_iter()
-        .filter(|l| text.contains(l.token()))
-        .collect()
-}
-
-/// `text` with every late token whose value is in `values` replaced by that value.
-pub fn fill(text: &str, values: &[(Late, String)]) -> String {
-    let mut text = text.to_string();
-    for (late, value) in values {
-        if text.contains(late.token()) {
-            text = text.replace(late.token(), value);
-        }
-    }
-    text
-}
-
 /// Why a partition cannot have a private issuer, or `Ok` if it can.
 ///
 /// The issuer is `https://<distribution domain>`, so it needs CloudFront serving a
@@ -100,20 +45,20 @@ pub fn check_partition(region: &Region) -> Result<(), String> {
     match region.partition {
         "aws" => Ok(()),
         "aws-us-gov" => Err(format!(
-            "--create-private-s3-bucket: region {} is in AWS GovCloud (US), which has no \
+            "region {} is in AWS GovCloud (US), which has no \
              CloudFront; a private issuer there is not supported. Use a public bucket (drop \
              the flag) or a commercial region",
             region.name
         )),
         "aws-cn" => Err(format!(
-            "--create-private-s3-bucket: region {} is in the AWS China regions, where CloudFront \
+            "region {} is in the AWS China regions, where CloudFront \
              serves content only under an ICP-recorded alternate domain name, not under the \
              distribution's own domain that this mode makes the issuer; a private issuer there \
              is not supported. Use a public bucket (drop the flag)",
             region.name
         )),
         other => Err(format!(
-            "--create-private-s3-bucket: partition {other} (region {}) is not known to offer \
+            "partition {other} (region {}) is not known to offer \
              CloudFront with origin access control; a private issuer there is not supported",
             region.name
         )),
@@ -161,65 +106,6 @@ pub fn bucket_policy(partition: &str, bucket: &str, objects: &[&str], distributi
             "Condition": { "StringEquals": { "AWS:SourceArn": distribution } },
         }],
     }))
-}
-
-/// The CloudFront Origin Access Control: how the distribution signs its reads of the
-/// bucket. OACs carry no tags; the description holds the cluster's ownership tag key, as
-/// ccoctl's origin access identities carry it in their comment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OriginAccessControlSpec {
-    /// Name, unique in the account (`<name>-oidc`, like the bucket).
-    pub name: String,
-    /// `openshift.io/cloud-credential-operator/<name>`: the ownership marker.
-    pub description: String,
-    /// `s3`.
-    pub origin_type: String,
-    /// `always`.
-    pub signing_behavior: String,
-    /// `sigv4`.
-    pub signing_protocol: String,
-    /// Id CloudFront assigned, or [`Late::OacId`]'s token before it exists.
-    pub id: String,
-}
-
-/// The CloudFront distribution serving the bucket's two documents under its own domain.
-/// Only the attributes stsform sets are here; the rest of the distribution's
-/// configuration is left as CloudFront has it (updates change only these).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DistributionSpec {
-    /// Id CloudFront assigned (or [`Late::DistributionId`]'s token).
-    pub id: String,
-    /// `arn:<partition>:cloudfront::<account>:distribution/<id>`.
-    pub arn: String,
-    /// `<random>.cloudfront.net` (or [`Late::DistributionDomain`]'s token): the issuer host.
-    pub domain_name: String,
-    /// `openshift.io/cloud-credential-operator/<name>` (as ccoctl writes it).
-    pub comment: String,
-    /// The bucket's regional endpoint: the origin of the default cache behaviour.
-    pub origin_domain: String,
-    /// The OAC that origin signs with (its id, or [`Late::OacId`]'s token).
-    pub origin_access_control_id: String,
-    /// Serving; `destroy` disables it before deleting it.
-    pub enabled: bool,
-    /// `https-only`.
-    pub viewer_protocol_policy: String,
-    /// The default cache behaviour's cache policy ([`CACHING_DISABLED`]).
-    pub cache_policy_id: String,
-    /// Ownership and user tags.
-    pub tags: Tags,
-}
-
-/// The bucket policy of a private issuer, kept apart from the bucket because it names
-/// the distribution, which is made after the bucket (its origin).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketPolicySpec {
-    /// Bucket name.
-    pub bucket: String,
-    /// Bucket region.
-    pub region: String,
-    /// The policy (canonical JSON).
-    #[serde(with = "crate::resource::json_string")]
-    pub policy: Value,
 }
 
 /// What is known of a private issuer already made (from the state or AWS).
@@ -315,6 +201,7 @@ pub fn derive(inputs: Inputs<'_>, known: &Known) -> Private {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::{contains_unknown, fill, late_in};
 
     fn region(name: &str) -> Region {
         Region::parse(name).unwrap()
@@ -338,7 +225,8 @@ mod tests {
     fn late_tokens_read_as_unknown_and_are_told_apart() {
         for late in Late::ALL {
             assert!(contains_unknown(late.token()), "{late:?}");
-            assert!(late.token().starts_with(UNKNOWN_PREFIX));
+            // Not the plain marker: a late value is not what an offline plan lacks.
+            assert!(!late.token().contains(UNKNOWN), "{late:?}");
             // A token never contains another, so filling one never damages another.
             for other in Late::ALL.into_iter().filter(|o| *o != late) {
                 assert!(!late.token().contains(other.token()));
@@ -477,7 +365,7 @@ mod tests {
         check_partition(&region("us-east-1")).unwrap();
         let gov = check_partition(&region("us-gov-west-1")).unwrap_err();
         assert!(
-            gov.contains("--create-private-s3-bucket") && gov.contains("GovCloud"),
+            gov.contains("GovCloud") && gov.contains("no CloudFront"),
             "{gov}"
         );
         let cn = check_partition(&region("cn-north-1")).unwrap_err();

@@ -17,9 +17,10 @@ use crate::discover;
 use crate::execute::{self, Controls, Outcome};
 use crate::graph;
 use crate::plan::{self, Observed, Plan};
+use crate::private_issuer;
 use crate::provider::Provider;
 use crate::refresh;
-use crate::resource::Spec;
+use crate::resource::{Spec, contains_unknown};
 use crate::settings::Settings;
 use crate::state::{SaveState, State};
 
@@ -93,7 +94,7 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
         _ => None,
     });
     // A provider about to be adopted (found tagged, not in the state) keeps its own too.
-    let issuer = desired::issuer_url(&inputs.settings);
+    let issuer = desired::issuer(&inputs.settings, &private_known(observed));
     let adopted = || {
         observed
             .discovery
@@ -105,6 +106,34 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
             })
     };
     recorded.or_else(adopted).unwrap_or_default()
+}
+
+/// What AWS assigned a private issuer's OAC and distribution, as far as the state (live
+/// after a refresh, as recorded without one) or the discovery scan knows it. Derive fills
+/// these in instead of late tokens; what is gone is unknown again (a new distribution
+/// gets a new domain).
+pub fn private_known(observed: &Observed) -> private_issuer::Known {
+    let live = observed.resources.values().filter_map(|o| o.live.as_ref());
+    let found = observed.discovery.tagged.values().map(|f| &f.spec);
+    let mut known = private_issuer::Known::default();
+    for spec in live.chain(found) {
+        match spec {
+            Spec::CloudFrontOriginAccessControl(o)
+                if known.oac_id.is_none() && !contains_unknown(&o.id) =>
+            {
+                known.oac_id = Some(o.id.clone());
+            }
+            Spec::CloudFrontDistribution(d)
+                if known.distribution.is_none()
+                    && !contains_unknown(&d.id)
+                    && !contains_unknown(&d.domain_name) =>
+            {
+                known.distribution = Some((d.id.clone(), d.domain_name.clone()));
+            }
+            _ => {}
+        }
+    }
+    known
 }
 
 /// Refreshes (unless `refresh` is false) and computes the plan.
@@ -145,29 +174,29 @@ pub async fn plan<P: Provider>(
     };
     let refresh_time = started.elapsed();
     let reads = if refresh { state.resources.len() } else { 0 };
-    let derive = |observed: &Observed| -> Result<Desired> {
+    let facts = |observed: &Observed| Facts {
+        account_id: account.clone(),
+        signing_key: inputs.signing_key.clone(),
+        thumbprints: thumbprints(inputs, observed),
+        private: private_known(observed),
+    };
+    let derive = |facts: &Facts| -> Result<Desired> {
         Ok(match mode {
             Mode::Destroy => Desired::empty(),
-            Mode::Apply => desired::derive(
-                &inputs.requests,
-                &inputs.settings,
-                &Facts {
-                    account_id: account.clone(),
-                    signing_key: inputs.signing_key.clone(),
-                    thumbprints: thumbprints(inputs, observed),
-                },
-            )?,
+            Mode::Apply => desired::derive(&inputs.requests, &inputs.settings, facts)?,
         })
     };
-    let mut desired = derive(&observed)?;
+    let before = facts(&observed);
+    let mut desired = derive(&before)?;
     let mut observed = observed;
     if refresh {
-        let before = thumbprints(inputs, &observed);
         observed.discovery = discovery(inputs, provider, &state, &desired, parallelism).await?;
-        // Derive is pure and cheap: run it again when an adopted provider's thumbprints
-        // are the only ones known (discovery needs the desired ids, derive the facts).
-        if thumbprints(inputs, &observed) != before {
-            desired = derive(&observed)?;
+        // Derive is pure and cheap: run it again when the scan told it something new (an
+        // adopted provider's thumbprints, a private issuer's distribution made by an
+        // interrupted apply): discovery needs the desired ids, derive the facts.
+        let after = facts(&observed);
+        if after != before {
+            desired = derive(&after)?;
         }
     }
     let mut plan = plan::compute_with(&desired, &observed, inputs.include_unmanaged);
@@ -242,8 +271,16 @@ pub async fn apply<P: Provider>(
     state_file: &impl SaveState,
     controls: Controls<'_>,
 ) -> Result<(Outcome, State)> {
-    if planned.plan.has_unknowns() {
-        bail!("the plan still has values only known after apply; it cannot be applied as is");
+    let unresolvable = planned.plan.unresolvable();
+    if !unresolvable.is_empty() {
+        bail!(
+            "the plan still has values only known after apply that this apply cannot learn ({}); it cannot be applied as is",
+            unresolvable
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     // Start from what AWS holds now, so no save ever claims what is gone.
     let mut state = refresh::refreshed_state(&planned.state, &planned.observed);
@@ -280,15 +317,13 @@ pub async fn import<P: Provider>(
 ) -> Result<crate::import::Report> {
     let settings = &inputs.settings;
     let account = provider.account_id().await?;
-    let desired = desired::derive(
-        &inputs.requests,
-        settings,
-        &Facts {
-            account_id: Some(account),
-            signing_key: inputs.signing_key.clone(),
-            thumbprints: Vec::new(),
-        },
-    )?;
+    let mut facts = Facts {
+        account_id: Some(account),
+        signing_key: inputs.signing_key.clone(),
+        thumbprints: Vec::new(),
+        private: private_issuer::Known::default(),
+    };
+    let mut desired = desired::derive(&inputs.requests, settings, &facts)?;
     let mut local = std::collections::BTreeMap::new();
     for (id, resource) in &desired.resources {
         if !id.kind.is_remote() {
@@ -307,6 +342,16 @@ pub async fn import<P: Provider>(
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
     })?;
+    // A private issuer's ids (the OIDC provider's is its distribution's domain) are known
+    // once the scan has found its distribution.
+    let observed = Observed {
+        discovery: found.clone(),
+        ..Observed::default()
+    };
+    facts.private = private_known(&observed);
+    if facts.private != private_issuer::Known::default() {
+        desired = desired::derive(&inputs.requests, settings, &facts)?;
+    }
     Ok(crate::import::record(&desired, &local, &found, state))
 }
 
@@ -372,7 +417,8 @@ pub fn key_for_saved_plan(
     settings: &Settings,
     key: KeyMaterial,
 ) -> Result<Option<crate::keypair::PrivateKey>> {
-    if !plan.has_unknowns() {
+    // Late values (a private issuer's distribution) are apply's to fill in, not the key's.
+    if !plan.has_plain_unknowns() {
         return Ok(key.private);
     }
     let generated = signing_key(settings, true)?;

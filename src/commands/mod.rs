@@ -275,6 +275,7 @@ fn graph(args: &ClusterArgs) -> Result<()> {
         account_id: None,
         signing_key: inputs.signing_key.clone(),
         thumbprints: inputs.settings.thumbprint.iter().cloned().collect(),
+        private: Default::default(),
     };
     let desired = desired::derive(&inputs.requests, &inputs.settings, &facts)?;
     Stdout.write_all(crate::graph::desired_dot(&desired).as_bytes())?;

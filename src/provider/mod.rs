@@ -12,6 +12,7 @@ use std::future::Future;
 use crate::resource::{Resource, ResourceId, Spec, Tags};
 
 pub mod aws;
+pub mod distribution_delete;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod local;
@@ -126,6 +127,19 @@ pub enum Listing {
         /// Role name.
         role: String,
     },
+    /// Ids of the CloudFront distributions with an origin at `origin_domain`
+    /// (ListDistributions, every page: the summaries name the origins, so no distribution
+    /// of the account needs a call of its own).
+    Distributions {
+        /// The bucket's regional endpoint (`<bucket>.s3.<region>.<dns suffix>`).
+        origin_domain: String,
+    },
+    /// Ids of the CloudFront Origin Access Controls named `name` (ListOriginAccessControls,
+    /// every page; names are unique in an account).
+    OriginAccessControls {
+        /// OAC name.
+        name: String,
+    },
 }
 
 impl Listing {
@@ -142,6 +156,12 @@ impl Listing {
             }
             Listing::InlinePolicies { role } | Listing::AttachedPolicies { role } => {
                 ResourceId::new(ResourceKind::IamRole, role)
+            }
+            Listing::Distributions { .. } => {
+                ResourceId::new(ResourceKind::CloudFrontDistribution, "*")
+            }
+            Listing::OriginAccessControls { name } => {
+                ResourceId::new(ResourceKind::CloudFrontOriginAccessControl, name)
             }
         }
     }

@@ -49,6 +49,10 @@ pub struct Settings {
     pub tags: Tags,
     /// OIDC provider thumbprint to set instead of computing one (uppercase hex SHA-1).
     pub thumbprint: Option<String>,
+    /// A private issuer (`--create-private-s3-bucket`, ccoctl's flag): the bucket blocks
+    /// all public access and a CloudFront distribution serves the documents; the issuer
+    /// is `https://<distribution domain>` (see `private_issuer`).
+    pub create_private_s3_bucket: bool,
 }
 
 impl Settings {
@@ -102,6 +106,8 @@ pub struct SettingsInput {
     pub request_set: Option<String>,
     /// `--thumbprint`.
     pub thumbprint: Option<String>,
+    /// `--create-private-s3-bucket` (only `true` overrides the file).
+    pub create_private_s3_bucket: bool,
     /// `--config`.
     pub config: Option<PathBuf>,
     /// `--user-tags`, one `key=value` per item.
@@ -123,6 +129,7 @@ pub struct ConfigFile {
     identity_provider_arn: Option<String>,
     request_set: Option<String>,
     thumbprint: Option<String>,
+    create_private_s3_bucket: Option<bool>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -268,6 +275,22 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         ));
     }
     let tags = user_tags(input, &file, &name, &config_name, &mut errors);
+    let private = input.create_private_s3_bucket || file.create_private_s3_bucket.unwrap_or(false);
+    if private {
+        if idp.is_some() {
+            errors.push(InputError::new(
+                "--create-private-s3-bucket",
+                "a day-2 run (--identity-provider-arn) manages roles only, against a provider it \
+                 does not own; the private bucket and its distribution belong to the cluster's \
+                 own run",
+            ));
+        }
+        if let Some(region) = &region
+            && let Err(e) = crate::private_issuer::check_partition(region)
+        {
+            errors.push(InputError::new("--create-private-s3-bucket", e));
+        }
+    }
 
     if !errors.is_empty() {
         return Err(InputErrors(errors));
@@ -319,6 +342,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         request_set,
         tags,
         thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
+        create_private_s3_bucket: private,
     })
 }
 

@@ -242,7 +242,7 @@ fn oidc_documents_provider_and_bucket() {
     assert_eq!(b.region, "us-east-2");
     assert!(b.public_access_block.block_public_acls && !b.public_access_block.block_public_policy);
     assert_eq!(
-        b.policy["Statement"][0]["Resource"],
+        b.policy.as_ref().unwrap()["Statement"][0]["Resource"],
         json!(["arn:aws:s3:::prod-east-oidc/*"])
     );
     assert_eq!(b.tags.len(), 2);
@@ -357,7 +357,7 @@ fn china_and_govcloud_partitions_name_everything_right() {
         panic!()
     };
     assert_eq!(
-        b.policy["Statement"][0]["Resource"],
+        b.policy.as_ref().unwrap()["Statement"][0]["Resource"],
         json!(["arn:aws-cn:s3:::c1-oidc/*"])
     );
 
@@ -430,7 +430,7 @@ fn china_and_govcloud_partitions_name_everything_right() {
         panic!()
     };
     assert_eq!(
-        b.policy["Statement"][0]["Resource"],
+        b.policy.as_ref().unwrap()["Statement"][0]["Resource"],
         json!(["arn:aws-us-gov:s3:::g1-oidc/*"])
     );
     let Spec::File(secret) = spec(&d, ResourceKind::File, manifest) else {

@@ -33,18 +33,28 @@ impl Account for FakeAccount {
 
     async fn inventory(&self, name: &str) -> BTreeSet<String> {
         let prefix = format!("{name}-");
+        let key = stsform::ownership::tag_key(name);
         self.0
             .snapshot()
             .into_iter()
-            .filter(|(id, _)| id.name.starts_with(&prefix))
-            .map(|(id, spec)| match spec {
-                Spec::S3Bucket(b) => format!("bucket:{}", b.name),
-                Spec::S3Object(o) => format!("object:{}/{}", o.bucket, o.key),
+            // A private issuer's provider is named by its distribution's domain: it is the
+            // cluster's by its tag.
+            .filter(|(id, spec)| {
+                id.name.starts_with(&prefix)
+                    || matches!(spec, Spec::IamOidcProvider(p) if p.tags.contains_key(&key))
+            })
+            .filter_map(|(id, spec)| match spec {
+                Spec::S3Bucket(b) => Some(format!("bucket:{}", b.name)),
+                // Part of its bucket in the inventory's notation (as a public bucket's is).
+                Spec::S3BucketPolicy(_) => None,
+                Spec::S3Object(o) => Some(format!("object:{}/{}", o.bucket, o.key)),
                 Spec::IamOidcProvider(p) => {
-                    format!("provider:{}", p.url.trim_start_matches("https://"))
+                    Some(format!("provider:{}", p.url.trim_start_matches("https://")))
                 }
-                Spec::IamRole(r) => format!("role:{}", r.name),
-                Spec::IamRolePolicy(p) => format!("role_policy:{}/{}", p.role, p.name),
+                Spec::IamRole(r) => Some(format!("role:{}", r.name)),
+                Spec::IamRolePolicy(p) => Some(format!("role_policy:{}/{}", p.role, p.name)),
+                Spec::CloudFrontOriginAccessControl(o) => Some(format!("oac:{}", o.name)),
+                Spec::CloudFrontDistribution(_) => Some(format!("distribution:{}", id.name)),
                 other => panic!("{id}: local kind in the fake cloud: {other:?}"),
             })
             .collect()
@@ -76,7 +86,7 @@ impl Account for FakeAccount {
         let Spec::S3Bucket(mut b) = self.get(ResourceKind::S3Bucket, bucket) else {
             unreachable!()
         };
-        b.policy = stsform::iam_policy::parse_aws_document(document).unwrap();
+        b.policy = Some(stsform::iam_policy::parse_aws_document(document).unwrap());
         self.0.set(
             &ResourceId::new(ResourceKind::S3Bucket, bucket),
             Some(Spec::S3Bucket(b)),
@@ -130,7 +140,7 @@ impl Account for FakeAccount {
                 block_public_policy: true,
                 restrict_public_buckets: true,
             },
-            policy: serde_json::Value::Null,
+            policy: Some(serde_json::Value::Null),
         };
         self.0.set(
             &ResourceId::new(ResourceKind::S3Bucket, bucket),
@@ -192,7 +202,7 @@ impl Account for FakeAccount {
                 block_public_policy: false,
                 restrict_public_buckets: false,
             },
-            policy: serde_json::Value::Null,
+            policy: Some(serde_json::Value::Null),
         };
         self.0.set(
             &ResourceId::new(ResourceKind::S3Bucket, bucket),

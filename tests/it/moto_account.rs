@@ -16,6 +16,7 @@ const REGION: &str = "us-east-2";
 pub struct MotoAccount {
     s3: aws_sdk_s3::Client,
     iam: aws_sdk_iam::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
     providers: Arc<Mutex<Vec<Arc<AwsProvider>>>>,
 }
 
@@ -32,6 +33,7 @@ impl MotoAccount {
         MotoAccount {
             s3,
             iam,
+            cloudfront: crate::support::cloudfront_client(&url),
             providers: Arc::default(),
         }
     }
@@ -112,11 +114,70 @@ impl Account for MotoAccount {
             .send()
             .await
             .unwrap();
+        let key = stsform::ownership::tag_key(name);
         for p in providers.open_id_connect_provider_list() {
             let arn = p.arn().unwrap_or_default();
             let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
-            if host.starts_with(&prefix) {
+            // A private issuer's provider is named by its distribution's domain: it is the
+            // cluster's by its tag.
+            let ours = host.starts_with(&prefix)
+                || (host.ends_with(".cloudfront.net")
+                    && self
+                        .iam
+                        .get_open_id_connect_provider()
+                        .open_id_connect_provider_arn(arn)
+                        .send()
+                        .await
+                        .is_ok_and(|p| p.tags().iter().any(|t| t.key() == key)));
+            if ours {
                 out.insert(format!("provider:{host}"));
+            }
+        }
+        // A private issuer's distribution (by its origin, the cluster's bucket) and OAC.
+        let origin = format!("{name}-oidc.s3.");
+        let mut marker = None;
+        loop {
+            let page = self
+                .cloudfront
+                .list_distributions()
+                .set_marker(marker)
+                .send()
+                .await
+                .unwrap();
+            let Some(list) = page.distribution_list() else {
+                break;
+            };
+            for d in list.items() {
+                let fronts_bucket = d.origins().is_some_and(|o| {
+                    o.items()
+                        .iter()
+                        .any(|o| o.domain_name().starts_with(&origin))
+                });
+                if fronts_bucket {
+                    out.insert(format!("distribution:{name}-oidc"));
+                }
+            }
+            marker = list
+                .next_marker()
+                .filter(|_| list.is_truncated())
+                .map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        let oacs = self
+            .cloudfront
+            .list_origin_access_controls()
+            .send()
+            .await
+            .unwrap();
+        for o in oacs
+            .origin_access_control_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+        {
+            if o.name() == format!("{name}-oidc") {
+                out.insert(format!("oac:{}", o.name()));
             }
         }
         out

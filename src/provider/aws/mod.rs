@@ -1,4 +1,4 @@
-//! The real provider: AWS S3, IAM and STS through the AWS SDK for Rust.
+//! The real provider: AWS S3, IAM, STS and CloudFront through the AWS SDK for Rust.
 //!
 //! Its clients come from the one SDK configuration in `sdk` (with `state::s3`, the only
 //! other code that imports `aws_sdk_*`); no SDK type leaves this module. One file per
@@ -7,11 +7,14 @@
 //! there" included) and the eventual-consistency retry helper. Whether a resource found
 //! in AWS is the cluster's is `ownership`'s rule.
 
+mod cloudfront_distribution;
+mod cloudfront_oac;
 mod iam_oidc_provider;
 mod iam_role;
 mod iam_role_policy;
 mod listing;
 mod s3_bucket;
+mod s3_bucket_policy;
 mod s3_object;
 mod tags;
 
@@ -60,6 +63,7 @@ pub struct AwsProvider {
     s3_other: Mutex<BTreeMap<String, aws_sdk_s3::Client>>,
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
     local: LocalFiles,
     reads: AtomicUsize,
     writes: AtomicUsize,
@@ -79,6 +83,7 @@ impl AwsProvider {
             s3_other: Mutex::default(),
             iam: sdk.iam(),
             sts: sdk.sts(),
+            cloudfront: sdk.cloudfront(),
             sdk,
             local: LocalFiles::new(key),
             reads: AtomicUsize::new(0),
@@ -259,7 +264,19 @@ impl Provider for AwsProvider {
         Ok(match recorded {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.read(id, recorded),
             Spec::S3Bucket(b) => self.read_bucket(id, b).await?.map(Spec::S3Bucket),
+            Spec::S3BucketPolicy(p) => self
+                .read_bucket_policy(id, p)
+                .await?
+                .map(Spec::S3BucketPolicy),
             Spec::S3Object(o) => self.read_object(id, o).await?.map(Spec::S3Object),
+            Spec::CloudFrontOriginAccessControl(o) => self
+                .read_oac(id, o)
+                .await?
+                .map(Spec::CloudFrontOriginAccessControl),
+            Spec::CloudFrontDistribution(d) => self
+                .read_distribution(id, d)
+                .await?
+                .map(Spec::CloudFrontDistribution),
             Spec::IamOidcProvider(p) => self
                 .read_oidc_provider(id, p)
                 .await?
@@ -271,10 +288,18 @@ impl Provider for AwsProvider {
 
     async fn create(&self, resource: &Resource) -> ProviderResult<Spec> {
         let id = &resource.id;
+        known(resource)?;
         Ok(match &resource.spec {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.write(resource),
             Spec::S3Bucket(b) => Spec::S3Bucket(self.create_bucket(id, b).await?),
+            Spec::S3BucketPolicy(p) => Spec::S3BucketPolicy(self.put_bucket_policy(id, p).await?),
             Spec::S3Object(o) => Spec::S3Object(self.put_object(id, o).await?),
+            Spec::CloudFrontOriginAccessControl(o) => {
+                Spec::CloudFrontOriginAccessControl(self.create_oac(id, o).await?)
+            }
+            Spec::CloudFrontDistribution(d) => {
+                Spec::CloudFrontDistribution(self.create_distribution(id, d).await?)
+            }
             Spec::IamOidcProvider(p) => {
                 Spec::IamOidcProvider(self.create_oidc_provider(id, p).await?)
             }
@@ -285,12 +310,22 @@ impl Provider for AwsProvider {
 
     async fn update(&self, resource: &Resource, before: &Spec) -> ProviderResult<Spec> {
         let id = &resource.id;
+        known(resource)?;
         Ok(match (&resource.spec, before) {
             (Spec::KeyPair(_) | Spec::File(_), _) => return self.local.write(resource),
             (Spec::S3Bucket(b), Spec::S3Bucket(old)) => {
                 Spec::S3Bucket(self.update_bucket(id, b, old).await?)
             }
+            (Spec::S3BucketPolicy(p), _) => {
+                Spec::S3BucketPolicy(self.put_bucket_policy(id, p).await?)
+            }
             (Spec::S3Object(o), _) => Spec::S3Object(self.put_object(id, o).await?),
+            (Spec::CloudFrontOriginAccessControl(o), Spec::CloudFrontOriginAccessControl(old)) => {
+                Spec::CloudFrontOriginAccessControl(self.update_oac(id, o, old).await?)
+            }
+            (Spec::CloudFrontDistribution(d), Spec::CloudFrontDistribution(old)) => {
+                Spec::CloudFrontDistribution(self.update_distribution(id, d, old).await?)
+            }
             (Spec::IamOidcProvider(p), Spec::IamOidcProvider(old)) => {
                 Spec::IamOidcProvider(self.update_oidc_provider(id, p, old).await?)
             }
@@ -315,7 +350,10 @@ impl Provider for AwsProvider {
         match before {
             Spec::KeyPair(_) | Spec::File(_) => self.local.delete(id, before),
             Spec::S3Bucket(b) => self.delete_bucket(id, b).await,
+            Spec::S3BucketPolicy(p) => self.delete_bucket_policy(id, p).await,
             Spec::S3Object(o) => self.delete_object(id, o).await,
+            Spec::CloudFrontOriginAccessControl(o) => self.delete_oac(id, o).await,
+            Spec::CloudFrontDistribution(d) => self.delete_distribution(id, d).await,
             Spec::IamOidcProvider(p) => self.delete_oidc_provider(id, p).await,
             Spec::IamRole(r) => self.delete_role(id, r).await,
             Spec::IamRolePolicy(p) => self.delete_role_policy(id, p).await,
@@ -358,6 +396,26 @@ impl Sts for AwsProvider {
                 message: "the response names no assumed role".into(),
             })
     }
+}
+
+/// Refuses a resource that still waits for a value only apply learns (a late token): apply
+/// fills those in before it calls the provider, so one left is a bug, and AWS must never
+/// see the token.
+fn known(resource: &Resource) -> ProviderResult<()> {
+    let late = resource.spec.late_values();
+    if late.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderError::Invalid {
+        id: resource.id.clone(),
+        message: format!(
+            "still waits for {}: apply fills it in once the resource that makes it exists",
+            late.iter()
+                .map(|l| l.token())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 /// A request the SDK's builder rejected (a required field missing): a bug, not AWS.
