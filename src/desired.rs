@@ -2,7 +2,8 @@
 //!
 //! Owns ccoctl-compatible naming (bucket `N-oidc`, roles `N-<ns>-<secret>` cut to 64
 //! bytes, policy name = role name), every document's content and the explicit
-//! `depends_on` edges. Must not do I/O, read the clock or use randomness: the same
+//! `depends_on` edges; a private issuer's CloudFront resources and issuer URL come from
+//! `private_issuer`, and what names the issuer waits for the distribution. Must not do I/O, read the clock or use randomness: the same
 //! inputs always give the same `Desired`. Values AWS assigns arrive as `Facts`.
 
 use std::collections::BTreeMap;

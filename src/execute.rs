@@ -255,18 +255,18 @@ pub async fn apply<P: Provider>(
             ));
         }
         let joined = loop {
+            // The stop flag is a plain bool: passed on to the running changes whenever the
+            // loop wakes (a note, or the poll below), so a change that waits
+            // (`activity::sleep_unless_stopped`) hears it at once.
+            if stop.load(Ordering::SeqCst) && !*stop_tx.borrow() {
+                let _ = stop_tx.send(true);
+            }
             tokio::select! {
                 joined = running.join_next() => break joined,
                 Some((id, message)) = notes.recv() => {
                     observer.event(&Event::Note { id, message });
                 }
-                // The stop flag is a plain bool: look at it often enough for a change
-                // that waits (`activity::sleep_unless_stopped`) to hear it at once.
-                () = tokio::time::sleep(STOP_POLL), if !*stop_tx.borrow() => {
-                    if stop.load(Ordering::SeqCst) {
-                        let _ = stop_tx.send(true);
-                    }
-                }
+                () = tokio::time::sleep(STOP_POLL), if !*stop_tx.borrow() => {}
             }
         };
         let Some(joined) = joined else {

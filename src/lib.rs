@@ -5,11 +5,12 @@
 //! ```text
 //! requests dir ─ credentials_request::load (dir → documents → validate) ─▶ [CredentialsRequest]
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
-//!                     desired::derive (pure) ─▶ Desired
+//!                     desired::derive (pure; a private issuer's CloudFront part from private_issuer) ─▶ Desired
 //! state (file or S3) ─ state::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
 //! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
-//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule) ─▶ State saved per change
+//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule;
+//!                                    fills in what CloudFront assigns as it learns it) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
 //! import = derive + discover ─ import::record ─▶ State
 //! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
@@ -29,8 +30,9 @@
 //!
 //! `provider` is the only door to AWS resources and local files (`provider::aws`, and
 //! `provider::fake` for tests, behind the `test-support` feature); `state::s3` reads and
-//! writes a remote state's objects; both build their clients from `sdk`. `commands` wires
-//! the stages.
+//! writes a remote state's objects; both build their clients from `sdk`. A change that
+//! waits (a distribution being disabled) reports progress and hears a stop through
+//! `activity`. `commands` wires the stages.
 #![warn(missing_docs)]
 
 pub mod activity;

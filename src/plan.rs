@@ -601,6 +601,43 @@ mod tests {
     }
 
     #[test]
+    fn late_values_are_resolvable_only_when_the_plan_makes_them() {
+        use crate::resource::{Late, OidcProviderSpec};
+        let provider = ResourceId::new(
+            ResourceKind::IamOidcProvider,
+            Late::DistributionDomain.token(),
+        );
+        let mut d = Desired::default();
+        d.resources.insert(
+            provider.clone(),
+            Resource {
+                id: provider.clone(),
+                spec: Spec::IamOidcProvider(OidcProviderSpec {
+                    url: format!("https://{}", Late::DistributionDomain.token()),
+                    arn: String::new(),
+                    client_ids: vec![],
+                    thumbprints: vec![],
+                    tags: Tags::new(),
+                }),
+                depends_on: vec![],
+            },
+        );
+        let plan = compute(&d, &Observed::default());
+        assert!(plan.has_unknowns() && !plan.has_plain_unknowns());
+        // No distribution is made by this plan: nothing can tell the domain.
+        assert_eq!(plan.unresolvable(), [&provider]);
+
+        let filled =
+            plan.changes[0].filled(&[(Late::DistributionDomain, "d1.cloudfront.net".to_string())]);
+        assert_eq!(filled.id.name, "d1.cloudfront.net");
+        let Some(Spec::IamOidcProvider(p)) = &filled.after else {
+            panic!()
+        };
+        assert_eq!(p.url, "https://d1.cloudfront.net");
+        assert!(filled.attributes.iter().any(|a| a.name == "url"));
+    }
+
+    #[test]
     fn found_and_desired_is_adopted_counted_once_and_updated_only_if_it_differs() {
         let d = desired(&[("c1-a", "same"), ("c1-b", "wanted")]);
         let o = found(&[("c1-a", "same"), ("c1-b", "found")]);

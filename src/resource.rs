@@ -1,8 +1,10 @@
 //! The resource model: what stsform manages, named and typed.
 //!
 //! Owns `ResourceId`, `ResourceKind`, the typed `Spec` of every kind and `Resource`
-//! (id + spec + explicit `depends_on`). It is plain data: no I/O, no AWS, no planning.
-//! `desired` builds these values, `state` stores them, `plan` compares them.
+//! (id + spec + explicit `depends_on`), and the values only known after apply
+//! ([`UNKNOWN`], and the [`Late`] tokens of what CloudFront assigns, filled in once
+//! known). It is plain data: no I/O, no AWS, no planning. `desired` builds these values,
+//! `state` stores them, `plan` compares them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,6 +51,12 @@ impl Late {
             Late::DistributionDomain => "(known after apply: distribution domain)",
         }
     }
+}
+
+/// Whether `text` is, as a whole, a value only known after apply ([`UNKNOWN`] or a
+/// [`Late`] token): renderers show it bare, not as a string.
+pub fn is_unknown(text: &str) -> bool {
+    text == UNKNOWN || Late::ALL.iter().any(|l| l.token() == text)
 }
 
 /// Whether `text` holds a value only known after apply ([`UNKNOWN`] or a [`Late`] token).
@@ -527,6 +535,16 @@ impl Spec {
         late_in(&self.attributes().to_string())
     }
 
+    /// The late values this spec needs from other resources before it can be made: its
+    /// late values but those making it assigns (an OAC's own id).
+    pub fn waits_for(&self) -> Vec<Late> {
+        let own = self.makes();
+        self.late_values()
+            .into_iter()
+            .filter(|l| !own.contains(l))
+            .collect()
+    }
+
     /// The late values CloudFront assigns when it makes this resource.
     pub fn makes(&self) -> Vec<Late> {
         match self {
@@ -678,5 +696,101 @@ mod tests {
             spec
         );
         assert!(spec.display_attributes()["document"].is_object());
+    }
+
+    fn distribution(id: &str, domain: &str, oac: &str) -> Spec {
+        Spec::CloudFrontDistribution(DistributionSpec {
+            id: id.into(),
+            arn: format!("arn:aws:cloudfront::123456789012:distribution/{id}"),
+            domain_name: domain.into(),
+            comment: String::new(),
+            origin_domain: "c-oidc.s3.us-east-1.amazonaws.com".into(),
+            origin_access_control_id: oac.into(),
+            enabled: true,
+            viewer_protocol_policy: "https-only".into(),
+            cache_policy_id: String::new(),
+            tags: Tags::new(),
+        })
+    }
+
+    #[test]
+    fn late_values_are_waited_for_made_and_filled_in() {
+        let planned = distribution(
+            Late::DistributionId.token(),
+            Late::DistributionDomain.token(),
+            Late::OacId.token(),
+        );
+        assert!(planned.has_unknown() && !planned.has_plain_unknown());
+        assert_eq!(planned.late_values(), Late::ALL);
+        // Its own id and domain it makes; the OAC's id it needs first.
+        assert_eq!(planned.waits_for(), [Late::OacId]);
+        assert_eq!(
+            planned.makes(),
+            [Late::DistributionId, Late::DistributionDomain]
+        );
+        // Nothing is learnt from a spec still holding tokens.
+        assert!(planned.outputs().is_empty());
+
+        let oac = [(Late::OacId, "E1OAC".to_string())];
+        let Spec::CloudFrontDistribution(filled) = planned.filled(&oac) else {
+            panic!()
+        };
+        assert_eq!(filled.origin_access_control_id, "E1OAC");
+        assert_eq!(filled.id, Late::DistributionId.token());
+        assert!(filled.arn.ends_with(Late::DistributionId.token()));
+
+        let made = distribution("EDIST", "d1.cloudfront.net", "E1OAC");
+        assert_eq!(
+            made.outputs(),
+            [
+                (Late::DistributionId, "EDIST".to_string()),
+                (Late::DistributionDomain, "d1.cloudfront.net".to_string())
+            ]
+        );
+        let provider = ResourceId::new(
+            ResourceKind::IamOidcProvider,
+            Late::DistributionDomain.token(),
+        );
+        assert_eq!(
+            provider.filled(&made.outputs()).to_string(),
+            "iam_oidc_provider.d1.cloudfront.net"
+        );
+        assert!(is_unknown(UNKNOWN) && is_unknown(Late::OacId.token()));
+        assert!(!is_unknown(
+            "https://(known after apply: distribution domain)"
+        ));
+    }
+
+    #[test]
+    fn a_public_bucket_policy_is_stored_and_a_private_one_is_not_the_buckets() {
+        let bucket = |policy| {
+            Spec::S3Bucket(BucketSpec {
+                name: "c-oidc".into(),
+                region: "us-east-1".into(),
+                tags: Tags::new(),
+                public_access_block: PublicAccessBlock {
+                    block_public_acls: true,
+                    ignore_public_acls: true,
+                    block_public_policy: true,
+                    restrict_public_buckets: true,
+                },
+                policy,
+            })
+        };
+        let private = bucket(None);
+        let attrs = private.attributes();
+        assert!(attrs.get("policy").is_none(), "{attrs}");
+        assert_eq!(
+            Spec::from_attributes(ResourceKind::S3Bucket, attrs).unwrap(),
+            private
+        );
+        // Existing states: a policy (or none, `null`) is always there.
+        let none = bucket(Some(serde_json::Value::Null));
+        let attrs = none.attributes();
+        assert_eq!(attrs["policy"], "null");
+        assert_eq!(
+            Spec::from_attributes(ResourceKind::S3Bucket, attrs).unwrap(),
+            none
+        );
     }
 }

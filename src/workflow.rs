@@ -197,6 +197,13 @@ pub async fn plan<P: Provider>(
         let after = facts(&observed);
         if after != before {
             desired = derive(&after)?;
+            // A private issuer found by the scan (made by an interrupted apply) names new
+            // ids (its provider's): scan again with them, so that what is adopted is read
+            // against what is wanted.
+            if after.private != before.private {
+                observed.discovery =
+                    discovery(inputs, provider, &state, &desired, parallelism).await?;
+            }
         }
     }
     let mut plan = plan::compute_with(&desired, &observed, inputs.include_unmanaged);
@@ -330,20 +337,25 @@ pub async fn import<P: Provider>(
             local.insert(id.clone(), provider.read(id, &resource.spec).await?);
         }
     }
-    let found = discover::discover(
-        provider,
-        &scope(settings, state),
-        state,
-        &desired,
-        parallelism,
-    )
-    .await
-    .map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
-    })?;
+    let empty: &State = state;
+    let scan = |desired: Desired| async move {
+        discover::discover(
+            provider,
+            &scope(settings, empty),
+            empty,
+            &desired,
+            parallelism,
+        )
+        .await
+        .map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
+        })
+    };
+    let mut found = scan(desired.clone()).await?;
     // A private issuer's ids (the OIDC provider's is its distribution's domain) are known
-    // once the scan has found its distribution.
+    // once the scan has found its distribution: derive again with them, and read what
+    // was found against it.
     let observed = Observed {
         discovery: found.clone(),
         ..Observed::default()
@@ -351,6 +363,7 @@ pub async fn import<P: Provider>(
     facts.private = private_known(&observed);
     if facts.private != private_issuer::Known::default() {
         desired = desired::derive(&inputs.requests, settings, &facts)?;
+        found = scan(desired.clone()).await?;
     }
     Ok(crate::import::record(&desired, &local, &found, state))
 }

@@ -562,7 +562,7 @@ fn keep_assigned(existing: &Spec, spec: &Spec) -> Spec {
 
 /// Like the real provider: a spec still waiting for a late value is a bug, never sent.
 fn known(resource: &Resource) -> ProviderResult<()> {
-    let late = resource.spec.late_values();
+    let late = resource.spec.waits_for();
     if late.is_empty() {
         return Ok(());
     }

@@ -5,7 +5,8 @@
 //! everything in front of it is pure. Implementations: `aws` (the real one, also used
 //! against the emulator) and `fake` (in memory, with fault injection; a test double behind
 //! the `test-support` feature). Local files are
-//! handled by `local` for both, so the fake only fakes AWS. Must not know plans or graphs.
+//! handled by `local` for both, so the fake only fakes AWS, and a CloudFront distribution
+//! is deleted by `distribution_delete` for both. Must not know plans or graphs.
 
 use std::future::Future;
 

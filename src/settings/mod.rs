@@ -623,6 +623,47 @@ mod tests {
     }
 
     #[test]
+    fn a_private_issuer_comes_from_the_flag_or_the_file_in_the_commercial_partition_only() {
+        let config = tempfile::tempdir().unwrap();
+        let file = config.path().join("stsform.toml");
+        std::fs::write(&file, "create_private_s3_bucket = true\n").unwrap();
+        let mut i = input("requests");
+        assert!(!resolve(&i, Need::Cluster).unwrap().create_private_s3_bucket);
+        i.create_private_s3_bucket = true;
+        assert!(resolve(&i, Need::Cluster).unwrap().create_private_s3_bucket);
+        let from_file = SettingsInput {
+            config: Some(file),
+            ..input("requests")
+        };
+        assert!(
+            resolve(&from_file, Need::Cluster)
+                .unwrap()
+                .create_private_s3_bucket
+        );
+        for region in ["us-gov-east-1", "cn-northwest-1"] {
+            let e = resolve(
+                &SettingsInput {
+                    region: Some(region.into()),
+                    ..i.clone()
+                },
+                Need::Cluster,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("--create-private-s3-bucket") && e.contains(region),
+                "{e}"
+            );
+        }
+        let day2 = SettingsInput {
+            identity_provider_arn: Some(IDP.into()),
+            ..i.clone()
+        };
+        let e = resolve(&day2, Need::Cluster).unwrap_err().to_string();
+        assert!(e.contains("manages roles only"), "{e}");
+    }
+
+    #[test]
     fn request_sets_come_from_directory_names() {
         assert_eq!(
             request_set_of_dir(Path::new("a/team b")).as_deref(),

@@ -9,7 +9,7 @@ use stsform::resource::{
     BucketSpec, ObjectSpec, PublicAccessBlock, ResourceId, ResourceKind, RoleSpec, Spec, Tags,
 };
 
-use crate::harness::{ACCOUNT_ID, Account, RoleDocuments};
+use crate::harness::{ACCOUNT_ID, Account, CloudFrontView, DistributionView, RoleDocuments};
 
 #[derive(Clone)]
 pub struct FakeAccount(pub Arc<FakeCloud>);
@@ -252,6 +252,110 @@ impl Account for FakeAccount {
             Spec::IamOidcProvider(p) => p.tags,
             Spec::IamRole(r) => r.tags,
             other => panic!("no tags on {other:?}"),
+        }
+    }
+
+    async fn cloudfront_of(&self, name: &str) -> CloudFrontView {
+        let bucket = format!("{name}-oidc");
+        let all = self.0.snapshot();
+        let distribution = match all.get(&ResourceId::new(
+            ResourceKind::CloudFrontDistribution,
+            &bucket,
+        )) {
+            Some(Spec::CloudFrontDistribution(d)) => Some(DistributionView {
+                id: d.id.clone(),
+                arn: d.arn.clone(),
+                domain: d.domain_name.clone(),
+                enabled: d.enabled,
+                viewer_protocol_policy: d.viewer_protocol_policy.clone(),
+                origin_domain: d.origin_domain.clone(),
+                origin_oac: Some(d.origin_access_control_id.clone()),
+                tags: d.tags.clone(),
+            }),
+            _ => None,
+        };
+        let oac = match all.get(&ResourceId::new(
+            ResourceKind::CloudFrontOriginAccessControl,
+            &bucket,
+        )) {
+            Some(Spec::CloudFrontOriginAccessControl(o)) => {
+                Some((o.id.clone(), o.description.clone()))
+            }
+            _ => None,
+        };
+        CloudFrontView { distribution, oac }
+    }
+
+    async fn drift_distribution(&self, name: &str, move_origin: bool) {
+        let id = ResourceId::new(ResourceKind::CloudFrontDistribution, format!("{name}-oidc"));
+        let Spec::CloudFrontDistribution(mut d) = self.0.snapshot()[&id].clone() else {
+            unreachable!()
+        };
+        d.enabled = false;
+        d.viewer_protocol_policy = "allow-all".into();
+        if move_origin {
+            d.origin_domain = "someone-else.s3.us-east-2.amazonaws.com".into();
+            d.origin_access_control_id = String::new();
+            let oac_id = ResourceId::new(
+                ResourceKind::CloudFrontOriginAccessControl,
+                format!("{name}-oidc"),
+            );
+            let Spec::CloudFrontOriginAccessControl(mut oac) = self.0.snapshot()[&oac_id].clone()
+            else {
+                unreachable!()
+            };
+            oac.signing_behavior = "never".into();
+            self.0
+                .set(&oac_id, Some(Spec::CloudFrontOriginAccessControl(oac)));
+        }
+        self.0.set(&id, Some(Spec::CloudFrontDistribution(d)));
+    }
+
+    async fn bucket_access(&self, bucket: &str) -> ([bool; 4], Option<serde_json::Value>) {
+        let Spec::S3Bucket(b) = self.get(ResourceKind::S3Bucket, bucket) else {
+            unreachable!()
+        };
+        let p = b.public_access_block;
+        // A private issuer's policy is its own resource in the fake, as in stsform.
+        let policy = match self
+            .0
+            .snapshot()
+            .get(&ResourceId::new(ResourceKind::S3BucketPolicy, bucket))
+        {
+            Some(Spec::S3BucketPolicy(policy)) => Some(policy.policy.clone()),
+            _ => b.policy.filter(|p| !p.is_null()),
+        };
+        (
+            [
+                p.block_public_acls,
+                p.ignore_public_acls,
+                p.block_public_policy,
+                p.restrict_public_buckets,
+            ],
+            policy,
+        )
+    }
+
+    async fn object_text(&self, bucket: &str, key: &str) -> Option<String> {
+        match self.0.snapshot().get(&ResourceId::new(
+            ResourceKind::S3Object,
+            format!("{bucket}/{key}"),
+        )) {
+            Some(Spec::S3Object(o)) => Some(o.content.clone()),
+            _ => None,
+        }
+    }
+
+    async fn record_requests(&self, _on: bool) {}
+
+    /// The fake keeps what the provider sent: the distribution's spec as created.
+    async fn sent_oac_link(&self, bucket: &str) -> Option<String> {
+        match self.0.snapshot().get(&ResourceId::new(
+            ResourceKind::CloudFrontDistribution,
+            bucket,
+        )) {
+            Some(Spec::CloudFrontDistribution(d)) => Some(d.origin_access_control_id.clone()),
+            _ => None,
         }
     }
 }

@@ -15,6 +15,7 @@ mod keypair;
 mod messages;
 mod moto_account;
 mod parity;
+mod private_issuer;
 mod provider_rules;
 #[path = "../../examples/support/proxy.rs"]
 mod proxy;

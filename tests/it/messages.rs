@@ -260,7 +260,7 @@ fn plan_destroy_is_labelled_as_a_destroy() {
     let changes = plan["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 28);
     assert!(changes.iter().all(|c| c["reason"] == "destroy_requested"));
-    assert_eq!(plan["format_version"], "1.1");
+    assert_eq!(plan["format_version"], "1.2");
 
     let o = run_owned(w.path(), &offline(&["--destroy", "--format", "markdown"]));
     assert_eq!(stdout(&o).matches("| destroy requested |").count(), 28);

@@ -188,7 +188,7 @@ fn check(name: &str, plan: &Plan, meta: &Meta) -> (String, Value) {
     let js = json_text(plan, meta);
     assert!(js.ends_with("}\n"));
     let v: Value = serde_json::from_str(&js).unwrap();
-    assert_eq!(v["format_version"], "1.1");
+    assert_eq!(v["format_version"], "1.2");
     assert_balanced(&md);
     assert_json_covers_markdown(&md, &v);
     // Request files live in a per-test temp dir; snapshots name it [tmp].
@@ -724,7 +724,7 @@ fn oversized_plan_is_capped_with_whole_blocks_and_a_note() {
     assert!(md.trim_end().ends_with(&note), "{}", &md[md.len() - 400..]);
 
     let v: Value = serde_json::from_str(&json_text(&plan, &meta())).unwrap();
-    assert_eq!(v["format_version"], "1.1");
+    assert_eq!(v["format_version"], "1.2");
     assert_eq!(v["changes"].as_array().unwrap().len(), 800);
     assert_eq!(
         change(&v, "iam_role.big-000")["after_unknown"],

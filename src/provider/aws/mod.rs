@@ -402,7 +402,7 @@ impl Sts for AwsProvider {
 /// fills those in before it calls the provider, so one left is a bug, and AWS must never
 /// see the token.
 fn known(resource: &Resource) -> ProviderResult<()> {
-    let late = resource.spec.late_values();
+    let late = resource.spec.waits_for();
     if late.is_empty() {
         return Ok(());
     }
