@@ -41,9 +41,9 @@ step "plan a new cluster (the whole plan: what a reviewer sees), saved for apply
   stsform plan "${common[@]}" --out demo.plan
 "$bin" plan "${common[@]}" --out demo.plan
 
-step "apply exactly the saved plan (it is shown again, then the progress of each change)" \
-  stsform apply demo.plan "${common[@]}"
-"$bin" apply demo.plan "${common[@]}"
+step "apply exactly the saved plan (it carries its settings; a one-line header, then the progress of each change)" \
+  stsform apply demo.plan
+"$bin" apply demo.plan
 
 step "what the installer reads now" ls install/manifests install/tls
 ls install/manifests install/tls

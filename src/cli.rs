@@ -48,10 +48,11 @@ const SHARED: &[&str] = &[
 ];
 
 /// The shared flags (see [`SHARED`]) each command uses, by argument id (`*settings`: every
-/// settings flag; `*allow`: both `--allow-*`). Its `--help` lists these and hides the
-/// others, which stay accepted: a list of flags shared by every command (a CI job's) keeps
-/// working, `apply --include-unmanaged` still says it is for destroy, and a saved plan
-/// compares every flag given beside it.
+/// settings flag; `*allow`: both `--allow-*`). Its `--help` lists these; the others stay
+/// defined but hidden, and [`parse`] refuses them as a usage error naming the flag and
+/// the command: a flag that does nothing must not look as if it did. (Flags given beside
+/// a saved plan are still compared with it: `apply` uses every settings flag, and
+/// `destroy` those that find the state.)
 const USES: &[(&str, &[&str])] = &[
     (
         "validate",
@@ -68,8 +69,10 @@ const USES: &[(&str, &[&str])] = &[
     // `--include-unmanaged` is for destroy: apply refuses it, saying so.
     ("apply", &["*settings", "*allow"]),
     (
-        // The state is found by name (and, day 2, provider and request set) or --state;
-        // a destroy may do what the refusals guard, so it takes no --allow-*.
+        // The state is found by name (and, day 2, provider and request set, the set named
+        // by --request-set or the requests directory's name) or --state; the state says
+        // where the local files are. A destroy may do what the refusals guard, so it takes
+        // no --allow-*.
         "destroy",
         &[
             "name",
@@ -77,6 +80,7 @@ const USES: &[(&str, &[&str])] = &[
             "state",
             "identity_provider_arn",
             "request_set",
+            "credentials_requests_dir",
             "config",
             "include_unmanaged",
         ],
@@ -150,14 +154,75 @@ pub fn command() -> clap::Command {
     cmd
 }
 
-/// Parses `args` (the program name first) with [`command`].
+/// Parses `args` (the program name first) with [`command`]. A shared flag the command
+/// does not use (`validate --thumbprint`) is a usage error, as clap's own for a flag that
+/// does not exist.
 pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = command().try_get_matches_from(args)?;
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some(sub_cmd) = cmd.find_subcommand_mut(name)
+        && let Some(flag) = unused_flag(name, sub_cmd, sub)
+    {
+        return Err(unused_flag_error(name, sub_cmd, &flag));
+    }
     Cli::from_arg_matches(&matches)
+}
+
+/// The first flag on the command line (by position) that `name` defines but does not
+/// use (`USES`), as typed: `--thumbprint`.
+fn unused_flag(name: &str, cmd: &clap::Command, matches: &clap::ArgMatches) -> Option<String> {
+    let (_, uses) = USES.iter().find(|(n, _)| *n == name)?;
+    let used = |id: &str| {
+        uses.contains(&id)
+            || (uses.contains(&"*settings") && SETTINGS.contains(&id))
+            || (uses.contains(&"*allow") && id.starts_with("allow_"))
+    };
+    cmd.get_arguments()
+        .filter(|arg| {
+            let id = arg.get_id().as_str();
+            (SETTINGS.contains(&id) || SHARED.contains(&id))
+                && !used(id)
+                && matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .min_by_key(|arg| matches.index_of(arg.get_id().as_str()))
+        .and_then(|arg| arg.get_long().map(|long| format!("--{long}")))
+}
+
+/// clap's "unexpected argument" error for `flag`, with the command's usage and a tip
+/// saying why the command does not take it.
+fn unused_flag_error(name: &str, cmd: &mut clap::Command, flag: &str) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let tip = match (name, flag) {
+        ("apply", "--include-unmanaged") => {
+            "--include-unmanaged is for destroy: apply never deletes what the state does not hold"
+                .to_string()
+        }
+        ("destroy", "--create-private-s3-bucket") => {
+            "destroy deletes what the state holds, a private issuer's distribution and Origin Access Control included; it needs no --create-private-s3-bucket"
+                .to_string()
+        }
+        ("destroy", f) if f.starts_with("--allow-") => format!(
+            "destroy deletes the issuer and the roles by definition; it takes no {f} (see `stsform destroy --help`)"
+        ),
+        _ => format!("`stsform {name}` does not use {flag} (see `stsform {name} --help`)"),
+    };
+    let usage = cmd.render_usage();
+    let mut err = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(cmd);
+    err.insert(
+        ContextKind::InvalidArg,
+        ContextValue::String(flag.to_string()),
+    );
+    err.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    err.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+    err
 }
 
 /// Subcommands.
@@ -589,7 +654,8 @@ mod tests {
             .map(|a| a.get_id().to_string())
             .collect();
         assert_eq!(ids, SETTINGS);
-        // (command, flags its help shows, flags it hides), written out for each.
+        // (command, flags its help shows, every shared flag it hides and refuses), written
+        // out for each.
         let cases: &[(&str, &[&str], &[&str])] = &[
             (
                 "validate",
@@ -598,12 +664,18 @@ mod tests {
                     "--enable-tech-preview",
                     "--verbose",
                     "--name",
+                    "--region",
+                    "--config",
                 ],
                 &[
-                    "--thumbprint",
-                    "--public-key-file",
-                    "--state",
                     "--output-dir",
+                    "--state",
+                    "--permissions-boundary-arn",
+                    "--public-key-file",
+                    "--identity-provider-arn",
+                    "--request-set",
+                    "--thumbprint",
+                    "--create-private-s3-bucket",
                     "--user-tags",
                 ],
             ),
@@ -613,14 +685,24 @@ mod tests {
                     "--name",
                     "--region",
                     "--state",
+                    "--identity-provider-arn",
+                    "--request-set",
+                    "--credentials-requests-dir",
+                    "--config",
                     "--auto-approve",
                     "--include-unmanaged",
                 ],
                 &[
-                    "--verbose",
-                    "--credentials-requests-dir",
+                    "--output-dir",
+                    "--permissions-boundary-arn",
+                    "--enable-tech-preview",
+                    "--public-key-file",
                     "--thumbprint",
+                    "--create-private-s3-bucket",
                     "--user-tags",
+                    "--verbose",
+                    "--allow-issuer-change",
+                    "--allow-deleting-all-roles",
                 ],
             ),
             (
@@ -629,21 +711,25 @@ mod tests {
                     "--credentials-requests-dir",
                     "--output-dir",
                     "--identity-provider-arn",
+                    "--public-key-file",
                 ],
                 &[
-                    "--thumbprint",
                     "--state",
-                    "--user-tags",
                     "--permissions-boundary-arn",
+                    "--request-set",
+                    "--thumbprint",
+                    "--user-tags",
                 ],
             ),
             (
                 "verify",
                 &["--output-dir", "--format", "--identity-provider-arn"],
                 &[
-                    "--thumbprint",
                     "--state",
+                    "--permissions-boundary-arn",
                     "--public-key-file",
+                    "--request-set",
+                    "--thumbprint",
                     "--user-tags",
                 ],
             ),
@@ -654,8 +740,9 @@ mod tests {
                     "--output-dir",
                     "--lock-timeout",
                     "--public-key-file",
+                    "--request-set",
                 ],
-                &["--thumbprint", "--user-tags", "--permissions-boundary-arn"],
+                &["--permissions-boundary-arn", "--thumbprint", "--user-tags"],
             ),
             (
                 "plan",
@@ -665,6 +752,8 @@ mod tests {
                     "--public-key-file",
                     "--verbose",
                     "--out",
+                    "--include-unmanaged",
+                    "--allow-issuer-change",
                 ],
                 &[],
             ),
@@ -675,8 +764,9 @@ mod tests {
                     "--user-tags",
                     "--auto-approve",
                     "--parallelism",
+                    "--allow-issuer-change",
                 ],
-                &[],
+                &["--include-unmanaged"],
             ),
         ];
         let root = command();
@@ -696,20 +786,98 @@ mod tests {
             for flag in *hidden {
                 assert!(!help.contains(flag), "{name} lists {flag}:\n{help}");
             }
+            // The lists are complete: every hidden shared flag is written out above.
+            let hidden_here: Vec<String> = root
+                .find_subcommand(name)
+                .unwrap()
+                .get_arguments()
+                .filter(|a| a.is_hide_set())
+                .map(|a| format!("--{}", a.get_long().unwrap()))
+                .collect();
+            let mut listed: Vec<String> = hidden.iter().map(|f| f.to_string()).collect();
+            listed.sort();
+            let mut hidden_here = hidden_here;
+            hidden_here.sort();
+            assert_eq!(hidden_here, listed, "{name}");
         }
-        // Hidden, not refused: a flag list shared by every command keeps working.
+        // What a command hides, it refuses: a usage error naming the flag and the command.
+        // (`stsform` and a value for every flag that takes one; the command's own
+        // required inputs are not needed for the refusal.)
+        let args = |name: &str, flag: &str| {
+            let mut a = vec!["stsform".to_string(), name.to_string(), flag.to_string()];
+            let takes_value = root
+                .find_subcommand(name)
+                .unwrap()
+                .get_arguments()
+                .find(|arg| arg.get_long() == flag.strip_prefix("--"))
+                .unwrap()
+                .get_action()
+                .takes_values();
+            if takes_value {
+                a.push("x=1".into());
+            }
+            a
+        };
+        for (name, _, hidden) in cases {
+            for flag in *hidden {
+                let err = parse(args(name, flag)).unwrap_err();
+                assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+                assert!(
+                    err.use_stderr(),
+                    "{name} {flag}: exit 1 (main maps usage errors)"
+                );
+                let text = err.render().to_string();
+                assert!(
+                    text.starts_with(&format!("error: unexpected argument '{flag}' found")),
+                    "{name} {flag}: {text}"
+                );
+                assert!(
+                    text.contains(&format!("Usage: stsform {name} ")),
+                    "{name} {flag}: {text}"
+                );
+            }
+        }
+        // The tips say why.
+        let tip = |a: &[&str]| parse(a).unwrap_err().render().to_string();
+        assert!(
+            tip(&["stsform", "validate", "--thumbprint", "AB"])
+                .contains("tip: `stsform validate` does not use --thumbprint"),
+        );
+        assert!(
+            tip(&["stsform", "apply", "--include-unmanaged"])
+                .contains("tip: --include-unmanaged is for destroy"),
+        );
+        assert!(
+            tip(&["stsform", "destroy", "--allow-issuer-change"])
+                .contains("it takes no --allow-issuer-change"),
+        );
+        assert!(
+            tip(&["stsform", "destroy", "--create-private-s3-bucket"])
+                .contains("it needs no --create-private-s3-bucket"),
+        );
+        // Of several, the first on the command line is named; used flags still parse.
+        assert!(
+            tip(&[
+                "stsform",
+                "destroy",
+                "--name",
+                "c",
+                "-v",
+                "--thumbprint",
+                "AB"
+            ])
+            .starts_with("error: unexpected argument '--verbose' found")
+        );
         let cli = parse([
             "stsform",
             "validate",
             "--credentials-requests-dir",
             "d",
-            "--thumbprint",
-            "AB",
+            "--name",
+            "c",
         ])
         .unwrap();
-        assert!(
-            matches!(cli.command, Command::Validate(ref a) if a.thumbprint.as_deref() == Some("AB"))
-        );
+        assert!(matches!(cli.command, Command::Validate(ref a) if a.name.as_deref() == Some("c")));
     }
 
     #[test]

@@ -179,7 +179,13 @@ pub fn derive(
     let mut desired = Desired::default();
     let partition = settings.region.partition;
     let account = facts.account_id.as_deref();
-    let out = |rel: &str| settings.output_dir.join(rel).display().to_string();
+    // Local paths as the state records them: from the settings base, so that the same
+    // settings record the same paths from any working directory (`paths`).
+    let out = |rel: &str| {
+        crate::paths::normalize(&settings.recorded_output_dir.join(rel))
+            .display()
+            .to_string()
+    };
     let tags = settings.resource_tags();
 
     // Day-2 mode manages roles against a provider it does not own: no key, bucket or

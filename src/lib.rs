@@ -26,7 +26,9 @@
 //! `output` keeps a closed stdout from ending the run.
 //!
 //! Rules written once: whether a resource is the cluster's (`ownership`), how a file is
-//! replaced (`atomic_write`), how every AWS client is configured (`sdk`).
+//! replaced (`atomic_write`), how every AWS client is configured (`sdk`), what a local
+//! file's recorded path is relative to (`paths`: the settings base, not the working
+//! directory).
 //!
 //! `provider` is the only door to AWS resources and local files (`provider::aws`, and
 //! `provider::fake` for tests, behind the `test-support` feature); `state::s3` reads and
@@ -51,6 +53,7 @@ pub mod interrupt;
 pub mod keypair;
 pub mod output;
 pub mod ownership;
+pub mod paths;
 pub mod plan;
 pub mod private_issuer;
 pub mod progress;

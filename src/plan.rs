@@ -218,6 +218,23 @@ impl Plan {
         !self.changes.is_empty()
     }
 
+    /// The plan with every local path mapped by `f` (for display: `crate::paths::shown`
+    /// turns the recorded paths into paths as found from the working directory).
+    pub fn with_local_paths(&self, f: impl Fn(&str) -> String) -> Plan {
+        let map = |spec: &Option<Spec>| spec.as_ref().map(|s| s.with_local_paths(&f));
+        let mut plan = self.clone();
+        for c in &mut plan.changes {
+            (c.before, c.after) = (map(&c.before), map(&c.after));
+            c.attributes = diff_attributes(c.before.as_ref(), c.after.as_ref());
+        }
+        for d in &mut plan.drift {
+            d.recorded = d.recorded.with_local_paths(&f);
+            d.live = map(&d.live);
+            d.attributes = diff_attributes(Some(&d.recorded), d.live.as_ref());
+        }
+        plan
+    }
+
     /// Whether some value is only known after apply: plain unknowns (an offline plan, a
     /// key not generated yet) or late values apply fills in itself.
     pub fn has_unknowns(&self) -> bool {

@@ -227,12 +227,15 @@ impl<'de> Deserialize<'de> for ResourceId {
 pub type Tags = BTreeMap<String, String>;
 
 /// The signing key pair. The private key is referred to by path only, never held.
+/// Its identity is its `kid`: files that moved are the same key (see `crate::paths` for
+/// what the paths are relative to).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPairSpec {
-    /// Where the private key lives (absent when only `--public-key-file` was given).
+    /// Where the private key lives (absent when only `--public-key-file` was given),
+    /// relative to the settings base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_file: Option<String>,
-    /// Where the public key (SPKI PEM) lives.
+    /// Where the public key (SPKI PEM) lives, relative to the settings base.
     pub public_key_file: String,
     /// JWKS key id: base64url(SHA-256(SPKI DER)), or `UNKNOWN` before generation.
     pub kid: String,
@@ -397,7 +400,8 @@ pub struct RolePolicySpec {
 /// A local file in the output directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSpec {
-    /// Path as written (output directory joined with the relative path).
+    /// Where the file is: the output directory joined with the file's name, relative to
+    /// the settings base (absolute when the output directory was given so; `crate::paths`).
     pub path: String,
     /// Unix permission bits.
     pub mode: u32,
@@ -519,6 +523,23 @@ impl Spec {
         })
     }
 
+    /// The spec with every local path (a key pair's files, a file's path) mapped by `f`;
+    /// other specs as they are.
+    pub fn with_local_paths(&self, f: impl Fn(&str) -> String) -> Spec {
+        match self {
+            Spec::KeyPair(k) => Spec::KeyPair(KeyPairSpec {
+                private_key_file: k.private_key_file.as_deref().map(&f),
+                public_key_file: f(&k.public_key_file),
+                kid: k.kid.clone(),
+            }),
+            Spec::File(file) => Spec::File(FileSpec {
+                path: f(&file.path),
+                ..file.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+
     /// Whether any attribute is still unknown ([`UNKNOWN`] or a [`Late`] token).
     pub fn has_unknown(&self) -> bool {
         contains_unknown(&self.attributes().to_string())
@@ -605,7 +626,9 @@ impl Spec {
         match kind {
             ResourceKind::S3Bucket | ResourceKind::S3BucketPolicy => &["region"],
             ResourceKind::IamOidcProvider => &["url"],
-            ResourceKind::KeyPair => &["kid", "private_key_file", "public_key_file"],
+            // The key is its kid: files that moved are rewritten where they go now, and
+            // the key (what validates the cluster's tokens) stays.
+            ResourceKind::KeyPair => &["kid"],
             ResourceKind::File => &["path"],
             _ => &[],
         }

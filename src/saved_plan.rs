@@ -25,8 +25,9 @@ use crate::workflow::{Mode, Planned};
 
 /// Identifies the file type, so `apply` of a random file fails clearly.
 const MAGIC: &str = "stsform-saved-plan";
-/// Version of the file layout (2: settings, working directory, per-file request hashes).
-const VERSION: u32 = 2;
+/// Version of the file layout (2: settings, working directory, per-file request hashes;
+/// 3: the settings base, and local paths relative to it as in a version 3 state).
+const VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +66,10 @@ struct SavedSettings {
     region: String,
     credentials_requests_dir: PathBuf,
     output_dir: PathBuf,
+    /// The settings base (relative to `working_dir` unless absolute): the plan's local
+    /// paths are relative to it, as the state's are.
+    base: PathBuf,
+    recorded_output_dir: PathBuf,
     state: PathBuf,
     permissions_boundary_arn: Option<String>,
     enable_tech_preview: bool,
@@ -84,6 +89,8 @@ impl SavedSettings {
             region: s.region.name.clone(),
             credentials_requests_dir: s.credentials_requests_dir.clone(),
             output_dir: s.output_dir.clone(),
+            base: s.base.clone(),
+            recorded_output_dir: s.recorded_output_dir.clone(),
             state: s.state.clone(),
             permissions_boundary_arn: s.permissions_boundary_arn.clone(),
             enable_tech_preview: s.enable_tech_preview,
@@ -103,6 +110,8 @@ impl SavedSettings {
             region,
             credentials_requests_dir: self.credentials_requests_dir.clone(),
             output_dir: self.output_dir.clone(),
+            base: self.base.clone(),
+            recorded_output_dir: self.recorded_output_dir.clone(),
             state: self.state.clone(),
             permissions_boundary_arn: self.permissions_boundary_arn.clone(),
             enable_tech_preview: self.enable_tech_preview,
@@ -346,9 +355,10 @@ pub fn read(path: &Path) -> Result<Saved> {
         bail!("{origin}: not a saved stsform plan (write one with `stsform plan --out {origin}`)");
     }
     let version = probe.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version == 1 {
+    if version == 1 || version == 2 {
         bail!(
-            "{origin}: this plan was saved by an older stsform, without its settings; plan again"
+            "{origin}: this plan was saved by an older stsform (saved-plan version {version}, \
+             this stsform reads {VERSION}); plan again"
         );
     }
     if version != u64::from(VERSION) {
@@ -648,6 +658,22 @@ mod tests {
         );
         assert_eq!(location(a, Path::new("/abs/creds")), "/abs/creds");
         assert_eq!(location(a, Path::new("s3://b/k.toml")), "s3://b/k.toml");
+    }
+
+    #[test]
+    fn plans_saved_by_an_older_stsform_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for version in [1, 2, 7] {
+            let path = dir.path().join(format!("v{version}.plan"));
+            let text = format!("{{\"format\": \"{MAGIC}\", \"version\": {version}}}");
+            std::fs::write(&path, text).unwrap();
+            let err = read(&path).err().unwrap().to_string();
+            assert!(err.ends_with("plan again"), "{err}");
+            assert!(
+                err.contains(&format!("saved-plan version {version}")),
+                "{err}"
+            );
+        }
     }
 
     fn saved(requests: &[(&str, &str)], kid: Option<&str>) -> Saved {

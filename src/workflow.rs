@@ -151,6 +151,7 @@ pub async fn plan<P: Provider>(
 ) -> Result<Planned> {
     let mut state = state;
     crate::scope::claim(&mut state, &inputs.settings)?;
+    anchor_local_paths(&mut state, &inputs.settings)?;
     let started = Instant::now();
     let (observed, account) = if refresh {
         let account = provider.account_id().await?;
@@ -225,6 +226,18 @@ pub async fn plan<P: Provider>(
     })
 }
 
+/// Records an older state's local paths relative to the settings base (`paths::anchor`:
+/// they are read from the working directory, as the stsform that wrote them read them).
+/// Before any read, so that refresh looks where the files are.
+pub fn anchor_local_paths(state: &mut State, settings: &Settings) -> Result<()> {
+    if state.local_paths == crate::state::LocalPaths::WorkingDir {
+        let cwd = std::env::current_dir()
+            .map_err(|e| anyhow::anyhow!("cannot tell the working directory: {e}"))?;
+        crate::paths::anchor(state, settings, &cwd);
+    }
+    Ok(())
+}
+
 /// Where the discovery scan looks for a cluster's resources.
 pub fn scope(settings: &Settings, state: &State) -> discover::Scope {
     discover::Scope {
@@ -292,7 +305,11 @@ pub async fn apply<P: Provider>(
     // Start from what AWS holds now, so no save ever claims what is gone.
     let mut state = refresh::refreshed_state(&planned.state, &planned.observed);
     if !planned.plan.has_changes() {
-        if state.resources != planned.state.resources {
+        // An older format is written again even without changes, so that its local paths
+        // are recorded from the settings base from now on (`paths::anchor`).
+        if state.resources != planned.state.resources
+            || planned.state.version < crate::state::STATE_VERSION
+        {
             state_file.save_state(&mut state)?;
         }
         return Ok((Outcome::default(), state));

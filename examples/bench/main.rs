@@ -359,16 +359,20 @@ fn main() {
                 &name,
                 "--region",
                 "us-east-2",
-                "--output-dir",
-                "install",
                 "--parallelism",
                 &args.parallelism.to_string(),
             ]
             .iter()
             .map(|s| s.to_string())
             .collect();
+            // Destroy works from the state: it takes neither directory.
             if verb != "destroy" {
-                a.extend(["--credentials-requests-dir".into(), "creds".into()]);
+                a.extend([
+                    "--output-dir".into(),
+                    "install".into(),
+                    "--credentials-requests-dir".into(),
+                    "creds".into(),
+                ]);
             }
             if verb != "plan" {
                 a.push("--auto-approve".into());

@@ -179,7 +179,7 @@ async fn connect(
     let provider = AwsProvider::connect(&settings.region.name, key)
         .await
         .context("cannot set up the AWS clients")?;
-    Ok(Arc::new(provider))
+    Ok(Arc::new(provider.with_local_base(&settings.base)))
 }
 
 /// The refusals the flags lift.

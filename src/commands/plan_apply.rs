@@ -60,7 +60,8 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         reads,
         version: env!("CARGO_PKG_VERSION"),
     };
-    render_plan(args.format, &planned.plan, &meta, &mut stdout)?;
+    let shown = shown_plan(&planned.plan, &inputs.settings);
+    render_plan(args.format, &shown, &meta, &mut stdout)?;
     // Shown in full first (the reviewer sees what would happen), then refused.
     safety::check(
         &planned.plan,
@@ -164,6 +165,12 @@ async fn plan_with_refresh(
     })
 }
 
+/// The plan with its local paths as the user finds them from the working directory
+/// (the plan itself records them from the settings base, `crate::paths`).
+fn shown_plan(plan: &crate::plan::Plan, settings: &Settings) -> crate::plan::Plan {
+    plan.with_local_paths(|p| crate::paths::shown(&settings.base, p))
+}
+
 fn render_plan(
     format: Format,
     plan: &crate::plan::Plan,
@@ -238,7 +245,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     }
     let flags = allow_of(&args.allow);
     let interrupts = Interrupts::install()?;
-    let (state_lock, planned, provider, mode, allow) = match &args.plan_file {
+    let (state_lock, planned, provider, mode, allow, settings) = match &args.plan_file {
         Some(path) => saved(args, mode, path, flags, &interrupts).await?,
         None => {
             let need = match mode {
@@ -269,11 +276,26 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
                 .await
             })
             .await?;
-            (state_lock, planned, provider, mode, flags)
+            (state_lock, planned, provider, mode, flags, inputs.settings)
         }
     };
     let parallelism = usize::from(args.parallelism);
-    render::text::render_colored(&planned.plan, &mut Stdout, color())?;
+    match &args.plan_file {
+        // The saved plan was reviewed when it was made: say what it does, not all of it
+        // again (as `terraform apply tfplan`).
+        Some(path) => render::text::saved_plan_header(
+            &planned.plan,
+            &path.display().to_string(),
+            mode == Mode::Destroy,
+            &mut Stdout,
+            color(),
+        )?,
+        None => render::text::render_colored(
+            &shown_plan(&planned.plan, &settings),
+            &mut Stdout,
+            color(),
+        )?,
+    }
     safety::check(
         &planned.plan,
         &planned.observed,
@@ -367,6 +389,7 @@ type SavedRun = (
     Arc<AwsProvider>,
     Mode,
     Allow,
+    Settings,
 );
 
 /// Reads a saved plan and checks it still holds: flags beside it agree, the state, the
@@ -423,6 +446,8 @@ async fn saved(
     })
     .await?;
     crate::scope::claim(&mut state, &settings)?;
+    // As when the plan was made (from the same directory): its paths are anchored so.
+    workflow::anchor_local_paths(&mut state, &settings)?;
     saved_plan::check(&saved, &state, &now, &origin)?;
     let mut plan = saved.plan;
     let private = workflow::key_for_saved_plan(&mut plan, &settings, key)?;
@@ -434,7 +459,7 @@ async fn saved(
         reads: 0,
         refresh_time: Duration::ZERO,
     };
-    Ok((state_lock, planned, provider, saved.mode, allow))
+    Ok((state_lock, planned, provider, saved.mode, allow, settings))
 }
 
 /// Prints how apply ended and picks the exit code.

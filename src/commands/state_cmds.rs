@@ -7,6 +7,12 @@ use super::*;
 /// location was given). An S3 state's bucket is read in `--region`, else the config
 /// file's region, else the AWS default region.
 fn state_store_of(args: &StateArgs) -> Result<(StateStore, Option<String>)> {
+    let (store, name, _) = state_settings_of(args)?;
+    Ok((store, name))
+}
+
+/// [`state_store_of`], with the settings it was found with.
+fn state_settings_of(args: &StateArgs) -> Result<(StateStore, Option<String>, Settings)> {
     let input = args.settings_input();
     let settings = settings::resolve(&input, Need::NameOnly)?;
     let region = args.region.clone().or_else(|| {
@@ -16,7 +22,7 @@ fn state_store_of(args: &StateArgs) -> Result<(StateStore, Option<String>)> {
     });
     let named = input.name.is_some() || args.config.is_some() || args.state.is_none();
     let store = StateStore::open(&settings.state, region.as_deref())?;
-    Ok((store, named.then_some(settings.name)))
+    Ok((store, named.then_some(settings.name.clone()), settings))
 }
 
 /// Reads a state without locking; without a cluster name, whatever cluster it is.
@@ -101,12 +107,14 @@ pub(super) async fn state_command(command: &StateCommand) -> Result<u8> {
             state: args,
             lock_timeout,
         } => {
-            let (store, name) = state_store_of(args)?;
+            let (store, name, settings) = state_settings_of(args)?;
             // Checked before locking, so a mistyped name leaves no lock file behind.
             let cluster = existing(&store, read_state(&store, name.as_deref()).await?)?.cluster;
             let interrupts = Interrupts::install()?;
             let lock = take_lock(&store, "state rm", *lock_timeout, &interrupts).await?;
             let mut state = lock.load(&cluster).await?;
+            // Saved as the current format: an older state's local paths are anchored first.
+            workflow::anchor_local_paths(&mut state, &settings)?;
             let mut targets = Vec::new();
             for id in ids {
                 let parsed: crate::resource::ResourceId = id
@@ -164,6 +172,7 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
     })
     .await?;
     crate::scope::claim(&mut state, settings)?;
+    workflow::anchor_local_paths(&mut state, settings)?;
     crate::import::require_empty(&state, &store.location().to_string())?;
     let provider = connect(settings, None).await?;
     let report = interruptible(&interrupts, "while reading AWS", async {

@@ -352,11 +352,11 @@ impl Provider for FakeProvider {
         Ok(spec)
     }
 
-    async fn update(&self, resource: &Resource, _before: &Spec) -> ProviderResult<Spec> {
+    async fn update(&self, resource: &Resource, before: &Spec) -> ProviderResult<Spec> {
         self.cloud.writes.fetch_add(1, Ordering::SeqCst);
         self.cloud.injected(&resource.id, Op::Update)?;
         if !resource.id.kind.is_remote() {
-            return self.local.write(resource);
+            return self.local.update(resource, before);
         }
         known(resource)?;
         let mut map = self.cloud.resources.lock().unwrap();

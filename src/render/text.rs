@@ -121,6 +121,63 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
     Ok(())
 }
 
+/// What `apply PLANFILE` shows instead of the plan (reviewed when it was made): what it
+/// does, the changes that break token validation (allowed when it was made), and how many
+/// resources of the cluster it leaves alone.
+pub fn saved_plan_header(
+    plan: &Plan,
+    file: &str,
+    destroy: bool,
+    out: &mut dyn Write,
+    color: bool,
+) -> io::Result<()> {
+    let verb = if destroy {
+        "Destroying with"
+    } else {
+        "Applying"
+    };
+    let what = if plan.has_changes() {
+        format!("{}.", super::summary_line(plan.summary))
+    } else {
+        "no changes.".to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        paint(
+            color,
+            BOLD,
+            &format!("{verb} the saved plan {file}: {what}")
+        )
+    )?;
+    if !plan.issuer_changes.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            paint(
+                color,
+                RED,
+                "Warning: these changes break token validation for the running cluster (allowed when the plan was made):"
+            )
+        )?;
+        for c in &plan.issuer_changes {
+            writeln!(out, "  {c}")?;
+        }
+        writeln!(out, "  ({})", crate::safety::ISSUER_WHY)?;
+    }
+    if !plan.unmanaged.is_empty() {
+        let n = plan.unmanaged.len();
+        writeln!(
+            out,
+            "Note: {n} resource{} tagged for {}, not in the state, {} left alone.",
+            if n == 1 { "" } else { "s" },
+            super::owner(plan),
+            if n == 1 { "is" } else { "are" }
+        )?;
+    }
+    writeln!(out)
+}
+
 /// The Terraform symbol of an action.
 pub(crate) fn symbol(action: Action) -> &'static str {
     match action {

@@ -1,8 +1,9 @@
 //! Settings: what the user asked for, from flags and `stsform.toml`, checked.
 //!
-//! Owns the merge rule (flags win over the file, the file over defaults), the region →
-//! partition/DNS-suffix table and validation of every setting that names something in
-//! AWS. Must not read requests or state, or talk to AWS. The region table and its
+//! Owns the merge rule (flags win over the file, the file over defaults), the settings
+//! base (the file's directory, which file paths and recorded local paths are relative to;
+//! see `paths`), the region → partition/DNS-suffix table and validation of every setting
+//! that names something in AWS. Must not read requests or state, or talk to AWS. The region table and its
 //! messages are in `region`.
 
 mod region;
@@ -27,8 +28,16 @@ pub struct Settings {
     pub region: Region,
     /// Directory of CredentialsRequest manifests.
     pub credentials_requests_dir: PathBuf,
-    /// Where key pair, `manifests/` and `tls/` go.
+    /// Where key pair, `manifests/` and `tls/` go, as reached from the working directory
+    /// [default: the settings base].
     pub output_dir: PathBuf,
+    /// The settings base, as reached from the working directory: the settings file's
+    /// directory when one is used, else `.`. Paths in the file are relative to it, and so
+    /// are the local paths the state records (`crate::paths`).
+    pub base: PathBuf,
+    /// The output directory as the state records it: relative to `base` (normalized), or
+    /// absolute when given as an absolute path. Derive joins file names to it.
+    pub recorded_output_dir: PathBuf,
     /// State file path.
     pub state: PathBuf,
     /// Permissions boundary for every role.
@@ -185,7 +194,15 @@ pub enum Need {
 /// Every problem is reported at once; nothing is read besides the config file.
 pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputErrors> {
     let (file, base, config_name) = read_config(input)?;
-    let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    // Relative to the file; written as given when the file is in the working directory
+    // (`creds`, not `./creds`, in messages and plans).
+    let rel = |p: PathBuf| {
+        if p.is_absolute() || base == Path::new(".") {
+            p
+        } else {
+            base.join(p)
+        }
+    };
     let mut errors = Vec::new();
 
     let name = input.name.clone().or(file.name.clone());
@@ -296,11 +313,28 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         return Err(InputErrors(errors));
     }
     let region = region.expect("checked above");
-    let output_dir = input
-        .output_dir
-        .clone()
-        .or(file.output_dir.clone().map(rel))
-        .unwrap_or_else(|| PathBuf::from("."));
+    // The output directory in both forms: from the working directory (for reading the
+    // key) and from the settings base (what the state records), so that the same settings
+    // record the same paths from any working directory. By default it is the base: with
+    // `--config` the files go next to the settings file, as the default state does.
+    let (output_dir, recorded_output_dir) = match (&input.output_dir, &file.output_dir) {
+        (Some(flag), _) => {
+            let recorded = if flag.is_absolute() || base == Path::new(".") {
+                crate::paths::normalize(flag)
+            } else {
+                let cwd = std::env::current_dir().map_err(|e| {
+                    InputError::new(
+                        "--output-dir",
+                        format!("cannot tell the working directory: {e}"),
+                    )
+                })?;
+                crate::paths::recorded_from_cwd(flag, &base, &cwd)
+            };
+            (flag.clone(), recorded)
+        }
+        (None, Some(in_file)) => (rel(in_file.clone()), crate::paths::normalize(in_file)),
+        (None, None) => (base.clone(), PathBuf::from(".")),
+    };
     let state = input
         .state
         .clone()
@@ -331,6 +365,8 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         region,
         credentials_requests_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
         output_dir,
+        base: base.clone(),
+        recorded_output_dir,
         state,
         permissions_boundary_arn: boundary,
         enable_tech_preview: input.enable_tech_preview || file.enable_tech_preview.unwrap_or(false),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::model::inferred_scope;
-use super::{STATE_VERSION, Scope, State, StateError, StateResource};
+use super::{LocalPaths, STATE_VERSION, Scope, State, StateError, StateResource};
 use crate::resource::{ResourceId, ResourceKind, Spec};
 
 impl State {
@@ -177,6 +177,12 @@ impl State {
             cluster: doc.cluster,
             scope,
             resources,
+            // Before version 3, paths were relative to the working directory of the run.
+            local_paths: if doc.version < 3 {
+                LocalPaths::WorkingDir
+            } else {
+                LocalPaths::SettingsBase
+            },
         })
     }
 }
@@ -292,7 +298,7 @@ mod tests {
         let expected: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
         assert_eq!(ids, expected);
         assert!(
-            text.starts_with("version = 2\nserial = 3\nlineage = "),
+            text.starts_with("version = 3\nserial = 3\nlineage = "),
             "{text}"
         );
         assert!(text.contains("\nmode = \"cluster\"\n"), "{text}");
@@ -310,16 +316,16 @@ mod tests {
 
     #[test]
     fn load_rejects_a_newer_version_even_with_unknown_fields() {
-        let text = one_role_text().replace("version = 2", "version = 3\nfuture_field = true");
+        let text = one_role_text().replace("version = 3", "version = 4\nfuture_field = true");
         let err = parse(&text).unwrap_err();
         assert!(
-            matches!(err, StateError::NewerVersion { found: 3, .. }),
+            matches!(err, StateError::NewerVersion { found: 4, .. }),
             "{err}"
         );
         let msg = err.to_string();
         assert!(msg.starts_with("state/prod-east.toml: "), "{msg}");
         assert!(
-            msg.contains("version 3") && msg.contains("up to version 2"),
+            msg.contains("version 4") && msg.contains("up to version 3"),
             "{msg}"
         );
         assert!(msg.contains("written by a newer stsform"), "{msg}");
@@ -330,13 +336,13 @@ mod tests {
         // A v1 whole-cluster state: it holds the issuer.
         let cluster = full_state()
             .to_toml()
-            .replace("version = 2", "version = 1")
+            .replace("version = 3", "version = 1")
             .replace("mode = \"cluster\"\n", "");
         assert!(!cluster.contains("mode = \"cluster\""), "{cluster}");
         let state = parse(&cluster).unwrap();
         assert_eq!((state.version, state.scope), (1, Some(Scope::Cluster)));
         // A v1 day-2 state: roles only; the provider comes from their trust policies.
-        let roles = one_role_text().replace("version = 2", "version = 1");
+        let roles = one_role_text().replace("version = 3", "version = 1");
         let state = parse(&roles).unwrap();
         assert_eq!(
             state.scope,
@@ -347,9 +353,9 @@ mod tests {
                 request_set: None,
             })
         );
-        // Saved again, it is a version 2 file that says so.
+        // Saved again, it is a version 3 file that says so.
         let text = state.to_toml();
-        assert!(text.starts_with("version = 2\n"), "{text}");
+        assert!(text.starts_with("version = 3\n"), "{text}");
         assert!(
             text.contains("mode = \"roles\"\nidentity_provider_arn = "),
             "{text}"
@@ -358,8 +364,18 @@ mod tests {
         // An empty v1 state: nothing to infer from.
         let empty = State::new(CLUSTER)
             .to_toml()
-            .replace("version = 2", "version = 1");
+            .replace("version = 3", "version = 1");
         assert_eq!(parse(&empty).unwrap().scope, None);
+    }
+
+    #[test]
+    fn states_before_version_3_have_paths_from_the_working_directory() {
+        let text = full_state().to_toml();
+        assert_eq!(parse(&text).unwrap().local_paths, LocalPaths::SettingsBase);
+        for old in ["version = 1", "version = 2"] {
+            let state = parse(&text.replace("version = 3", old)).unwrap();
+            assert_eq!(state.local_paths, LocalPaths::WorkingDir, "{old}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod store;
 pub use error::{StateError, check_overwrite};
 pub use file::{StateFile, clear_own_lock_info, force_unlock};
 pub use lock_info::LockInfo;
-pub use model::{STATE_VERSION, Scope, State, StateResource};
+pub use model::{LocalPaths, STATE_VERSION, Scope, State, StateResource};
 pub use remote::{Object, ObjectStore, Precondition, Put, Remote, StoreError};
 pub use s3::S3Objects;
 pub use store::{Location, Lock, StateStore};

@@ -8,10 +8,12 @@ use crate::resource::{ResourceId, ResourceKind, Spec};
 /// The newest state format this build reads and the one it writes.
 ///
 /// Version 2 added `mode`, `identity_provider_arn` and `request_set` (what the state
-/// manages). Version 1 files still load (their mode is inferred from their resources);
-/// the bump makes an older stsform say "written by a newer stsform" instead of tripping
-/// over the new keys.
-pub const STATE_VERSION: u32 = 2;
+/// manages). Version 3 records local files' paths relative to the settings base instead
+/// of the working directory ([`LocalPaths`], `crate::paths`). Older files still load
+/// (a version 1 state's mode is inferred from its resources, older paths are anchored by
+/// `paths::anchor`); each bump makes an older stsform say "written by a newer stsform"
+/// instead of misreading the file.
+pub const STATE_VERSION: u32 = 3;
 
 /// Everything stsform recorded about one cluster's resources.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +31,18 @@ pub struct State {
     pub scope: Option<Scope>,
     /// Every resource stsform created and has not destroyed, by id.
     pub resources: BTreeMap<ResourceId, StateResource>,
+    /// What the local files' recorded paths are relative to.
+    pub local_paths: LocalPaths,
+}
+
+/// What the recorded paths of local files (key pair, manifests) are relative to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalPaths {
+    /// The settings base (version 3 on): the same from any working directory.
+    SettingsBase,
+    /// The working directory of the run that wrote the state, which it did not record
+    /// (versions 1 and 2); `paths::anchor` turns them into [`LocalPaths::SettingsBase`].
+    WorkingDir,
 }
 
 /// What a state manages: the whole cluster, or day-2 roles against a provider it does not
@@ -76,6 +90,7 @@ impl State {
             cluster: cluster.to_string(),
             scope: None,
             resources: BTreeMap::new(),
+            local_paths: LocalPaths::SettingsBase,
         }
     }
 }

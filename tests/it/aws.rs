@@ -111,6 +111,8 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
         region: Region::parse(REGION).unwrap(),
         credentials_requests_dir: "requests".into(),
         output_dir: std::env::temp_dir().join(name),
+        base: ".".into(),
+        recorded_output_dir: std::env::temp_dir().join(name),
         state: std::env::temp_dir().join(name).join("state.toml"),
         permissions_boundary_arn: boundary,
         enable_tech_preview: false,

@@ -492,7 +492,7 @@ fn cases(name: &str) -> Vec<Case> {
             "apply",
             put_state(state_text(&n, 9)),
             format!(
-                "{state}: state version 9 was written by a newer stsform; this build reads up to version 2"
+                "{state}: state version 9 was written by a newer stsform; this build reads up to version 3"
             ),
         ),
         case(

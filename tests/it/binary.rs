@@ -34,23 +34,20 @@ impl Cluster {
         self.path().join(format!("state/{}.toml", self.name))
     }
 
-    /// `verb --name … --region us-east-2 --output-dir install [--credentials-requests-dir
-    /// creds] [--auto-approve]`.
+    /// `verb --name … --region us-east-2 [--output-dir install --credentials-requests-dir
+    /// creds] [--auto-approve]` (destroy works from the state: it takes neither directory).
     pub fn args(&self, verb: &str) -> Vec<String> {
-        let mut a: Vec<String> = [
-            verb,
-            "--name",
-            &self.name,
-            "--region",
-            "us-east-2",
-            "--output-dir",
-            "install",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut a: Vec<String> = [verb, "--name", &self.name, "--region", "us-east-2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if verb != "destroy" {
-            a.extend(["--credentials-requests-dir".into(), "creds".into()]);
+            a.extend([
+                "--output-dir".into(),
+                "install".into(),
+                "--credentials-requests-dir".into(),
+                "creds".into(),
+            ]);
         }
         if verb == "apply" || verb == "destroy" {
             a.push("--auto-approve".into());

@@ -448,20 +448,14 @@ fn apply_plan_destroy_through_the_binary() {
     let w = Work::new().with_fixed_key();
     let name = crate::moto_account::unique_name();
     let args = |verb: &str| -> Vec<String> {
-        let mut a: Vec<String> = [
-            verb,
-            "--name",
-            &name,
-            "--region",
-            "us-east-2",
-            "--output-dir",
-            "install",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut a: Vec<String> = [verb, "--name", &name, "--region", "us-east-2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if verb != "destroy" {
             a.extend([
+                "--output-dir".to_string(),
+                "install".to_string(),
                 "--credentials-requests-dir".to_string(),
                 "creds".to_string(),
             ]);

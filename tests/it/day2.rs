@@ -24,8 +24,6 @@ fn day2_to(c: &Cluster, verb: &str, dir: &str, out: &str, extra: &[&str]) -> Vec
         &c.name,
         "--region",
         "us-east-2",
-        "--output-dir",
-        &format!("{out}-out"),
         "--credentials-requests-dir",
         dir,
         "--identity-provider-arn",
@@ -37,6 +35,10 @@ fn day2_to(c: &Cluster, verb: &str, dir: &str, out: &str, extra: &[&str]) -> Vec
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // Destroy finds its files in the state (the directory names the request set).
+    if verb != "destroy" {
+        a.extend(["--output-dir".into(), format!("{out}-out")]);
+    }
     if verb != "plan" {
         a.push("--auto-approve".into());
     }

@@ -16,8 +16,11 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Settings as a run without a settings file in a directory holding `install/` resolves
+/// them (`--output-dir install`): local paths recorded as `install/...`. The empty
+/// settings file only keeps a `stsform.toml` in the test's working directory out.
 pub fn settings(name: &str, region: &str, dir: &Path) -> Settings {
-    settings::resolve(
+    let mut s = settings::resolve(
         &SettingsInput {
             name: Some(name.into()),
             region: Some(region.into()),
@@ -28,7 +31,10 @@ pub fn settings(name: &str, region: &str, dir: &Path) -> Settings {
         },
         Need::Cluster,
     )
-    .unwrap()
+    .unwrap();
+    s.base = ".".into();
+    s.recorded_output_dir = "install".into();
+    s
 }
 
 pub fn requests(dir: &Path) -> Vec<CredentialsRequest> {

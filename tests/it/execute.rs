@@ -58,6 +58,7 @@ fn new_cluster_plan(dir: &std::path::Path) -> plan::Plan {
     let creds = crate::derive::root().join("examples/cluster");
     let mut s = crate::derive::settings("ex", "us-east-2", &creds);
     s.output_dir = dir.to_path_buf();
+    s.recorded_output_dir = dir.to_path_buf();
     let facts = Facts {
         account_id: Some("123456789012".into()),
         signing_key: Some(crate::derive::fixed_key()),

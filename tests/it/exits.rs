@@ -113,6 +113,61 @@ fn an_unknown_flag_exits_1() {
     ]);
 }
 
+/// A flag the command has but does not use is refused like an unknown one, naming the
+/// flag and the command, before anything is read or written.
+#[test]
+fn a_flag_the_command_does_not_use_exits_1() {
+    usage_error(&[
+        (
+            &[
+                "validate",
+                "--credentials-requests-dir",
+                "creds",
+                "--thumbprint",
+                "AB",
+            ],
+            "error: unexpected argument '--thumbprint' found\n\n  tip: `stsform validate` does not use --thumbprint",
+        ),
+        (
+            &[
+                "destroy",
+                "--name",
+                "prod-east",
+                "--region",
+                "us-east-2",
+                "--verbose",
+            ],
+            "tip: `stsform destroy` does not use --verbose",
+        ),
+        (
+            &["destroy", "--name", "prod-east", "--allow-issuer-change"],
+            "it takes no --allow-issuer-change",
+        ),
+        (
+            &[
+                "graph",
+                "--credentials-requests-dir",
+                "creds",
+                "--state",
+                "s.toml",
+            ],
+            "tip: `stsform graph` does not use --state",
+        ),
+        (
+            &["graph", "--allow-issuer-change"],
+            "unexpected argument '--allow-issuer-change'",
+        ),
+        (
+            &["apply", "--include-unmanaged"],
+            "tip: --include-unmanaged is for destroy",
+        ),
+        (
+            &["verify", "--public-key-file", "k.pem"],
+            "Usage: stsform verify [OPTIONS]",
+        ),
+    ]);
+}
+
 #[test]
 fn a_bad_enum_value_exits_1() {
     usage_error(&[
@@ -258,6 +313,11 @@ fn a_directory_without_aws_requests_is_refused_by_every_command() {
             let mut args = c.args(verb);
             let at = args.iter().position(|a| a == "creds").unwrap();
             args[at] = dir.into();
+            if verb == "validate" {
+                // validate writes nothing, so it takes no --output-dir.
+                let at = args.iter().position(|a| a == "--output-dir").unwrap();
+                args.drain(at..at + 2);
+            }
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let o = offline(c.path(), &args).output().unwrap();
             assert_eq!(o.status.code(), Some(1), "{verb} {dir}: {}", text(&o));
@@ -370,6 +430,17 @@ fn issuer_changes_are_refused_through_the_binary_and_a_saved_plan_carries_the_fl
     apply.insert(1, "move.plan".into());
     let o = c.run(&moto, &apply);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Not the plan again, but what it does and the issuer changes it was made to allow.
+    let out = stdout(&o);
+    let host = format!("{}-oidc.s3.us-east-2.amazonaws.com", c.name);
+    assert!(
+        out.starts_with("Applying the saved plan move.plan: 4 to add, 8 to change, 4 to destroy.\n\
+                         Warning: these changes break token validation for the running cluster (allowed when the plan was made):\n")
+            && out.contains(&format!("\n  iam_oidc_provider.{host} will be destroyed\n")),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.contains("will perform the following actions"), "{out}");
     assert_eq!(
         rt.block_on(account.inventory(&c.name)),
         expected_cluster_inventory_in(&c.name, "us-west-2")

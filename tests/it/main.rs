@@ -12,6 +12,7 @@ mod fake_account;
 mod faults;
 mod harness;
 mod keypair;
+mod local_paths;
 mod messages;
 mod moto_account;
 mod parity;

@@ -54,6 +54,21 @@ fn a_saved_plan_applies_from_another_directory_without_flags() {
         out.contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."),
         "{out}"
     );
+    // The plan was reviewed when it was saved: apply says what it does, not all of it
+    // again; then only the progress (one start and one done line per change) and the end.
+    let header = format!(
+        "Applying the saved plan {}: 28 to add, 0 to change, 0 to destroy.\n\n",
+        plan.display()
+    );
+    assert!(out.starts_with(&header), "{out}");
+    let lines: Vec<&str> = out[header.len()..].lines().collect();
+    let progress = lines
+        .iter()
+        .filter(|l| l.contains("Z start   ") || l.contains("Z done    "))
+        .count();
+    assert_eq!(progress, 2 * 28, "{out}");
+    assert_eq!(lines.len(), progress + 2, "{out}");
+    assert!(!out.contains("resource \""), "{out}");
     // Everything landed where the plan was made, nothing where apply ran.
     assert!(work.path().join(format!("state/{name}.toml")).exists());
     assert!(

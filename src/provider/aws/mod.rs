@@ -91,6 +91,15 @@ impl AwsProvider {
         })
     }
 
+    /// The same provider, reading and writing local files at paths relative to the
+    /// settings `base` (as specs record them, `crate::paths`).
+    pub fn with_local_base(self, base: &std::path::Path) -> AwsProvider {
+        AwsProvider {
+            local: self.local.with_base(base),
+            ..self
+        }
+    }
+
     /// The endpoint override in effect (`AWS_ENDPOINT_URL[_S3]`), if any.
     pub fn endpoint_url(&self) -> Option<&str> {
         self.sdk.s3_endpoint()
@@ -312,7 +321,7 @@ impl Provider for AwsProvider {
         let id = &resource.id;
         known(resource)?;
         Ok(match (&resource.spec, before) {
-            (Spec::KeyPair(_) | Spec::File(_), _) => return self.local.write(resource),
+            (Spec::KeyPair(_) | Spec::File(_), _) => return self.local.update(resource, before),
             (Spec::S3Bucket(b), Spec::S3Bucket(old)) => {
                 Spec::S3Bucket(self.update_bucket(id, b, old).await?)
             }

@@ -52,17 +52,15 @@ impl Work {
 
     /// `verb` with the cluster's settings (and `extra`).
     fn cluster(&self, verb: &str, name: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            verb,
-            "--name",
-            name,
-            "--region",
-            REGION,
-            "--output-dir",
-            "install",
-        ];
+        let mut args = vec![verb, "--name", name, "--region", REGION];
+        // Destroy works from the state: it takes neither directory.
         if verb != "destroy" {
-            args.extend(["--credentials-requests-dir", "creds"]);
+            args.extend([
+                "--output-dir",
+                "install",
+                "--credentials-requests-dir",
+                "creds",
+            ]);
         }
         args.extend(extra);
         self.run(&args)
