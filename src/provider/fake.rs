@@ -349,6 +349,7 @@ impl Provider for FakeProvider {
             None => self.cloud.assign(&resource.spec),
         };
         map.insert(resource.id.clone(), spec.clone());
+        one_policy_slot(&mut map, &spec, None);
         Ok(spec)
     }
 
@@ -387,6 +388,7 @@ impl Provider for FakeProvider {
             None => resource.spec.clone(),
         };
         map.insert(resource.id.clone(), spec.clone());
+        one_policy_slot(&mut map, &spec, Some(before));
         Ok(spec)
     }
 
@@ -405,6 +407,15 @@ impl Provider for FakeProvider {
         }
         if let Some(err) = foreign_bucket(&map, id, before) {
             return Err(err);
+        }
+        if let Spec::S3BucketPolicy(p) = before {
+            // DeleteBucketPolicy empties the bucket's one policy slot, whoever set it.
+            let bucket = ResourceId::new(ResourceKind::S3Bucket, &p.bucket);
+            if let Some(Spec::S3Bucket(b)) = map.get_mut(&bucket)
+                && b.policy.is_some()
+            {
+                b.policy = Some(serde_json::Value::Null);
+            }
         }
         let Some(live) = map.get(id) else {
             // Deleting what is already gone succeeds, as for AWS.
@@ -599,6 +610,34 @@ fn foreign_oac(
             }
         ),
     })
+}
+
+/// A bucket has one policy, which two resources may write: the bucket itself (a public
+/// issuer's anonymous-read policy) and `s3_bucket_policy` (a private issuer's). As in S3,
+/// the last write wins: a bucket that puts its policy (on create, or on an update that
+/// changes it, as the AWS provider does) replaces the `s3_bucket_policy`, and a policy
+/// put shows in the bucket's own `policy` where the bucket manages one.
+fn one_policy_slot(map: &mut BTreeMap<ResourceId, Spec>, written: &Spec, before: Option<&Spec>) {
+    match written {
+        Spec::S3Bucket(b) => {
+            let before_policy = match before {
+                Some(Spec::S3Bucket(before)) => before.policy.as_ref(),
+                _ => None,
+            };
+            if b.policy.is_some() && b.policy.as_ref() != before_policy {
+                map.remove(&ResourceId::new(ResourceKind::S3BucketPolicy, &b.name));
+            }
+        }
+        Spec::S3BucketPolicy(p) => {
+            let bucket = ResourceId::new(ResourceKind::S3Bucket, &p.bucket);
+            if let Some(Spec::S3Bucket(b)) = map.get_mut(&bucket)
+                && b.policy.is_some()
+            {
+                b.policy = Some(p.policy.clone());
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A bucket policy whose bucket is not the cluster's: not removed, as the real provider.

@@ -110,11 +110,12 @@ pub trait Account: Clone + Send + Sync {
         bucket: &str,
         key: &str,
     ) -> impl std::future::Future<Output = Option<String>> + Send;
-    /// Starts (or stops) keeping what providers send AWS (moto: its request recorder).
+    /// Starts afresh (or stops) keeping what providers send AWS (moto: its request
+    /// recorder, emptied on start).
     fn record_requests(&self, on: bool) -> impl std::future::Future<Output = ()> + Send;
-    /// The `OriginAccessControlId` the provider sent for the origin of the distribution
-    /// it made in front of `bucket` (read back from what was sent, not from CloudFront:
-    /// the emulator does not keep it).
+    /// The `OriginAccessControlId` the provider last sent for the origin of the
+    /// distribution in front of `bucket`, when it made or updated it (read back from what
+    /// was sent, not from CloudFront: the emulator does not keep it).
     fn sent_oac_link(
         &self,
         bucket: &str,

@@ -637,21 +637,27 @@ impl Account for MotoAccount {
     }
 
     async fn record_requests(&self, on: bool) {
-        let what = if on { "start" } else { "stop" };
-        let url = format!(
-            "{}/moto-api/recorder/{what}-recording",
-            crate::support::endpoint()
-        );
-        reqwest::Client::new()
-            .post(url)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        // Starting afresh: what an earlier recording holds must not answer for this one.
+        // (The recorder is server-wide; only one test uses it.)
+        let calls: &[&str] = if on { &["reset", "start"] } else { &["stop"] };
+        for what in calls {
+            let url = format!(
+                "{}/moto-api/recorder/{what}-recording",
+                crate::support::endpoint()
+            );
+            reqwest::Client::new()
+                .post(url)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+        }
     }
 
     /// From moto's request recorder: JSON lines with method, URL and the body in base64.
+    /// The last `CreateDistributionWithTags` (POST `…/distribution?WithTags`) or
+    /// `UpdateDistribution` (PUT `…/distribution/<id>/config`) whose origin is the bucket.
     async fn sent_oac_link(&self, bucket: &str) -> Option<String> {
         use base64::Engine as _;
         let url = format!(
@@ -664,10 +670,11 @@ impl Account for MotoAccount {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|r| {
-                r["method"] == "POST"
-                    && r["url"]
-                        .as_str()
-                        .is_some_and(|u| u.ends_with("/2020-05-31/distribution?WithTags"))
+                let url = r["url"].as_str().unwrap_or_default();
+                (r["method"] == "POST" && url.ends_with("/2020-05-31/distribution?WithTags"))
+                    || (r["method"] == "PUT"
+                        && url.contains("/2020-05-31/distribution/")
+                        && url.ends_with("/config"))
             })
             .filter_map(|r| {
                 let body = r["body"].as_str()?;
@@ -681,6 +688,9 @@ impl Account for MotoAccount {
                 };
                 body.contains(&origin).then_some(body)
             })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
             .find_map(|body| {
                 let start = body.find("<OriginAccessControlId>")? + "<OriginAccessControlId>".len();
                 let end = start + body[start..].find("</OriginAccessControlId>")?;

@@ -257,8 +257,16 @@ async fn private_apply_serves_the_issuer_through_cloudfront_and_converges<A: Acc
     );
     // Repairing the distribution changes no issuer.
     assert!(drifted.plan.issuer_changes.is_empty());
+    account.record_requests(true).await;
     let (_, outcome) = env.apply().await;
+    account.record_requests(false).await;
     assert!(outcome.is_complete(), "{outcome:#?}");
+    // The repair put the origin back on the bucket through the OAC (moto: in the
+    // UpdateDistribution request, after the drift's own update had dropped it).
+    assert_eq!(
+        account.sent_oac_link(&bucket).await.as_deref(),
+        Some(oac_id.as_str())
+    );
     let repaired_view = account.cloudfront_of(&name).await;
     assert_eq!(repaired_view.oac.as_ref().map(|o| &o.0), Some(&oac_id));
     let repaired = repaired_view.distribution.unwrap();
@@ -284,8 +292,8 @@ async fn private_apply_serves_the_issuer_through_cloudfront_and_converges<A: Acc
     );
 }
 
-scenario!(making_a_public_issuer_private_is_refused_unless_allowed);
-async fn making_a_public_issuer_private_is_refused_unless_allowed<A: Account>(
+scenario!(switching_between_public_and_private_issuer_is_refused_unless_allowed);
+async fn switching_between_public_and_private_issuer_is_refused_unless_allowed<A: Account>(
     account: A,
     name: String,
 ) {
@@ -343,6 +351,63 @@ async fn making_a_public_issuer_private_is_refused_unless_allowed<A: Account>(
         "{manifest}"
     );
     assert!(!env.plan().await.plan.has_changes());
+
+    // And back: a private issuer made public again is the same break, refused alike.
+    env.extra.create_private_s3_bucket = false;
+    env.allow.issuer_change = false;
+    let writes = account.writes();
+    let Err(refusal) = env.try_run(Mode::Apply).await else {
+        panic!("going back to a public issuer must be refused without --allow-issuer-change")
+    };
+    let Refusal::IssuerChanges(changes) = &refusal else {
+        panic!("{refusal}")
+    };
+    let said: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    for expected in [
+        format!(
+            "s3_object.{name}-oidc/.well-known/openid-configuration changes the issuer from \
+             https://{} to {s3_issuer}",
+            d.domain
+        ),
+        format!("iam_oidc_provider.{} will be destroyed", d.domain),
+        format!("cloudfront_distribution.{name}-oidc will be destroyed"),
+        format!("cloudfront_origin_access_control.{name}-oidc will be destroyed"),
+    ] {
+        assert!(said.contains(&expected), "{expected}\n{said:#?}");
+    }
+    assert_eq!(account.writes(), writes, "a refused plan changes nothing");
+
+    env.allow.issuer_change = true;
+    let (_, outcome, _) = env.run(Mode::Apply).await;
+    assert!(outcome.is_complete(), "{outcome:#?}");
+    assert_eq!(
+        account.inventory(&name).await,
+        expected_cluster_inventory(&name)
+    );
+    let view = account.cloudfront_of(&name).await;
+    assert!(
+        view.distribution.is_none() && view.oac.is_none(),
+        "{view:?}"
+    );
+    // The bucket serves the documents anonymously again (ccoctl's public layout): the
+    // CloudFront-only policy gave way to the anonymous-read one, not to none at all.
+    let (block, policy) = account.bucket_access(&format!("{name}-oidc")).await;
+    assert_eq!(block, [true, true, false, false]);
+    let policy = policy
+        .expect("a public issuer's bucket has a policy")
+        .to_string();
+    assert!(
+        policy.contains("\"*\"") && !policy.contains("cloudfront.amazonaws.com"),
+        "{policy}"
+    );
+    let manifest =
+        std::fs::read_to_string(env.path("install").join(AUTHENTICATION_MANIFEST)).unwrap();
+    assert!(
+        manifest.ends_with(&format!("serviceAccountIssuer: {s3_issuer}")),
+        "{manifest}"
+    );
+    assert!(!env.plan().await.plan.has_changes());
+
     let (_, outcome, _) = env.run(Mode::Destroy).await;
     assert!(outcome.is_complete(), "{outcome:#?}");
     assert_eq!(account.inventory(&name).await, BTreeSet::new());
