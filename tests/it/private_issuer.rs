@@ -772,3 +772,162 @@ fn partitions_without_cloudfront_and_day2_runs_are_refused_before_any_call() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("manages roles only"), "{err}");
 }
+
+/// Distributions in the emulator whose origin is `bucket` (every page).
+async fn distributions_fronting(cloudfront: &aws_sdk_cloudfront::Client, bucket: &str) -> usize {
+    let origin = format!("{bucket}.s3.");
+    let mut count = 0;
+    let mut marker: Option<String> = None;
+    loop {
+        let out = cloudfront
+            .list_distributions()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .unwrap();
+        let Some(list) = out.distribution_list() else {
+            return count;
+        };
+        count += list
+            .items()
+            .iter()
+            .filter(|s| {
+                s.origins().is_some_and(|o| {
+                    o.items()
+                        .iter()
+                        .any(|o| o.domain_name().starts_with(&origin))
+                })
+            })
+            .count();
+        match list.next_marker() {
+            Some(next) if list.is_truncated() => marker = Some(next.to_string()),
+            _ => return count,
+        }
+    }
+}
+
+/// The binary against moto: a private cluster in `state list` and `state show`, a
+/// distribution forgotten by `state rm` found again and adopted (not made twice), the
+/// Markdown plan, and destroy.
+#[test]
+fn the_binary_lists_shows_adopts_and_destroys_a_private_cluster() {
+    use crate::binary::{Cluster, text};
+    let (rt, moto, account) = crate::binary::moto_setup();
+    let c = Cluster::new(&crate::moto_account::unique_name());
+    let name = c.name.clone();
+    let bucket = format!("{name}-oidc");
+    let with_flag = |verb: &str| {
+        let mut a = c.args(verb);
+        a.push("--create-private-s3-bucket".into());
+        a
+    };
+    let state = |args: &[&str]| {
+        let mut a: Vec<String> = ["state"]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(["--name".into(), name.clone()]);
+        c.run(&moto, &a)
+    };
+
+    let o = c.run(&moto, &with_flag("apply"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let view = rt.block_on(account.cloudfront_of(&name));
+    let d = view.distribution.expect("a distribution");
+    let (oac_id, _) = view.oac.expect("an OAC");
+
+    let o = state(&["list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let listed = String::from_utf8_lossy(&o.stdout).to_string();
+    for address in [
+        format!("cloudfront_distribution.{bucket}"),
+        format!("cloudfront_origin_access_control.{bucket}"),
+        format!("s3_bucket_policy.{bucket}"),
+        format!("iam_oidc_provider.{}", d.domain),
+    ] {
+        assert!(listed.lines().any(|l| l == address), "{address}:\n{listed}");
+    }
+    let o = state(&["show", &format!("cloudfront_distribution.{bucket}")]);
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for line in [
+        format!("id = \"{}\"", d.id),
+        format!("domain_name = \"{}\"", d.domain),
+        format!("origin_access_control_id = \"{oac_id}\""),
+        "viewer_protocol_policy = \"https-only\"".to_string(),
+    ] {
+        assert!(shown.lines().any(|l| l == line), "{line}:\n{shown}");
+    }
+    let o = state(&["show", &format!("s3_bucket_policy.{bucket}")]);
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        shown.contains(&format!("\"{}\"", d.arn)) && shown.contains("cloudfront.amazonaws.com"),
+        "{shown}"
+    );
+
+    // Forgotten, then found again by its origin and ownership tag: adopted, not made twice.
+    let o = state(&["rm", &format!("cloudfront_distribution.{bucket}")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut plan = with_flag("plan");
+    plan.extend([
+        "--format".into(),
+        "markdown".into(),
+        "--detailed-exitcode".into(),
+    ]);
+    let o = c.run(&moto, &plan);
+    let md = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        md.contains(&format!(
+            "| ~ | `cloudfront_distribution.{bucket}` | exists, tagged for `{name}`: adopted |"
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains("1 to adopt, 0 to add, 0 to change, 0 to destroy"),
+        "{md}"
+    );
+    let o = c.run(&moto, &with_flag("apply"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let cloudfront = crate::support::cloudfront_client(&moto);
+    assert_eq!(rt.block_on(distributions_fronting(&cloudfront, &bucket)), 1);
+    let recorded =
+        c.state().resources.into_iter().find_map(|(id, r)| {
+            (id.kind == ResourceKind::CloudFrontDistribution).then_some(r.spec)
+        });
+    let Some(stsform::resource::Spec::CloudFrontDistribution(recorded)) = recorded else {
+        panic!("the distribution is in the state again")
+    };
+    assert_eq!(
+        (recorded.id.as_str(), recorded.domain_name.as_str()),
+        (d.id.as_str(), d.domain.as_str())
+    );
+    let mut plan = with_flag("plan");
+    plan.push("--detailed-exitcode".into());
+    let o = c.run(&moto, &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Destroy leaves no distribution, OAC or bucket; the run names each as it goes.
+    let o = c.run(&moto, &c.args("destroy"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for address in [
+        format!("cloudfront_distribution.{bucket}"),
+        format!("cloudfront_origin_access_control.{bucket}"),
+        format!("s3_bucket.{bucket}"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains("done") && l.contains(&address)),
+            "{address}:\n{out}"
+        );
+    }
+    assert_eq!(rt.block_on(distributions_fronting(&cloudfront, &bucket)), 0);
+    let view = rt.block_on(account.cloudfront_of(&name));
+    assert!(
+        view.distribution.is_none() && view.oac.is_none(),
+        "{view:?}"
+    );
+    assert_eq!(rt.block_on(account.inventory(&name)), BTreeSet::new());
+}
