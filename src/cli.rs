@@ -40,11 +40,12 @@ const SETTINGS: &[&str] = &[
 ];
 
 /// Flags that some commands taking them do not use: the settings, the refusals a run
-/// lifts, and `--include-unmanaged`.
+/// lifts, `--include-unmanaged` and `--strict`.
 const SHARED: &[&str] = &[
     "allow_issuer_change",
     "allow_deleting_all_roles",
     "include_unmanaged",
+    "strict",
 ];
 
 /// The shared flags (see [`SHARED`]) each command uses, by argument id (`*settings`: every
@@ -65,9 +66,12 @@ const USES: &[(&str, &[&str])] = &[
             "verbose",
         ],
     ),
-    ("plan", &["*settings", "*allow", "include_unmanaged"]),
+    (
+        "plan",
+        &["*settings", "*allow", "include_unmanaged", "strict"],
+    ),
     // `--include-unmanaged` is for destroy: apply refuses it, saying so.
-    ("apply", &["*settings", "*allow"]),
+    ("apply", &["*settings", "*allow", "strict"]),
     (
         // The state is found by name (and, day 2, provider and request set, the set named
         // by --request-set or the requests directory's name) or --state; the state says
@@ -248,11 +252,16 @@ pub enum Command {
         after_help = "Examples:\n  stsform destroy --name prod-east --region us-east-2 --auto-approve\n  stsform destroy --name prod-east --region us-east-2 \\\n      --include-unmanaged   # also what is tagged for it, not in the state\n  stsform destroy prod-east.plan   # saved with `plan --destroy --out`"
     )]
     Destroy(ApplyArgs),
-    /// Print the dependency graph of the desired resources in Graphviz DOT.
+    /// Print the dependency graph of the desired resources in Graphviz DOT or Mermaid.
     #[command(
-        after_help = "Example:\n  stsform graph --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs | dot -Tsvg > graph.svg"
+        after_help = "Examples:\n  stsform graph --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs | dot -Tsvg > graph.svg\n  stsform graph --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --format mermaid"
     )]
-    Graph(ClusterArgs),
+    Graph(GraphArgs),
+    /// Print a plan saved with `plan --out`, without planning again.
+    #[command(
+        after_help = "Examples:\n  stsform show prod-east.plan\n  stsform show prod-east.plan --format markdown >> \"$GITHUB_STEP_SUMMARY\""
+    )]
+    Show(ShowArgs),
     /// Check that every service account can assume its role: issuer documents, token,
     /// OIDC provider, trust policies and STS. Exit code 1 on any failure.
     #[command(
@@ -403,6 +412,10 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub lock: bool,
+    /// Fail (exit 1) when the plan has warnings not acknowledged in stsform.toml: risky
+    /// statements of the requests, or creates past the account's IAM quotas.
+    #[arg(long)]
+    pub strict: bool,
     /// Refusals this run lifts.
     #[command(flatten)]
     pub allow: AllowArgs,
@@ -456,9 +469,45 @@ pub struct ApplyArgs {
     /// cluster that the state does not hold (the plan shown first lists them).
     #[arg(long)]
     pub include_unmanaged: bool,
+    /// Apply only: refuse a plan with warnings not acknowledged in stsform.toml (as
+    /// `plan --strict` does).
+    #[arg(long)]
+    pub strict: bool,
     /// Refusals this run lifts (apply only: destroy is allowed to do all of this).
     #[command(flatten)]
     pub allow: AllowArgs,
+}
+
+/// `stsform graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Cluster settings.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// `dot` (Graphviz) or `mermaid` (what GitHub renders in Markdown, grouped by kind
+    /// past 40 resources, as Markdown plans draw their order).
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+/// Graph output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+}
+
+/// `stsform show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan saved with `stsform plan --out`.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: PathBuf,
+    /// Output format, as for `plan`.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `stsform import`.
@@ -703,6 +752,8 @@ mod tests {
                     "--verbose",
                     "--allow-issuer-change",
                     "--allow-deleting-all-roles",
+                    // A destroy creates nothing, so has no warnings to be strict about.
+                    "--strict",
                 ],
             ),
             (

@@ -5,10 +5,13 @@
 //! ```text
 //! requests dir ─ credentials_request::load (dir → documents → validate) ─▶ [CredentialsRequest]
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
+//! [CredentialsRequest] ─ review::requests (pure: IAM's limits and rules) ─▶ input errors | warnings
 //!                     desired::derive (pure; a private issuer's CloudFront part from private_issuer) ─▶ Desired
 //! state (file or S3) ─ state::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
-//! plan::compute(&Desired, &Observed)  (pure, deterministic) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
+//! GetAccountSummary (beside the refresh) ─ review::plan_findings (quotas, acknowledgements) ─▶ Plan.findings
+//! plan::compute(&Desired, &Observed)  (pure, deterministic; permission changes too) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
+//! saved plan ─ show ─▶ render (the same output, no planning)
 //! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule;
 //!                                    fills in what CloudFront assigns as it learns it) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
@@ -61,6 +64,7 @@ pub mod provider;
 pub mod refresh;
 pub mod render;
 pub mod resource;
+pub mod review;
 pub mod safety;
 pub mod saved_plan;
 pub mod scope;

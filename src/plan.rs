@@ -1,7 +1,8 @@
 //! plan::compute: what must change to get from what is to what should be. Pure.
 //!
 //! Owns `Plan`, `Change`, `Action`, `Drift`, the attribute-level differences that
-//! renderers show, and each change's [`StateRule`] (what the executor does with the state
+//! renderers show (with the permission changes of role policies, from
+//! `review::permissions`), and each change's [`StateRule`] (what the executor does with the state
 //! around it). Input is `Desired` (from derive) and `Observed` (state, refreshed or
 //! not, plus what `discover` found outside the state); output is a value the executor
 //! follows exactly. Must not be async, do I/O or print. Destroy is
@@ -210,9 +211,23 @@ pub struct Plan {
     /// What a reviewer should know besides the changes: feature-gated requests, policies
     /// added outside stsform that a delete removes. One line each.
     pub notes: Vec<String>,
+    /// The permissions each role policy it creates, changes or deletes grants and revokes
+    /// (see `review::permissions`), in plan order.
+    pub permissions: Vec<crate::review::permissions::PermissionChange>,
+    /// Warnings of the review: risky statements of the requests, the account's quotas
+    /// against what the plan creates. Acknowledged ones are kept, marked.
+    pub findings: Vec<crate::review::Finding>,
+    /// IAM's account summary, when a refreshing plan read it.
+    pub account: Option<crate::review::AccountSummary>,
 }
 
 impl Plan {
+    /// The warnings not acknowledged in the settings file: what text and Markdown show,
+    /// and what `--strict` refuses.
+    pub fn warnings(&self) -> impl Iterator<Item = &crate::review::Finding> {
+        self.findings.iter().filter(|f| !f.acknowledged)
+    }
+
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
@@ -465,6 +480,7 @@ pub fn compute_with(desired: &Desired, observed: &Observed, include_unmanaged: b
         }
     }
     plan.issuer_changes = crate::safety::issuer_changes(&plan.changes);
+    plan.permissions = crate::review::permissions::changes(&plan);
     plan
 }
 

@@ -1,4 +1,5 @@
-//! Saved plans: `plan --out FILE` writes one, `apply FILE` runs exactly it.
+//! Saved plans: `plan --out FILE` writes one, `apply FILE` runs exactly it, `show FILE`
+//! prints it as `plan` did.
 //!
 //! Owns the file format (JSON, versioned) and the checks around it. A saved plan is
 //! self-contained: it carries the settings it was made with and the directory it was made
@@ -26,8 +27,10 @@ use crate::workflow::{Mode, Planned};
 /// Identifies the file type, so `apply` of a random file fails clearly.
 const MAGIC: &str = "stsform-saved-plan";
 /// Version of the file layout (2: settings, working directory, per-file request hashes;
-/// 3: the settings base, and local paths relative to it as in a version 3 state).
-const VERSION: u32 = 3;
+/// 3: the settings base, and local paths relative to it as in a version 3 state; 4: the
+/// review's findings, account summary and settings, and the refresh's AWS reads, so that
+/// `show` renders the plan as `plan` did).
+const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +58,12 @@ struct File {
     allow_issuer_change: bool,
     /// `--allow-deleting-all-roles` was given when the plan was made.
     allow_deleting_all_roles: bool,
+    /// AWS reads the refresh made (the Markdown footer and the JSON say it).
+    aws_reads: usize,
+    /// The review's warnings, acknowledged ones marked.
+    findings: Vec<crate::review::Finding>,
+    /// IAM's account summary as the plan read it.
+    account: Option<crate::review::AccountSummary>,
 }
 
 /// The settings a plan was made with, paths as resolved then (relative to `working_dir`
@@ -80,6 +89,7 @@ struct SavedSettings {
     thumbprint: Option<String>,
     #[serde(default)]
     create_private_s3_bucket: bool,
+    review: crate::review::ReviewSettings,
 }
 
 impl SavedSettings {
@@ -100,6 +110,7 @@ impl SavedSettings {
             tags: s.tags.clone(),
             thumbprint: s.thumbprint.clone(),
             create_private_s3_bucket: s.create_private_s3_bucket,
+            review: s.review.clone(),
         }
     }
 
@@ -121,6 +132,7 @@ impl SavedSettings {
             tags: self.tags.clone(),
             thumbprint: self.thumbprint.clone(),
             create_private_s3_bucket: self.create_private_s3_bucket,
+            review: self.review.clone(),
         })
     }
 }
@@ -236,6 +248,8 @@ pub struct SaveContext<'a> {
     pub fingerprint: Fingerprint,
     /// The refusals lifted when the plan was made; apply of the file honours them.
     pub allow: crate::safety::Allow,
+    /// AWS reads the plan's refresh made.
+    pub reads: usize,
 }
 
 /// Writes a saved plan (JSON, 0600: it names every resource of the cluster), recording
@@ -308,6 +322,9 @@ pub fn write(path: &Path, planned: &Planned, context: SaveContext<'_>) -> Result
         notes: planned.plan.notes.clone(),
         allow_issuer_change: context.allow.issuer_change,
         allow_deleting_all_roles: context.allow.deleting_all_roles,
+        aws_reads: context.reads,
+        findings: planned.plan.findings.clone(),
+        account: planned.plan.account,
     };
     let mut text = serde_json::to_string_pretty(&file).expect("saved plans serialize");
     text.push('\n');
@@ -339,6 +356,10 @@ pub struct Saved {
     pub observed: Observed,
     /// The refusals lifted when the plan was made.
     pub allow: crate::safety::Allow,
+    /// AWS reads the plan's refresh made.
+    pub reads: usize,
+    /// The stsform that made it.
+    pub stsform_version: String,
 }
 
 fn spec(id: &ResourceId, v: serde_json::Value, origin: &str) -> Result<Spec> {
@@ -355,7 +376,7 @@ pub fn read(path: &Path) -> Result<Saved> {
         bail!("{origin}: not a saved stsform plan (write one with `stsform plan --out {origin}`)");
     }
     let version = probe.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version == 1 || version == 2 {
+    if (1..u64::from(VERSION)).contains(&version) {
         bail!(
             "{origin}: this plan was saved by an older stsform (saved-plan version {version}, \
              this stsform reads {VERSION}); plan again"
@@ -434,20 +455,30 @@ pub fn read(path: &Path) -> Result<Saved> {
         state_serial: file.state_serial,
         state_lineage: file.state_lineage,
         fingerprint: file.fingerprint,
-        plan: Plan {
-            issuer_changes: crate::safety::issuer_changes(&changes),
-            changes,
-            drift,
-            summary: file.summary,
-            owner: file.owner,
-            unmanaged,
-            notes: file.notes,
+        plan: {
+            let mut plan = Plan {
+                issuer_changes: crate::safety::issuer_changes(&changes),
+                changes,
+                drift,
+                summary: file.summary,
+                owner: file.owner,
+                unmanaged,
+                notes: file.notes,
+                permissions: Vec::new(),
+                findings: file.findings,
+                account: file.account,
+            };
+            // Derived from the changes, as `plan::compute` derives it.
+            plan.permissions = crate::review::permissions::changes(&plan);
+            plan
         },
         observed,
         allow: crate::safety::Allow {
             issuer_change: file.allow_issuer_change,
             deleting_all_roles: file.allow_deleting_all_roles,
         },
+        reads: file.aws_reads,
+        stsform_version: file.stsform_version,
     })
 }
 
@@ -663,7 +694,7 @@ mod tests {
     #[test]
     fn plans_saved_by_an_older_stsform_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        for version in [1, 2, 7] {
+        for version in [1, 2, 3, 7] {
             let path = dir.path().join(format!("v{version}.plan"));
             let text = format!("{{\"format\": \"{MAGIC}\", \"version\": {version}}}");
             std::fs::write(&path, text).unwrap();
@@ -702,6 +733,8 @@ mod tests {
             plan: Plan::default(),
             observed: Observed::default(),
             allow: crate::safety::Allow::default(),
+            reads: 0,
+            stsform_version: "test".into(),
         }
     }
 

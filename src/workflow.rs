@@ -1,6 +1,7 @@
 //! The plan and apply workflows, generic over the provider.
 //!
-//! Wires refresh → derive → discover → plan::compute and graph::build → execute::apply
+//! Wires refresh (with the account summary beside it) → derive → discover → plan::compute
+//! → the review's findings, and graph::build → execute::apply
 //! (and import: derive → discover → import::record), so the CLI (with the AWS provider)
 //! and the scenario tests (with the fake, and with AWS against the emulator) run the same
 //! code. Also where a run's signing key comes from, a saved plan's included. Must not
@@ -38,6 +39,9 @@ pub struct Inputs {
     /// Destroy also deletes the cluster's tagged resources that the state does not hold
     /// (`--include-unmanaged`); otherwise the plan only lists them.
     pub include_unmanaged: bool,
+    /// The review's warnings about the requests (`review::requests`), found before any
+    /// AWS call; an apply plan carries them.
+    pub findings: Vec<crate::review::Finding>,
 }
 
 /// Apply the configuration, or tear everything down.
@@ -153,25 +157,37 @@ pub async fn plan<P: Provider>(
     crate::scope::claim(&mut state, &inputs.settings)?;
     anchor_local_paths(&mut state, &inputs.settings)?;
     let started = Instant::now();
-    let (observed, account) = if refresh {
+    // An apply plan reads IAM's account summary once, beside the refresh (not after it,
+    // so the plan takes no longer): the review compares it with what the plan creates.
+    let wants_summary = refresh && mode == Mode::Apply;
+    let (observed, account, summary) = if refresh {
         let account = provider.account_id().await?;
         if let (Some(arn), Mode::Apply) = (&inputs.settings.identity_provider_arn, mode) {
             refresh::identity_provider(provider.as_ref(), arn).await?;
         }
-        let observed = refresh::refresh(Arc::clone(provider), &state, parallelism)
-            .await
-            .map_err(|errors| {
-                let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-                anyhow::anyhow!(
-                    "refresh failed for {} resource{}:\n{}",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                    lines.join("\n")
-                )
-            })?;
-        (observed, Some(account))
+        let summary = async {
+            if wants_summary {
+                Some(provider.account_summary().await)
+            } else {
+                None
+            }
+        };
+        let (observed, summary) = tokio::join!(
+            refresh::refresh(Arc::clone(provider), &state, parallelism),
+            summary
+        );
+        let observed = observed.map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "refresh failed for {} resource{}:\n{}",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                lines.join("\n")
+            )
+        })?;
+        (observed, Some(account), summary)
     } else {
-        (refresh::unrefreshed(&state), recorded_account(&state))
+        (refresh::unrefreshed(&state), recorded_account(&state), None)
     };
     let refresh_time = started.elapsed();
     let reads = if refresh { state.resources.len() } else { 0 };
@@ -216,6 +232,27 @@ pub async fn plan<P: Provider>(
                 change.reason = plan::Reason::DestroyRequested;
             }
         }
+    } else {
+        // A summary that cannot be read (a CI role without iam:GetAccountSummary) leaves
+        // the quotas unchecked, and the plan says so rather than failing.
+        let summary = match summary {
+            Some(Ok(summary)) => Some(summary),
+            Some(Err(e)) => {
+                plan.notes
+                    .push(format!("the account's IAM quotas were not checked: {e}"));
+                None
+            }
+            None => None,
+        };
+        let (findings, notes) = crate::review::plan_findings(
+            &inputs.findings,
+            summary.as_ref(),
+            &plan,
+            &inputs.settings.review,
+        );
+        plan.findings = findings;
+        plan.notes.extend(notes);
+        plan.account = summary;
     }
     Ok(Planned {
         plan,

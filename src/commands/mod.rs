@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{
-    AllowArgs, ApplyArgs, ClusterArgs, Command, ForceUnlockArgs, Format, ImportArgs, PlanArgs,
-    StateArgs, StateCommand,
+    AllowArgs, ApplyArgs, ClusterArgs, Command, ForceUnlockArgs, Format, GraphArgs, GraphFormat,
+    ImportArgs, PlanArgs, ShowArgs, StateArgs, StateCommand,
 };
 use crate::credentials_request::{self, LoadOptions};
 use crate::desired::{self, Facts};
@@ -32,10 +32,12 @@ use crate::state::{Lock, StateStore};
 use crate::workflow::{self, Inputs, Mode};
 
 mod plan_apply;
+mod show;
 mod state_cmds;
 mod verify_cmd;
 
 use plan_apply::{apply, plan};
+use show::show;
 use state_cmds::{force_unlock, import, state_command};
 use verify_cmd::verify;
 
@@ -47,6 +49,7 @@ pub async fn run(command: Command) -> Result<u8> {
         Command::Apply(args) => apply(&args, Mode::Apply).await,
         Command::Destroy(args) => apply(&args, Mode::Destroy).await,
         Command::Graph(args) => graph(&args).map(|()| 0),
+        Command::Show(args) => show(&args).map(|()| 0),
         Command::Verify(args) => verify(&args).await,
         Command::Import(args) => import(&args).await,
         Command::State(command) => state_command(&command).await,
@@ -64,8 +67,9 @@ pub async fn run(command: Command) -> Result<u8> {
     }
 }
 
-/// Settings and requests (none for destroy), with skip notes on stderr, checked by a
-/// derive so that colliding role names stop us before the state or AWS is touched.
+/// Settings and requests (none for destroy), with skip notes on stderr, reviewed
+/// (`review::requests`: IAM's rules and limits, colliding role names) so that input IAM
+/// would refuse stops us before the state or AWS is touched.
 /// No AWS CredentialsRequest at all is an input error (see `safety`), unless `allow`
 /// (plan and apply only; `None` for commands without the flag) accepts it.
 fn inputs(
@@ -75,8 +79,10 @@ fn inputs(
     allow: Option<Allow>,
 ) -> Result<(Inputs, Option<crate::keypair::PrivateKey>)> {
     let settings = settings::resolve(&args.settings_input(), need)?;
+    // The requests, and the review's checks of them and of the roles and policies they
+    // make: IAM's rules and limits, before any AWS call.
     let requests = if need == Need::StateOnly {
-        Vec::new()
+        (Vec::new(), Vec::new())
     } else {
         let loaded = credentials_request::load(
             &settings.credentials_requests_dir,
@@ -95,9 +101,10 @@ fn inputs(
             who,
         )
         .map_err(crate::error::InputErrors::from)?;
-        desired::derive(&loaded.requests, &settings, &Facts::default())?;
-        loaded.requests
+        let findings = crate::review::requests(&loaded.requests, &settings, true)?;
+        (loaded.requests, findings)
     };
+    let (requests, findings) = requests;
     let key = workflow::signing_key(&settings, generate_key)?;
     Ok((
         Inputs {
@@ -106,6 +113,7 @@ fn inputs(
             signing_key: key.public,
             thumbprint: None,
             include_unmanaged: false,
+            findings,
         },
         key.private,
     ))
@@ -137,9 +145,16 @@ fn validate(args: &ClusterArgs) -> Result<()> {
     for note in loaded.requests.iter().filter_map(|r| r.feature_gate_note()) {
         eprintln!("note: {note}");
     }
-    // Role-name collisions depend on the cluster name, so derive runs when one is given.
-    if args.name.is_some() {
-        desired::derive(&loaded.requests, &settings, &Facts::default())?;
+    // Role names and trust policies depend on the cluster name: checked when one is given.
+    let mut findings = crate::review::requests(&loaded.requests, &settings, args.name.is_some())?;
+    let review = &settings.review;
+    let stale =
+        crate::review::findings::acknowledge(&mut findings, &review.acknowledgements, &review.file);
+    for note in stale {
+        error_line(&format!("note: {note}"));
+    }
+    for finding in findings.iter().filter(|f| !f.acknowledged) {
+        error_line(&format!("warning: {}", finding.line()));
     }
     let n = loaded.requests.len();
     writeln!(
@@ -269,8 +284,8 @@ async fn unlock(lock: Lock, interrupts: &Interrupts) -> Result<()> {
     Ok(())
 }
 
-fn graph(args: &ClusterArgs) -> Result<()> {
-    let (inputs, _) = inputs(args, Need::Cluster, false, None)?;
+fn graph(args: &GraphArgs) -> Result<()> {
+    let (inputs, _) = inputs(&args.cluster, Need::Cluster, false, None)?;
     let facts = Facts {
         account_id: None,
         signing_key: inputs.signing_key.clone(),
@@ -278,6 +293,25 @@ fn graph(args: &ClusterArgs) -> Result<()> {
         private: Default::default(),
     };
     let desired = desired::derive(&inputs.requests, &inputs.settings, &facts)?;
-    Stdout.write_all(crate::graph::desired_dot(&desired).as_bytes())?;
+    let text = match args.format {
+        GraphFormat::Dot => crate::graph::desired_dot(&desired),
+        GraphFormat::Mermaid => crate::review::mermaid::desired_diagram(&desired),
+    };
+    Stdout.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// Refuses a plan with warnings not acknowledged in the settings file (`--strict`).
+/// Called after the plan is shown, as `safety::check` is: the reviewer sees the warnings.
+fn strict(plan: &crate::plan::Plan, settings_file: &str) -> Result<()> {
+    let warnings: Vec<String> = plan.warnings().map(|f| format!("  {}", f.line())).collect();
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "--strict: the plan has {} not acknowledged in {}:\n{}\nFix the request, raise the quota, or acknowledge a reviewed request's finding ([[acknowledge]], see the README).",
+        counted(warnings.len(), "warning", "warnings"),
+        settings_file,
+        warnings.join("\n")
+    )
 }

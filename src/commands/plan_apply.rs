@@ -58,7 +58,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         serial: planned.state.serial,
         lineage: planned.state.lineage.clone(),
         reads,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").into(),
     };
     let shown = shown_plan(&planned.plan, &inputs.settings);
     render_plan(args.format, &shown, &meta, &mut stdout)?;
@@ -69,6 +69,9 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
         mode == Mode::Destroy,
         allow,
     )?;
+    if args.strict {
+        strict(&planned.plan, &inputs.settings.review.file)?;
+    }
     if let Some(out) = &args.out {
         let fingerprint = saved_plan::fingerprint(
             &inputs.settings,
@@ -81,6 +84,7 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
             include_unmanaged: inputs.include_unmanaged,
             fingerprint,
             allow,
+            reads,
         };
         saved_plan::write(out, &planned, context)?;
         if text {
@@ -167,11 +171,11 @@ async fn plan_with_refresh(
 
 /// The plan with its local paths as the user finds them from the working directory
 /// (the plan itself records them from the settings base, `crate::paths`).
-fn shown_plan(plan: &crate::plan::Plan, settings: &Settings) -> crate::plan::Plan {
+pub(super) fn shown_plan(plan: &crate::plan::Plan, settings: &Settings) -> crate::plan::Plan {
     plan.with_local_paths(|p| crate::paths::shown(&settings.base, p))
 }
 
-fn render_plan(
+pub(super) fn render_plan(
     format: Format,
     plan: &crate::plan::Plan,
     meta: &render::Meta,
@@ -302,6 +306,9 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         mode == Mode::Destroy,
         allow,
     )?;
+    if args.strict && mode == Mode::Apply {
+        strict(&planned.plan, &settings.review.file)?;
+    }
     // A saved plan was reviewed when it was made; applying it needs no second yes.
     let approved = args.auto_approve || args.plan_file.is_some();
     if planned.plan.has_changes() && !confirm(mode, approved, &interrupts).await? {

@@ -61,6 +61,9 @@ pub struct FakeCloud {
     deploy_polls: AtomicUsize,
     /// How long and how often a distribution delete waits.
     pace: Mutex<Pace>,
+    /// Roles and identity providers the account holds besides the fake's resources, and
+    /// its role quota (`set_account_usage`): what the account summary counts.
+    usage: Mutex<(u64, u64, u64)>,
 }
 
 /// The fake provider: a fake account plus the real local files.
@@ -96,6 +99,7 @@ impl FakeCloud {
                 budget: std::time::Duration::from_secs(30),
                 interval: std::time::Duration::from_millis(2),
             }),
+            usage: Mutex::new((0, 0, 1000)),
         })
     }
 
@@ -113,6 +117,13 @@ impl FakeCloud {
     /// How long a distribution delete waits in all, and how often it looks.
     pub fn set_pace(&self, pace: Pace) {
         *self.pace.lock().unwrap() = pace;
+    }
+
+    /// Says the account also holds `roles` roles and `providers` identity providers
+    /// stsform does not see, and allows `roles_quota` roles: the account summary counts
+    /// them with the fake's own.
+    pub fn set_account_usage(&self, roles: u64, providers: u64, roles_quota: u64) {
+        *self.usage.lock().unwrap() = (roles, providers, roles_quota);
     }
 
     /// Makes the next `times` calls of `op` on `id` fail.
@@ -307,6 +318,19 @@ fn missing_parent(
 impl Provider for FakeProvider {
     async fn account_id(&self) -> ProviderResult<String> {
         Ok(self.cloud.account.clone())
+    }
+
+    async fn account_summary(&self) -> ProviderResult<crate::review::AccountSummary> {
+        self.cloud.reads.fetch_add(1, Ordering::SeqCst);
+        let (roles, providers, quota) = *self.cloud.usage.lock().unwrap();
+        let map = self.cloud.resources.lock().unwrap();
+        let count = |kind| map.keys().filter(|id| id.kind == kind).count() as u64;
+        Ok(crate::review::AccountSummary {
+            roles: Some(roles + count(ResourceKind::IamRole)),
+            roles_quota: Some(quota),
+            providers: Some(providers + count(ResourceKind::IamOidcProvider)),
+            assume_role_policy_size_quota: Some(crate::review::limits::TRUST_POLICY_LENGTH as u64),
+        })
     }
 
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {

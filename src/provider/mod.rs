@@ -58,6 +58,12 @@ pub enum ProviderError {
         /// Why, from the SDK.
         message: String,
     },
+    /// IAM's account summary could not be read (GetAccountSummary failed).
+    #[error("cannot read the account's IAM summary (GetAccountSummary): {message}")]
+    Summary {
+        /// Why, from the SDK.
+        message: String,
+    },
     /// The input cannot be applied (a value still unknown, a missing key).
     #[error("{id}: {message}")]
     Invalid {
@@ -173,6 +179,13 @@ pub trait Provider: Send + Sync + 'static {
     /// The AWS account the credentials act in (ARNs are built from it).
     fn account_id(&self) -> impl Future<Output = ProviderResult<String>> + Send;
 
+    /// IAM's account summary (GetAccountSummary, one call): the roles and identity
+    /// providers the account holds and its quotas, which the review compares with what a
+    /// plan creates.
+    fn account_summary(
+        &self,
+    ) -> impl Future<Output = ProviderResult<crate::review::AccountSummary>> + Send;
+
     /// Live attributes of `id`, or `None` if it does not exist. `recorded` is what the
     /// state holds (it says where to look: bucket region, file path).
     fn read(
@@ -231,6 +244,11 @@ impl Offline {
 impl Provider for Offline {
     async fn account_id(&self) -> ProviderResult<String> {
         Err(ProviderError::Account {
+            message: "offline plan: no provider calls are allowed".into(),
+        })
+    }
+    async fn account_summary(&self) -> ProviderResult<crate::review::AccountSummary> {
+        Err(ProviderError::Summary {
             message: "offline plan: no provider calls are allowed".into(),
         })
     }

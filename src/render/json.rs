@@ -31,12 +31,12 @@ pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
 #[derive(Serialize)]
 struct PlanView<'a> {
     format_version: &'static str,
-    stsform_version: &'static str,
+    stsform_version: &'a str,
     cluster: &'a str,
     region: &'a str,
     state: StateView<'a>,
     aws_reads: usize,
-    summary: Summary,
+    summary: SummaryView,
     changes: Vec<ChangeView<'a>>,
     drift: Vec<DriftView<'a>>,
     has_changes: bool,
@@ -44,6 +44,30 @@ struct PlanView<'a> {
     owner: &'a str,
     unmanaged: Vec<UnmanagedView<'a>>,
     notes: &'a [String],
+    permission_changes: &'a [crate::review::permissions::PermissionChange],
+    findings: Vec<FindingView<'a>>,
+    account: Option<crate::review::AccountSummary>,
+}
+
+/// The plan's counts, with the permissions added and removed across its role policies.
+#[derive(Serialize)]
+struct SummaryView {
+    #[serde(flatten)]
+    resources: Summary,
+    permissions_added: usize,
+    permissions_removed: usize,
+}
+
+/// One warning of the review, flat.
+#[derive(Serialize)]
+struct FindingView<'a> {
+    check: crate::review::Check,
+    acknowledged: bool,
+    request: Option<&'a str>,
+    source: Option<&'a str>,
+    field: Option<&'a str>,
+    action: Option<&'a str>,
+    message: &'a str,
 }
 
 /// A resource tagged for the cluster that the plan leaves alone.
@@ -158,7 +182,7 @@ fn document<'a>(
     };
     PlanView {
         format_version: FORMAT_VERSION,
-        stsform_version: meta.version,
+        stsform_version: &meta.version,
         cluster: &meta.cluster,
         region: &meta.region,
         state: StateView {
@@ -166,7 +190,14 @@ fn document<'a>(
             lineage: &meta.lineage,
         },
         aws_reads: meta.reads,
-        summary: plan.summary,
+        summary: {
+            let (added, removed) = crate::review::permissions::totals(&plan.permissions);
+            SummaryView {
+                resources: plan.summary,
+                permissions_added: added,
+                permissions_removed: removed,
+            }
+        },
         changes: plan.changes.iter().map(change).collect(),
         drift: plan.drift.iter().map(drift).collect(),
         has_changes: plan.has_changes(),
@@ -190,6 +221,21 @@ fn document<'a>(
             })
             .collect(),
         notes: &plan.notes,
+        permission_changes: &plan.permissions,
+        findings: plan
+            .findings
+            .iter()
+            .map(|f| FindingView {
+                check: f.check,
+                acknowledged: f.acknowledged,
+                request: f.origin.as_ref().map(|o| o.request.as_str()),
+                source: f.origin.as_ref().map(|o| o.source.as_str()),
+                field: f.origin.as_ref().map(|o| o.field.as_str()),
+                action: f.action.as_deref(),
+                message: &f.message,
+            })
+            .collect(),
+        account: plan.account,
     }
 }
 
@@ -205,7 +251,7 @@ mod tests {
             serial: 3,
             lineage: "l".into(),
             reads: 0,
-            version: "test",
+            version: "test".into(),
         }
     }
 

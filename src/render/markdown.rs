@@ -1,8 +1,10 @@
 //! The plan as GitHub-flavoured Markdown, for PR comments and `$GITHUB_STEP_SUMMARY`.
 //!
-//! Layout (Atlantis/tfcmt conventions): a heading with cluster, region and the plan line,
-//! a table of changes with the reason for each, the drift found by the refresh, then one
-//! collapsed `<details>` block per resource holding a ```diff block with the signs in
+//! Layout (Atlantis/tfcmt conventions): a heading with cluster, region, the plan line and
+//! the permissions added and removed; the review's warnings; the order of the changes as a
+//! Mermaid diagram in a collapsed section; a table of changes with the reason for each; the
+//! drift found by the refresh; the permissions each role policy grants and revokes; then
+//! one collapsed `<details>` block per resource holding a ```diff block with the signs in
 //! column 0 so GitHub colours them, and a `<sub>` footer. The output always stays under
 //! [`MAX_CHARS`] (GitHub's comment limit is 65,536): whole blocks are left out, never cut,
 //! and a note says how many.
@@ -19,8 +21,8 @@ use crate::resource::{ResourceKind, UNKNOWN, is_unknown};
 /// The output is always shorter than this many characters.
 pub const MAX_CHARS: usize = 65_000;
 
-/// Room kept for the truncation note, which is written last.
-const NOTE_RESERVE: usize = 300;
+/// Room kept for the truncation notes, which are written last.
+const NOTE_RESERVE: usize = 500;
 
 /// Writes the plan as Markdown, at most [`MAX_CHARS`] characters long.
 pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
@@ -78,6 +80,32 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
         }
     }
 
+    // Then the permission changes, whole role policies while they fit in half of what is
+    // left: the resource diffs after them keep the other half.
+    let mut permissions = String::new();
+    let mut shown_permissions = 0;
+    if shown_rows == rows.len()
+        && let Some(line) = super::permissions_line(plan)
+    {
+        let heading = format!("#### Permission changes: {}\n\n", text(&line));
+        let mut share = budget / 2;
+        if heading.len() < share {
+            share -= heading.len();
+            budget -= heading.len();
+            permissions = heading;
+            for change in &plan.permissions {
+                let block = permission_block(change);
+                if block.len() > share {
+                    break;
+                }
+                share -= block.len();
+                budget -= block.len();
+                permissions.push_str(&block);
+                shown_permissions += 1;
+            }
+        }
+    }
+
     // Then the details, change blocks before drift blocks, until the budget runs out.
     let mut shown_blocks = 0;
     let mut blocks = String::new();
@@ -106,6 +134,7 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
         }
     }
     doc.push_str(&drift_head);
+    doc.push_str(&permissions);
     doc.push_str(&drift_blocks);
     doc.push_str(&blocks);
     doc.push_str(&footer);
@@ -119,12 +148,37 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
             plan.drift.len() - shown_drift_blocks,
         )
     };
-    if omitted_changes + omitted_drift > 0 {
+    let policies = Omitted {
+        count: plan.permissions.len() - shown_permissions,
+        some_shown: shown_permissions > 0,
+    };
+    if omitted_changes + omitted_drift + policies.count > 0 {
         doc.push('\n');
-        doc.push_str(&note(omitted_changes, omitted_drift));
+        doc.push_str(&note(omitted_changes, omitted_drift, policies));
         doc.push('\n');
     }
     doc
+}
+
+/// One role policy's permission lines: its address and request, then a ```diff block.
+fn permission_block(change: &crate::review::permissions::PermissionChange) -> String {
+    let heading = match &change.source {
+        Some(source) => format!(
+            "{} from {}:",
+            code(&change.id.to_string(), false),
+            code(source, false)
+        ),
+        None => format!("{}:", code(&change.id.to_string(), false)),
+    };
+    let body = crate::review::permissions::lines(change).join("\n");
+    format!("{heading}\n\n{}\n", fenced("diff", &body))
+}
+
+/// A fenced block that no line of `body` can close.
+fn fenced(info: &str, body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{info}\n{body}\n{fence}\n")
 }
 
 /// How many of `items`, from the first, fit in `budget`; deducts what they take.
@@ -141,10 +195,11 @@ fn take(items: &[String], budget: &mut usize) -> usize {
 }
 
 /// What was left out, and where to see it.
-fn note(changes: usize, drift: usize) -> String {
+fn note(changes: usize, drift: usize, policies: Omitted) -> String {
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} more {}", if n == 1 { one } else { many });
-    let what = match (changes, drift) {
+    let mut what = match (changes, drift) {
+        (0, 0) => String::new(),
         (0, d) => plural(d, "drift entry", "drift entries"),
         (c, 0) => plural(c, "change", "changes"),
         (c, d) => format!(
@@ -153,10 +208,30 @@ fn note(changes: usize, drift: usize) -> String {
             if d == 1 { "entry" } else { "entries" }
         ),
     };
+    if policies.count > 0 {
+        let policies = format!(
+            "the permission changes of {}{} role polic{}",
+            policies.count,
+            if policies.some_shown { " more" } else { "" },
+            if policies.count == 1 { "y" } else { "ies" }
+        );
+        what = if what.is_empty() {
+            policies
+        } else {
+            format!("{what} and {policies}")
+        };
+    }
     format!(
         "… {what} not shown (output capped at 65,000 characters for GitHub comments); \
          run stsform plan locally for the full plan."
     )
+}
+
+/// Role policies whose permission lines were left out, and whether others were shown.
+#[derive(Clone, Copy)]
+struct Omitted {
+    count: usize,
+    some_shown: bool,
 }
 
 /// Hidden marker (so a bot can update its comment), heading, and a banner for deletes.
@@ -171,6 +246,10 @@ fn head(plan: &Plan, meta: &Meta) -> String {
         super::summary_line(s)
     } else {
         "No changes".to_string()
+    };
+    let counts = match super::permissions_line(plan) {
+        Some(line) => format!("{counts} · {line}"),
+        None => counts,
     };
     let mut head = format!(
         "<!-- stsform:plan:{marker} -->\n### stsform plan for {} ({}): {counts}\n\n",
@@ -211,7 +290,27 @@ fn head(plan: &Plan, meta: &Meta) -> String {
         }
         head.push('\n');
     }
-    // Notes and untracked resources are few; a long list is cut so the head stays small.
+    // Warnings, notes and untracked resources are few; a long list is cut so the head
+    // stays small.
+    let warnings: Vec<&crate::review::Finding> = plan.warnings().collect();
+    if !warnings.is_empty() {
+        head.push_str(&format!("#### Warnings ({})\n\n", warnings.len()));
+        for finding in warnings.iter().take(LIST_CAP) {
+            head.push_str(&format!("- {}\n", inline(&finding.line())));
+        }
+        head.push_str(&more(warnings.len()));
+        head.push('\n');
+        if let Some(line) = super::acknowledged_line(plan) {
+            head.push_str(&format!("{}.\n\n", inline(&line)));
+        }
+        if let Some(example) = super::acknowledge_example(plan) {
+            head.push_str(&format!(
+                "To accept a reviewed warning of a request, acknowledge it in {}, e.g.:\n\n{}\n",
+                code("stsform.toml", false),
+                fenced("toml", &example)
+            ));
+        }
+    }
     if !plan.notes.is_empty() {
         head.push_str("#### Notes\n\n");
         for note in plan.notes.iter().take(LIST_CAP) {
@@ -231,6 +330,13 @@ fn head(plan: &Plan, meta: &Meta) -> String {
         }
         head.push_str(&more(plan.unmanaged.len()));
         head.push('\n');
+    }
+    // The order, collapsed: small (grouped by kind past 40 changes), so it always fits.
+    if let Some(diagram) = crate::review::mermaid::plan_diagram(plan) {
+        head.push_str(&format!(
+            "<details><summary>Order of the changes (diagram)</summary>\n\n{}</details>\n\n",
+            fenced("mermaid", diagram.trim_end())
+        ));
     }
     head
 }
@@ -271,7 +377,7 @@ fn footer(meta: &Meta) -> String {
         text(&lineage),
         meta.reads,
         if meta.reads == 1 { "" } else { "s" },
-        text(meta.version)
+        text(&meta.version)
     )
 }
 
@@ -500,7 +606,7 @@ mod tests {
             serial: 1,
             lineage: "0123456789abcdef".into(),
             reads: 1,
-            version: "test",
+            version: "test".into(),
         }
     }
 
@@ -573,16 +679,21 @@ mod tests {
         assert!(block.contains("\n```diff\n"), "{block}");
     }
 
+    /// How a change's details block starts (the diagram's block does not).
+    const BLOCK: &str = "<details><summary>+ <code>";
+
     #[test]
     fn a_table_over_the_budget_is_cut_with_a_note() {
         let plan = creates(50);
         let full = document(&plan, &meta(), usize::MAX);
         assert!(!full.contains("not shown"));
-        assert_eq!(full.matches("<details>").count(), 50);
+        assert_eq!(full.matches(BLOCK).count(), 50);
 
         let doc = document(&plan, &meta(), 2_000);
         assert!(doc.len() < 2_000, "{}", doc.len());
-        assert!(!doc.contains("<details>"));
+        assert!(!doc.contains(BLOCK));
+        // The order diagram is in the head: a cut table keeps it.
+        assert!(doc.contains("<details><summary>Order of the changes (diagram)</summary>"));
         let rows = doc.matches("| + | `iam_role.").count();
         assert!(rows > 0 && rows < 50, "{rows}");
         assert!(
@@ -604,9 +715,10 @@ mod tests {
         let plan = creates(50);
         let doc = document(&plan, &meta(), 12_000);
         assert!(doc.len() < 12_000);
-        let shown = doc.matches("<details>").count();
+        let shown = doc.matches(BLOCK).count();
         assert!(shown > 0 && shown < 50, "{shown}");
-        assert_eq!(doc.matches("</details>").count(), shown);
+        // Every block closes: the change blocks and the diagram's.
+        assert_eq!(doc.matches("</details>").count(), shown + 1);
         assert_eq!(doc.matches("| + | `iam_role.").count(), 50);
         assert!(doc.trim_end().ends_with(&format!(
             "… {} more changes not shown (output capped at 65,000 characters for GitHub comments); run stsform plan locally for the full plan.",

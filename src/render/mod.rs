@@ -29,8 +29,9 @@ pub struct Meta {
     pub lineage: String,
     /// AWS read calls the refresh made (0 for `--refresh=false`).
     pub reads: usize,
-    /// stsform's version (`env!("CARGO_PKG_VERSION")`).
-    pub version: &'static str,
+    /// The version of stsform that made the plan (`env!("CARGO_PKG_VERSION")`, or a
+    /// saved plan's).
+    pub version: String,
 }
 
 /// Said under a plan whose values wait for what CloudFront assigns (a private issuer's
@@ -164,4 +165,44 @@ pub(crate) fn unmanaged_heading(owner: &str) -> String {
     format!(
         "Tagged for {owner}, not managed (not in the state; this plan leaves them alone: `stsform destroy --include-unmanaged` deletes them, `stsform import` adopts them)"
     )
+}
+
+/// `5 permissions added, 2 removed` across the plan's role policies; `None` when none
+/// change.
+pub(crate) fn permissions_line(plan: &crate::plan::Plan) -> Option<String> {
+    let (added, removed) = crate::review::permissions::totals(&plan.permissions);
+    (added + removed > 0).then(|| {
+        format!(
+            "{added} permission{} added, {removed} removed",
+            if added == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// The heading of a role policy's permission lines: its address and the request it is
+/// made from.
+pub(crate) fn permission_heading(change: &crate::review::permissions::PermissionChange) -> String {
+    match &change.source {
+        Some(source) => format!("{} (from {source})", change.id),
+        None => change.id.to_string(),
+    }
+}
+
+/// How many warnings were acknowledged, as the line that says they are not shown.
+pub(crate) fn acknowledged_line(plan: &crate::plan::Plan) -> Option<String> {
+    let n = plan.findings.iter().filter(|f| f.acknowledged).count();
+    (n > 0).then(|| {
+        format!(
+            "{n} acknowledged warning{} not shown (`--format json` lists {})",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        )
+    })
+}
+
+/// The settings-file entry that would acknowledge the first warning that can be, as an
+/// example for the reader.
+pub(crate) fn acknowledge_example(plan: &crate::plan::Plan) -> Option<String> {
+    plan.warnings()
+        .find_map(crate::review::Finding::acknowledgement)
 }

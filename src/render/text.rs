@@ -82,8 +82,9 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
             out,
             "No changes. The AWS resources and local files match the configuration."
         )?;
-        return Ok(());
+        return warnings(out, plan, color);
     }
+    permissions(out, plan, color)?;
     writeln!(
         out,
         "stsform will perform the following actions:\n\n  (symbols: + create, ~ update in-place, - destroy, -/+ replace)\n"
@@ -94,6 +95,7 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
     }
     let summary = format!("Plan: {}.", super::summary_line(plan.summary));
     writeln!(out, "{}", paint(color, BOLD, &summary))?;
+    warnings(out, plan, color)?;
     if !plan.issuer_changes.is_empty() {
         writeln!(
             out,
@@ -117,6 +119,54 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
     }
     if super::has_late(plan) {
         writeln!(out, "{}", super::LATE_NOTE)?;
+    }
+    Ok(())
+}
+
+/// The permissions each role policy grants (`+`) and revokes (`-`), before the detailed
+/// diff that holds them as JSON.
+fn permissions(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<()> {
+    let Some(line) = super::permissions_line(plan) else {
+        return Ok(());
+    };
+    writeln!(out, "Permission changes ({line}):\n")?;
+    for change in &plan.permissions {
+        writeln!(out, "  # {}", super::permission_heading(change))?;
+        for line in crate::review::permissions::lines(change) {
+            let painted = match line.as_bytes().first() {
+                Some(b'+') => paint(color, GREEN, &line),
+                _ => paint(color, RED, &line),
+            };
+            writeln!(out, "    {painted}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The review's warnings not acknowledged, each with where it comes from, and how to
+/// acknowledge a reviewed one.
+fn warnings(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<()> {
+    let shown: Vec<&crate::review::Finding> = plan.warnings().collect();
+    if shown.is_empty() {
+        return Ok(());
+    }
+    let heading = format!("Warnings ({}):", shown.len());
+    writeln!(out, "\n{}", paint(color, YELLOW, &heading))?;
+    for finding in &shown {
+        writeln!(out, "  - {}", finding.line())?;
+    }
+    if let Some(line) = super::acknowledged_line(plan) {
+        writeln!(out, "  ({line})")?;
+    }
+    if let Some(example) = super::acknowledge_example(plan) {
+        writeln!(
+            out,
+            "  To accept a reviewed warning of a request, acknowledge it in stsform.toml, e.g.:"
+        )?;
+        for line in example.lines() {
+            writeln!(out, "    {line}")?;
+        }
     }
     Ok(())
 }

@@ -62,6 +62,9 @@ pub struct Settings {
     /// all public access and a CloudFront distribution serves the documents; the issuer
     /// is `https://<distribution domain>` (see `private_issuer`).
     pub create_private_s3_bucket: bool,
+    /// The account's raised quotas and the acknowledged findings (`[quotas]`,
+    /// `[[acknowledge]]`): what the review of a plan needs from the settings file.
+    pub review: crate::review::ReviewSettings,
 }
 
 impl Settings {
@@ -141,6 +144,20 @@ pub struct ConfigFile {
     create_private_s3_bucket: Option<bool>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// The account's quotas, where raised in Service Quotas.
+    #[serde(default)]
+    quotas: QuotasFile,
+    /// Reviewed findings that plans stop repeating.
+    #[serde(default)]
+    acknowledge: Vec<crate::review::Acknowledgement>,
+}
+
+/// `[quotas]` of the settings file: only what was raised needs saying.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotasFile {
+    role_trust_policy_length: Option<usize>,
+    openid_connect_providers: Option<usize>,
 }
 
 /// Default config file looked for in the working directory.
@@ -308,6 +325,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             errors.push(InputError::new("--create-private-s3-bucket", e));
         }
     }
+    let review = review_settings(&file, &config_name, &mut errors);
 
     if !errors.is_empty() {
         return Err(InputErrors(errors));
@@ -379,7 +397,40 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         tags,
         thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
         create_private_s3_bucket: private,
+        review,
     })
+}
+
+/// `[quotas]` (never below IAM's defaults) and `[[acknowledge]]` (well-formed, of checks
+/// that can be acknowledged) of the settings file `config_name`.
+fn review_settings(
+    file: &ConfigFile,
+    config_name: &str,
+    errors: &mut Vec<InputError>,
+) -> crate::review::ReviewSettings {
+    let defaults = crate::review::Quotas::default();
+    let quotas = crate::review::Quotas {
+        role_trust_policy_length: file
+            .quotas
+            .role_trust_policy_length
+            .unwrap_or(defaults.role_trust_policy_length),
+        openid_connect_providers: file
+            .quotas
+            .openid_connect_providers
+            .unwrap_or(defaults.openid_connect_providers),
+    };
+    for (field, problem) in crate::review::limits::check_quotas(&quotas) {
+        errors.push(InputError::new(config_name, problem).at(format!("quotas.{field}")));
+    }
+    errors.extend(crate::review::findings::validate(
+        &file.acknowledge,
+        config_name,
+    ));
+    crate::review::ReviewSettings {
+        quotas,
+        acknowledgements: file.acknowledge.clone(),
+        file: config_name.to_string(),
+    }
 }
 
 /// Checks that `<name>-oidc` is a valid S3 bucket name and `<name>-…` a valid role prefix.
@@ -731,6 +782,29 @@ mod tests {
         assert!(check_tag(&"k".repeat(129), "v", "c").is_err());
         assert!(check_tag("k", &"v".repeat(257), "c").is_err());
         assert!(check_tag("k", "", "c").is_ok());
+        // IAM's limits, each with the message it gives: keys 1 to 128 characters, values
+        // up to 256, the characters AWS tags allow.
+        assert!(check_tag(&"k".repeat(128), &"v".repeat(256), "c").is_ok());
+        assert_eq!(
+            check_tag(&"k".repeat(129), "v", "c").unwrap_err(),
+            "tag keys must be 1 to 128 characters"
+        );
+        assert_eq!(
+            check_tag("", "v", "c").unwrap_err(),
+            "tag keys must be 1 to 128 characters"
+        );
+        assert_eq!(
+            check_tag("k", &"v".repeat(257), "c").unwrap_err(),
+            "tag values must be at most 256 characters"
+        );
+        assert_eq!(
+            check_tag("k", "a;b", "c").unwrap_err(),
+            "`;` is not allowed in AWS tags"
+        );
+        assert_eq!(
+            check_tag("aws:x", "v", "c").unwrap_err(),
+            "tag keys starting with `aws:` are reserved by AWS"
+        );
     }
 
     fn resolve_with(toml: &str, user_tags: &[&str]) -> Result<Settings, InputErrors> {

@@ -122,6 +122,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
         tags: [("team".to_string(), "storage".to_string())].into(),
         thumbprint: None,
         create_private_s3_bucket: false,
+        review: Default::default(),
     };
     let facts = Facts {
         account_id: Some(account.into()),

@@ -81,6 +81,248 @@ fn request(ns: &str, name: &str) -> String {
     )
 }
 
+/// Replaces the first `from` in `creds/<file>` (a copy of examples/cluster) with `to`.
+fn edit(c: &Cluster, file: &str, from: &str, to: &str) {
+    let path = c.path().join("creds").join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {file}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+const EBS: &str = "03_credentials_request_aws.yaml";
+const INGRESS: &str = "00-ingress-credentials-request.yaml";
+const MACHINE_API: &str = "0000_30_machine-api-operator_00_credentials-request.yaml";
+const REGISTRY: &str = "01-registry-credentials-request.yaml";
+
+/// The review's errors: what IAM (or IAM Access Analyzer) refuses, in the real requests of
+/// examples/cluster altered one field at a time.
+fn review_cases() -> Vec<Case> {
+    vec![
+        case(
+            "an action without a service prefix",
+            "apply",
+            |c| {
+                edit(
+                    c,
+                    EBS,
+                    "      - ec2:AttachVolume\n",
+                    "      - AttachVolume\n",
+                )
+            },
+            "creds/03_credentials_request_aws.yaml: document 1: spec.providerSpec.statementEntries[0].action[0]: `AttachVolume` has no service prefix: IAM actions are `service:Action` (`ec2:DescribeInstances`) or `*` (IAM: \"Actions/Conditions must be prefaced by a vendor\")",
+        ),
+        case(
+            "a wildcard in an action's service prefix",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    INGRESS,
+                    "      - route53:ListHostedZones\n",
+                    "      - \"*:ListHostedZones\"\n",
+                )
+            },
+            "creds/00-ingress-credentials-request.yaml: document 1: spec.providerSpec.statementEntries[0].action[1]: `*:ListHostedZones` has a wildcard in its service prefix, which IAM refuses (\"Action vendors must not contain wildcards\"): name the service",
+        ),
+        case(
+            "a resource that is not an ARN",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    INGRESS,
+                    "      resource: \"*\"\n",
+                    "      resource: hostedzone/Z123\n",
+                )
+            },
+            "creds/00-ingress-credentials-request.yaml: document 1: spec.providerSpec.statementEntries[0].resource: `hostedzone/Z123` is not an ARN (`arn:partition:service:region:account:resource`) or `*`; IAM refuses any other resource (MalformedPolicyDocument)",
+        ),
+        case(
+            "a character IAM does not allow in a policy",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    INGRESS,
+                    "      resource: \"*\"\n",
+                    "      resource: \"arn:aws:route53:::hostedzone/Z€\"\n",
+                )
+            },
+            "creds/00-ingress-credentials-request.yaml: document 1: spec.providerSpec.statementEntries[0].resource: `arn:aws:route53:::hostedzone/Z€` holds `€` (U+20AC); IAM policy documents allow only tab, line feed, carriage return and the characters U+0020 to U+00FF",
+        ),
+        case(
+            "a condition operator in the wrong case",
+            "apply",
+            |c| edit(c, MACHINE_API, "        \"Bool\":\n", "        \"bool\":\n"),
+            "creds/0000_30_machine-api-operator_00_credentials-request.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.bool: `bool` is not an IAM condition operator (did you mean `Bool`? operator names are case-sensitive); IAM refuses it (\"Invalid Condition type\")",
+        ),
+        case(
+            "Null with IfExists",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    MACHINE_API,
+                    "        \"Bool\":\n",
+                    "        \"NullIfExists\":\n",
+                )
+            },
+            "creds/0000_30_machine-api-operator_00_credentials-request.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.NullIfExists: `NullIfExists`: `Null` cannot take `IfExists` (it already tests whether the key is present)",
+        ),
+        case(
+            "a condition value of the wrong type",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    MACHINE_API,
+                    "\"kms:GrantIsForAWSResource\": true",
+                    "\"kms:GrantIsForAWSResource\": sometimes",
+                )
+            },
+            "creds/0000_30_machine-api-operator_00_credentials-request.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.Bool.kms:GrantIsForAWSResource: `sometimes` is not a value `Bool` can compare: it takes `true` or `false` (the condition would never match)",
+        ),
+        case(
+            "a set qualifier in the wrong case",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    MACHINE_API,
+                    "        \"Bool\":\n",
+                    "        \"forallvalues:Bool\":\n",
+                )
+            },
+            "creds/0000_30_machine-api-operator_00_credentials-request.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.forallvalues:Bool: `forallvalues:Bool`: `forallvalues` is not a set qualifier (did you mean `ForAllValues`?); IAM knows `ForAllValues:` and `ForAnyValue:`",
+        ),
+        case(
+            "a condition key given twice in another case",
+            "apply",
+            |c| {
+                edit(
+                    c,
+                    EBS,
+                    "          \"kms:GrantIsForAWSResource\": true\n",
+                    "          \"kms:GrantIsForAWSResource\": true\n          \"KMS:grantIsForAWSResource\": false\n",
+                )
+            },
+            "creds/03_credentials_request_aws.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.Bool.KMS:grantIsForAWSResource: `KMS:grantIsForAWSResource` is the key `kms:GrantIsForAWSResource` again (condition key names are not case-sensitive); give it once",
+        ),
+        case(
+            "a Secret namespace Kubernetes would reject",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    INGRESS,
+                    "    namespace: openshift-ingress-operator\n",
+                    "    namespace: openshift.ingress-operator\n",
+                )
+            },
+            "creds/00-ingress-credentials-request.yaml: document 1: spec.secretRef.namespace: `openshift.ingress-operator` is not a valid Kubernetes name (a DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)",
+        ),
+        with_flags(
+            case(
+                "more user tags than AWS allows beside the ownership tags",
+                "plan",
+                |_| {},
+                "--user-tags: 49 user tags (`[tags]` and `--user-tags` together); at most 48: AWS allows 50 per resource and stsform adds 2 ownership tags",
+            ),
+            &[
+                "--user-tags",
+                &(0..49)
+                    .map(|i| format!("team-{i}=platform"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ],
+        ),
+        case(
+            "a condition key without a service prefix",
+            "plan",
+            |c| {
+                edit(
+                    c,
+                    EBS,
+                    "\"kms:GrantIsForAWSResource\"",
+                    "\"GrantIsForAWSResource\"",
+                )
+            },
+            "creds/03_credentials_request_aws.yaml: document 1: spec.providerSpec.statementEntries[2].policyCondition.Bool.GrantIsForAWSResource: condition key `GrantIsForAWSResource` has no service prefix: keys are `service:name` (`aws:SourceIp`) (IAM: \"Actions/Conditions must be prefaced by a vendor\")",
+        ),
+        case(
+            "an inline policy over IAM's 10,240 characters",
+            "apply",
+            |c| {
+                let many: String = (0..300)
+                    .map(|i| format!("      - ec2:DescribeSomethingRatherLong{i:03}\n"))
+                    .collect();
+                edit(
+                    c,
+                    EBS,
+                    "      - ec2:AttachVolume\n",
+                    &format!("      - ec2:AttachVolume\n{many}"),
+                )
+            },
+            "characters (white space not counted); IAM allows 10,240 for a role's inline policies together and refuses it (LimitExceeded)",
+        ),
+        case(
+            "a trust policy over the account's quota",
+            "plan",
+            |c| {
+                let many: String = (0..40)
+                    .map(|i| format!("  - registry-worker-sa-{i:02}\n"))
+                    .collect();
+                edit(
+                    c,
+                    REGISTRY,
+                    "  - registry\n",
+                    &format!("  - registry\n{many}"),
+                )
+            },
+            "creds/01-registry-credentials-request.yaml: document 1: spec.serviceAccountNames: the role's trust policy would be ",
+        ),
+        with_flags(
+            case(
+                "a quota declared below IAM's default",
+                "plan",
+                |c| write(c, "q.toml", "[quotas]\nrole_trust_policy_length = 1000\n"),
+                "q.toml: quotas.role_trust_policy_length: 1,000 is below IAM's default of 2,048; set it only when the account's quota was raised",
+            ),
+            &["--config", "q.toml"],
+        ),
+        with_flags(
+            case(
+                "an acknowledgement of an unknown check",
+                "plan",
+                |c| {
+                    write(
+                        c,
+                        "a.toml",
+                        "[[acknowledge]]\nrequest = \"openshift-machine-api/aws-cloud-credentials\"\ncheck = \"passrole\"\n",
+                    )
+                },
+                "a.toml: acknowledge[0].check: unknown check `passrole` (one of: action-wildcard, service-wildcard, passrole-on-any-resource)",
+            ),
+            &["--config", "a.toml"],
+        ),
+        with_flags(
+            case(
+                "an acknowledgement that names no request",
+                "apply",
+                |c| {
+                    write(
+                        c,
+                        "a.toml",
+                        "[[acknowledge]]\nrequest = \"machine-api\"\ncheck = \"passrole-on-any-resource\"\n",
+                    )
+                },
+                "a.toml: acknowledge[0].request: `machine-api` is not a request: name it by its Secret, `namespace/name` (its `spec.secretRef`)",
+            ),
+            &["--config", "a.toml"],
+        ),
+    ]
+}
+
 fn state_text(cluster: &str, version: i64) -> String {
     format!(
         "version = {version}\nserial = 3\nlineage = \"7d1b1f8e-8a43-4b4b-9d0e-5f7a1c2b3d4e\"\ncluster = \"{cluster}\"\n"
@@ -552,8 +794,9 @@ fn bad_input_is_refused_precisely_without_aws_calls_or_writes() {
         FaultPlan::none(),
     ));
     let name = "bad-input";
-    let all = cases(name);
-    assert!(all.len() >= 30, "{} cases", all.len());
+    let mut all = cases(name);
+    all.extend(review_cases());
+    assert!(all.len() >= 55, "{} cases", all.len());
     let mut failures = Vec::new();
     for case in &all {
         let c = Cluster::new(name);

@@ -504,8 +504,8 @@ fn apply_plan_destroy_through_the_binary() {
     assert!(stdout(&o).contains("No changes."), "{}", stdout(&o));
     assert!(
         // 24 reads of the recorded resources, then the scan for untracked ones: one
-        // ListRoles page and one ListOpenIDConnectProviders.
-        stdout(&o).contains("Refreshing 28 resources ... done (26 AWS reads"),
+        // ListRoles page and one ListOpenIDConnectProviders; and GetAccountSummary.
+        stdout(&o).contains("Refreshing 28 resources ... done (27 AWS reads"),
         "{}",
         stdout(&o)
     );

@@ -36,6 +36,9 @@ impl Provider for Slow {
     async fn account_id(&self) -> ProviderResult<String> {
         self.inner.account_id().await
     }
+    async fn account_summary(&self) -> ProviderResult<stsform::review::AccountSummary> {
+        self.inner.account_summary().await
+    }
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
         self.inner.read(id, recorded).await
     }

@@ -210,6 +210,8 @@ impl<A: Account> Env<A> {
         )
         .unwrap();
         let key = workflow::signing_key(&settings, generate).unwrap();
+        // Reviewed as the CLI reviews them, so plans carry the same warnings.
+        let findings = stsform::review::requests(&loaded.requests, &settings, true).unwrap();
         (
             Inputs {
                 settings,
@@ -217,6 +219,7 @@ impl<A: Account> Env<A> {
                 signing_key: key.public,
                 thumbprint: None,
                 include_unmanaged: false,
+                findings,
             },
             key.private,
         )

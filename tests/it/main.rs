@@ -23,11 +23,14 @@ mod proxy;
 mod remote_state;
 mod render;
 mod requests;
+mod review;
 mod safety;
 mod saved_plans;
 mod scenarios;
 mod signals;
 mod support;
+#[path = "../../examples/support/synthetic.rs"]
+mod synthetic;
 mod tags;
 mod teams;
 mod verify;

@@ -158,7 +158,18 @@ fn non_aws_documents_get_one_note_and_verbose_lists_them() {
         notes.iter().any(|l| l.contains("feature-gate")),
         "{notes:?}"
     );
-    assert_eq!(notes.len(), 2, "{notes:?}");
+    // And the review's two warnings: machine-api and cluster-api pass any role.
+    assert_eq!(
+        notes
+            .iter()
+            .filter(
+                |l| l.starts_with("warning: ") && l.contains("[passrole-on-any-resource, request ")
+            )
+            .count(),
+        2,
+        "{notes:?}"
+    );
+    assert_eq!(notes.len(), 4, "{notes:?}");
 
     let o = run(
         w.path(),
@@ -170,7 +181,8 @@ fn non_aws_documents_get_one_note_and_verbose_lists_them() {
         ],
     );
     let err = stderr(&o);
-    assert_eq!(err.lines().count(), 20, "{err}");
+    // 19 skipped documents, the feature-gate note, the review's two warnings.
+    assert_eq!(err.lines().count(), 22, "{err}");
     assert!(err.contains(
         "note: creds/02-cncc-credentials.yaml: document 1: skipped: providerSpec kind is `GCPProviderSpec`, not `AWSProviderSpec`"
     ));

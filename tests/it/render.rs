@@ -32,7 +32,7 @@ fn meta() -> Meta {
         serial: 14,
         lineage: "5f0c2a9e-4b1d-4c3e-9a57-0d8e2f6b1c44".into(),
         reads: 26,
-        version: "0.1.0-test",
+        version: "0.1.0-test".into(),
     }
 }
 
@@ -199,7 +199,8 @@ fn check(name: &str, plan: &Plan, meta: &Meta) -> (String, Value) {
     (md, v)
 }
 
-/// `<details>` blocks and code fences open and close in turn.
+/// `<details>` blocks and code fences open and close in turn; fences hold diffs, the
+/// Mermaid diagram (in a `<details>` block) or the acknowledgement example.
 fn assert_balanced(md: &str) {
     let mut in_details = false;
     let mut fence: Option<usize> = None;
@@ -209,8 +210,14 @@ fn assert_balanced(md: &str) {
             Some(n) if ticks == n && line.len() == n => fence = None,
             Some(_) => {}
             None if ticks >= 3 => {
-                assert_eq!(&line[ticks..], "diff", "{line}");
-                assert!(in_details, "fence outside <details>");
+                // Resource diffs and the order diagram are collapsed; permission changes
+                // and the acknowledgement example are shown open.
+                let info = &line[ticks..];
+                match info {
+                    "mermaid" => assert!(in_details, "diagram outside <details>"),
+                    "diff" | "toml" => {}
+                    other => panic!("unexpected fence `{other}`: {line}"),
+                }
                 fence = Some(ticks);
             }
             None if line.starts_with("<details>") => {
@@ -353,8 +360,17 @@ fn new_cluster_offline_creates_everything_with_unknown_arns() {
     assert!(!md.contains("not shown"));
     assert_eq!(
         v["summary"],
-        json!({"adopt": 0, "add": 28, "change": 0, "destroy": 0, "unchanged": 0})
+        json!({"adopt": 0, "add": 28, "change": 0, "destroy": 0, "unchanged": 0,
+               "permissions_added": 127, "permissions_removed": 0})
     );
+    // Every statement's actions of the seven requests, as data: the EBS driver's too.
+    let granted: usize = v["permission_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["granted"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(granted, 127);
     assert_eq!(v["has_changes"], true);
     let role = change(&v, &format!("iam_role.{EBS}"));
     assert_eq!(role["actions"], json!(["create"]));
@@ -716,12 +732,25 @@ fn oversized_plan_is_capped_with_whole_blocks_and_a_note() {
     assert!(md.chars().count() < 65_000, "{}", md.chars().count());
     assert!(md.len() < 65_000, "{}", md.len());
     assert_balanced(&md);
-    // Every change is in the table; only details blocks were left out.
+    // Every change is in the table; only details blocks and the permission lines of
+    // some role policies were left out, whole, and the note counts both.
     assert_eq!(md.matches("| + | `iam_role").count(), 800);
-    let shown = md.matches("<details>").count();
+    let shown = md.matches("<details><summary>+ ").count();
     assert!(shown > 0 && shown < 800, "{shown}");
-    let note = format!("… {} more changes {NOTE_TAIL}", 800 - shown);
+    let policies = md.matches("\n`iam_role_policy.big-").count();
+    assert!(policies > 0 && policies < 400, "{policies}");
+    assert_eq!(
+        md.matches("\n+ ec2:SyntheticAction000 on *\n").count(),
+        policies
+    );
+    let note = format!(
+        "… {} more changes and the permission changes of {} more role policies {NOTE_TAIL}",
+        800 - shown,
+        400 - policies
+    );
     assert!(md.trim_end().ends_with(&note), "{}", &md[md.len() - 400..]);
+    // The order diagram stays, grouped: two boxes and one arrow for 800 changes.
+    assert!(md.contains("  n0[\"+ 400 × iam_role\"]:::create\n  n1[\"+ 400 × iam_role_policy\"]:::create\n  n0 --> n1\n"), "{md}");
 
     let v: Value = serde_json::from_str(&json_text(&plan, &meta())).unwrap();
     assert_eq!(v["format_version"], "1.2");
@@ -739,9 +768,117 @@ fn a_table_too_big_for_a_comment_is_cut_with_the_same_note() {
     let md = markdown(&plan, &meta());
     assert!(md.chars().count() < 65_000, "{}", md.chars().count());
     assert_balanced(&md);
-    assert!(!md.contains("<details>"));
+    assert!(!md.contains("<details><summary>+ "));
+    assert!(!md.contains("#### Permission changes"));
     let rows = md.matches("| + | `iam_role").count();
     assert!(rows > 0 && rows < 3000, "{rows}");
-    let note = format!("… {} more changes {NOTE_TAIL}", 3000 - rows);
+    let note = format!(
+        "… {} more changes and the permission changes of 1500 role policies {NOTE_TAIL}",
+        3000 - rows
+    );
     assert!(md.trim_end().ends_with(&note), "{}", &md[md.len() - 400..]);
+    // The diagram is in the head: a cut table keeps it.
+    assert!(md.contains("n0[\"+ 1500 × iam_role\"]:::create"), "{md}");
+}
+
+/// The part of `text` from the line starting with `start` to the line before the one
+/// starting with `end` (or the end).
+fn section(text: &str, start: &str, end: &str) -> String {
+    let from = text
+        .find(&format!("\n{start}"))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
+    let rest = &text[from..];
+    let to = rest.find(&format!("\n{end}")).map_or(rest.len(), |i| i + 1);
+    rest[..to].to_string()
+}
+
+/// An upgrade of examples/cluster: the EBS driver gains `ec2:CopySnapshot`, the ingress
+/// operator loses `route53:ListHostedZones` and `tag:GetResources`, machine-api's KMS
+/// grants move to another condition, and the IAM read-only request is gone.
+fn upgraded() -> Desired {
+    derive_edited(
+        &online(),
+        |dir| {
+            add_ebs_action(dir);
+            replace_in(
+                dir,
+                "00-ingress-credentials-request.yaml",
+                "      - route53:ListHostedZones\n",
+                "",
+            );
+            replace_in(
+                dir,
+                "00-ingress-credentials-request.yaml",
+                "      - tag:GetResources\n",
+                "",
+            );
+            replace_in(
+                dir,
+                "0000_30_machine-api-operator_00_credentials-request.yaml",
+                "        \"Bool\":\n          \"kms:GrantIsForAWSResource\": true\n",
+                "        \"StringEquals\":\n          \"kms:ViaService\": [\"ec2.us-east-2.amazonaws.com\", \"autoscaling.us-east-2.amazonaws.com\"]\n",
+            );
+            remove_iam_ro(dir);
+        },
+        |_| {},
+    )
+}
+
+#[test]
+fn permission_changes_of_an_upgrade_in_text_and_markdown() {
+    let plan = plan::compute(&upgraded(), &applied(&baseline()));
+    let txt = text(&plan);
+    let md = markdown(&plan, &meta());
+    // Before the detailed diff, in both.
+    assert!(txt.find("Permission changes (").unwrap() < txt.find("stsform will perform").unwrap());
+    let first_diff = md
+        .match_indices("<details><summary>")
+        .map(|(i, _)| i)
+        .find(|i| !md[*i..].starts_with("<details><summary>Order"))
+        .unwrap();
+    assert!(
+        md.find("#### Permission changes").unwrap() < first_diff,
+        "{md}"
+    );
+    assert!(
+        md.contains("0 to add, 3 to change, 3 to destroy · 4 permissions added, 8 removed\n"),
+        "{md}"
+    );
+    let text_section = section(&txt, "Permission changes (", "stsform will perform");
+    let md_section = section(&md, "#### Permission changes", "<details><summary>");
+    with_path_filters(|| {
+        insta::assert_snapshot!("permission_changes_text", text_section);
+        insta::assert_snapshot!("permission_changes_md", md_section);
+    });
+    // The JSON holds the same lines as data.
+    let v: Value = serde_json::from_str(&json_text(&plan, &meta())).unwrap();
+    assert_eq!(v["summary"]["permissions_added"], 4);
+    assert_eq!(v["summary"]["permissions_removed"], 8);
+    let ingress = v["permission_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == INGRESS)
+        .unwrap();
+    let revoked: Vec<&str> = ingress["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(revoked, ["route53:ListHostedZones", "tag:GetResources"]);
+    assert_eq!(ingress["granted"], json!([]));
+}
+
+#[test]
+fn the_order_of_a_small_plan_is_one_box_per_change() {
+    let plan = plan::compute(&upgraded(), &applied(&baseline()));
+    let md = markdown(&plan, &meta());
+    let diagram = section(
+        &md,
+        "<details><summary>Order of the changes",
+        "| | resource",
+    );
+    insta::assert_snapshot!("mermaid_small_md", diagram);
 }

@@ -269,6 +269,28 @@ impl Provider for AwsProvider {
             .ok_or_else(|| error("the response names no account".into()))
     }
 
+    async fn account_summary(&self) -> ProviderResult<crate::review::AccountSummary> {
+        use aws_sdk_iam::types::SummaryKeyType as Key;
+        let out = self
+            .call("GetAccountSummary", self.iam.get_account_summary().send())
+            .await
+            .map_err(|e| ProviderError::Summary {
+                message: describe(&e),
+            })?;
+        let map = out.summary_map();
+        // Negative figures do not occur; one would mean "unknown", as a missing key does.
+        let get = |key: Key| {
+            map.and_then(|m| m.get(&key))
+                .and_then(|v| u64::try_from(*v).ok())
+        };
+        Ok(crate::review::AccountSummary {
+            roles: get(Key::Roles),
+            roles_quota: get(Key::RolesQuota),
+            providers: get(Key::Providers),
+            assume_role_policy_size_quota: get(Key::AssumeRolePolicySizeQuota),
+        })
+    }
+
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
         Ok(match recorded {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.read(id, recorded),
