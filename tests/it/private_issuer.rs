@@ -4,10 +4,13 @@
 //! Against the fake and moto: apply (the bucket refuses public access, its policy admits
 //! only the distribution, the provider and trust policies name the CloudFront domain, the
 //! OAC link is in what the provider sent) → no changes → drift on the distribution
-//! repaired → destroy leaves nothing; a public cluster switched to private is refused
-//! without `--allow-issuer-change`; import of such a cluster; verify. Against the fake:
-//! a destroy interrupted while the distribution is being disabled resumes. Offline, with
-//! the binary: the plan shows what waits for the distribution as known after apply.
+//! repaired → destroy leaves nothing; a public cluster switched to private, and back, is
+//! refused without `--allow-issuer-change`; another cluster's distribution and OAC are
+//! never deleted; import of such a cluster; verify. Against the fake: a destroy
+//! interrupted while the distribution is being disabled resumes. The binary against
+//! moto: a saved plan, `state list`/`show`/`rm` (the distribution adopted again), the
+//! Markdown plan, destroy. Offline, with the binary: the plan shows what waits for the
+//! distribution as known after apply.
 
 use std::collections::BTreeSet;
 use std::process::Output;
@@ -413,6 +416,115 @@ async fn switching_between_public_and_private_issuer_is_refused_unless_allowed<A
     assert_eq!(account.inventory(&name).await, BTreeSet::new());
 }
 
+scenario!(another_clusters_distribution_and_oac_are_never_deleted);
+/// Destroy deletes a distribution only if it carries the cluster's ownership tag, and an
+/// OAC only if its description is the cluster's mark, whatever the state says: a state
+/// naming another cluster's (edited, or copied from it) must not take its issuer down.
+async fn another_clusters_distribution_and_oac_are_never_deleted<A: Account>(
+    account: A,
+    name: String,
+) {
+    use stsform::provider::{Provider, ProviderError};
+    use stsform::resource::{Resource, Spec};
+    let env = private_env(account.clone(), &name);
+    let planned = env.plan().await;
+    let provider = account.provider(None).await;
+    let other = format!("{name}x");
+    let create_of = |kind: ResourceKind| {
+        let c = planned
+            .plan
+            .changes
+            .iter()
+            .find(|c| c.id.kind == kind)
+            .unwrap();
+        Resource {
+            id: c.id.clone(),
+            spec: c.after.clone().unwrap(),
+            depends_on: vec![],
+        }
+    };
+
+    // The other cluster's OAC and distribution, named and fronting like this cluster's.
+    let mut oac = create_of(ResourceKind::CloudFrontOriginAccessControl);
+    let Spec::CloudFrontOriginAccessControl(o) = &mut oac.spec else {
+        unreachable!()
+    };
+    o.description = ownership_key(&other);
+    let Spec::CloudFrontOriginAccessControl(theirs_oac) = provider.create(&oac).await.unwrap()
+    else {
+        unreachable!()
+    };
+    let mut distribution = create_of(ResourceKind::CloudFrontDistribution);
+    let Spec::CloudFrontDistribution(d) = &mut distribution.spec else {
+        unreachable!()
+    };
+    d.tags = stsform::ownership::tags(&other);
+    d.comment = ownership_key(&other);
+    d.origin_access_control_id = theirs_oac.id.clone();
+    let Spec::CloudFrontDistribution(theirs) = provider.create(&distribution).await.unwrap() else {
+        unreachable!()
+    };
+
+    // A state of this cluster that names them: its marks, their ids.
+    let refused = |r: Result<(), ProviderError>| match r {
+        Err(e @ ProviderError::NotOwned { .. }) => e.to_string(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut ours_d = theirs.clone();
+    ours_d.tags = stsform::ownership::tags(&name);
+    ours_d.comment = ownership_key(&name);
+    let said = refused(
+        provider
+            .delete(&distribution.id, &Spec::CloudFrontDistribution(ours_d))
+            .await,
+    );
+    assert!(
+        said.contains(&format!(
+            "carries no ownership tag for {name}; refusing to delete it"
+        )),
+        "{said}"
+    );
+    let mut ours_o = theirs_oac.clone();
+    ours_o.description = ownership_key(&name);
+    let said = refused(
+        provider
+            .delete(&oac.id, &Spec::CloudFrontOriginAccessControl(ours_o))
+            .await,
+    );
+    assert!(said.contains("refusing to delete it"), "{said}");
+
+    // Both are still there, still enabled and theirs.
+    let view = account.cloudfront_of(&name).await;
+    let live = view
+        .distribution
+        .expect("their distribution is still there");
+    assert_eq!(live.id, theirs.id);
+    assert!(live.enabled, "not even disabled");
+    assert_eq!(
+        live.tags.get(&ownership_key(&other)).map(String::as_str),
+        Some("owned")
+    );
+    assert_eq!(
+        view.oac,
+        Some((theirs_oac.id.clone(), ownership_key(&other)))
+    );
+
+    // Their owner deletes them (the state that is theirs).
+    provider
+        .delete(&distribution.id, &Spec::CloudFrontDistribution(theirs))
+        .await
+        .unwrap();
+    provider
+        .delete(&oac.id, &Spec::CloudFrontOriginAccessControl(theirs_oac))
+        .await
+        .unwrap();
+    let view = account.cloudfront_of(&name).await;
+    assert!(
+        view.distribution.is_none() && view.oac.is_none(),
+        "{view:?}"
+    );
+}
+
 scenario!(a_private_cluster_made_by_stsform_is_imported_whole);
 async fn a_private_cluster_made_by_stsform_is_imported_whole<A: Account>(account: A, name: String) {
     let env = private_env(account.clone(), &name);
@@ -806,11 +918,11 @@ async fn distributions_fronting(cloudfront: &aws_sdk_cloudfront::Client, bucket:
     }
 }
 
-/// The binary against moto: a private cluster in `state list` and `state show`, a
-/// distribution forgotten by `state rm` found again and adopted (not made twice), the
-/// Markdown plan, and destroy.
+/// The binary against moto: a private cluster applied from a saved plan, in `state list`
+/// and `state show`, a distribution forgotten by `state rm` found again and adopted (not
+/// made twice), the Markdown plan, and destroy.
 #[test]
-fn the_binary_lists_shows_adopts_and_destroys_a_private_cluster() {
+fn the_binary_saves_lists_shows_adopts_and_destroys_a_private_cluster() {
     use crate::binary::{Cluster, text};
     let (rt, moto, account) = crate::binary::moto_setup();
     let c = Cluster::new(&crate::moto_account::unique_name());
@@ -831,8 +943,27 @@ fn the_binary_lists_shows_adopts_and_destroys_a_private_cluster() {
         c.run(&moto, &a)
     };
 
-    let o = c.run(&moto, &with_flag("apply"));
+    // A saved plan carries the flag and the values only CloudFront can tell: `apply
+    // FILE` needs no other flag and fills them in.
+    let mut plan = with_flag("plan");
+    plan.extend(["--out".into(), "private.plan".into()]);
+    let o = c.run(&moto, &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = c.run(&moto, &["show".into(), "private.plan".into()]);
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        shown
+            .contains("iam_oidc_provider.(known after apply: distribution domain) will be created"),
+        "{}",
+        text(&o)
+    );
+    let o = c.run(&moto, &["apply".into(), "private.plan".into()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Apply complete! Resources: 31 added"),
+        "{}",
+        text(&o)
+    );
     let view = rt.block_on(account.cloudfront_of(&name));
     let d = view.distribution.expect("a distribution");
     let (oac_id, _) = view.oac.expect("an OAC");
