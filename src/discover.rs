@@ -19,9 +19,10 @@
 //!   `GetOpenIDConnectProvider` for each provider not in the state (ccoctl finds its
 //!   provider by tag, not by URL); the bucket `<name>-oidc` by name when it is not in the
 //!   state, and, when it carries the tag, `ListObjectsV2` and each of its objects;
-//! - a private issuer's (desired, or in the state): the OAC `<name>-oidc` by name
-//!   (`ListOriginAccessControls`, every page) and the distribution whose origin is the
-//!   bucket (`ListDistributions`, every page, then its tags) when they are not in the
+//! - a private issuer's (desired, in the state, or betrayed by the cluster's bucket blocking
+//!   all public access, as a state-less destroy or import finds it): the OAC `<name>-oidc`
+//!   by name (`ListOriginAccessControls`, every page) and the distribution whose origin is
+//!   the bucket (`ListDistributions`, every page, then its tags) when they are not in the
 //!   state, and the bucket's policy when the bucket is the cluster's;
 //! - the inline policy named like each role found (ccoctl's);
 //! - `ListRolePolicies` and `ListAttachedRolePolicies` for each role the plan may delete.
@@ -177,18 +178,24 @@ pub async fn discover<P: Provider>(
         reads.push((bucket_id.clone(), desired_spec(&bucket_id).unwrap_or(stub)));
     }
     // A private issuer's CloudFront resources, found by the bucket's name (the OAC) and
-    // by the bucket as their origin (the distribution): what derive wants, or what the
-    // state holds (a destroy), never scanned for a cluster with no private issuer.
-    let private = !scope.roles_only
-        && desired
+    // by the bucket as their origin (the distribution): what derive wants, what the state
+    // holds (a destroy), or, when neither says (a destroy or an import whose state was
+    // lost), a bucket of the cluster's that blocks all public access, as only a private
+    // issuer's does (a public one lets its policy through). Never scanned for a public
+    // cluster: ListDistributions reads every distribution of the account.
+    let mut private = !scope.roles_only
+        && (desired
             .resources
             .keys()
             .chain(state.resources.keys())
-            .any(|id| is_cloudfront(id.kind));
+            .any(|id| is_cloudfront(id.kind))
+            || matches!(state.resources.get(&bucket_id).map(|r| &r.spec),
+                Some(Spec::S3Bucket(b)) if all_blocked(b)));
     let bucket = &bucket_id.name;
     let oac_id = ResourceId::new(ResourceKind::CloudFrontOriginAccessControl, bucket);
     let distribution_id = ResourceId::new(ResourceKind::CloudFrontDistribution, bucket);
-    if private {
+    let cloudfront_reads = || {
+        let mut reads = Vec::new();
         if untracked(&oac_id) {
             let stub = oac_stub(bucket, &scope.ownership_key);
             reads.push((oac_id.clone(), desired_spec(&oac_id).unwrap_or(stub)));
@@ -202,8 +209,20 @@ pub async fn discover<P: Provider>(
                 desired_spec(&distribution_id).unwrap_or(stub),
             ));
         }
+        reads
+    };
+    if private {
+        reads.extend(cloudfront_reads());
     }
-    let live = read_all(provider, reads, parallelism).await?;
+    let mut live = read_all(provider, reads, parallelism).await?;
+    let found_private_bucket = live.iter().any(|(id, spec)| {
+        *id == bucket_id
+            && matches!(spec, Some(Spec::S3Bucket(b)) if scope.is_ours(&b.tags) && all_blocked(b))
+    });
+    if !private && found_private_bucket {
+        private = true;
+        live.extend(read_all(provider, cloudfront_reads(), parallelism).await?);
+    }
 
     let mut children = Vec::new();
     let mut listings = Vec::new();
@@ -478,6 +497,17 @@ fn distribution_stub(bucket: &str, region: &crate::settings::Region, ownership_k
         cache_policy_id: String::new(),
         tags: Tags::from([(ownership_key.to_string(), "owned".to_string())]),
     })
+}
+
+/// Whether every public-access switch of the bucket is on: a private issuer's bucket
+/// (stsform's and ccoctl's), never a public one (its anonymous-read policy needs
+/// `BlockPublicPolicy` and `RestrictPublicBuckets` off).
+fn all_blocked(bucket: &BucketSpec) -> bool {
+    let b = bucket.public_access_block;
+    b.block_public_acls
+        && b.ignore_public_acls
+        && b.block_public_policy
+        && b.restrict_public_buckets
 }
 
 /// Whether `kind` is one of a private issuer's CloudFront resources.
