@@ -112,12 +112,15 @@ const USES: &[(&str, &[&str])] = &[
             "credentials_requests_dir",
             "output_dir",
             "enable_tech_preview",
+            "public_key_file",
             "identity_provider_arn",
             "create_private_s3_bucket",
             "config",
             "verbose",
         ],
     ),
+    // The stsform commands it prints carry the settings as given.
+    ("rotate-key", &["*settings"]),
     (
         "import",
         &[
@@ -141,12 +144,8 @@ const USES: &[(&str, &[&str])] = &[
 /// (`USES`). Parse with [`parse`]; completions are generated from it.
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
-    for (name, uses) in USES {
-        let used = |id: &str| {
-            uses.contains(&id)
-                || (uses.contains(&"*settings") && SETTINGS.contains(&id))
-                || (uses.contains(&"*allow") && id.starts_with("allow_"))
-        };
+    for (name, _) in USES {
+        let used = |id: &str| uses(name, id);
         cmd = cmd.mut_subcommand(name, |sub| {
             sub.mut_args(|arg| {
                 let id = arg.get_id().as_str();
@@ -180,12 +179,8 @@ where
 /// The first flag on the command line (by position) that `name` defines but does not
 /// use (`USES`), as typed: `--thumbprint`.
 fn unused_flag(name: &str, cmd: &clap::Command, matches: &clap::ArgMatches) -> Option<String> {
-    let (_, uses) = USES.iter().find(|(n, _)| *n == name)?;
-    let used = |id: &str| {
-        uses.contains(&id)
-            || (uses.contains(&"*settings") && SETTINGS.contains(&id))
-            || (uses.contains(&"*allow") && id.starts_with("allow_"))
-    };
+    USES.iter().find(|(n, _)| *n == name)?;
+    let used = |id: &str| uses(name, id);
     cmd.get_arguments()
         .filter(|arg| {
             let id = arg.get_id().as_str();
@@ -268,6 +263,13 @@ pub enum Command {
         after_help = "Example:\n  stsform verify --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install --format json"
     )]
     Verify(VerifyArgs),
+    /// Show where a signing-key rotation stands (which kids keys.json serves, which is the
+    /// newest) and print the exact next commands, `oc` steps included. Changes nothing.
+    #[command(
+        name = "rotate-key",
+        after_help = "Examples:\n  stsform rotate-key --name prod-east --region us-east-2 \\\n      --credentials-requests-dir credreqs --output-dir install\n  stsform rotate-key ... \\\n      --public-key-file install/serviceaccount-signer.public \\\n      --public-key-file install/serviceaccount-signer-2.public"
+    )]
+    RotateKey(RotateKeyArgs),
     /// Adopt a cluster made by `ccoctl aws create-all` (or an stsform whose state was
     /// lost): record what exists and is the cluster's in a new, empty state.
     #[command(
@@ -320,9 +322,11 @@ pub struct ClusterArgs {
     /// (as ccoctl; feature-gated requests are always included, with a note).
     #[arg(long)]
     pub enable_tech_preview: bool,
-    /// Use this public key (SPKI PEM) instead of generating a key pair.
-    #[arg(long, value_name = "PATH")]
-    pub public_key_file: Option<PathBuf>,
+    /// Serve this public key (SPKI PEM) in keys.json instead of the output dir's key pair;
+    /// repeat it to serve several, in the order given, during a signing-key rotation
+    /// (`stsform rotate-key` says which).
+    #[arg(long, value_name = "PATH", action = clap::ArgAction::Append)]
+    pub public_key_file: Vec<PathBuf>,
     /// Manage only roles, policies and Secrets against this existing OIDC provider
     /// (day-2 roles, in a state of their own: state/<name>-roles-<request set>.toml).
     #[arg(long, value_name = "ARN")]
@@ -363,7 +367,7 @@ impl ClusterArgs {
             state: self.state.clone(),
             permissions_boundary_arn: self.permissions_boundary_arn.clone(),
             enable_tech_preview: self.enable_tech_preview,
-            public_key_file: self.public_key_file.clone(),
+            public_key_files: self.public_key_file.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
             request_set: self.request_set.clone(),
             thumbprint: self.thumbprint.clone(),
@@ -372,6 +376,78 @@ impl ClusterArgs {
             user_tags: self.user_tags.clone(),
         }
     }
+
+    /// The settings flags as given, to repeat in a printed `stsform COMMAND`: those the
+    /// command uses (`USES`), but `--public-key-file` (the printed command names its own
+    /// keys) and `--verbose`.
+    pub fn settings_flags(&self, command: &str) -> Vec<String> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let given: Vec<(&str, &str, Vec<String>)> = vec![
+            ("name", "--name", self.name.iter().cloned().collect()),
+            ("region", "--region", self.region.iter().cloned().collect()),
+            (
+                "credentials_requests_dir",
+                "--credentials-requests-dir",
+                path(&self.credentials_requests_dir).into_iter().collect(),
+            ),
+            (
+                "output_dir",
+                "--output-dir",
+                path(&self.output_dir).into_iter().collect(),
+            ),
+            ("state", "--state", path(&self.state).into_iter().collect()),
+            (
+                "permissions_boundary_arn",
+                "--permissions-boundary-arn",
+                self.permissions_boundary_arn.iter().cloned().collect(),
+            ),
+            (
+                "identity_provider_arn",
+                "--identity-provider-arn",
+                self.identity_provider_arn.iter().cloned().collect(),
+            ),
+            (
+                "request_set",
+                "--request-set",
+                self.request_set.iter().cloned().collect(),
+            ),
+            (
+                "thumbprint",
+                "--thumbprint",
+                self.thumbprint.iter().cloned().collect(),
+            ),
+            (
+                "config",
+                "--config",
+                path(&self.config).into_iter().collect(),
+            ),
+            ("user_tags", "--user-tags", self.user_tags.clone()),
+        ];
+        let mut flags = Vec::new();
+        for (id, flag, values) in given {
+            if uses(command, id) {
+                for value in values {
+                    flags.push(flag.to_string());
+                    flags.push(value);
+                }
+            }
+        }
+        if self.enable_tech_preview && uses(command, "enable_tech_preview") {
+            flags.push("--enable-tech-preview".into());
+        }
+        flags
+    }
+}
+
+/// Whether `command` uses the shared flag `id` (`USES`; commands not listed use all).
+fn uses(command: &str, id: &str) -> bool {
+    USES.iter()
+        .find(|(name, _)| *name == command)
+        .is_none_or(|(_, uses)| {
+            uses.contains(&id)
+                || (uses.contains(&"*settings") && SETTINGS.contains(&id))
+                || (uses.contains(&"*allow") && id.starts_with("allow_"))
+        })
 }
 
 /// `stsform plan`.
@@ -597,12 +673,25 @@ pub struct ForceUnlockArgs {
     pub state: StateArgs,
 }
 
+/// `stsform rotate-key`.
+#[derive(Debug, Args)]
+pub struct RotateKeyArgs {
+    /// Cluster settings (the same as for plan; the commands printed carry them).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
 /// `stsform verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Cluster settings; the output dir must hold the private signing key.
+    /// Cluster settings. Tokens are signed with the output dir's private key when keys.json
+    /// serves it; served keys without a private key here are listed as not tested.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// A private key (PEM) whose public half was retired from keys.json: verify checks that
+    /// a token signed with it is rejected. Repeatable.
+    #[arg(long, value_name = "PATH", action = clap::ArgAction::Append)]
+    pub retired_key_file: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: crate::verify::render::Format,
@@ -667,6 +756,7 @@ mod tests {
             "state show",
             "state rm",
             "force-unlock",
+            "rotate-key",
         ] {
             assert!(names.contains(&expected), "{names:?}");
         }
@@ -774,15 +864,30 @@ mod tests {
             ),
             (
                 "verify",
-                &["--output-dir", "--format", "--identity-provider-arn"],
+                &[
+                    "--output-dir",
+                    "--format",
+                    "--identity-provider-arn",
+                    "--public-key-file",
+                    "--retired-key-file",
+                ],
                 &[
                     "--state",
                     "--permissions-boundary-arn",
-                    "--public-key-file",
                     "--request-set",
                     "--thumbprint",
                     "--user-tags",
                 ],
+            ),
+            (
+                "rotate-key",
+                &[
+                    "--public-key-file",
+                    "--state",
+                    "--output-dir",
+                    "--user-tags",
+                ],
+                &[],
             ),
             (
                 "import",

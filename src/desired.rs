@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::credentials_request::CredentialsRequest;
 use crate::error::{InputError, InputErrors};
 use crate::iam_policy;
+use crate::keypair::PublicKey;
 use crate::private_issuer;
 use crate::resource::{
     BucketSpec, FileContent, FileSpec, KeyPairSpec, Late, ObjectSpec, OidcProviderSpec,
@@ -41,22 +42,93 @@ pub const KEY_PAIR: &str = "serviceaccount-signer";
 pub struct Facts {
     /// AWS account id; `None` in an offline plan with nothing recorded.
     pub account_id: Option<String>,
-    /// The signing key's public half; `None` before the key pair exists.
+    /// The keys keys.json serves; `None` before the key pair exists.
     pub signing_key: Option<SigningKey>,
     /// Thumbprints for the OIDC provider (given, computed, or kept from AWS).
     pub thumbprints: Vec<String>,
     /// What AWS assigned a private issuer's OAC and distribution, once they exist
     /// (recorded in the state, or found by a refresh or the discovery scan).
     pub private: private_issuer::Known,
+    /// The kids the state recorded for keys.json (what stsform last wrote), in document
+    /// order: those that stay served keep their places, and the other keys go after them
+    /// (see [`SigningKey::jwks_keeping`]).
+    pub recorded_kids: Vec<String>,
 }
 
-/// The public facts of the signing key.
+/// The public facts of the keys `keys.json` serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningKey {
-    /// JWKS key id.
-    pub kid: String,
-    /// The JWKS document served as `keys.json`.
+    /// The served key ids, in the order served.
+    pub kids: Vec<String>,
+    /// The JWKS document of the keys in the order given (what `keys.json` serves when
+    /// it serves none of them yet; see [`SigningKey::jwks_keeping`]).
     pub jwks: String,
+    /// The keys, in the order given (once each).
+    pub keys: Vec<PublicKey>,
+    /// The kid of the output dir's key pair when `keys.json` serves it: stsform then
+    /// manages the pair (writes it, and the installer's copy of the private key). `None`
+    /// when only `--public-key-file`s are served and none of them is that pair's.
+    pub key_pair: Option<String>,
+}
+
+impl SigningKey {
+    /// The output dir's key pair, served alone (no `--public-key-file`).
+    pub fn key_pair(key: &PublicKey) -> SigningKey {
+        SigningKey {
+            kids: vec![key.kid()],
+            jwks: key.jwks(),
+            keys: vec![key.clone()],
+            key_pair: Some(key.kid()),
+        }
+    }
+
+    /// `keys`, served in this order; `key_pair` is the kid of the output dir's pair when
+    /// it is one of them.
+    pub fn served(keys: &[PublicKey], key_pair: Option<String>) -> SigningKey {
+        let mut kids: Vec<String> = Vec::new();
+        let mut once = Vec::new();
+        for key in keys {
+            let kid = key.kid();
+            if !kids.contains(&kid) {
+                kids.push(kid);
+                once.push(key.clone());
+            }
+        }
+        SigningKey {
+            kids,
+            jwks: crate::jwks::document(&once),
+            keys: once,
+            key_pair,
+        }
+    }
+
+    /// The JWKS to serve after stsform last wrote keys.json serving `recorded` (kids, in
+    /// document order): the recorded keys that stay keep their order and come first, the
+    /// others follow in the order given. So the last served key is the newest one whatever
+    /// order the settings list the keys in, and a key merged in by hand before the current
+    /// one (the documented `jq` merge) moves after it: `rotate-key` takes the last served
+    /// key as the newest, and phase 2 keeps that one. (The order means nothing to STS.)
+    pub fn jwks_keeping(&self, recorded: &[String]) -> String {
+        let position = |key: &PublicKey| {
+            let kid = key.kid();
+            recorded
+                .iter()
+                .position(|s| *s == kid)
+                .unwrap_or(recorded.len())
+        };
+        let mut ordered = self.keys.clone();
+        // Stable: the other keys (all at `recorded.len()`) keep the order given.
+        ordered.sort_by_key(position);
+        if ordered == self.keys {
+            return self.jwks.clone();
+        }
+        crate::jwks::document(&ordered)
+    }
+
+    /// The served kids in one string (`a, b`), to tell whether the keys changed.
+    pub fn fingerprint(&self) -> String {
+        self.kids.join(", ")
+    }
 }
 
 /// The resources that should exist, by id.
@@ -215,12 +287,22 @@ pub fn derive(
                 None => issuer_url(settings),
             };
             let host = issuer.trim_start_matches("https://").to_string();
-            let kid = facts
-                .signing_key
-                .as_ref()
-                .map_or(UNKNOWN.to_string(), |k| k.kid.clone());
-            let key_pair = if settings.public_key_file.is_none() {
-                Some(desired.add(
+            // The output dir's key pair is managed while keys.json serves it: always
+            // without `--public-key-file` (generated by the first apply), and when one of
+            // the given files is its public key (a rotation of a key stsform generated).
+            let kid = if settings.public_key_files.is_empty() {
+                Some(
+                    facts
+                        .signing_key
+                        .as_ref()
+                        .and_then(|k| k.key_pair.clone())
+                        .unwrap_or_else(|| UNKNOWN.to_string()),
+                )
+            } else {
+                facts.signing_key.as_ref().and_then(|k| k.key_pair.clone())
+            };
+            let key_pair = kid.as_ref().map(|kid| {
+                desired.add(
                     ResourceId::new(ResourceKind::KeyPair, KEY_PAIR),
                     Spec::KeyPair(KeyPairSpec {
                         private_key_file: Some(out("serviceaccount-signer.private")),
@@ -228,10 +310,8 @@ pub fn derive(
                         kid: kid.clone(),
                     }),
                     &[],
-                ))
-            } else {
-                None
-            };
+                )
+            });
             let bucket_id = desired.add(
                 ResourceId::new(ResourceKind::S3Bucket, &bucket),
                 Spec::S3Bucket(BucketSpec {
@@ -294,10 +374,9 @@ pub fn derive(
                 object(DISCOVERY_KEY, discovery_document(&issuer)),
                 &discovery_deps,
             );
-            let jwks = facts
-                .signing_key
-                .as_ref()
-                .map_or(UNKNOWN.to_string(), |k| k.jwks.clone());
+            let jwks = facts.signing_key.as_ref().map_or(UNKNOWN.to_string(), |k| {
+                k.jwks_keeping(&facts.recorded_kids)
+            });
             let jwks_deps: Vec<&ResourceId> = std::iter::once(&bucket_id)
                 .chain(key_pair.as_ref())
                 .collect();
@@ -331,7 +410,7 @@ pub fn derive(
                 }),
                 &[&provider_id],
             );
-            if let Some(key_pair) = &key_pair {
+            if let (Some(key_pair), Some(kid)) = (&key_pair, kid) {
                 desired.add(
                     ResourceId::new(ResourceKind::File, INSTALLER_KEY),
                     Spec::File(FileSpec {

@@ -80,9 +80,9 @@ pub fn require_empty(state: &State, location: &str) -> anyhow::Result<()> {
 /// cannot be rebuilt must be said plainly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyAdvice {
-    /// The key is `--public-key-file`'s: the JWKS still matches, but the installer's copy
-    /// of the private key cannot be written.
-    PublicKeyOnly(PathBuf),
+    /// The served keys are `--public-key-file`s (none of them the output dir's key pair):
+    /// the JWKS still matches, but the installer's copy of the private key cannot be written.
+    PublicKeyOnly(Vec<PathBuf>),
     /// No key pair in the output directory: the next apply would generate a new key and
     /// replace keys.json, breaking every token the cluster issues.
     WouldGenerate,
@@ -95,13 +95,15 @@ pub fn key_advice(settings: &Settings, report: &Report, private_exists: bool) ->
     if settings.identity_provider_arn.is_some() {
         return None;
     }
-    if let Some(public) = &settings.public_key_file {
-        return Some(KeyAdvice::PublicKeyOnly(public.clone()));
-    }
     let key_pair_imported = report
         .imported
         .iter()
         .any(|id| id.kind == ResourceKind::KeyPair);
+    if !settings.public_key_files.is_empty() {
+        // One of them is the output dir's pair, managed and imported with its private half.
+        return (!key_pair_imported || !private_exists)
+            .then(|| KeyAdvice::PublicKeyOnly(settings.public_key_files.clone()));
+    }
     (!key_pair_imported || !private_exists).then_some(KeyAdvice::WouldGenerate)
 }
 

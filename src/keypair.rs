@@ -1,5 +1,6 @@
-//! The service-account signing key pair: generating, reading and writing it, its `kid`
-//! and the JWKS document built from it, byte-compatible with `ccoctl aws create-key-pair`.
+//! The service-account signing key pair: generating, reading and writing it, and its
+//! `kid`, byte-compatible with `ccoctl aws create-key-pair` (the JWKS it is served in is
+//! laid out by `jwks`).
 //!
 //! Owns key material and its on-disk formats. Must not print or log key material (every
 //! `Debug` and error message here shows at most the kid and file names) and must not touch AWS.
@@ -143,6 +144,13 @@ impl PublicKey {
         let block = decode_first_pem(text, origin)?;
         match block.label.as_str() {
             LABEL_PUBLIC => PublicKey::from_spki_der(&block.der.0, origin),
+            // The kube-apiserver operator writes its public keys (`service-account.pub` of
+            // `next-bound-service-account-signing-key`, the new key of a rotation) as a
+            // SubjectPublicKeyInfo under this label. Go's `x509.ParsePKIXPublicKey`, which
+            // ccoctl uses, ignores the label, so such a file works there: read it as SPKI.
+            "RSA PUBLIC KEY" if spki::SubjectPublicKeyInfoRef::from_der(&block.der.0).is_ok() => {
+                PublicKey::from_spki_der(&block.der.0, origin)
+            }
             "RSA PUBLIC KEY" => Err(pem_error(
                 origin,
                 "not a PEM `PUBLIC KEY` block (found `RSA PUBLIC KEY`; convert it with \
@@ -239,30 +247,18 @@ impl PublicKey {
         URL_SAFE_NO_PAD.encode(Sha256::digest(&self.spki_der))
     }
 
-    /// The JWKS document (`keys.json`) with exactly the bytes ccoctl produces: Go's
-    /// `json.MarshalIndent(.., "", "    ")` of go-jose's key, fields in the order
-    /// use, kty, kid, alg, n, e, and no trailing newline.
+    /// The JWKS document (`keys.json`) serving this key alone, with exactly the bytes
+    /// ccoctl produces (see [`crate::jwks::document`], which lays out any number of keys).
     pub fn jwks(&self) -> String {
-        // Hand-formatted rather than serde_json: the byte layout is the contract, and every
-        // value is base64url or a fixed word, so nothing needs JSON escaping.
-        format!(
-            concat!(
-                "{{\n",
-                "    \"keys\": [\n",
-                "        {{\n",
-                "            \"use\": \"sig\",\n",
-                "            \"kty\": \"RSA\",\n",
-                "            \"kid\": \"{kid}\",\n",
-                "            \"alg\": \"RS256\",\n",
-                "            \"n\": \"{n}\",\n",
-                "            \"e\": \"{e}\"\n",
-                "        }}\n",
-                "    ]\n",
-                "}}"
-            ),
-            kid = self.kid(),
-            n = URL_SAFE_NO_PAD.encode(&self.modulus),
-            e = URL_SAFE_NO_PAD.encode(&self.exponent),
+        crate::jwks::document(std::slice::from_ref(self))
+    }
+
+    /// The JWK `n` (modulus) and `e` (exponent): base64url without padding, big-endian,
+    /// without leading zero bytes, as go-jose writes them.
+    pub fn jwk_components(&self) -> (String, String) {
+        (
+            URL_SAFE_NO_PAD.encode(&self.modulus),
+            URL_SAFE_NO_PAD.encode(&self.exponent),
         )
     }
 

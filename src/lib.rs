@@ -16,8 +16,12 @@
 //!                                    fills in what CloudFront assigns as it learns it) ─▶ State saved per change
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
 //! import = derive + discover ─ import::record ─▶ State
-//! verify: issuer documents + minted token + provider + trust policies + STS ─▶ Report
+//! verify: issuer documents + a token per held key + provider + trust policies + STS ─▶ Report
+//! rotate-key: state + keys.json as served ─ rotation::status (pure) ─▶ Status ─ render::rotation
 //! ```
+//!
+//! The keys `keys.json` serves are a setting (`jwks` lays out the document and diffs two
+//! by kid; `rotation` is the phase model of a signing-key rotation).
 //!
 //! `workflow` runs those stages (generic over the provider, so the CLI and the scenario
 //! tests run the same code); `commands` only wires them to flags, prompts and output.
@@ -53,6 +57,7 @@ pub mod graph;
 pub mod iam_policy;
 pub mod import;
 pub mod interrupt;
+pub mod jwks;
 pub mod keypair;
 pub mod output;
 pub mod ownership;
@@ -65,6 +70,7 @@ pub mod refresh;
 pub mod render;
 pub mod resource;
 pub mod review;
+pub mod rotation;
 pub mod safety;
 pub mod saved_plan;
 pub mod scope;

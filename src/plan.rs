@@ -117,6 +117,47 @@ pub struct Change {
     pub state_rule: StateRule,
 }
 
+/// How the keys `keys.json` serves change between two specs, by kid: what reviewers of a
+/// key rotation read instead of a JSON diff. `None` unless both sides (either may be
+/// absent) are the issuer's `keys.json`.
+pub fn key_changes(
+    id: &ResourceId,
+    before: Option<&Spec>,
+    after: Option<&Spec>,
+) -> Option<crate::jwks::KeyChanges> {
+    let content = |s: Option<&Spec>| -> Result<Option<String>, ()> {
+        match s {
+            None => Ok(None),
+            Some(Spec::S3Object(o)) if o.key == crate::desired::JWKS_KEY => {
+                Ok(Some(o.content.clone()))
+            }
+            Some(_) => Err(()),
+        }
+    };
+    if id.kind != ResourceKind::S3Object {
+        return None;
+    }
+    let (before, after) = (content(before).ok()?, content(after).ok()?);
+    if before.is_none() && after.is_none() {
+        return None;
+    }
+    Some(crate::jwks::diff(before.as_deref(), after.as_deref()))
+}
+
+impl Change {
+    /// The kid-level change of `keys.json` (see [`key_changes`]).
+    pub fn keys(&self) -> Option<crate::jwks::KeyChanges> {
+        key_changes(&self.id, self.before.as_ref(), self.after.as_ref())
+    }
+}
+
+impl Drift {
+    /// The kid-level change of `keys.json` made outside stsform (see [`key_changes`]).
+    pub fn keys(&self) -> Option<crate::jwks::KeyChanges> {
+        key_changes(&self.id, Some(&self.recorded), self.live.as_ref())
+    }
+}
+
 /// What the executor does with the state around one change: decided here, with the plan,
 /// and only followed by the executor. A function of the resource kind and the action, so
 /// a saved plan read back gets the same rules.

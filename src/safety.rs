@@ -21,14 +21,13 @@
 //!
 //! Must not do I/O or print; `commands` shows the refusal and picks the exit code.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
 use crate::desired::{DISCOVERY_KEY, JWKS_KEY};
 use crate::error::InputError;
 use crate::plan::{Action, Change, Observed, Plan};
-use crate::resource::{ResourceId, ResourceKind, Spec, UNKNOWN};
+use crate::resource::{ResourceId, ResourceKind, Spec};
 
 /// One planned change that breaks token validation for a running cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,38 +89,40 @@ fn issuer_change(c: &Change) -> Option<IssuerChange> {
 /// it serves, or a discovery document naming another issuer.
 fn object_update(key: &str, before: &str, after: &str) -> Option<String> {
     if key == JWKS_KEY {
-        let served = kids(before);
         // A key generated during apply is not known yet: every served key goes.
-        let kept = if after == UNKNOWN {
-            BTreeSet::new()
-        } else {
-            kids(after)
+        let keys = crate::jwks::diff(Some(before), Some(after));
+        let ids = |kids: &[String]| {
+            format!(
+                "key id{} {}",
+                if kids.len() == 1 { "" } else { "s" },
+                kids.join(", ")
+            )
         };
-        let dropped: Vec<&str> = served.difference(&kept).map(String::as_str).collect();
-        return match dropped.len() {
-            0 => None,
-            1 => Some(format!("stops serving key id {}", dropped[0])),
-            _ => Some(format!("stops serving key ids {}", dropped.join(", "))),
-        };
+        let mut what = Vec::new();
+        if !keys.removed.is_empty() {
+            what.push(format!(
+                "stops serving {}: tokens signed with {} will be rejected",
+                ids(&keys.removed),
+                if keys.removed.len() == 1 {
+                    "it"
+                } else {
+                    "them"
+                }
+            ));
+        }
+        if !keys.changed.is_empty() {
+            what.push(format!(
+                "serves other key material under {}: tokens signed with the old material will be rejected",
+                ids(&keys.changed)
+            ));
+        }
+        return (!what.is_empty()).then(|| what.join("; "));
     }
     if key == DISCOVERY_KEY {
         let (old, new) = (issuer(before)?, issuer(after)?);
         return (old != new).then(|| format!("changes the issuer from {old} to {new}"));
     }
     None
-}
-
-/// The `kid`s a JWKS serves (none if it does not parse).
-fn kids(jwks: &str) -> BTreeSet<String> {
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(jwks) else {
-        return BTreeSet::new();
-    };
-    doc["keys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k["kid"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// The `issuer` a discovery document names.
@@ -289,7 +290,7 @@ fn no_requests(dir: &Path, skipped: usize, remedy: &str) -> InputError {
 mod tests {
     use super::*;
     use crate::plan::{ObservedResource, Reason};
-    use crate::resource::{ObjectSpec, RoleSpec, Tags};
+    use crate::resource::{ObjectSpec, RoleSpec, Tags, UNKNOWN};
 
     fn object(key: &str, content: &str) -> Spec {
         Spec::S3Object(ObjectSpec {
@@ -400,7 +401,7 @@ mod tests {
             [
                 "s3_bucket.c-oidc will be destroyed",
                 "iam_oidc_provider.h must be replaced (url)",
-                "s3_object.c-oidc/keys.json stops serving key id a",
+                "s3_object.c-oidc/keys.json stops serving key id a: tokens signed with it will be rejected",
                 "s3_object.c-oidc/.well-known/openid-configuration changes the issuer from https://a to https://b",
                 "cloudfront_distribution.c-oidc will be destroyed",
             ]

@@ -82,7 +82,8 @@ struct SavedSettings {
     state: PathBuf,
     permissions_boundary_arn: Option<String>,
     enable_tech_preview: bool,
-    public_key_file: Option<PathBuf>,
+    /// The served keys, in order (empty: the output dir's key pair).
+    public_key_files: Vec<PathBuf>,
     identity_provider_arn: Option<String>,
     request_set: Option<String>,
     tags: Tags,
@@ -104,7 +105,7 @@ impl SavedSettings {
             state: s.state.clone(),
             permissions_boundary_arn: s.permissions_boundary_arn.clone(),
             enable_tech_preview: s.enable_tech_preview,
-            public_key_file: s.public_key_file.clone(),
+            public_key_files: s.public_key_files.clone(),
             identity_provider_arn: s.identity_provider_arn.clone(),
             request_set: s.request_set.clone(),
             tags: s.tags.clone(),
@@ -126,7 +127,7 @@ impl SavedSettings {
             state: self.state.clone(),
             permissions_boundary_arn: self.permissions_boundary_arn.clone(),
             enable_tech_preview: self.enable_tech_preview,
-            public_key_file: self.public_key_file.clone(),
+            public_key_files: self.public_key_files.clone(),
             identity_provider_arn: self.identity_provider_arn.clone(),
             request_set: self.request_set.clone(),
             tags: self.tags.clone(),
@@ -144,7 +145,8 @@ pub struct Fingerprint {
     /// Request file name → SHA-256 (hex) of its bytes, for every `.yaml`/`.yml` file the
     /// requests directory held; `None` when no requests were read (a destroy plan).
     pub requests: Option<BTreeMap<String, String>>,
-    /// The signing key's kid, `None` when there was none (day 2, or not generated yet).
+    /// The served keys' kids (`a, b`), `None` when there was none (day 2, or not
+    /// generated yet).
     pub kid: Option<String>,
 }
 
@@ -188,7 +190,8 @@ struct SavedObserved {
 
 /// Fingerprints the request files in `settings.credentials_requests_dir` (when
 /// `with_requests`; the same `.yaml`/`.yml` files `credentials_request::load` reads) and
-/// the signing key's `kid`. A missing requests directory is an error naming it.
+/// the served keys' kids (`SigningKey::fingerprint`). A missing requests directory is an
+/// error naming it.
 pub fn fingerprint(
     settings: &Settings,
     kid: Option<&str>,
@@ -586,17 +589,28 @@ pub fn check_flags(
         ),
         ("--output-dir", &given.output_dir, Some(&plan.output_dir)),
         ("--state", &given.state, Some(&plan.state)),
-        (
-            "--public-key-file",
-            &given.public_key_file,
-            plan.public_key_file.as_ref(),
-        ),
     ];
     for (flag, given, planned) in paths {
         if let Some(g) = given {
             let planned = planned.map_or_else(none, |p| location(base, p));
             differ(flag, location(invoked_in, g), planned);
         }
+    }
+    // The served keys are one list: given beside the plan, all of it must agree.
+    if !given.public_key_files.is_empty() {
+        let list = |paths: &[PathBuf], dir: &Path| {
+            let shown: Vec<String> = paths.iter().map(|p| location(dir, p)).collect();
+            if shown.is_empty() {
+                none()
+            } else {
+                shown.join(", ")
+            }
+        };
+        differ(
+            "--public-key-file",
+            list(&given.public_key_files, invoked_in),
+            list(&plan.public_key_files, base),
+        );
     }
     let strings = [
         ("--request-set", &given.request_set, &plan.request_set),
@@ -748,6 +762,43 @@ mod tests {
             ),
             kid: kid.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn served_keys_are_saved_as_a_list_in_order() {
+        let mut settings = saved(&[], None).settings;
+        settings.public_key_files = vec!["old.pub".into(), "new.pub".into()];
+        let text = serde_json::to_string(&SavedSettings::of(&settings)).unwrap();
+        assert!(
+            text.contains(r#""public_key_files":["old.pub","new.pub"]"#),
+            "{text}"
+        );
+        let back: SavedSettings = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            back.settings("p").unwrap().public_key_files,
+            settings.public_key_files
+        );
+    }
+
+    #[test]
+    fn the_served_keys_beside_a_plan_must_be_its_list() {
+        let mut plan = saved(&[], None);
+        plan.settings.public_key_files = vec!["old.pub".into(), "new.pub".into()];
+        let given = |files: &[&str]| crate::settings::SettingsInput {
+            public_key_files: files.iter().map(PathBuf::from).collect(),
+            ..Default::default()
+        };
+        let here = Path::new("/work");
+        check_flags(&plan, &given(&["old.pub", "new.pub"]), false, here, "p").unwrap();
+        let err = check_flags(&plan, &given(&["new.pub"]), false, here, "p")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "--public-key-file /work/new.pub (the plan has /work/old.pub, /work/new.pub)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

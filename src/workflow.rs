@@ -140,6 +140,24 @@ pub fn private_known(observed: &Observed) -> private_issuer::Known {
     known
 }
 
+/// The kids the state recorded for the cluster's keys.json (what stsform last wrote), in
+/// document order; none when it holds none. Derive keeps their order and serves other keys
+/// after them (`SigningKey::jwks_keeping`). Not the live document's order: a key merged in
+/// outside stsform is newer than the recorded ones wherever the merge put it.
+fn recorded_kids(inputs: &Inputs, observed: &Observed) -> Vec<String> {
+    let bucket = inputs.settings.bucket_name();
+    observed
+        .resources
+        .values()
+        .find_map(|o| match &o.recorded {
+            Spec::S3Object(o) if o.bucket == bucket && o.key == desired::JWKS_KEY => {
+                Some(crate::jwks::kids(&o.content))
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// Refreshes (unless `refresh` is false) and computes the plan.
 ///
 /// First (before any provider call) the state must match what the settings manage
@@ -196,6 +214,7 @@ pub async fn plan<P: Provider>(
         signing_key: inputs.signing_key.clone(),
         thumbprints: thumbprints(inputs, observed),
         private: private_known(observed),
+        recorded_kids: recorded_kids(inputs, observed),
     };
     let derive = |facts: &Facts| -> Result<Desired> {
         Ok(match mode {
@@ -383,6 +402,7 @@ pub async fn import<P: Provider>(
         signing_key: inputs.signing_key.clone(),
         thumbprints: Vec::new(),
         private: private_issuer::Known::default(),
+        recorded_kids: Vec::new(),
     };
     let mut desired = desired::derive(&inputs.requests, settings, &facts)?;
     let mut local = std::collections::BTreeMap::new();
@@ -430,45 +450,62 @@ pub struct KeyMaterial {
     pub public: Option<SigningKey>,
 }
 
-/// Finds the signing key: `--public-key-file`, else the output dir's key pair, else (when
-/// `generate`, i.e. for apply) a new RSA 4096 key held in memory until apply writes it.
-/// Day-2 mode has no key. `plan` never generates: it shows the kid as unknown instead.
+/// Finds the keys keys.json serves. Without `--public-key-file`: the output dir's key pair,
+/// else (when `generate`, i.e. for apply) a new RSA 4096 key held in memory until apply
+/// writes it; `plan` never generates, it shows the kid as unknown instead. With
+/// `--public-key-file`s: those keys, in the order given, and the output dir's key pair
+/// (managed, its private half written) only when one of them is its public key. Day-2 mode
+/// has no key.
 pub fn signing_key(settings: &Settings, generate: bool) -> Result<KeyMaterial> {
-    use crate::keypair::{self, PrivateKey, PublicKey};
-    let facts = |p: &PublicKey| SigningKey {
-        kid: p.kid(),
-        jwks: p.jwks(),
+    use crate::keypair::{self, KeyError, PrivateKey, PublicKey};
+    let none = || KeyMaterial {
+        private: None,
+        public: None,
     };
     if settings.identity_provider_arn.is_some() {
-        return Ok(KeyMaterial {
-            private: None,
-            public: None,
-        });
+        return Ok(none());
     }
-    if let Some(path) = &settings.public_key_file {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{shown}: cannot read the public key: {e}"))?;
-        let public = PublicKey::from_pem(&text, &shown)?;
+    if !settings.public_key_files.is_empty() {
+        let mut keys: Vec<(PublicKey, &std::path::Path)> = Vec::new();
+        for path in &settings.public_key_files {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{shown}: cannot read the public key: {e}"))?;
+            let key = PublicKey::from_pem(&text, &shown)?;
+            if let Some((_, first)) = keys.iter().find(|(k, _)| *k == key) {
+                bail!(
+                    "{shown}: holds the same public key (kid {}) as {}; give each key once",
+                    key.kid(),
+                    first.display()
+                );
+            }
+            keys.push((key, path));
+        }
+        // A ccoctl output dir with only the public key (bring your own key) is no pair.
+        let own = match keypair::load_from_dir(&settings.output_dir) {
+            Ok(own) => own,
+            Err(KeyError::MissingPrivate { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let own = own.filter(|(_, public)| keys.iter().any(|(k, _)| k == public));
+        let keys: Vec<PublicKey> = keys.into_iter().map(|(k, _)| k).collect();
+        let key_pair = own.as_ref().map(|(_, public)| public.kid());
         return Ok(KeyMaterial {
-            private: None,
-            public: Some(facts(&public)),
+            private: own.map(|(private, _)| private),
+            public: Some(SigningKey::served(&keys, key_pair)),
         });
     }
     if let Some((private, public)) = keypair::load_from_dir(&settings.output_dir)? {
         return Ok(KeyMaterial {
             private: Some(private),
-            public: Some(facts(&public)),
+            public: Some(SigningKey::key_pair(&public)),
         });
     }
     if !generate {
-        return Ok(KeyMaterial {
-            private: None,
-            public: None,
-        });
+        return Ok(none());
     }
     let private = PrivateKey::generate()?;
-    let public = facts(&private.public_key());
+    let public = SigningKey::key_pair(&private.public_key());
     Ok(KeyMaterial {
         private: Some(private),
         public: Some(public),
@@ -499,20 +536,148 @@ pub fn key_for_saved_plan(
 /// of a saved plan generates the key, and only these attributes can depend on it.
 fn fill_signing_key(plan: &mut Plan, key: &SigningKey) {
     use crate::resource::{FileContent, UNKNOWN};
+    // Only a generated key pair is unknown in a saved plan, and it is served alone.
+    let Some(kid) = key.key_pair.clone() else {
+        return;
+    };
     for change in &mut plan.changes {
         match change.after.as_mut() {
-            Some(Spec::KeyPair(k)) if k.kid == UNKNOWN => k.kid = key.kid.clone(),
+            Some(Spec::KeyPair(k)) if k.kid == UNKNOWN => k.kid = kid.clone(),
             Some(Spec::S3Object(o)) if o.content == UNKNOWN && o.key == desired::JWKS_KEY => {
                 o.content = key.jwks.clone();
             }
             Some(Spec::File(f)) => {
-                if let FileContent::PrivateKeyCopy { kid } = &mut f.content
-                    && kid == UNKNOWN
+                if let FileContent::PrivateKeyCopy { kid: copy } = &mut f.content
+                    && copy == UNKNOWN
                 {
-                    *kid = key.kid.clone();
+                    *copy = kid.clone();
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Where a signing-key rotation stands: reads what keys.json serves live (one read) and
+/// what the state recorded for it, and hands them with the keys `keys` says the settings
+/// serve to `rotation::status`. `flags` are the settings flags as given, which the printed
+/// commands repeat (for plan and apply, and those `verify` takes). The new key is to be
+/// saved as the first `serviceaccount-signer-N.public` (N ≥ 2) of the output dir that
+/// neither exists nor is a served key's, so the step that saves it never overwrites one.
+pub async fn rotation<P: Provider>(
+    provider: &P,
+    settings: &Settings,
+    state: &State,
+    keys: Option<&SigningKey>,
+    flags: (Vec<String>, Vec<String>),
+) -> Result<crate::rotation::Status> {
+    use crate::resource::{ObjectSpec, ResourceId, ResourceKind};
+    use crate::rotation::{Configured, Served, Situation};
+    if settings.identity_provider_arn.is_some() {
+        bail!(
+            "rotate-key works on a cluster's own issuer; a day-2 state (--identity-provider-arn) \
+             serves no keys"
+        );
+    }
+    let bucket = settings.bucket_name();
+    let id = ResourceId::new(
+        ResourceKind::S3Object,
+        format!("{bucket}/{}", desired::JWKS_KEY),
+    );
+    let recorded = state.resources.get(&id).map(|r| r.spec.clone());
+    let recorded_kids = match &recorded {
+        Some(Spec::S3Object(o)) => Some(crate::jwks::kids(&o.content)),
+        _ => None,
+    };
+    // Read like a refresh reads it; without a record, from what derive would write.
+    let probe = recorded.unwrap_or_else(|| {
+        Spec::S3Object(ObjectSpec {
+            bucket: bucket.clone(),
+            key: desired::JWKS_KEY.to_string(),
+            content_type: "application/json".to_string(),
+            tags: settings.ownership_tags(),
+            content: String::new(),
+        })
+    });
+    let served = match provider.read(&id, &probe).await? {
+        Some(Spec::S3Object(o)) => match crate::jwks::keys(&o.content) {
+            crate::jwks::Keys::Invalid(why) => Served::Invalid(why),
+            crate::jwks::Keys::Unknown => Served::Invalid("a placeholder".into()),
+            crate::jwks::Keys::Keys(_) => Served::Kids(crate::jwks::kids(&o.content)),
+        },
+        _ => Served::Missing,
+    };
+    let own_public = settings.output_dir.join(crate::keypair::PUBLIC_KEY_FILE);
+    let configured: Vec<Configured> = if settings.public_key_files.is_empty() {
+        vec![Configured {
+            kid: keys.and_then(|k| k.key_pair.clone()),
+            path: own_public.clone(),
+        }]
+    } else {
+        // `signing_key` refuses a key given twice, so files and kids pair up in order.
+        let kids = keys.map(|k| k.kids.clone()).unwrap_or_default();
+        settings
+            .public_key_files
+            .iter()
+            .zip(kids)
+            .map(|(path, kid)| Configured {
+                kid: Some(kid),
+                path: path.clone(),
+            })
+            .collect()
+    };
+    // Public key files found in the output dir name served keys in printed commands: the
+    // key pair's, and those saved where earlier rotate-key runs said
+    // (`serviceaccount-signer-N.public`). Hints only: a file that does not parse is passed over.
+    let mut candidates = vec![(1, own_public.clone())];
+    if let Ok(entries) = std::fs::read_dir(&settings.output_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name
+                .strip_prefix("serviceaccount-signer-")
+                .and_then(|rest| rest.strip_suffix(".public"))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                candidates.push((n, settings.output_dir.join(&name)));
+            }
+        }
+    }
+    candidates.sort();
+    let mut known = Vec::new();
+    for (_, path) in candidates {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(key) = crate::keypair::PublicKey::from_pem(&text, &path.display().to_string())
+        {
+            known.push((key.kid(), path));
+        }
+    }
+    let taken = |p: &std::path::Path| p.exists() || configured.iter().any(|c| c.path == p);
+    let new_key_file = (2..)
+        .map(|n| {
+            settings
+                .output_dir
+                .join(format!("serviceaccount-signer-{n}.public"))
+        })
+        .find(|p| !taken(p))
+        .expect("some number is free");
+    let key_pair = state.resources.values().find_map(|r| match &r.spec {
+        Spec::KeyPair(k) => Some(k.kid.clone()),
+        _ => None,
+    });
+    let situation = Situation {
+        served,
+        recorded: recorded_kids,
+        configured,
+        known,
+        key_pair,
+        key_pair_file: settings.output_dir.join(crate::keypair::PRIVATE_KEY_FILE),
+    };
+    Ok(crate::rotation::status(
+        &situation,
+        &crate::rotation::CommandContext {
+            settings: flags.0,
+            verify_settings: flags.1,
+            new_key_file,
+        },
+    ))
 }

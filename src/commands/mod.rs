@@ -32,11 +32,13 @@ use crate::state::{Lock, StateStore};
 use crate::workflow::{self, Inputs, Mode};
 
 mod plan_apply;
+mod rotate_key;
 mod show;
 mod state_cmds;
 mod verify_cmd;
 
 use plan_apply::{apply, plan};
+use rotate_key::rotate_key;
 use show::show;
 use state_cmds::{force_unlock, import, state_command};
 use verify_cmd::verify;
@@ -51,6 +53,7 @@ pub async fn run(command: Command) -> Result<u8> {
         Command::Graph(args) => graph(&args).map(|()| 0),
         Command::Show(args) => show(&args).map(|()| 0),
         Command::Verify(args) => verify(&args).await,
+        Command::RotateKey(args) => rotate_key(&args).await,
         Command::Import(args) => import(&args).await,
         Command::State(command) => state_command(&command).await,
         Command::ForceUnlock(args) => force_unlock(&args).await,
@@ -291,6 +294,7 @@ fn graph(args: &GraphArgs) -> Result<()> {
         signing_key: inputs.signing_key.clone(),
         thumbprints: inputs.settings.thumbprint.iter().cloned().collect(),
         private: Default::default(),
+        recorded_kids: Vec::new(),
     };
     let desired = desired::derive(&inputs.requests, &inputs.settings, &facts)?;
     let text = match args.format {

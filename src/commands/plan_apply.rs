@@ -75,7 +75,11 @@ pub(super) async fn plan(args: &PlanArgs) -> Result<u8> {
     if let Some(out) = &args.out {
         let fingerprint = saved_plan::fingerprint(
             &inputs.settings,
-            inputs.signing_key.as_ref().map(|k| k.kid.as_str()),
+            inputs
+                .signing_key
+                .as_ref()
+                .map(desired::SigningKey::fingerprint)
+                .as_deref(),
             mode == Mode::Apply,
         )?;
         let context = saved_plan::SaveContext {
@@ -442,9 +446,13 @@ async fn saved(
     let settings = saved.settings.clone();
     let allow = saved.allow.and(flags);
     let key = workflow::signing_key(&settings, false)?;
-    let kid = key.public.as_ref().map(|k| k.kid.as_str());
-    let now = saved_plan::fingerprint(&settings, kid, saved.fingerprint.requests.is_some())
-        .with_context(|| format!("{origin}: the plan cannot be checked against its inputs"))?;
+    let kids = key.public.as_ref().map(desired::SigningKey::fingerprint);
+    let now = saved_plan::fingerprint(
+        &settings,
+        kids.as_deref(),
+        saved.fingerprint.requests.is_some(),
+    )
+    .with_context(|| format!("{origin}: the plan cannot be checked against its inputs"))?;
     let store = open_store(&settings)?;
     let state_lock =
         take_lock(&store, operation(saved.mode), args.lock_timeout, interrupts).await?;

@@ -228,8 +228,14 @@ pub(super) async fn import(args: &ImportArgs) -> Result<u8> {
         None => {}
         Some(crate::import::KeyAdvice::PublicKeyOnly(public)) => writeln!(
             out,
-            "\nnote: the signing key is the public key in {}: keys.json (the JWKS) is compared with it and still matches the cluster, but without the private key stsform cannot write {} (the installer's copy of the private key); keep ccoctl's copy.",
-            public.display(),
+            "\nnote: keys.json (the JWKS) serves the public key{} in {}: it is compared with {} and still matches the cluster, but without the private key stsform cannot write {} (the installer's copy of the private key); keep ccoctl's copy.",
+            if public.len() == 1 { "" } else { "s" },
+            public
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if public.len() == 1 { "it" } else { "them" },
             desired::INSTALLER_KEY
         )?,
         Some(crate::import::KeyAdvice::WouldGenerate) => writeln!(

@@ -6,12 +6,15 @@ use super::*;
 pub(super) async fn verify(args: &crate::cli::VerifyArgs) -> Result<u8> {
     use crate::verify::{self, Options, Target};
     let (inputs, _) = inputs(&args.cluster, Need::Cluster, false, None)?;
-    let key = verify::private_key(&inputs.settings)?;
+    let keys = verify::private_keys(&inputs.settings)?;
+    let retired = verify::retired_keys(&args.retired_key_file)?;
     let provider = connect(&inputs.settings, None).await?;
     let target = Target {
         settings: &inputs.settings,
         requests: &inputs.requests,
-        key: &key,
+        expected: inputs.signing_key.as_ref().map(|k| k.jwks.as_str()),
+        keys: &keys,
+        retired: &retired,
         now: verify::now(),
     };
     let options = Options::for_run(provider.emulated())?;

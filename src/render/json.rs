@@ -108,6 +108,42 @@ struct ChangeView<'a> {
     changed_attributes: Vec<&'a str>,
     depends_on: &'a [ResourceId],
     source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<KeysView>,
+}
+
+/// How keys.json's keys change, by kid (only on keys.json; since 1.2).
+#[derive(Serialize)]
+struct KeysView {
+    added: Vec<String>,
+    removed: Vec<String>,
+    changed: Vec<String>,
+    kept: Vec<String>,
+    after: Vec<String>,
+    reordered: bool,
+    reformatted: bool,
+    after_unknown: bool,
+    breaks_tokens: bool,
+    before_invalid: Option<String>,
+    after_invalid: Option<String>,
+}
+
+impl KeysView {
+    fn of(k: crate::jwks::KeyChanges) -> KeysView {
+        KeysView {
+            breaks_tokens: k.breaks_tokens(),
+            added: k.added,
+            removed: k.removed,
+            changed: k.changed,
+            kept: k.kept,
+            after: k.after,
+            reordered: k.reordered,
+            reformatted: k.reformatted,
+            after_unknown: k.after_unknown,
+            before_invalid: k.before_invalid,
+            after_invalid: k.after_invalid,
+        }
+    }
 }
 
 /// One change made outside stsform.
@@ -120,6 +156,8 @@ struct DriftView<'a> {
     recorded: Value,
     live: Option<Value>,
     changed_attributes: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<KeysView>,
 }
 
 /// Terraform's action lists: a replace is a delete, then a create.
@@ -169,6 +207,7 @@ fn document<'a>(
             changed_attributes: c.attributes.iter().map(|a| a.name.as_str()).collect(),
             depends_on: &c.depends_on,
             source: c.source.as_deref(),
+            keys: c.keys().map(KeysView::of),
         }
     };
     let drift = |d: &'a Drift| DriftView {
@@ -179,6 +218,7 @@ fn document<'a>(
         recorded: attributes(d.id.kind, &d.recorded),
         live: d.live.as_ref().map(|s| attributes(d.id.kind, s)),
         changed_attributes: d.attributes.iter().map(|a| a.name.as_str()).collect(),
+        keys: d.keys().map(KeysView::of),
     };
     PlanView {
         format_version: FORMAT_VERSION,

@@ -435,7 +435,12 @@ fn change_block(c: &Change, owner: &str) -> String {
         html(&c.id.to_string()),
         html(&super::change_phrase(c, owner))
     );
-    let mut lines = diff_lines(c.id.kind, &c.attributes, &c.replace_because);
+    let mut lines = diff_lines(
+        c.id.kind,
+        &c.attributes,
+        &c.replace_because,
+        c.keys().as_ref(),
+    );
     if lines.is_empty() {
         // Made again as it is (what it lives in is replaced): say so, no empty fence.
         lines.push("  (no attribute changes)".to_string());
@@ -449,7 +454,10 @@ fn drift_block(d: &Drift) -> String {
         Some(_) => ("~", "has changed outside stsform"),
     };
     let summary = format!("{sign} <code>{}</code> {what}", html(&d.id.to_string()));
-    details(&summary, &diff_lines(d.id.kind, &d.attributes, &[]))
+    details(
+        &summary,
+        &diff_lines(d.id.kind, &d.attributes, &[], d.keys().as_ref()),
+    )
 }
 
 /// A collapsed block holding a diff, fenced so that no line of it can close the fence.
@@ -461,15 +469,26 @@ fn details(summary: &str, lines: &[String]) -> String {
 }
 
 /// The diff lines of a resource's attribute changes: documents and other multi-line
-/// values as hunks under an `@@ name @@` header, the rest as `- name = old` / `+ name = new`.
+/// values as hunks under an `@@ name @@` header, the rest as `- name = old` / `+ name = new`;
+/// keys.json's content (`keys`) as the keys it serves, by kid.
 fn diff_lines(
     kind: ResourceKind,
     attributes: &[AttributeChange],
     forced: &[String],
+    keys: Option<&crate::jwks::KeyChanges>,
 ) -> Vec<String> {
     let width = attributes.iter().map(|a| a.name.len()).max().unwrap_or(0);
     let mut lines = Vec::new();
     for a in attributes {
+        if let Some(k) = keys.filter(|_| a.name == super::KEYS_ATTRIBUTE) {
+            lines.push(format!("@@ {} (keys by kid) @@", a.name));
+            lines.extend(
+                super::key_lines(k, a.before.is_some() && a.after.is_some())
+                    .into_iter()
+                    .map(|(sign, text)| format!("{sign} {text}")),
+            );
+            continue;
+        }
         let a = redact_change(SENSITIVE_ATTRIBUTES, kind, a);
         let doc = DOCUMENTS.contains(&a.name.as_str());
         let forces = forced.contains(&a.name);

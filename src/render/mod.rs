@@ -3,7 +3,8 @@
 //!
 //! `text` is for terminals, `markdown` for PR comments and `$GITHUB_STEP_SUMMARY`, `json`
 //! is the versioned machine contract (docs/plan-json.md). Markdown and text show nothing
-//! the JSON lacks, so a CI policy can always check what a reviewer sees.
+//! the JSON lacks, so a CI policy can always check what a reviewer sees. `rotation` formats
+//! `rotate-key`'s report (a `rotation::Status`, not a plan).
 
 use std::borrow::Cow;
 
@@ -14,6 +15,7 @@ use crate::resource::ResourceKind;
 
 pub mod json;
 pub mod markdown;
+pub mod rotation;
 pub mod text;
 
 /// Facts about the run that the plan itself does not hold, shown by markdown and json.
@@ -93,6 +95,70 @@ pub(crate) fn redact_change<'a>(
         before: hide(&change.before),
         after: hide(&change.after),
     })
+}
+
+/// The attribute of `keys.json` that [`key_lines`] shows by kid instead of as text.
+pub(crate) const KEYS_ATTRIBUTE: &str = "content";
+
+/// How `keys.json`'s keys change, one `(sign, text)` line per key: the keys served after in
+/// their order (`+` added, `~` other material under the same kid, ` ` kept), then the
+/// removed ones (`-`); when keys.json is updated (`update`), each added or removed one
+/// says what happens to the tokens signed with it. Then what else a reviewer should know
+/// (form-only changes, a side that is not a JWKS).
+pub(crate) fn key_lines(k: &crate::jwks::KeyChanges, update: bool) -> Vec<(char, String)> {
+    let note = |text: &str| {
+        if update {
+            format!(" ({text})")
+        } else {
+            String::new()
+        }
+    };
+    let mut lines = Vec::new();
+    if let Some(why) = &k.before_invalid {
+        lines.push((' ', format!("# before: not a JWKS ({why})")));
+    }
+    for kid in &k.after {
+        lines.push(if k.added.contains(kid) {
+            (
+                '+',
+                format!("kid {kid}{}", note("added: tokens signed with it will verify")),
+            )
+        } else if k.changed.contains(kid) {
+            (
+                '~',
+                format!(
+                    "kid {kid} (other key material under this kid: tokens signed with the old one will be rejected)"
+                ),
+            )
+        } else {
+            (' ', format!("kid {kid}"))
+        });
+    }
+    if k.after_unknown {
+        lines.push(('+', format!("kid {}", crate::resource::UNKNOWN)));
+    }
+    for kid in &k.removed {
+        lines.push((
+            '-',
+            format!(
+                "kid {kid}{}",
+                note("removed: tokens signed with it will be rejected")
+            ),
+        ));
+    }
+    if let Some(why) = &k.after_invalid {
+        lines.push((' ', format!("# after: not a JWKS ({why})")));
+    }
+    if k.reordered {
+        lines.push((' ', "# the keys are listed in another order".to_string()));
+    }
+    if k.reformatted {
+        lines.push((
+            ' ',
+            "# the same keys; only the document's formatting changes".to_string(),
+        ));
+    }
+    lines
 }
 
 /// What happens to a resource, in Terraform's words (`will be created`).
@@ -205,4 +271,119 @@ pub(crate) fn acknowledged_line(plan: &crate::plan::Plan) -> Option<String> {
 pub(crate) fn acknowledge_example(plan: &crate::plan::Plan) -> Option<String> {
     plan.warnings()
         .find_map(crate::review::Finding::acknowledgement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::{KeyChanges, diff};
+    use crate::plan::{Drift, Plan, diff_attributes};
+    use crate::resource::{ObjectSpec, ResourceId, Spec};
+
+    fn jwks(kids: &[&str]) -> String {
+        let keys: Vec<Value> = kids
+            .iter()
+            .map(|k| serde_json::json!({"kid": k, "kty": "RSA"}))
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({ "keys": keys })).unwrap()
+    }
+
+    fn lines(k: &KeyChanges, update: bool) -> Vec<String> {
+        key_lines(k, update)
+            .into_iter()
+            .map(|(sign, text)| format!("{sign} {text}"))
+            .collect()
+    }
+
+    #[test]
+    fn key_lines_follow_the_new_order_then_say_what_was_removed() {
+        let (a, ab, b) = (jwks(&["A"]), jwks(&["A", "B"]), jwks(&["B"]));
+        assert_eq!(
+            lines(&diff(Some(&a), Some(&ab)), true),
+            [
+                "  kid A",
+                "+ kid B (added: tokens signed with it will verify)"
+            ]
+        );
+        assert_eq!(
+            lines(&diff(Some(&ab), Some(&b)), true),
+            [
+                "  kid B",
+                "- kid A (removed: tokens signed with it will be rejected)"
+            ]
+        );
+        // A create or a delete lists the keys without the notes.
+        assert_eq!(lines(&diff(None, Some(&ab)), false), ["+ kid A", "+ kid B"]);
+        assert_eq!(
+            lines(&diff(Some(&a), Some(crate::resource::UNKNOWN)), true),
+            [
+                "+ kid (known after apply)",
+                "- kid A (removed: tokens signed with it will be rejected)"
+            ]
+        );
+        assert_eq!(
+            lines(&diff(Some(&ab), Some(&jwks(&["B", "A"]))), true),
+            [
+                "  kid B",
+                "  kid A",
+                "  # the keys are listed in another order"
+            ]
+        );
+        let compact = serde_json::to_string(&serde_json::from_str::<Value>(&a).unwrap()).unwrap();
+        assert_eq!(
+            lines(&diff(Some(&compact), Some(&a)), true),
+            [
+                "  kid A",
+                "  # the same keys; only the document's formatting changes"
+            ]
+        );
+        assert_eq!(
+            lines(&diff(Some("<html>"), Some(&a)), true),
+            [
+                "  # before: not a JWKS (not valid JSON (expected value at line 1 column 1))",
+                "+ kid A (added: tokens signed with it will verify)"
+            ]
+        );
+        let mut tampered: Value = serde_json::from_str(&a).unwrap();
+        tampered["keys"][0]["n"] = Value::String("AQAB".into());
+        assert_eq!(
+            lines(&diff(Some(&tampered.to_string()), Some(&a)), true),
+            [
+                "~ kid A (other key material under this kid: tokens signed with the old one will be rejected)"
+            ]
+        );
+    }
+
+    /// The documented `jq` merge done by hand shows up as drift by kid.
+    #[test]
+    fn keys_json_changed_outside_is_drift_by_kid() {
+        let object = |content: String| {
+            Spec::S3Object(ObjectSpec {
+                bucket: "c-oidc".into(),
+                key: "keys.json".into(),
+                content_type: "application/json".into(),
+                tags: Default::default(),
+                content,
+            })
+        };
+        let (recorded, live) = (object(jwks(&["A"])), object(jwks(&["A", "B"])));
+        let plan = Plan {
+            drift: vec![Drift {
+                id: ResourceId::new(ResourceKind::S3Object, "c-oidc/keys.json"),
+                attributes: diff_attributes(Some(&recorded), Some(&live)),
+                recorded,
+                live: Some(live),
+            }],
+            ..Plan::default()
+        };
+        let mut out = Vec::new();
+        text::render(&plan, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains(
+                "  # s3_object.c-oidc/keys.json has changed\n    ~ content = keys by kid:\n          kid A\n        + kid B (added: tokens signed with it will verify)\n"
+            ),
+            "{out}"
+        );
+    }
 }

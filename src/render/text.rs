@@ -8,7 +8,8 @@ use std::io::{self, Write};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
-use super::{SENSITIVE_ATTRIBUTES, redact_change};
+use super::{KEYS_ATTRIBUTE, SENSITIVE_ATTRIBUTES, key_lines, redact_change};
+use crate::jwks::KeyChanges;
 use crate::plan::{Action, AttributeChange, Change, Plan};
 use crate::resource::{UNKNOWN, is_unknown};
 
@@ -68,7 +69,12 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
                 Some(_) => {
                     writeln!(out, "  # {} has changed", d.id)?;
                     let width = name_width(&d.attributes);
+                    let keys = d.keys();
                     for a in &d.attributes {
+                        if let Some(k) = keys.as_ref().filter(|_| a.name == KEYS_ATTRIBUTE) {
+                            key_attribute(out, k, a, 4, width, color)?;
+                            continue;
+                        }
                         let a = redact_change(SENSITIVE_ATTRIBUTES, d.id.kind, a);
                         attribute(out, &a, Action::Update, 4, width, color)?;
                     }
@@ -261,7 +267,12 @@ fn change(out: &mut dyn Write, c: &Change, owner: &str, color: bool) -> io::Resu
         c.id.name
     )?;
     let width = name_width(&c.attributes);
+    let keys = c.keys();
     for a in &c.attributes {
+        if let Some(k) = keys.as_ref().filter(|_| a.name == KEYS_ATTRIBUTE) {
+            key_attribute(out, k, a, 6, width, color)?;
+            continue;
+        }
         attribute(
             out,
             &redact_change(SENSITIVE_ATTRIBUTES, c.id.kind, a),
@@ -279,6 +290,42 @@ fn change(out: &mut dyn Write, c: &Change, owner: &str, color: bool) -> io::Resu
         writeln!(out, "{}# (no attribute changes)", " ".repeat(6))?;
     }
     writeln!(out, "    }}")
+}
+
+/// keys.json's content as the keys it serves, by kid: what a rotation changes, without
+/// the JSON around it.
+fn key_attribute(
+    out: &mut dyn Write,
+    keys: &KeyChanges,
+    a: &AttributeChange,
+    indent: usize,
+    width: usize,
+    color: bool,
+) -> io::Result<()> {
+    let pad = " ".repeat(indent);
+    let sign = match (&a.before, &a.after) {
+        (None, _) => "+",
+        (_, None) => "-",
+        _ => "~",
+    };
+    writeln!(
+        out,
+        "{pad}{} {:width$} = keys by kid:",
+        paint(color, sign_color(sign), sign),
+        a.name
+    )?;
+    let update = a.before.is_some() && a.after.is_some();
+    for (sign, text) in key_lines(keys, update) {
+        let line = format!("{sign} {text}");
+        let line = match sign {
+            '+' => paint(color, GREEN, &line),
+            '-' => paint(color, RED, &line),
+            '~' => paint(color, YELLOW, &line),
+            _ => line,
+        };
+        writeln!(out, "{pad}    {line}")?;
+    }
+    Ok(())
 }
 
 /// Column width that aligns the `=` of a block's attributes, as Terraform does.

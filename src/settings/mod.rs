@@ -44,8 +44,10 @@ pub struct Settings {
     pub permissions_boundary_arn: Option<String>,
     /// Include requests gated behind tech-preview feature sets or gates.
     pub enable_tech_preview: bool,
-    /// Use this public key instead of generating a key pair.
-    pub public_key_file: Option<PathBuf>,
+    /// The public keys keys.json serves, in this order (`--public-key-file`, repeatable,
+    /// else `public_key_files` in stsform.toml); empty: the output dir's key pair, generated
+    /// by the first apply. Several keys serve a rotation (see `rotation`).
+    pub public_key_files: Vec<PathBuf>,
     /// Manage only roles against this existing OIDC provider (day-2 roles).
     pub identity_provider_arn: Option<String>,
     /// Day-2 only: the name of this set of requests (`--request-set`, else the requests
@@ -110,8 +112,8 @@ pub struct SettingsInput {
     pub permissions_boundary_arn: Option<String>,
     /// `--enable-tech-preview` (only `true` overrides the file).
     pub enable_tech_preview: bool,
-    /// `--public-key-file`.
-    pub public_key_file: Option<PathBuf>,
+    /// `--public-key-file`, in the order given (any given replaces the file's list).
+    pub public_key_files: Vec<PathBuf>,
     /// `--identity-provider-arn`.
     pub identity_provider_arn: Option<String>,
     /// `--request-set`.
@@ -137,7 +139,9 @@ pub struct ConfigFile {
     state: Option<PathBuf>,
     permissions_boundary_arn: Option<String>,
     enable_tech_preview: Option<bool>,
+    /// One key (what earlier versions read); `public_key_files` lists several.
     public_key_file: Option<PathBuf>,
+    public_key_files: Option<Vec<PathBuf>>,
     identity_provider_arn: Option<String>,
     request_set: Option<String>,
     thumbprint: Option<String>,
@@ -325,6 +329,21 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
             errors.push(InputError::new("--create-private-s3-bucket", e));
         }
     }
+    let file_keys = match (&file.public_key_file, &file.public_key_files) {
+        (Some(_), Some(_)) => {
+            errors.push(
+                InputError::new(
+                    &config_name,
+                    "set `public_key_files` only (it lists every key, `public_key_file` names one)",
+                )
+                .at("public_key_file"),
+            );
+            Vec::new()
+        }
+        (Some(one), None) => vec![one.clone()],
+        (None, Some(many)) => many.clone(),
+        (None, None) => Vec::new(),
+    };
     let review = review_settings(&file, &config_name, &mut errors);
 
     if !errors.is_empty() {
@@ -388,10 +407,11 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         state,
         permissions_boundary_arn: boundary,
         enable_tech_preview: input.enable_tech_preview || file.enable_tech_preview.unwrap_or(false),
-        public_key_file: input
-            .public_key_file
-            .clone()
-            .or(file.public_key_file.clone().map(rel)),
+        public_key_files: if input.public_key_files.is_empty() {
+            file_keys.into_iter().map(rel).collect()
+        } else {
+            input.public_key_files.clone()
+        },
         identity_provider_arn: idp,
         request_set,
         tags,
@@ -878,5 +898,41 @@ mod tests {
             "{err}"
         );
         assert!(resolve_with(&format!("[tags]\n{file}"), &flags[..8]).is_ok());
+    }
+
+    #[test]
+    fn served_keys_come_from_the_flags_else_the_file_in_order() {
+        let s = resolve_with("public_key_files = [\"old.pub\", \"new.pub\"]\n", &[]).unwrap();
+        let names: Vec<String> = s
+            .public_key_files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["old.pub", "new.pub"]);
+        // Relative to the settings file, like every path in it.
+        assert!(s.public_key_files.iter().all(|p| p.is_absolute()), "{s:?}");
+        let s = resolve_with("public_key_file = \"one.pub\"\n", &[]).unwrap();
+        assert_eq!(s.public_key_files.len(), 1);
+        assert!(s.public_key_files[0].ends_with("one.pub"));
+        let err = resolve_with("public_key_file = \"a\"\npublic_key_files = [\"b\"]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stsform.toml: public_key_file: set `public_key_files` only"),
+            "{err}"
+        );
+        // Flags replace the file's list as a whole: a rotation's step is one list.
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("stsform.toml");
+        std::fs::write(&config, "public_key_files = [\"old.pub\", \"new.pub\"]\n").unwrap();
+        let input = SettingsInput {
+            config: Some(config),
+            public_key_files: vec!["new.pub".into()],
+            ..input("creds")
+        };
+        assert_eq!(
+            resolve(&input, Need::Cluster).unwrap().public_key_files,
+            [PathBuf::from("new.pub")]
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! The issuer checks of `verify`, JOSE side: the discovery document, the JWKS against our
-//! public key, a token minted with our private key and verified as STS verifies it, and
-//! the OIDC provider. Pure: no I/O and no clock (the driver fetches the documents and
+//! The issuer checks of `verify`, JOSE side: the discovery document, the JWKS against the
+//! keys the settings serve (or, day 2, our key), a token minted with a private key and
+//! verified as STS verifies it, and the OIDC provider. Pure: no I/O and no clock (the driver fetches the documents and
 //! passes the time in). Each check returns `Ok(detail)` or `Err(reason)`, worded for the
 //! report.
 
@@ -153,6 +153,67 @@ pub fn check_jwks(jwks: &JwkSet, ours: &PublicKey) -> Result<String, String> {
     }
 }
 
+/// The served JWKS serves exactly the keys the settings serve (`expected`, a JWKS built
+/// from them): each with its kid and the same modulus and exponent, and no other. Every
+/// difference is named; the order does not matter to STS.
+pub fn check_served(jwks: &JwkSet, expected: &JwkSet) -> Result<String, String> {
+    let count = jwks.keys.len();
+    let keys = format!("{count} key{}", if count == 1 { "" } else { "s" });
+    let kid_of = |k: &jsonwebtoken::jwk::Jwk| k.common.key_id.clone().unwrap_or_default();
+    let mut problems = Vec::new();
+    for want in &expected.keys {
+        let kid = kid_of(want);
+        let Some(served) = jwks.find(&kid) else {
+            problems.push(format!(
+                "none with kid {}, which the settings serve",
+                short_kid(&kid)
+            ));
+            continue;
+        };
+        match (
+            rsa_components(&served.algorithm),
+            rsa_components(&want.algorithm),
+        ) {
+            (None, _) => problems.push(format!(
+                "the key with kid {} is not an RSA key",
+                short_kid(&kid)
+            )),
+            (Some(got), Some(want)) if got == want => {}
+            (Some((n, _)), Some((wn, _))) if n != wn => problems.push(format!(
+                "kid {} is served with another modulus than the settings' key",
+                short_kid(&kid)
+            )),
+            _ => problems.push(format!(
+                "kid {} is served with another exponent than the settings' key",
+                short_kid(&kid)
+            )),
+        }
+    }
+    for served in &jwks.keys {
+        let kid = kid_of(served);
+        if !expected.keys.iter().any(|k| kid_of(k) == kid) {
+            problems.push(format!(
+                "also kid {}, which the settings do not serve",
+                if kid.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    short_kid(&kid)
+                }
+            ));
+        }
+    }
+    let kids: Vec<String> = jwks.keys.iter().map(|k| short_kid(&kid_of(k))).collect();
+    if problems.is_empty() {
+        Ok(format!(
+            "{keys}, kid{} {}, as the settings serve",
+            if count == 1 { "" } else { "s" },
+            kids.join(", ")
+        ))
+    } else {
+        Err(format!("{keys}: {}", problems.join("; ")))
+    }
+}
+
 /// Signs `claims` with RS256 and the key's kid in the header, like the cluster's
 /// service-account token signer.
 pub fn mint_token(key: &PrivateKey, claims: &Claims) -> Result<String, String> {
@@ -285,6 +346,32 @@ mod tests {
         // Our kid, another key's modulus.
         let forged = other.jwks().replace(&other.kid(), &public.kid());
         let err = check_jwks(&parse_jwks(&forged).unwrap(), &public).unwrap_err();
+        assert!(err.contains("another modulus"), "{err}");
+    }
+
+    #[test]
+    fn the_served_jwks_must_serve_exactly_the_settings_keys() {
+        let (ours, other) = (key().public_key(), other_key().public_key());
+        let both = parse_jwks(&crate::jwks::document(&[ours.clone(), other.clone()])).unwrap();
+        let only_ours = parse_jwks(&ours.jwks()).unwrap();
+        let ok = check_served(&both, &both).unwrap();
+        assert!(ok.starts_with("2 keys, kids "), "{ok}");
+        assert!(ok.ends_with(", as the settings serve"), "{ok}");
+        assert!(
+            check_served(&only_ours, &only_ours)
+                .unwrap()
+                .starts_with("1 key, kid ")
+        );
+        // Phase 1 not applied yet: the new key is missing.
+        let err = check_served(&only_ours, &both).unwrap_err();
+        assert!(err.starts_with("1 key: none with kid "), "{err}");
+        assert!(err.ends_with(", which the settings serve"), "{err}");
+        // Phase 2 not applied yet: the retired key is still served.
+        let err = check_served(&both, &only_ours).unwrap_err();
+        assert!(err.contains("also kid "), "{err}");
+        // Our kid with another modulus.
+        let forged = other.jwks().replace(&other.kid(), &ours.kid());
+        let err = check_served(&parse_jwks(&forged).unwrap(), &only_ours).unwrap_err();
         assert!(err.contains("another modulus"), "{err}");
     }
 

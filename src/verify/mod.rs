@@ -1,9 +1,10 @@
 //! `verify`: walks the path AWS STS walks for a pod's projected token and reports each step.
 //!
-//! A private issuer's distribution (`private`) → issuer documents (discovery, JWKS) → a
-//! token minted with the private key and verified
-//! against the served JWKS → the OIDC provider → each role's trust policy for each service
-//! account → STS AssumeRoleWithWebIdentity. `issuer` (the JOSE side) and `trust` (the
+//! A private issuer's distribution (`private`) → issuer documents (discovery, JWKS: the
+//! keys the settings serve) → a token minted with each private key held and verified
+//! against the served JWKS (served keys without a private key here are listed as not
+//! tested; retired keys must be rejected) → the OIDC provider → each role's trust policy
+//! for each service account → STS AssumeRoleWithWebIdentity. `issuer` (the JOSE side) and `trust` (the
 //! trust-policy evaluator) are pure, `render` formats; this file only fetches (through
 //! `fetch` and the provider), assembles the `Report`, and decides how a run reads the
 //! documents (`Options::for_run`: through the emulator, or over HTTPS as STS does).
@@ -37,6 +38,10 @@ pub const EMULATOR_NOTE: &str = "STS is an emulator here: it accepts any token f
 pub const ISSUER_BLOCKED: &str =
     "sts not called: the issuer checks failed, so STS would reject the token";
 
+/// The reason of a row whose STS call was skipped because no private key of a served kid
+/// is held here to sign its token with (after a rotation, the cluster holds the new one).
+pub const NO_KEY: &str = "sts not called: no private key of a served kid here to sign a token with";
+
 /// Outcome of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,7 +50,8 @@ pub enum Status {
     Pass,
     /// Failed.
     Fail,
-    /// Not run, because an earlier step failed.
+    /// Not run: an earlier step failed, or there is nothing here to run it with (a
+    /// served key whose private half is not held).
     Skip,
 }
 
@@ -62,8 +68,11 @@ impl Status {
 /// One issuer-level check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
-    /// Stable id (`discovery_document`, `jwks`, `token`, `oidc_provider`).
+    /// Stable id (`discovery_document`, `jwks`, `token`, `retired_key`, `oidc_provider`).
     pub id: &'static str,
+    /// The key a `token` or `retired_key` check is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
     /// Title for people.
     pub title: &'static str,
     /// Outcome.
@@ -105,6 +114,8 @@ pub struct Summary {
     pub can_assume: usize,
     /// Failed checks (issuer checks and row steps marked ✗).
     pub failures: usize,
+    /// Rows whose STS call was not made for want of a private key of a served kid.
+    pub untested: usize,
 }
 
 /// Everything `verify` found.
@@ -130,9 +141,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether every check and every row passed.
+    /// Whether nothing failed and every row passed, but for the rows that could not be
+    /// tested for want of a private key (said in the summary line).
     pub fn passed(&self) -> bool {
-        self.summary.failures == 0 && self.summary.can_assume == self.summary.service_accounts
+        self.summary.failures == 0
+            && self.summary.can_assume + self.summary.untested == self.summary.service_accounts
     }
 }
 
@@ -142,8 +155,14 @@ pub struct Target<'a> {
     pub settings: &'a Settings,
     /// The requests whose roles to check.
     pub requests: &'a [CredentialsRequest],
-    /// The issuer's signing key.
-    pub key: &'a PrivateKey,
+    /// The JWKS the settings serve (`SigningKey::jwks`); `None` in day-2 mode, where the
+    /// issuer is not ours and only the held keys must be served.
+    pub expected: Option<&'a str>,
+    /// The private keys held here (the output dir's): a token is signed with each.
+    pub keys: &'a [PrivateKey],
+    /// Private keys retired from keys.json (`--retired-key-file`): a token signed with
+    /// each must be rejected.
+    pub retired: &'a [PrivateKey],
     /// Token time (Unix seconds): `iat`, and `exp` an hour later.
     pub now: u64,
 }
@@ -174,17 +193,27 @@ impl Options {
     }
 }
 
-/// The private key in the output directory; verify signs tokens with it.
-pub fn private_key(settings: &Settings) -> anyhow::Result<PrivateKey> {
-    match keypair::load_from_dir(&settings.output_dir)? {
-        Some((private, _)) => Ok(private),
-        None => anyhow::bail!(
-            "{}: no {} to sign a test token with; verify needs the issuer's private key \
-             (in day-2 mode, copy the cluster's key there)",
-            settings.output_dir.display(),
-            keypair::PRIVATE_KEY_FILE
-        ),
-    }
+/// The private keys verify signs tokens with: the output directory's, when it holds one
+/// (in day-2 mode, a copy of the cluster's key put there). None is no error: the served
+/// keys are then reported as not tested.
+pub fn private_keys(settings: &Settings) -> anyhow::Result<Vec<PrivateKey>> {
+    Ok(keypair::load_from_dir(&settings.output_dir)?
+        .map(|(private, _)| private)
+        .into_iter()
+        .collect())
+}
+
+/// The private keys of `--retired-key-file`, each read as a PEM private key.
+pub fn retired_keys(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<PrivateKey>> {
+    paths
+        .iter()
+        .map(|path| {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{shown}: cannot read the retired key: {e}"))?;
+            Ok(PrivateKey::from_pem(&text, &shown)?)
+        })
+        .collect()
 }
 
 /// Unix seconds now.
@@ -197,6 +226,7 @@ pub fn now() -> u64 {
 fn check(id: &'static str, title: &'static str, result: Result<String, String>) -> Check {
     Check {
         id,
+        kid: None,
         title,
         status: Status::of(&result),
         detail: result.unwrap_or_else(|e| e),
@@ -260,6 +290,7 @@ pub async fn run<P: Provider + Sts>(
     if emulated_private {
         checks.push(Check {
             id: "issuer_url",
+            kid: None,
             title: "issuer URL",
             status: Status::Skip,
             detail: format!(
@@ -292,16 +323,32 @@ pub async fn run<P: Provider + Sts>(
     )
     .await
     .and_then(|text| issuer::parse_jwks(&text));
-    let public = target.key.public_key();
-    checks.push(check(
-        "jwks",
-        "JWKS",
-        jwks.as_ref()
-            .map_err(Clone::clone)
-            .and_then(|set| issuer::check_jwks(set, &public)),
-    ));
+    let expected = target
+        .expected
+        .map(issuer::parse_jwks)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("the settings' own JWKS: {e}"))?;
+    let jwks_check = match (&jwks, &expected) {
+        (Err(e), _) => Err(e.clone()),
+        (Ok(set), Some(expected)) => issuer::check_served(set, expected),
+        // Day 2: the issuer is not ours; each key held here must be served.
+        (Ok(set), None) => target
+            .keys
+            .iter()
+            .map(|k| issuer::check_jwks(set, &k.public_key()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|details| {
+                details.into_iter().next().unwrap_or_else(|| {
+                    format!(
+                        "{} served; no private key here to compare with",
+                        counted(set.keys.len(), "key", "keys")
+                    )
+                })
+            }),
+    };
+    checks.push(check("jwks", "JWKS", jwks_check));
 
-    // Rows first, so the token check can verify the first real token.
+    // Rows first, so the token checks can sign a real subject.
     let mut wanted = Vec::new();
     for request in target.requests {
         let role = desired::role_name(&settings.name, request);
@@ -317,17 +364,87 @@ pub async fn run<P: Provider + Sts>(
         || issuer::subject("stsform", "verify"),
         |(_, ns, sa)| issuer::subject(ns, sa),
     );
-    let probe = issuer::mint_token(
-        target.key,
-        &issuer::Claims::new(&issuer, &probe_sub, target.now),
-    );
-    let token_check = match (&probe, &jwks) {
-        (Err(e), _) => Err(e.clone()),
-        (Ok(_), Err(_)) => Err("not verified: the JWKS could not be read".to_string()),
-        (Ok(token), Ok(set)) => issuer::verify_token(token, set, &issuer, issuer::AUDIENCE)
-            .map(|_| "signed with the private key, verifies against the served JWKS".to_string()),
+    let claims = issuer::Claims::new(&issuer, &probe_sub, target.now);
+    let served_kids: Vec<String> = match &jwks {
+        Ok(set) => set
+            .keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect(),
+        Err(_) => Vec::new(),
     };
-    checks.push(check("token", "token", token_check));
+    let expected_kids: Vec<String> = expected
+        .iter()
+        .flat_map(|set| set.keys.iter().filter_map(|k| k.common.key_id.clone()))
+        .collect();
+    let verify_with = |key: &PrivateKey| -> Result<(), String> {
+        let token = issuer::mint_token(key, &claims)?;
+        match &jwks {
+            Err(_) => Err("not verified: the JWKS could not be read".to_string()),
+            Ok(set) => issuer::verify_token(&token, set, &issuer, issuer::AUDIENCE).map(|_| ()),
+        }
+    };
+    let keyed = |id, title, kid: String, result: Result<String, String>| Check {
+        kid: Some(kid),
+        ..check(id, title, result)
+    };
+    // One token check per served key: signed with its private half when held here.
+    let mut signer = None;
+    for kid in &served_kids {
+        let short = issuer::short_kid(kid);
+        match target.keys.iter().find(|k| k.public_key().kid() == *kid) {
+            Some(key) => {
+                let result = verify_with(key).map(|()| {
+                    format!("kid {short}: signed with the private key here, verifies against the served JWKS")
+                });
+                if result.is_ok() && signer.is_none() {
+                    signer = Some(key);
+                }
+                checks.push(keyed("token", "token", kid.clone(), result));
+            }
+            None => checks.push(Check {
+                status: Status::Skip,
+                ..keyed(
+                    "token",
+                    "token",
+                    kid.clone(),
+                    Ok(format!(
+                        "kid {short}: not tested, no private key of it here (the cluster holds it)"
+                    )),
+                )
+            }),
+        }
+    }
+    // A held key that is not served: a failure when the settings serve it (or, day 2,
+    // always); otherwise a key the settings retired, whose tokens must be rejected.
+    let mut retired: Vec<&PrivateKey> = Vec::new();
+    for key in target.keys {
+        let kid = key.public_key().kid();
+        if served_kids.contains(&kid) {
+            continue;
+        }
+        if expected.is_some() && !expected_kids.contains(&kid) {
+            retired.push(key);
+            continue;
+        }
+        let result =
+            verify_with(key).map(|()| format!("kid {}: verifies", issuer::short_kid(&kid)));
+        checks.push(keyed("token", "token", kid, result));
+    }
+    for key in retired.into_iter().chain(target.retired) {
+        let kid = key.public_key().kid();
+        let short = issuer::short_kid(&kid);
+        let result = match verify_with(key) {
+            Ok(()) => Err(format!(
+                "kid {short}: a token signed with this retired key still verifies against the served JWKS"
+            )),
+            Err(why) if jwks.is_err() => Err(why),
+            Err(why) => Ok(format!(
+                "kid {short}: a token signed with it is rejected ({why})"
+            )),
+        };
+        checks.push(keyed("retired_key", "retired key", kid, result));
+    }
     let provider_check = match &live_provider {
         Ok(live) => {
             issuer::check_oidc_provider(live.as_ref(), &provider_arn, &issuer, issuer::AUDIENCE)
@@ -379,9 +496,8 @@ pub async fn run<P: Provider + Sts>(
             row.reasons.push(reason);
         } else if !issuer_ok {
             row.reasons.push(ISSUER_BLOCKED.into());
-        } else {
-            let token =
-                issuer::mint_token(target.key, &issuer::Claims::new(&issuer, &sub, target.now));
+        } else if let Some(signer) = signer {
+            let token = issuer::mint_token(signer, &issuer::Claims::new(&issuer, &sub, target.now));
             let assumed = match token {
                 Ok(token) => provider
                     .assume_role_with_web_identity(&row.role_arn, &token, SESSION_NAME)
@@ -399,6 +515,8 @@ pub async fn run<P: Provider + Sts>(
                 Ok(arn) => row.assumed_role_arn = Some(arn),
                 Err(reason) => row.reasons.push(reason),
             }
+        } else {
+            row.reasons.push(NO_KEY.into());
         }
         row.passed = issuer_ok && row.trust == Status::Pass && row.sts == Status::Pass;
         rows.push(row);
@@ -413,6 +531,10 @@ pub async fn run<P: Provider + Sts>(
         service_accounts: rows.len(),
         can_assume: rows.iter().filter(|r| r.passed).count(),
         failures,
+        untested: rows
+            .iter()
+            .filter(|r| r.reasons.iter().any(|x| x == NO_KEY))
+            .count(),
     };
     Ok(Report {
         format_version: FORMAT_VERSION,
@@ -424,6 +546,11 @@ pub async fn run<P: Provider + Sts>(
         note: options.emulated_sts.then(|| EMULATOR_NOTE.to_string()),
         summary,
     })
+}
+
+/// `1 key`, `2 keys`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 async fn read_oidc_provider<P: Provider>(

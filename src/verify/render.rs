@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::{ISSUER_BLOCKED, Report, Status};
+use super::{ISSUER_BLOCKED, NO_KEY, Report, Status};
 
 /// Output format of `verify`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -35,11 +35,20 @@ fn mark(status: Status) -> &'static str {
     }
 }
 
-/// The last line: `N of M service accounts can assume their role. K failures.`
+/// The last line: `N of M service accounts can assume their role. K failures.`, with
+/// how many could not be tested for want of a private key, when some could not.
 pub fn summary_line(report: &Report) -> String {
     let s = report.summary;
+    let untested = if s.untested > 0 {
+        format!(
+            "; {} not tested (no private key of a served kid here)",
+            s.untested
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} of {} service account{} can assume their role. {} failure{}.",
+        "{} of {} service account{} can assume their role{untested}. {} failure{}.",
         s.can_assume,
         s.service_accounts,
         if s.service_accounts == 1 { "" } else { "s" },
@@ -91,8 +100,12 @@ pub fn text(report: &Report, out: &mut impl Write) -> io::Result<()> {
             mark(row.trust),
             mark(row.sts)
         )?;
-        // The issuer-level reason is the same for every row: said once below.
-        for reason in row.reasons.iter().filter(|r| *r != ISSUER_BLOCKED) {
+        // The issuer-level reasons are the same for every row: said once below.
+        for reason in row
+            .reasons
+            .iter()
+            .filter(|r| *r != ISSUER_BLOCKED && *r != NO_KEY)
+        {
             writeln!(out, "    {reason}")?;
         }
     }
@@ -104,6 +117,16 @@ pub fn text(report: &Report, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
             "\nsts – : not called, because an issuer check above failed and STS would reject every token."
+        )?;
+    }
+    if report
+        .rows
+        .iter()
+        .any(|r| r.reasons.iter().any(|x| x == NO_KEY))
+    {
+        writeln!(
+            out,
+            "\nsts – : not called, because no private key of a served kid is here to sign a token with (after a rotation the cluster holds the new key); the trust column still holds."
         )?;
     }
     if let Some(note) = &report.note {
@@ -139,6 +162,7 @@ mod tests {
             audience: "openshift".into(),
             checks: vec![Check {
                 id: "jwks",
+                kid: None,
                 title: "JWKS",
                 status: Status::Pass,
                 detail: "1 key, kid Lx…KI matches the key in serviceaccount-signer.private".into(),
@@ -157,6 +181,7 @@ mod tests {
                 service_accounts: 2,
                 can_assume: 1,
                 failures: 1,
+                untested: 0,
             },
         }
     }
@@ -178,6 +203,38 @@ c1-openshift-ingress-operator-cloud-credentials  openshift-ingress-operator:x   
 1 of 2 service accounts can assume their role. 1 failure.
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn rows_without_a_key_to_sign_with_are_counted_and_explained_once() {
+        let mut r = report();
+        for row in &mut r.rows {
+            row.trust = Status::Pass;
+            row.sts = Status::Skip;
+            row.passed = false;
+            row.reasons = vec![NO_KEY.to_string()];
+        }
+        r.summary = Summary {
+            service_accounts: 2,
+            can_assume: 0,
+            failures: 0,
+            untested: 2,
+        };
+        assert!(r.passed());
+        let mut out = Vec::new();
+        text(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains(NO_KEY), "{text}");
+        assert_eq!(
+            text.matches("no private key of a served kid is here")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n0 of 2 service accounts can assume their role; 2 not tested (no private key of a served kid here). 0 failures.\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -116,7 +116,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
         state: std::env::temp_dir().join(name).join("state.toml"),
         permissions_boundary_arn: boundary,
         enable_tech_preview: false,
-        public_key_file: None,
+        public_key_files: Vec::new(),
         identity_provider_arn: None,
         request_set: None,
         tags: [("team".to_string(), "storage".to_string())].into(),
@@ -126,10 +126,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
     };
     let facts = Facts {
         account_id: Some(account.into()),
-        signing_key: Some(SigningKey {
-            kid: key.kid(),
-            jwks: key.jwks(),
-        }),
+        signing_key: Some(SigningKey::key_pair(&key)),
         ..Facts::default()
     };
     desired::derive(

@@ -165,8 +165,9 @@ fn offline_plan_without_a_key_pair_shows_unknowns() {
             || out.contains("+ kid "),
         "{out}"
     );
+    // keys.json is shown by kid: the one it will serve is generated during apply.
     assert!(
-        out.contains("+ content      = (known after apply)"),
+        out.contains("+ content      = keys by kid:\n          + kid (known after apply)\n"),
         "{out}"
     );
     assert!(out.contains("assigned by AWS or by key generation during apply"));

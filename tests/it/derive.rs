@@ -47,10 +47,7 @@ pub fn fixed_key() -> SigningKey {
     let text =
         std::fs::read_to_string(root().join("tests/fixtures/keys/fixed.public.pem")).unwrap();
     let key = PublicKey::from_pem(&text, "fixed.public.pem").unwrap();
-    SigningKey {
-        kid: key.kid(),
-        jwks: key.jwks(),
-    }
+    SigningKey::key_pair(&key)
 }
 
 fn cluster() -> (Settings, Desired) {

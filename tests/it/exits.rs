@@ -162,8 +162,16 @@ fn a_flag_the_command_does_not_use_exits_1() {
             "tip: --include-unmanaged is for destroy",
         ),
         (
-            &["verify", "--public-key-file", "k.pem"],
+            &[
+                "verify",
+                "--permissions-boundary-arn",
+                "arn:aws:iam::1:policy/b",
+            ],
             "Usage: stsform verify [OPTIONS]",
+        ),
+        (
+            &["rotate-key", "--allow-issuer-change"],
+            "unexpected argument '--allow-issuer-change'",
         ),
     ]);
 }

@@ -149,6 +149,27 @@ fn rsa_public_key_block_is_rejected_with_conversion_hint() {
     );
 }
 
+/// kid of `next.public.pem`, computed with the openssl pipeline of `FIXED_KID`.
+const NEXT_KID: &str = "jA8KMo4SvEZLdFk3L7OAL9TQK5xWlueYAmmfLn_aSN8";
+
+/// The kube-apiserver operator writes a rotation's new public key as a SubjectPublicKeyInfo
+/// under the label `RSA PUBLIC KEY` (ccoctl's Go parser ignores the label): read as SPKI,
+/// it is the same key as the `PUBLIC KEY` file, kid included. A real PKCS#1 block under
+/// that label is still refused with the hint (the test above).
+#[test]
+fn the_operators_public_key_file_is_read_as_the_spki_it_holds() {
+    let operator = PublicKey::from_pem(&fixture("next.operator.pub"), "next.operator.pub").unwrap();
+    let public = PublicKey::from_pem(&fixture("next.public.pem"), "next.public.pem").unwrap();
+    assert_eq!(operator, public);
+    assert_eq!(operator.kid(), NEXT_KID);
+    assert_eq!(
+        fixture("next.operator.pub").lines().next(),
+        Some("-----BEGIN RSA PUBLIC KEY-----")
+    );
+    let private = PrivateKey::from_pem(&fixture("next.private.pem"), "next.private.pem").unwrap();
+    assert_eq!(private.public_key(), public);
+}
+
 #[test]
 fn private_key_in_public_slot_is_rejected() {
     let err = PublicKey::from_pem(&fixture("fixed.private.pem"), "x.public").unwrap_err();

@@ -24,6 +24,7 @@ mod remote_state;
 mod render;
 mod requests;
 mod review;
+mod rotation;
 mod safety;
 mod saved_plans;
 mod scenarios;

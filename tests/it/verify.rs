@@ -22,7 +22,7 @@ const ROLES: usize = 7;
 const SERVICE_ACCOUNTS: usize = 9;
 
 /// AWS changed behind stsform's back, for the negative cases.
-trait Break: Account {
+pub(crate) trait Break: Account {
     /// Overwrites an object in the OIDC bucket.
     fn put_document(
         &self,
@@ -121,12 +121,17 @@ where
     )
     .unwrap()
     .requests;
-    let key = verify::private_key(&settings).unwrap();
+    let keys = verify::private_keys(&settings).unwrap();
+    let served = stsform::workflow::signing_key(&settings, false)
+        .unwrap()
+        .public;
     let provider = env.account.provider(None).await;
     let target = Target {
         settings: &settings,
         requests: &requests,
-        key: &key,
+        expected: served.as_ref().map(|k| k.jwks.as_str()),
+        keys: &keys,
+        retired: &[],
         now: verify::now(),
     };
     let options = Options {
@@ -249,21 +254,35 @@ where
         .await;
     let report = verify(&env).await;
     assert!(!report.passed());
+    // The foreign kid is served but cannot be tested (no private key of it here); ours
+    // is held, not served, and the settings serve it: a failure.
     assert_eq!(
         statuses(&report),
         [
             ("discovery_document", Status::Pass),
             ("jwks", Status::Fail),
+            ("token", Status::Skip),
             ("token", Status::Fail),
             ("oidc_provider", Status::Pass),
         ]
     );
+    let jwks = detail(&report, "jwks");
     assert!(
-        detail(&report, "jwks").contains("none with kid"),
+        jwks.contains("none with kid")
+            && jwks.contains("also kid vT…6E, which the settings do not serve"),
+        "{report:#?}"
+    );
+    let tokens: Vec<&stsform::verify::Check> =
+        report.checks.iter().filter(|c| c.id == "token").collect();
+    assert_eq!(tokens[0].kid.as_deref(), Some(foreign.kid().as_str()));
+    assert!(
+        tokens[0].detail.contains("not tested, no private key"),
         "{report:#?}"
     );
     assert!(
-        detail(&report, "token").contains("the served JWKS has no key with kid"),
+        tokens[1]
+            .detail
+            .contains("the served JWKS has no key with kid"),
         "{report:#?}"
     );
     assert_rows_blocked_by_issuer(&report);
