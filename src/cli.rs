@@ -33,6 +33,7 @@ const SETTINGS: &[&str] = &[
     "identity_provider_arn",
     "request_set",
     "thumbprint",
+    "create_private_s3_bucket",
     "config",
     "user_tags",
     "verbose",
@@ -98,6 +99,7 @@ const USES: &[(&str, &[&str])] = &[
             "enable_tech_preview",
             "public_key_file",
             "identity_provider_arn",
+            "create_private_s3_bucket",
             "config",
             "verbose",
         ],
@@ -112,6 +114,7 @@ const USES: &[(&str, &[&str])] = &[
             "enable_tech_preview",
             "public_key_file",
             "identity_provider_arn",
+            "create_private_s3_bucket",
             "config",
             "verbose",
         ],
@@ -129,6 +132,7 @@ const USES: &[(&str, &[&str])] = &[
             "enable_tech_preview",
             "public_key_file",
             "identity_provider_arn",
+            "create_private_s3_bucket",
             "request_set",
             "config",
             "verbose",
@@ -195,6 +199,10 @@ fn unused_flag_error(name: &str, cmd: &mut clap::Command, flag: &str) -> clap::E
     let tip = match (name, flag) {
         ("apply", "--include-unmanaged") => {
             "--include-unmanaged is for destroy: apply never deletes what the state does not hold"
+                .to_string()
+        }
+        ("destroy", "--create-private-s3-bucket") => {
+            "destroy deletes what the state holds, a private issuer's distribution and Origin Access Control included; it needs no --create-private-s3-bucket"
                 .to_string()
         }
         ("destroy", f) if f.starts_with("--allow-") => format!(
@@ -331,6 +339,11 @@ pub struct ClusterArgs {
     /// certificate chain; without either, none is set and AWS uses its CA library.
     #[arg(long, value_name = "HEX")]
     pub thumbprint: Option<String>,
+    /// Private issuer (ccoctl's flag): the bucket blocks all public access and a
+    /// CloudFront distribution serves the OIDC documents through an Origin Access
+    /// Control; the issuer URL is https://<distribution domain>. Not in GovCloud or China.
+    #[arg(long)]
+    pub create_private_s3_bucket: bool,
     /// Settings file; flags win over it [default: ./stsform.toml if present].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -358,6 +371,7 @@ impl ClusterArgs {
             identity_provider_arn: self.identity_provider_arn.clone(),
             request_set: self.request_set.clone(),
             thumbprint: self.thumbprint.clone(),
+            create_private_s3_bucket: self.create_private_s3_bucket,
             config: self.config.clone(),
             user_tags: self.user_tags.clone(),
         }
@@ -800,6 +814,7 @@ mod tests {
                     "--identity-provider-arn",
                     "--request-set",
                     "--thumbprint",
+                    "--create-private-s3-bucket",
                     "--user-tags",
                 ],
             ),
@@ -822,6 +837,7 @@ mod tests {
                     "--enable-tech-preview",
                     "--public-key-file",
                     "--thumbprint",
+                    "--create-private-s3-bucket",
                     "--user-tags",
                     "--verbose",
                     "--allow-issuer-change",
@@ -990,6 +1006,10 @@ mod tests {
         assert!(
             tip(&["stsform", "destroy", "--allow-issuer-change"])
                 .contains("it takes no --allow-issuer-change"),
+        );
+        assert!(
+            tip(&["stsform", "destroy", "--create-private-s3-bucket"])
+                .contains("it needs no --create-private-s3-bucket"),
         );
         // Of several, the first on the command line is named; used flags still parse.
         assert!(

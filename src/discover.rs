@@ -19,11 +19,17 @@
 //!   `GetOpenIDConnectProvider` for each provider not in the state (ccoctl finds its
 //!   provider by tag, not by URL); the bucket `<name>-oidc` by name when it is not in the
 //!   state, and, when it carries the tag, `ListObjectsV2` and each of its objects;
+//! - a private issuer's (desired, in the state, or betrayed by the cluster's bucket blocking
+//!   all public access, as a state-less destroy or import finds it): the OAC `<name>-oidc`
+//!   by name (`ListOriginAccessControls`, every page) and the distribution whose origin is
+//!   the bucket (`ListDistributions`, every page, then its tags) when they are not in the
+//!   state, and the bucket's policy when the bucket is the cluster's;
 //! - the inline policy named like each role found (ccoctl's);
 //! - `ListRolePolicies` and `ListAttachedRolePolicies` for each role the plan may delete.
 //!
 //! Ownership is `ownership`'s rule (the tag *key* `openshift.io/cloud-credential-operator/<name>`,
-//! value ignored, as ccoctl compares it). An object's ownership follows its bucket, an
+//! value ignored, as ccoctl compares it; an OAC, which takes no tags, carries the key as
+//! its description). An object's and a bucket policy's ownership follows its bucket, an
 //! inline policy's its role.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,8 +41,9 @@ use tokio::task::JoinSet;
 use crate::desired::Desired;
 use crate::provider::{Listing, Provider, ProviderError, ProviderResult};
 use crate::resource::{
-    BucketSpec, ObjectSpec, OidcProviderSpec, PublicAccessBlock, ResourceId, ResourceKind,
-    RolePolicySpec, RoleSpec, Spec, Tags,
+    BucketPolicySpec, BucketSpec, DistributionSpec, Late, ObjectSpec, OidcProviderSpec,
+    OriginAccessControlSpec, PublicAccessBlock, ResourceId, ResourceKind, RolePolicySpec, RoleSpec,
+    Spec, Tags,
 };
 use crate::state::State;
 
@@ -178,16 +185,16 @@ async fn scan<P: Provider>(
         listings.push(Listing::OidcProviders);
     }
     let bucket_id = ResourceId::new(ResourceKind::S3Bucket, format!("{}-oidc", scope.cluster));
-    let mut bucket = Vec::new();
+    let mut bucket_read = Vec::new();
     if !scope.roles_only && untracked(&bucket_id) {
         let stub = bucket_stub(&bucket_id.name, &scope.region);
-        bucket.push((bucket_id.clone(), desired_spec(&bucket_id).unwrap_or(stub)));
+        bucket_read.push((bucket_id.clone(), desired_spec(&bucket_id).unwrap_or(stub)));
     }
-    let (names, bucket) = tokio::join!(
+    let (names, bucket_live) = tokio::join!(
         list_all(provider, listings, permits),
-        read_all(provider, bucket, permits),
+        read_all(provider, bucket_read, permits),
     );
-    let (names, bucket) = both(names, bucket)?;
+    let (names, bucket_live) = both(names, bucket_live)?;
 
     // Then the candidates not in the state, read live: roles and providers.
     let mut reads = Vec::new();
@@ -218,8 +225,45 @@ async fn scan<P: Provider>(
             reads.push((id, spec));
         }
     }
+    // A private issuer's CloudFront resources, found by the bucket's name (the OAC) and
+    // by the bucket as their origin (the distribution): what derive wants, what the state
+    // holds (a destroy), or, when neither says (a destroy or an import whose state was
+    // lost), a bucket of the cluster's that blocks all public access, as only a private
+    // issuer's does (a public one lets its policy through). Never scanned for a public
+    // cluster: ListDistributions reads every distribution of the account.
+    let found_private_bucket = bucket_live.iter().any(|(id, spec)| {
+        *id == bucket_id
+            && matches!(spec, Some(Spec::S3Bucket(b)) if scope.is_ours(&b.tags) && all_blocked(b))
+    });
+    let private = !scope.roles_only
+        && (desired
+            .resources
+            .keys()
+            .chain(state.resources.keys())
+            .any(|id| is_cloudfront(id.kind))
+            || matches!(state.resources.get(&bucket_id).map(|r| &r.spec),
+                Some(Spec::S3Bucket(b)) if all_blocked(b))
+            || found_private_bucket);
+    let bucket = &bucket_id.name;
+    let oac_id = ResourceId::new(ResourceKind::CloudFrontOriginAccessControl, bucket);
+    let distribution_id = ResourceId::new(ResourceKind::CloudFrontDistribution, bucket);
+    if private {
+        if untracked(&oac_id) {
+            let stub = oac_stub(bucket, &scope.ownership_key);
+            reads.push((oac_id.clone(), desired_spec(&oac_id).unwrap_or(stub)));
+        }
+        if untracked(&distribution_id)
+            && let Ok(region) = crate::settings::Region::parse(&scope.region)
+        {
+            let stub = distribution_stub(bucket, &region, &scope.ownership_key);
+            reads.push((
+                distribution_id.clone(),
+                desired_spec(&distribution_id).unwrap_or(stub),
+            ));
+        }
+    }
     let mut live = read_all(provider, reads, permits).await?;
-    live.extend(bucket);
+    live.extend(bucket_live);
 
     let mut children = Vec::new();
     let mut listings = Vec::new();
@@ -227,21 +271,30 @@ async fn scan<P: Provider>(
     for (id, spec) in live {
         let Some(spec) = spec else { continue };
         let wanted = desired.resources.get(&id);
-        let tags = match &spec {
-            Spec::IamRole(r) => &r.tags,
-            Spec::IamOidcProvider(p) => &p.tags,
-            Spec::S3Bucket(b) => &b.tags,
+        let ours = match &spec {
+            Spec::IamRole(r) => scope.is_ours(&r.tags),
+            Spec::IamOidcProvider(p) => scope.is_ours(&p.tags),
+            Spec::S3Bucket(b) => scope.is_ours(&b.tags),
+            Spec::CloudFrontDistribution(d) => scope.is_ours(&d.tags),
+            Spec::CloudFrontOriginAccessControl(o) => {
+                crate::ownership::marked(&o.description, &scope.ownership_key)
+            }
             _ => continue,
         };
-        if !scope.is_ours(tags) {
+        if !ours {
             if wanted.is_some() {
-                found.untagged.insert(
-                    id.clone(),
-                    format!(
+                let why = match &spec {
+                    Spec::CloudFrontOriginAccessControl(_) => format!(
+                        "exists, but its description is not `{}` (the mark of what the cluster \
+                         owns; origin access controls take no tags) and it is not in the state",
+                        scope.ownership_key
+                    ),
+                    _ => format!(
                         "exists but carries no `{}` tag and is not in the state",
                         scope.ownership_key
                     ),
-                );
+                };
+                found.untagged.insert(id.clone(), why);
             }
             continue;
         }
@@ -260,13 +313,25 @@ async fn scan<P: Provider>(
                     doomed.push(r.name.clone());
                 }
             }
-            Spec::S3Bucket(b) => listings.push(Listing::Objects {
-                bucket: b.name.clone(),
-                region: b.region.clone(),
-            }),
+            Spec::S3Bucket(b) => {
+                listings.push(Listing::Objects {
+                    bucket: b.name.clone(),
+                    region: b.region.clone(),
+                });
+                let policy = ResourceId::new(ResourceKind::S3BucketPolicy, &b.name);
+                if private && untracked(&policy) {
+                    let stub = bucket_policy_stub(&b.name, &b.region);
+                    children.push((policy.clone(), desired_spec(&policy).unwrap_or(stub)));
+                }
+            }
             _ => {}
         }
-        let depends_on = wanted.map(|w| w.depends_on.clone()).unwrap_or_default();
+        // What is not wanted is deleted in this order (dependents first).
+        let depends_on = match (wanted, &spec) {
+            (Some(w), _) => w.depends_on.clone(),
+            (None, Spec::CloudFrontDistribution(_)) => vec![bucket_id.clone(), oac_id.clone()],
+            (None, _) => Vec::new(),
+        };
         found.tagged.insert(id, Found { spec, depends_on });
     }
 
@@ -297,14 +362,18 @@ async fn scan<P: Provider>(
     found.extra_policies = extra;
     for (id, spec) in objects.into_iter().chain(policies) {
         let Some(spec) = spec else { continue };
-        let parent = match &spec {
-            Spec::S3Object(o) => ResourceId::new(ResourceKind::S3Bucket, &o.bucket),
-            Spec::IamRolePolicy(p) => ResourceId::new(ResourceKind::IamRole, &p.role),
+        let parents = match &spec {
+            Spec::S3Object(o) => vec![ResourceId::new(ResourceKind::S3Bucket, &o.bucket)],
+            Spec::S3BucketPolicy(p) => vec![
+                ResourceId::new(ResourceKind::S3Bucket, &p.bucket),
+                distribution_id.clone(),
+            ],
+            Spec::IamRolePolicy(p) => vec![ResourceId::new(ResourceKind::IamRole, &p.role)],
             _ => continue,
         };
         let depends_on = match desired.resources.get(&id) {
             Some(w) => w.depends_on.clone(),
-            None => vec![parent],
+            None => parents,
         };
         found.tagged.insert(id, Found { spec, depends_on });
     }
@@ -470,8 +539,64 @@ fn bucket_stub(name: &str, region: &str) -> Spec {
             block_public_policy: false,
             restrict_public_buckets: false,
         },
+        policy: Some(serde_json::Value::Null),
+    })
+}
+
+fn bucket_policy_stub(bucket: &str, region: &str) -> Spec {
+    Spec::S3BucketPolicy(BucketPolicySpec {
+        bucket: bucket.to_string(),
+        region: region.to_string(),
         policy: serde_json::Value::Null,
     })
+}
+
+/// An OAC named like the bucket, id unknown: the provider finds it by name.
+fn oac_stub(bucket: &str, ownership_key: &str) -> Spec {
+    Spec::CloudFrontOriginAccessControl(OriginAccessControlSpec {
+        name: bucket.to_string(),
+        description: ownership_key.to_string(),
+        origin_type: String::new(),
+        signing_behavior: String::new(),
+        signing_protocol: String::new(),
+        id: Late::OacId.token().to_string(),
+    })
+}
+
+/// A distribution in front of the bucket, id unknown: the provider finds it by its
+/// origin, preferring one that carries the ownership tag.
+fn distribution_stub(bucket: &str, region: &crate::settings::Region, ownership_key: &str) -> Spec {
+    Spec::CloudFrontDistribution(DistributionSpec {
+        id: Late::DistributionId.token().to_string(),
+        arn: String::new(),
+        domain_name: Late::DistributionDomain.token().to_string(),
+        comment: String::new(),
+        origin_domain: crate::private_issuer::origin_domain(bucket, region),
+        origin_access_control_id: String::new(),
+        enabled: false,
+        viewer_protocol_policy: String::new(),
+        cache_policy_id: String::new(),
+        tags: Tags::from([(ownership_key.to_string(), "owned".to_string())]),
+    })
+}
+
+/// Whether every public-access switch of the bucket is on: a private issuer's bucket
+/// (stsform's and ccoctl's), never a public one (its anonymous-read policy needs
+/// `BlockPublicPolicy` and `RestrictPublicBuckets` off).
+fn all_blocked(bucket: &BucketSpec) -> bool {
+    let b = bucket.public_access_block;
+    b.block_public_acls
+        && b.ignore_public_acls
+        && b.block_public_policy
+        && b.restrict_public_buckets
+}
+
+/// Whether `kind` is one of a private issuer's CloudFront resources.
+pub fn is_cloudfront(kind: ResourceKind) -> bool {
+    matches!(
+        kind,
+        ResourceKind::CloudFrontDistribution | ResourceKind::CloudFrontOriginAccessControl
+    )
 }
 
 fn object_stub(bucket: &str, key: &str) -> Spec {

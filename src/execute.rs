@@ -7,9 +7,12 @@
 //! of its own ([`Save::Background`]) while changes that do not wait for it start, which
 //! keeps saving off the critical path. What it records ahead of a change and which
 //! failures remove a resource from the state are each change's `StateRule`, decided by
-//! the plan. Passes the provider's pacing (a throttled service backing off) on as events.
-//! Must not print (it emits `Event`s to an `Observer`) or decide anything the plan did
-//! not.
+//! the plan. Values the plan shows as "known after apply" ([`Late`] tokens: a
+//! distribution's domain) are filled into each change as it starts, from what the changes
+//! before it made (the graph orders every change after what it waits for). Running
+//! changes may report progress and hear a stop (`activity`). Passes the provider's pacing
+//! (a throttled service backing off) on as events. Must not print (it emits `Event`s to
+//! an `Observer`) or decide anything the plan did not.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,14 +21,15 @@ use std::time::{Duration, Instant};
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::activity::{self, Activity};
 use crate::graph::ChangeGraph;
 use crate::pacing::{Pacing, Service};
 use crate::plan::{Action, Change, Plan};
 use crate::provider::{Provider, ProviderError};
-use crate::resource::{Resource, ResourceId, Spec};
+use crate::resource::{Late, Resource, ResourceId, Spec};
 use crate::state::{State, StateResource};
 
 /// Something that happened during apply, for progress display and tests.
@@ -55,6 +59,13 @@ pub enum Event {
         action: Action,
         /// Why, one line.
         error: String,
+    },
+    /// A running change says how it is getting on (it waits for AWS, say).
+    Note {
+        /// The resource.
+        id: ResourceId,
+        /// One line.
+        message: String,
     },
     /// A change was not attempted because one it depends on failed.
     Skipped {
@@ -118,6 +129,9 @@ impl Outcome {
             && self.save_error.is_none()
     }
 }
+
+/// How often apply looks at the stop flag while changes run.
+const STOP_POLL: Duration = Duration::from_millis(200);
 
 /// What one change's task reports back.
 struct Done {
@@ -298,7 +312,12 @@ impl Saver<'_> {
 
 /// The walk over the graph: what is ready, started, skipped, and what happened.
 struct Walk<'a> {
-    plan: &'a Plan,
+    /// The plan's changes as apply learns what only AWS could tell (a distribution's
+    /// domain): a change is filled in when it starts, with what the changes before it
+    /// made.
+    changes: Vec<Change>,
+    /// What finished changes made that later ones may need (`Late` values).
+    learned: Vec<(Late, String)>,
     g: &'a petgraph::graph::DiGraph<usize, ()>,
     observer: &'a dyn Observer,
     outcome: Outcome,
@@ -311,15 +330,16 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn change(&self, node: NodeIndex) -> &Change {
-        &self.plan.changes[self.g[node]]
-    }
-
     /// Records what a finished change did in `state`; whether the state changed.
-    fn record(&self, state: &mut State, done: &Done) -> bool {
-        let change = self.change(done.node);
+    fn record(&mut self, state: &mut State, done: &Done) -> bool {
+        let change = &self.changes[self.g[done.node]];
         match &done.result {
             Ok(Some(spec)) => {
+                for output in spec.outputs() {
+                    if !self.learned.contains(&output) {
+                        self.learned.push(output);
+                    }
+                }
                 state.resources.insert(
                     change.id.clone(),
                     StateResource {
@@ -350,7 +370,7 @@ impl Walk<'_> {
     /// depends on it.
     fn report(&mut self, done: Done) {
         let g = self.g;
-        let change = &self.plan.changes[g[done.node]];
+        let change = &self.changes[g[done.node]];
         match done.result {
             Ok(_) => {
                 self.observer.event(&Event::Finished {
@@ -393,7 +413,7 @@ impl Walk<'_> {
                         continue;
                     }
                     self.skipped[n.index()] = true;
-                    let id = self.plan.changes[g[n]].id.clone();
+                    let id = self.changes[g[n]].id.clone();
                     self.observer.event(&Event::Skipped {
                         id: id.clone(),
                         because: change.id.clone(),
@@ -451,6 +471,10 @@ enum Wake {
     Finished(Option<Result<Done, tokio::task::JoinError>>),
     Saved(Saved),
     Pacing(Option<Pacing>),
+    /// A running change's note.
+    Note(ResourceId, String),
+    /// Time to look at the stop flag.
+    Poll,
 }
 
 /// The provider's next pacing, `None` once it has no more to say (pending without one).
@@ -491,7 +515,8 @@ pub async fn apply<P: Provider>(
         .collect();
     ready.sort_by_key(|n| g[*n]);
     let mut walk = Walk {
-        plan,
+        changes: plan.changes.clone(),
+        learned: Vec::new(),
         g,
         observer,
         outcome: Outcome::default(),
@@ -509,6 +534,9 @@ pub async fn apply<P: Provider>(
     let mut unsaved: Vec<Done> = Vec::new();
     let mut running = JoinSet::new();
     let parallelism = parallelism.max(1);
+    // What running changes say (`activity`), and the stop they hear.
+    let (notes_tx, mut notes) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
     let mut pacing = provider.pacing();
     let mut shown = Pacing::default();
     if let Some(rx) = &mut pacing {
@@ -537,7 +565,8 @@ pub async fn apply<P: Provider>(
             let Some(node) = walk.ready.pop_front() else {
                 break;
             };
-            let change = walk.change(node).clone();
+            let change = walk.changes[g[node]].filled(&walk.learned);
+            walk.changes[g[node]] = change.clone();
             if change.state_rule.record_ahead
                 && let Some(spec) = &change.after
             {
@@ -566,11 +595,25 @@ pub async fn apply<P: Provider>(
                 action: change.action,
             });
             walk.started[node.index()] = true;
-            running.spawn(run_change(Arc::clone(&provider), node, change));
+            let activity = Activity {
+                id: change.id.clone(),
+                notes: notes_tx.clone(),
+                stop: stop_rx.clone(),
+            };
+            running.spawn(activity::scope(
+                activity,
+                run_change(Arc::clone(&provider), node, change),
+            ));
         }
         if running.is_empty() && !saver.busy() {
             debug_assert!(unsaved.is_empty(), "every finished change was saved");
             break;
+        }
+        // The stop flag is a plain bool: passed on to the running changes whenever the
+        // loop wakes (a note, or the poll below), so a change that waits
+        // (`activity::sleep_unless_stopped`) hears it at once.
+        if stop.load(Ordering::SeqCst) && !*stop_tx.borrow() {
+            let _ = stop_tx.send(true);
         }
         let idle = running.is_empty();
         let waited = Instant::now();
@@ -578,6 +621,8 @@ pub async fn apply<P: Provider>(
             joined = running.join_next(), if !running.is_empty() => Wake::Finished(joined),
             saved = saver.finish(), if saver.busy() => Wake::Saved(saved),
             next = next_pacing(&mut pacing), if pacing.is_some() => Wake::Pacing(next),
+            Some((id, message)) = notes.recv() => Wake::Note(id, message),
+            () = tokio::time::sleep(STOP_POLL), if !*stop_tx.borrow() => Wake::Poll,
         };
         match woke {
             Wake::Finished(joined) => {
@@ -614,13 +659,15 @@ pub async fn apply<P: Provider>(
                 shown = now;
             }
             Wake::Pacing(None) => pacing = None,
+            Wake::Note(id, message) => observer.event(&Event::Note { id, message }),
+            Wake::Poll => {}
         }
     }
     let mut outcome = walk.outcome;
     let mut not_started: Vec<ResourceId> = g
         .node_indices()
         .filter(|n| !walk.started[n.index()] && !walk.skipped[n.index()])
-        .map(|n| plan.changes[g[n]].id.clone())
+        .map(|n| walk.changes[g[n]].id.clone())
         .collect();
     not_started.sort();
     outcome.not_started = not_started;

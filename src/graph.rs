@@ -2,7 +2,9 @@
 //!
 //! Owns the edge rule, written once: an edge `a → b` means "a must finish before b
 //! starts". Creates, updates and replaces follow `depends_on` (dependency first);
-//! deletes run the other way (dependent first). Reports cycles naming every member.
+//! deletes run the other way (dependent first), and the delete of a part (an object, a
+//! bucket policy, an inline policy) runs before an update or replace of its container.
+//! Reports cycles naming every member.
 //! Must not run anything; `execute` walks the graph.
 
 use std::collections::BTreeMap;
@@ -38,6 +40,21 @@ pub fn build(plan: &Plan) -> Result<ChangeGraph, Cycle> {
         .collect();
     for change in &plan.changes {
         let this = nodes[&change.id];
+        // A part of a resource (a bucket's policy or object, a role's inline policy) that
+        // goes away goes before its container changes: both may write the same slot (the
+        // bucket's one policy, when a private issuer is made public again: the bucket
+        // puts the anonymous-read policy, the CloudFront one is deleted), and a delete
+        // after the put would remove what the put just set.
+        if change.action == Action::Delete
+            && let Some(container) = change.before.as_ref().and_then(|b| b.container())
+            && let Some(&other) = nodes.get(&container)
+            && matches!(
+                plan.changes[graph[other]].action,
+                Action::Update | Action::Replace
+            )
+        {
+            graph.update_edge(this, other, ());
+        }
         for dep in &change.depends_on {
             let Some(&other) = nodes.get(dep) else {
                 continue; // the dependency is unchanged: nothing to wait for
@@ -164,6 +181,67 @@ mod tests {
             order(&delete),
             ["iam_role_policy.r", "iam_role.r", "iam_oidc_provider.p"]
         );
+    }
+
+    #[test]
+    fn a_part_goes_before_its_container_changes() {
+        use crate::resource::{BucketPolicySpec, Spec};
+        use ResourceKind::*;
+        // A private issuer made public: the bucket's update puts the anonymous-read
+        // policy, the CloudFront policy (a resource of its own) is deleted, and the
+        // distribution it names too. The policy's delete must not come after the put.
+        let mut policy = change(
+            S3BucketPolicy,
+            "c-oidc",
+            Action::Delete,
+            &[(S3Bucket, "c-oidc"), (CloudFrontDistribution, "c-oidc")],
+        );
+        policy.before = Some(Spec::S3BucketPolicy(BucketPolicySpec {
+            bucket: "c-oidc".into(),
+            region: "us-east-1".into(),
+            policy: serde_json::json!({}),
+        }));
+        let plan = Plan {
+            changes: vec![
+                change(S3Bucket, "c-oidc", Action::Update, &[]),
+                change(
+                    CloudFrontDistribution,
+                    "c-oidc",
+                    Action::Delete,
+                    &[(S3Bucket, "c-oidc")],
+                ),
+                policy.clone(),
+            ],
+            ..Plan::default()
+        };
+        let g = build(&plan).unwrap();
+        let node = |i: usize| g.graph.node_indices().find(|n| g.graph[*n] == i).unwrap();
+        assert!(
+            g.graph.contains_edge(node(2), node(0)),
+            "policy before bucket"
+        );
+        assert!(
+            g.graph.contains_edge(node(2), node(1)),
+            "policy before distribution"
+        );
+        // Only the container: the distribution's delete does not hold the bucket back.
+        assert!(!petgraph::algo::has_path_connecting(
+            &g.graph,
+            node(1),
+            node(0),
+            None
+        ));
+        // A created container (nothing to overwrite) and a created part: no such edge.
+        for action in [Action::Create, Action::Delete] {
+            let plan = Plan {
+                changes: vec![change(S3Bucket, "c-oidc", action, &[]), policy.clone()],
+                ..Plan::default()
+            };
+            let g = build(&plan).unwrap();
+            let edges = g.graph.edge_count();
+            // Deletes: the part before its container (the usual reverse order) only.
+            assert_eq!(edges, usize::from(action == Action::Delete), "{action:?}");
+        }
     }
 
     #[test]

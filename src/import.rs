@@ -205,7 +205,7 @@ mod tests {
                     block_public_policy: false,
                     restrict_public_buckets: false,
                 },
-                policy: json!({}),
+                policy: Some(json!({})),
             }),
             vec![],
         );

@@ -6,14 +6,15 @@
 //! requests dir ─ credentials_request::load (dir → documents → validate) ─▶ [CredentialsRequest]
 //! flags + stsform.toml ─ settings::resolve ─▶ Settings
 //! [CredentialsRequest] ─ review::requests (pure: IAM's limits and rules) ─▶ input errors | warnings
-//!                     desired::derive (pure) ─▶ Desired
+//!                     desired::derive (pure; a private issuer's CloudFront part from private_issuer) ─▶ Desired
 //! state (file or S3) ─ state::StateStore ─▶ State ─ refresh (Provider::read, concurrent) ─▶ Observed
 //!                       discover (Provider::list + read: the cluster's tagged resources not in the state) ─▶ Observed
 //!                       (the account lookup, the account summary, refresh and discover share one pool of reads and run at once)
 //! GetAccountSummary ─ review::plan_findings (quotas, acknowledgements) ─▶ Plan.findings
 //! plan::compute(&Desired, &Observed)  (pure, deterministic; permission changes too) ─▶ Plan ─ render::{text,markdown,json} ─▶ stdout
 //! saved plan ─ show ─▶ render (the same output, no planning)
-//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule) ─▶ State saved per change (beside the work)
+//! graph::build(&Plan) (petgraph) ─▶ execute::apply (tokio, bounded; follows each change's StateRule;
+//!                                    fills in what CloudFront assigns as it learns it) ─▶ State saved per change (beside the work)
 //! destroy = plan::compute(&Desired::empty(), &Observed): one code path
 //! import = derive + discover ─ import::record ─▶ State
 //! verify: issuer documents + a token per held key + provider + trust policies + STS ─▶ Report
@@ -39,10 +40,12 @@
 //!
 //! `provider` is the only door to AWS resources and local files (`provider::aws`, and
 //! `provider::fake` for tests, behind the `test-support` feature); `state::s3` reads and
-//! writes a remote state's objects; both build their clients from `sdk`. `commands` wires
-//! the stages.
+//! writes a remote state's objects; both build their clients from `sdk`. A change that
+//! waits (a distribution being disabled) reports progress and hears a stop through
+//! `activity`. `commands` wires the stages.
 #![warn(missing_docs)]
 
+pub mod activity;
 pub mod atomic_write;
 pub mod cli;
 pub mod commands;
@@ -62,6 +65,7 @@ pub mod ownership;
 pub mod pacing;
 pub mod paths;
 pub mod plan;
+pub mod private_issuer;
 pub mod progress;
 pub mod provider;
 pub mod refresh;

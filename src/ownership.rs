@@ -4,8 +4,9 @@
 //! `openshift.io/cloud-credential-operator/<name>`; the value is ignored, as ccoctl
 //! compares the key only. What stsform creates carries ccoctl's two tags (that key
 //! `= owned`, and `Name=<name>`), so clusters made by ccoctl are adopted and clusters made
-//! by stsform can still be cleaned by ccoctl. The real provider, the fake, discovery and
-//! import all ask here. Pure: no I/O.
+//! by stsform can still be cleaned by ccoctl. What takes no tags (a CloudFront Origin
+//! Access Control) carries the key as its description instead ([`marked`]). The real
+//! provider, the fake, discovery and import all ask here. Pure: no I/O.
 
 use crate::resource::Tags;
 
@@ -49,6 +50,13 @@ pub fn is_owned(wanted: &Tags, live: &Tags) -> bool {
         Some(key) => carries(live, &key),
         None => live.keys().any(|k| k.starts_with(TAG_PREFIX)),
     }
+}
+
+/// The rule for what takes no tags (a CloudFront Origin Access Control): its description
+/// is the ownership key itself, as ccoctl marks its origin access identities with the key
+/// in their comment.
+pub fn marked(description: &str, key: &str) -> bool {
+    description == key
 }
 
 /// The cluster the ownership key of `wanted` names, for messages.

@@ -1,6 +1,6 @@
 //! pacing: how many AWS calls run at once, per service, adapting to throttling.
 //!
-//! Each service (IAM, S3, STS) has a window: the calls to it that may run at once. It
+//! Each service (IAM, S3, STS, CloudFront) has a window: the calls to it that may run at once. It
 //! starts at `--parallelism` and follows AIMD, as TCP's congestion window does: an attempt
 //! the service throttled halves it (down to one call), and every attempt that got an
 //! answer without being throttled adds `1/window`, so a full window of answers adds one
@@ -42,10 +42,13 @@ pub enum Service {
     S3,
     /// STS (the caller's identity).
     Sts,
+    /// CloudFront (a private issuer's distribution and origin access control).
+    CloudFront,
 }
 
 impl Service {
-    const ALL: [Service; 3] = [Service::Iam, Service::S3, Service::Sts];
+    /// Every service, in order.
+    pub const ALL: [Service; 4] = [Service::Iam, Service::S3, Service::Sts, Service::CloudFront];
 
     fn index(self) -> usize {
         self as usize
@@ -58,6 +61,7 @@ impl fmt::Display for Service {
             Service::Iam => "IAM",
             Service::S3 => "S3",
             Service::Sts => "STS",
+            Service::CloudFront => "CloudFront",
         })
     }
 }
@@ -106,7 +110,7 @@ struct Window {
 
 #[derive(Debug)]
 struct Windows {
-    services: [Window; 3],
+    services: [Window; 4],
     /// Calls in flight, all services.
     in_flight: usize,
 }
@@ -178,7 +182,7 @@ impl Pacer {
             ceiling,
             adaptive,
             windows: Mutex::new(Windows {
-                services: [window(), window(), window()],
+                services: [window(), window(), window(), window()],
                 in_flight: 0,
             }),
             freed: Notify::new(),

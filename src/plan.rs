@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::desired::Desired;
 use crate::discover::Discovery;
-use crate::resource::{ResourceId, ResourceKind, Spec};
+use crate::resource::{Late, ResourceId, ResourceKind, Spec};
 
 /// A resource as recorded in state and, after a refresh, as found live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -291,12 +291,64 @@ impl Plan {
         plan
     }
 
-    /// Whether some value is only known after apply (an offline plan cannot be applied).
+    /// Whether some value is only known after apply: plain unknowns (an offline plan, a
+    /// key not generated yet) or late values apply fills in itself.
     pub fn has_unknowns(&self) -> bool {
         self.changes
             .iter()
             .filter_map(|c| c.after.as_ref())
             .any(Spec::has_unknown)
+    }
+
+    /// Whether some value is plainly unknown ([`crate::resource::UNKNOWN`]): neither this
+    /// plan nor its apply can learn it (an offline plan's account, a key not generated).
+    pub fn has_plain_unknowns(&self) -> bool {
+        self.changes
+            .iter()
+            .filter_map(|c| c.after.as_ref())
+            .any(Spec::has_plain_unknown)
+    }
+
+    /// The changes that cannot be applied as planned: a plain unknown, or a late value
+    /// that no change of this plan makes (only a create or replace of the resource that
+    /// assigns it can). Empty for a plan apply can carry out.
+    pub fn unresolvable(&self) -> Vec<&ResourceId> {
+        let made: BTreeSet<Late> = self
+            .changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Create | Action::Replace))
+            .filter_map(|c| c.after.as_ref())
+            .flat_map(Spec::makes)
+            .collect();
+        self.changes
+            .iter()
+            .filter(|c| {
+                c.after.as_ref().is_some_and(|after| {
+                    after.has_plain_unknown()
+                        || after.late_values().iter().any(|l| !made.contains(l))
+                })
+            })
+            .map(|c| &c.id)
+            .collect()
+    }
+}
+
+impl Change {
+    /// The change with the late values in `values` filled in: its id (a private issuer's
+    /// provider is named by the distribution's domain), its attributes and its
+    /// dependencies. What it had before is live, and has no late values.
+    pub fn filled(&self, values: &[(Late, String)]) -> Change {
+        if values.is_empty() {
+            return self.clone();
+        }
+        let after = self.after.as_ref().map(|a| a.filled(values));
+        Change {
+            id: self.id.filled(values),
+            attributes: diff_attributes(self.before.as_ref(), after.as_ref()),
+            after,
+            depends_on: self.depends_on.iter().map(|d| d.filled(values)).collect(),
+            ..self.clone()
+        }
     }
 }
 
@@ -620,6 +672,43 @@ mod tests {
             );
         }
         o
+    }
+
+    #[test]
+    fn late_values_are_resolvable_only_when_the_plan_makes_them() {
+        use crate::resource::{Late, OidcProviderSpec};
+        let provider = ResourceId::new(
+            ResourceKind::IamOidcProvider,
+            Late::DistributionDomain.token(),
+        );
+        let mut d = Desired::default();
+        d.resources.insert(
+            provider.clone(),
+            Resource {
+                id: provider.clone(),
+                spec: Spec::IamOidcProvider(OidcProviderSpec {
+                    url: format!("https://{}", Late::DistributionDomain.token()),
+                    arn: String::new(),
+                    client_ids: vec![],
+                    thumbprints: vec![],
+                    tags: Tags::new(),
+                }),
+                depends_on: vec![],
+            },
+        );
+        let plan = compute(&d, &Observed::default());
+        assert!(plan.has_unknowns() && !plan.has_plain_unknowns());
+        // No distribution is made by this plan: nothing can tell the domain.
+        assert_eq!(plan.unresolvable(), [&provider]);
+
+        let filled =
+            plan.changes[0].filled(&[(Late::DistributionDomain, "d1.cloudfront.net".to_string())]);
+        assert_eq!(filled.id.name, "d1.cloudfront.net");
+        let Some(Spec::IamOidcProvider(p)) = &filled.after else {
+            panic!()
+        };
+        assert_eq!(p.url, "https://d1.cloudfront.net");
+        assert!(filled.attributes.iter().any(|a| a.name == "url"));
     }
 
     #[test]

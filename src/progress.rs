@@ -75,6 +75,7 @@ impl<W: Write + Send> Observer for Lines<W> {
             Event::Failed { id, action, error } => {
                 format!("FAILED  {id} ({}): {error}", verb(*action).0)
             }
+            Event::Note { id, message } => format!("...     {id}: {message}"),
             Event::Skipped { id, because } => {
                 format!("skipped {id} (depends on {because}, which failed)")
             }
@@ -194,6 +195,11 @@ impl Observer for Bars {
                 let _ = self
                     .multi
                     .println(format!("✗ {id}  {} failed: {error}", verb(*action).0));
+            }
+            Event::Note { id, message } => {
+                if let Some(bar) = running.get(id) {
+                    bar.set_message(format!("{id}  {message}"));
+                }
             }
             Event::Skipped { id, because } => {
                 self.total.inc(1);

@@ -7,8 +7,10 @@
 //!
 //! - **Issuer changes** ([`issuer_changes`], kept on the `Plan` as data so every renderer
 //!   shows them): deleting or replacing the signing key, the OIDC bucket, its documents or
-//!   the OIDC provider; a `keys.json` that stops serving a key id it serves now; a
-//!   discovery document that names another issuer. Each breaks token validation: STS
+//!   the OIDC provider (or a private issuer's distribution, its origin access control or
+//!   the bucket policy that lets it read); a `keys.json` that stops serving a key id it
+//!   serves now; a discovery document that names another issuer (switching a public
+//!   issuer to a private one, or back, is one). Each breaks token validation: STS
 //!   checks every pod's token against the issuer and its keys, so pods stop getting AWS
 //!   credentials. Allowed in destroy (`destroy`, `plan --destroy`) and with
 //!   `--allow-issuer-change`.
@@ -56,7 +58,10 @@ fn issuer_change(c: &Change) -> Option<IssuerChange> {
         c.id.kind,
         ResourceKind::KeyPair
             | ResourceKind::S3Bucket
+            | ResourceKind::S3BucketPolicy
             | ResourceKind::S3Object
+            | ResourceKind::CloudFrontOriginAccessControl
+            | ResourceKind::CloudFrontDistribution
             | ResourceKind::IamOidcProvider
     );
     if !issuer_kind {
@@ -372,6 +377,20 @@ mod tests {
             ),
             change(id(ResourceKind::IamRole, "r"), Action::Delete, None, None),
             change(id(ResourceKind::KeyPair, "k"), Action::Create, None, None),
+            // A private issuer's distribution serves the documents: deleting it is one.
+            change(
+                id(ResourceKind::CloudFrontDistribution, "c-oidc"),
+                Action::Delete,
+                None,
+                None,
+            ),
+            // Repairing it is not.
+            change(
+                id(ResourceKind::CloudFrontDistribution, "c-oidc"),
+                Action::Update,
+                None,
+                None,
+            ),
         ];
         let found: Vec<String> = issuer_changes(&changes)
             .iter()
@@ -384,6 +403,7 @@ mod tests {
                 "iam_oidc_provider.h must be replaced (url)",
                 "s3_object.c-oidc/keys.json stops serving key id a: tokens signed with it will be rejected",
                 "s3_object.c-oidc/.well-known/openid-configuration changes the issuer from https://a to https://b",
+                "cloudfront_distribution.c-oidc will be destroyed",
             ]
         );
     }

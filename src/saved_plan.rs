@@ -88,6 +88,8 @@ struct SavedSettings {
     request_set: Option<String>,
     tags: Tags,
     thumbprint: Option<String>,
+    #[serde(default)]
+    create_private_s3_bucket: bool,
     review: crate::review::ReviewSettings,
 }
 
@@ -108,6 +110,7 @@ impl SavedSettings {
             request_set: s.request_set.clone(),
             tags: s.tags.clone(),
             thumbprint: s.thumbprint.clone(),
+            create_private_s3_bucket: s.create_private_s3_bucket,
             review: s.review.clone(),
         }
     }
@@ -129,6 +132,7 @@ impl SavedSettings {
             request_set: self.request_set.clone(),
             tags: self.tags.clone(),
             thumbprint: self.thumbprint.clone(),
+            create_private_s3_bucket: self.create_private_s3_bucket,
             review: self.review.clone(),
         })
     }
@@ -632,6 +636,9 @@ pub fn check_flags(
     }
     if given.enable_tech_preview && !plan.enable_tech_preview {
         wrong.push("--enable-tech-preview (the plan was made without it)".into());
+    }
+    if given.create_private_s3_bucket && !plan.create_private_s3_bucket {
+        wrong.push("--create-private-s3-bucket (the plan was made without it)".into());
     }
     if include_unmanaged && !saved.include_unmanaged {
         wrong.push("--include-unmanaged (the plan was made without it)".into());

@@ -1,9 +1,9 @@
 //! sdk: the one AWS SDK configuration every client is built from, the provider's and a
 //! remote state's alike, and the SDK error helpers they share.
 //!
-//! Owns the endpoint and emulator rule (an endpoint override in `AWS_ENDPOINT_URL[_S3|_IAM]`
-//! means an emulator: S3 path-style addressing, no thumbprint lookup, documents read
-//! through the emulator), retries ([`MAX_ATTEMPTS`] unless `AWS_MAX_ATTEMPTS` says
+//! Owns the endpoint and emulator rule (an endpoint override in
+//! `AWS_ENDPOINT_URL[_S3|_IAM|_CLOUDFRONT]` means an emulator: S3 path-style addressing,
+//! no thumbprint lookup, documents read through the emulator), retries ([`MAX_ATTEMPTS`] unless `AWS_MAX_ATTEMPTS` says
 //! otherwise), per-attempt timeouts, and the one-line notice when an endpoint cannot be
 //! reached (an SDK interceptor). Clients made for a [`Pacer`] also report how each attempt
 //! went (throttled or not, as the SDK's own retry classifiers judge it) to it, so the
@@ -62,8 +62,9 @@ fn attempt_timeout() -> anyhow::Result<Duration> {
 }
 
 /// Variables that point the SDK at another endpoint than AWS's: an emulator (moto, MinIO).
-pub const ENDPOINT_VARS: [&str; 3] = [
+pub const ENDPOINT_VARS: [&str; 4] = [
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_CLOUDFRONT",
     "AWS_ENDPOINT_URL_IAM",
     "AWS_ENDPOINT_URL_S3",
 ];
@@ -90,7 +91,7 @@ pub struct Sdk {
     config: aws_config::SdkConfig,
     /// The S3 endpoint override in effect (`AWS_ENDPOINT_URL_S3`, else the general one).
     s3_endpoint: Option<String>,
-    /// Any endpoint override for S3 or IAM: the run talks to an emulator.
+    /// Any endpoint override for S3, IAM or CloudFront: the run talks to an emulator.
     emulator: Option<String>,
 }
 
@@ -142,8 +143,9 @@ impl Sdk {
         self.s3_endpoint.as_deref()
     }
 
-    /// Whether the run talks to an emulator instead of AWS (an endpoint override for S3
-    /// or IAM): its issuer host is not served anywhere and its STS checks nothing.
+    /// Whether the run talks to an emulator instead of AWS (an endpoint override for S3,
+    /// IAM or CloudFront): its issuer host is not served anywhere and its STS checks
+    /// nothing.
     pub fn emulated(&self) -> bool {
         self.emulator.is_some()
     }
@@ -176,6 +178,18 @@ impl Sdk {
             aws_sdk_iam::config::Builder::from(&self.config)
                 .interceptor(UnreachableNotice::default())
                 .interceptor(PaceAttempts::new(pacer, Service::Iam))
+                .build(),
+        )
+    }
+
+    /// The CloudFront client (a private issuer's OAC and distribution), reporting every
+    /// attempt to `pacer`. CloudFront is global: the SDK signs for its home region
+    /// whatever region the configuration names.
+    pub fn cloudfront_paced(&self, pacer: &Arc<Pacer>) -> aws_sdk_cloudfront::Client {
+        aws_sdk_cloudfront::Client::from_conf(
+            aws_sdk_cloudfront::config::Builder::from(&self.config)
+                .interceptor(UnreachableNotice::default())
+                .interceptor(PaceAttempts::new(pacer, Service::CloudFront))
                 .build(),
         )
     }

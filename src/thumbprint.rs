@@ -100,11 +100,17 @@ pub async fn fetch(
 }
 
 /// The thumbprint of a run's issuer, when one is to be computed: not when `--thumbprint`
-/// gives it, not in day-2 mode (the provider is not ours), and never when the run talks to
-/// an emulator (`emulated`: its issuer host is not served, and the lookup would leave
-/// loopback). Otherwise [`for_issuer`] of the issuer URL derive builds.
+/// gives it, not in day-2 mode (the provider is not ours), not for a private issuer (its
+/// host, the distribution's domain, may not exist before apply, and IAM checks CloudFront's
+/// certificate against its CA library), and never when the run talks to an emulator
+/// (`emulated`: its issuer host is not served, and the lookup would leave loopback).
+/// Otherwise [`for_issuer`] of the issuer URL derive builds.
 pub async fn for_settings(settings: &crate::settings::Settings, emulated: bool) -> Option<String> {
-    if settings.thumbprint.is_some() || settings.identity_provider_arn.is_some() || emulated {
+    if settings.thumbprint.is_some()
+        || settings.identity_provider_arn.is_some()
+        || settings.create_private_s3_bucket
+        || emulated
+    {
         return None;
     }
     for_issuer(&crate::desired::issuer_url(settings)).await
@@ -115,7 +121,7 @@ pub async fn for_settings(settings: &crate::settings::Settings, emulated: bool) 
 /// Never hangs: without an emulator it makes one [`fetch`] against the platform's trust
 /// store bounded by [`DEFAULT_TIMEOUT`], and any failure becomes `None`. It returns `None`
 /// without any network activity when an endpoint override (`AWS_ENDPOINT_URL`,
-/// `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_S3`, unless
+/// `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_CLOUDFRONT`, unless
 /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`) points at an emulator, whose issuer host is not
 /// served anywhere, or when `STSFORM_NO_THUMBPRINT=1`. `None` means "omit the thumbprint":
 /// AWS then verifies the issuer against its own CA library, which covers S3-hosted issuers.

@@ -19,9 +19,10 @@ use crate::discover;
 use crate::execute::{self, Controls, Outcome, Save};
 use crate::graph;
 use crate::plan::{self, Observed, Plan};
+use crate::private_issuer;
 use crate::provider::Provider;
 use crate::refresh;
-use crate::resource::Spec;
+use crate::resource::{Spec, contains_unknown};
 use crate::settings::Settings;
 use crate::state::{SaveState, State};
 
@@ -98,7 +99,7 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
         _ => None,
     });
     // A provider about to be adopted (found tagged, not in the state) keeps its own too.
-    let issuer = desired::issuer_url(&inputs.settings);
+    let issuer = desired::issuer(&inputs.settings, &private_known(observed));
     let adopted = || {
         observed
             .discovery
@@ -110,6 +111,34 @@ fn thumbprints(inputs: &Inputs, observed: &Observed) -> Vec<String> {
             })
     };
     recorded.or_else(adopted).unwrap_or_default()
+}
+
+/// What AWS assigned a private issuer's OAC and distribution, as far as the state (live
+/// after a refresh, as recorded without one) or the discovery scan knows it. Derive fills
+/// these in instead of late tokens; what is gone is unknown again (a new distribution
+/// gets a new domain).
+pub fn private_known(observed: &Observed) -> private_issuer::Known {
+    let live = observed.resources.values().filter_map(|o| o.live.as_ref());
+    let found = observed.discovery.tagged.values().map(|f| &f.spec);
+    let mut known = private_issuer::Known::default();
+    for spec in live.chain(found) {
+        match spec {
+            Spec::CloudFrontOriginAccessControl(o)
+                if known.oac_id.is_none() && !contains_unknown(&o.id) =>
+            {
+                known.oac_id = Some(o.id.clone());
+            }
+            Spec::CloudFrontDistribution(d)
+                if known.distribution.is_none()
+                    && !contains_unknown(&d.id)
+                    && !contains_unknown(&d.domain_name) =>
+            {
+                known.distribution = Some((d.id.clone(), d.domain_name.clone()));
+            }
+            _ => {}
+        }
+    }
+    known
 }
 
 /// The kids the state recorded for the cluster's keys.json (what stsform last wrote), in
@@ -152,24 +181,22 @@ pub async fn plan<P: Provider>(
     crate::scope::claim(&mut state, &inputs.settings)?;
     anchor_local_paths(&mut state, &inputs.settings)?;
     let started = Instant::now();
-    let derive = |account: Option<String>, observed: &Observed| -> Result<Desired> {
+    let facts = |account: Option<String>, observed: &Observed| Facts {
+        account_id: account,
+        signing_key: inputs.signing_key.clone(),
+        thumbprints: thumbprints(inputs, observed),
+        private: private_known(observed),
+        recorded_kids: recorded_kids(inputs, observed),
+    };
+    let derive = |facts: &Facts| -> Result<Desired> {
         Ok(match mode {
             Mode::Destroy => Desired::empty(),
-            Mode::Apply => desired::derive(
-                &inputs.requests,
-                &inputs.settings,
-                &Facts {
-                    account_id: account,
-                    signing_key: inputs.signing_key.clone(),
-                    thumbprints: thumbprints(inputs, observed),
-                    recorded_kids: recorded_kids(inputs, observed),
-                },
-            )?,
+            Mode::Apply => desired::derive(&inputs.requests, &inputs.settings, facts)?,
         })
     };
     if !refresh {
         let observed = refresh::unrefreshed(&state);
-        let desired = derive(recorded_account(&state), &observed)?;
+        let desired = derive(&facts(recorded_account(&state), &observed))?;
         let plan = compute(inputs, &desired, &observed, mode, None);
         return Ok(Planned {
             plan,
@@ -179,7 +206,7 @@ pub async fn plan<P: Provider>(
             refresh_time: started.elapsed(),
         });
     }
-    let wanted = derive(None, &refresh::unrefreshed(&state))?;
+    let wanted = derive(&facts(None, &refresh::unrefreshed(&state)))?;
     let permits = Arc::new(Semaphore::new(parallelism.max(1)));
     let scope = scope(&inputs.settings, &state);
     let permit = || async {
@@ -227,20 +254,27 @@ pub async fn plan<P: Provider>(
     let account = account?;
     trusted?;
     let mut observed = observed.map_err(|errors| failed("refresh failed for", &errors))?;
-    observed.discovery = found.map_err(|errors| {
+    let scan_failed = |errors: Vec<crate::provider::ProviderError>| {
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         anyhow::anyhow!(
             "looking for the cluster's resources outside the state failed:\n{}",
             lines.join("\n")
         )
-    })?;
+    };
+    observed.discovery = found.map_err(scan_failed)?;
+    let mut desired = derive(&facts(Some(account.clone()), &observed))?;
+    // The ids derive wants depend on the account nowhere, but on a private issuer's
+    // distribution (its provider is named by the distribution's domain): one found by
+    // the scan alone (made by an interrupted apply whose state was lost) names new ids.
+    // Scan again with them, so that what is adopted is read against what is wanted.
+    if !desired.resources.keys().eq(wanted.resources.keys()) {
+        observed.discovery = discover::discover_with(provider, &scope, &state, &desired, &permits)
+            .await
+            .map_err(scan_failed)?;
+        desired = derive(&facts(Some(account), &observed))?;
+    }
     refuse_untagged(&observed.discovery, &scope)?;
     let refresh_time = started.elapsed();
-    let desired = derive(Some(account), &observed)?;
-    debug_assert!(
-        desired.resources.keys().eq(wanted.resources.keys()),
-        "derive's resources do not depend on the account"
-    );
     let plan = compute(inputs, &desired, &observed, mode, summary);
     Ok(Planned {
         plan,
@@ -353,8 +387,16 @@ pub async fn apply<P: Provider>(
     state_file: &impl SaveState,
     controls: Controls<'_>,
 ) -> Result<(Outcome, State)> {
-    if planned.plan.has_unknowns() {
-        bail!("the plan still has values only known after apply; it cannot be applied as is");
+    let unresolvable = planned.plan.unresolvable();
+    if !unresolvable.is_empty() {
+        bail!(
+            "the plan still has values only known after apply that this apply cannot learn ({}); it cannot be applied as is",
+            unresolvable
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     // Start from what AWS holds now, so no save ever claims what is gone.
     let mut state = refresh::refreshed_state(&planned.state, &planned.observed);
@@ -403,34 +445,48 @@ pub async fn import<P: Provider>(
 ) -> Result<crate::import::Report> {
     let settings = &inputs.settings;
     let account = provider.account_id().await?;
-    let desired = desired::derive(
-        &inputs.requests,
-        settings,
-        &Facts {
-            account_id: Some(account),
-            signing_key: inputs.signing_key.clone(),
-            thumbprints: Vec::new(),
-            recorded_kids: Vec::new(),
-        },
-    )?;
+    let mut facts = Facts {
+        account_id: Some(account),
+        signing_key: inputs.signing_key.clone(),
+        thumbprints: Vec::new(),
+        private: private_issuer::Known::default(),
+        recorded_kids: Vec::new(),
+    };
+    let mut desired = desired::derive(&inputs.requests, settings, &facts)?;
     let mut local = std::collections::BTreeMap::new();
     for (id, resource) in &desired.resources {
         if !id.kind.is_remote() {
             local.insert(id.clone(), provider.read(id, &resource.spec).await?);
         }
     }
-    let found = discover::discover(
-        provider,
-        &scope(settings, state),
-        state,
-        &desired,
-        parallelism,
-    )
-    .await
-    .map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
-    })?;
+    let empty: &State = state;
+    let scan = |desired: Desired| async move {
+        discover::discover(
+            provider,
+            &scope(settings, empty),
+            empty,
+            &desired,
+            parallelism,
+        )
+        .await
+        .map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!("reading the cluster from AWS failed:\n{}", lines.join("\n"))
+        })
+    };
+    let mut found = scan(desired.clone()).await?;
+    // A private issuer's ids (the OIDC provider's is its distribution's domain) are known
+    // once the scan has found its distribution: derive again with them, and read what
+    // was found against it.
+    let observed = Observed {
+        discovery: found.clone(),
+        ..Observed::default()
+    };
+    facts.private = private_known(&observed);
+    if facts.private != private_issuer::Known::default() {
+        desired = desired::derive(&inputs.requests, settings, &facts)?;
+        found = scan(desired.clone()).await?;
+    }
     Ok(crate::import::record(&desired, &local, &found, state))
 }
 
@@ -513,7 +569,8 @@ pub fn key_for_saved_plan(
     settings: &Settings,
     key: KeyMaterial,
 ) -> Result<Option<crate::keypair::PrivateKey>> {
-    if !plan.has_unknowns() {
+    // Late values (a private issuer's distribution) are apply's to fill in, not the key's.
+    if !plan.has_plain_unknowns() {
         return Ok(key.private);
     }
     let generated = signing_key(settings, true)?;

@@ -302,6 +302,7 @@ fn graph(args: &GraphArgs) -> Result<()> {
         account_id: None,
         signing_key: inputs.signing_key.clone(),
         thumbprints: inputs.settings.thumbprint.iter().cloned().collect(),
+        private: Default::default(),
         recorded_kids: Vec::new(),
     };
     let desired = desired::derive(&inputs.requests, &inputs.settings, &facts)?;

@@ -396,7 +396,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
 fn throttle_note(provider: &AwsProvider) {
     use crate::pacing::Service;
     let pacer = provider.pacer();
-    let by: Vec<String> = [Service::Iam, Service::S3, Service::Sts]
+    let by: Vec<String> = Service::ALL
         .into_iter()
         .filter(|s| pacer.throttled(*s) > 0)
         .map(|s| format!("{s} {}", pacer.throttled(s)))

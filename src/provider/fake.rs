@@ -11,19 +11,26 @@
 //! (`attach_role_policy`) and inline policies of any name; like IAM, the account refuses
 //! to delete a role that still has either (`DeleteConflict`, counted), and like the real
 //! provider, delete first removes the policies this provider listed, and lists again only
-//! on `DeleteConflict`. Ownership is `ownership`'s rule, as for AWS. Local kinds go to
-//! `LocalFiles`, as in the real provider.
+//! on `DeleteConflict`. Ownership is `ownership`'s rule, as for AWS. A private issuer's
+//! CloudFront resources get ids and a domain on create, as CloudFront assigns them; a
+//! distribution is deleted by `distribution_delete`, as by the real provider, and like
+//! CloudFront the fake refuses to delete one that is enabled or whose disabling is not
+//! deployed yet (`set_deploy_polls` says for how many looks it stays `InProgress`).
+//! Local kinds go to `LocalFiles`, as in the real provider.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::distribution_delete::{self, Pace, Seen};
 use super::local::LocalFiles;
 use super::{Listing, Provider, ProviderError, ProviderResult, Sts};
 use crate::keypair::PrivateKey;
 use crate::ownership;
 use crate::resource::Tags;
-use crate::resource::{Resource, ResourceId, ResourceKind, Spec};
+use crate::resource::{
+    BucketSpec, DistributionSpec, OriginAccessControlSpec, Resource, ResourceId, ResourceKind, Spec,
+};
 
 /// Which call an injected failure hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +55,14 @@ pub struct FakeCloud {
     reads: AtomicUsize,
     writes: AtomicUsize,
     conflicts: AtomicUsize,
+    /// CloudFront ids made so far (each create gets the next).
+    cloudfront_ids: AtomicUsize,
+    /// Distribution → looks left before its last change is `Deployed`.
+    deploying: Mutex<BTreeMap<ResourceId, usize>>,
+    /// How many looks a disabling stays `InProgress`.
+    deploy_polls: AtomicUsize,
+    /// How long and how often a distribution delete waits.
+    pace: Mutex<Pace>,
     /// Roles and identity providers the account holds besides the fake's resources, and
     /// its role quota (`set_account_usage`): what the account summary counts.
     usage: Mutex<(u64, u64, u64)>,
@@ -106,6 +121,13 @@ impl FakeCloud {
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
             conflicts: AtomicUsize::new(0),
+            cloudfront_ids: AtomicUsize::new(0),
+            deploying: Mutex::default(),
+            deploy_polls: AtomicUsize::new(0),
+            pace: Mutex::new(Pace {
+                budget: std::time::Duration::from_secs(30),
+                interval: std::time::Duration::from_millis(2),
+            }),
             usage: Mutex::new((0, 0, 1000)),
         })
     }
@@ -113,6 +135,22 @@ impl FakeCloud {
     /// How many times DeleteRole was refused because the role still had policies.
     pub fn delete_conflicts(&self) -> usize {
         self.conflicts.load(Ordering::SeqCst)
+    }
+
+    /// From now on, CloudFront deploys a distribution's disabling only after `polls`
+    /// looks (`InProgress` until then), as it takes minutes on AWS.
+    pub fn set_deploy_polls(&self, polls: usize) {
+        self.deploy_polls.store(polls, Ordering::SeqCst);
+    }
+
+    /// Makes every distribution still deploying deployed at its next look.
+    pub fn finish_deploying(&self) {
+        self.deploying.lock().unwrap().clear();
+    }
+
+    /// How long a distribution delete waits in all, and how often it looks.
+    pub fn set_pace(&self, pace: Pace) {
+        *self.pace.lock().unwrap() = pace;
     }
 
     /// Says the account also holds `roles` roles and `providers` identity providers
@@ -235,6 +273,7 @@ fn inline_policies(map: &BTreeMap<ResourceId, Spec>, role: &str) -> Vec<Resource
 fn owned_kind(spec: &Spec) -> Option<(&Tags, &'static str, &'static str)> {
     match spec {
         Spec::S3Bucket(b) => Some((&b.tags, "bucket", "bucket (and its objects)")),
+        Spec::CloudFrontDistribution(d) => Some((&d.tags, "distribution", "distribution")),
         Spec::IamRole(r) => Some((&r.tags, "role", "role")),
         Spec::IamOidcProvider(p) => Some((&p.tags, "OIDC provider", "OIDC provider")),
         _ => None,
@@ -249,6 +288,17 @@ fn operation(kind: ResourceKind, op: Op) -> &'static str {
         (S3Bucket, Op::Create) => "CreateBucket",
         (S3Bucket, Op::Update) => "PutBucketTagging",
         (S3Bucket, Op::Delete) => "DeleteBucket",
+        (S3BucketPolicy, Op::Read) => "GetBucketPolicy",
+        (S3BucketPolicy, Op::Create | Op::Update) => "PutBucketPolicy",
+        (S3BucketPolicy, Op::Delete) => "DeleteBucketPolicy",
+        (CloudFrontOriginAccessControl, Op::Read) => "GetOriginAccessControl",
+        (CloudFrontOriginAccessControl, Op::Create) => "CreateOriginAccessControl",
+        (CloudFrontOriginAccessControl, Op::Update) => "UpdateOriginAccessControl",
+        (CloudFrontOriginAccessControl, Op::Delete) => "DeleteOriginAccessControl",
+        (CloudFrontDistribution, Op::Read) => "GetDistribution",
+        (CloudFrontDistribution, Op::Create) => "CreateDistributionWithTags",
+        (CloudFrontDistribution, Op::Update) => "UpdateDistribution",
+        (CloudFrontDistribution, Op::Delete) => "DeleteDistribution",
         (S3Object, Op::Read) => "GetObject",
         (S3Object, Op::Create | Op::Update) => "PutObject",
         (S3Object, Op::Delete) => "DeleteObject",
@@ -287,6 +337,10 @@ fn missing_parent(
             ResourceId::new(ResourceKind::S3Bucket, &o.bucket),
             "NoSuchBucket: The specified bucket does not exist",
         ),
+        Spec::S3BucketPolicy(p) => (
+            ResourceId::new(ResourceKind::S3Bucket, &p.bucket),
+            "NoSuchBucket: The specified bucket does not exist",
+        ),
         Spec::IamRolePolicy(p) => (
             ResourceId::new(ResourceKind::IamRole, &p.role),
             "NoSuchEntity: The role with name cannot be found.",
@@ -320,7 +374,26 @@ impl Provider for FakeProvider {
         if !id.kind.is_remote() {
             return self.local.read(id, recorded);
         }
-        Ok(self.cloud.resources.lock().unwrap().get(id).cloned())
+        let map = self.cloud.resources.lock().unwrap();
+        Ok(match (map.get(id), recorded) {
+            // As the AWS provider reads a bucket: its policy only where the bucket manages
+            // one (`Some` recorded), and then whatever the bucket's one policy slot holds.
+            (Some(Spec::S3Bucket(live)), Spec::S3Bucket(recorded)) => {
+                let slot = match map.get(&ResourceId::new(ResourceKind::S3BucketPolicy, &live.name))
+                {
+                    Some(Spec::S3BucketPolicy(p)) => Some(p.policy.clone()),
+                    _ => live.policy.clone(),
+                };
+                Some(Spec::S3Bucket(BucketSpec {
+                    policy: recorded
+                        .policy
+                        .as_ref()
+                        .map(|_| slot.unwrap_or(serde_json::Value::Null)),
+                    ..live.clone()
+                }))
+            }
+            (live, _) => live.cloned(),
+        })
     }
 
     async fn create(&self, resource: &Resource) -> ProviderResult<Spec> {
@@ -329,6 +402,7 @@ impl Provider for FakeProvider {
         if !resource.id.kind.is_remote() {
             return self.local.write(resource);
         }
+        known(resource)?;
         let mut map = self.cloud.resources.lock().unwrap();
         if let Some(err) = missing_parent(&map, &resource.id, &resource.spec, Op::Create) {
             return Err(err);
@@ -344,8 +418,17 @@ impl Provider for FakeProvider {
         {
             return Err(ProviderError::not_owned(&resource.id, what, want));
         }
-        map.insert(resource.id.clone(), resource.spec.clone());
-        Ok(resource.spec.clone())
+        if let Some(err) = foreign_oac(&map, &resource.id, &resource.spec, Op::Create) {
+            return Err(err);
+        }
+        let spec = match map.get(&resource.id) {
+            // Adopted: CloudFront keeps what it assigned.
+            Some(existing) => keep_assigned(existing, &resource.spec),
+            None => self.cloud.assign(&resource.spec),
+        };
+        map.insert(resource.id.clone(), spec.clone());
+        one_policy_slot(&mut map, &spec, None);
+        Ok(spec)
     }
 
     async fn update(&self, resource: &Resource, before: &Spec) -> ProviderResult<Spec> {
@@ -354,24 +437,37 @@ impl Provider for FakeProvider {
         if !resource.id.kind.is_remote() {
             return self.local.update(resource, before);
         }
+        known(resource)?;
         let mut map = self.cloud.resources.lock().unwrap();
         if let Some(err) = missing_parent(&map, &resource.id, &resource.spec, Op::Update) {
             return Err(err);
         }
-        // PutObject and PutRolePolicy make what is missing; the other kinds' calls fail.
+        // PutObject, PutBucketPolicy and PutRolePolicy make what is missing; the other
+        // kinds' calls fail.
         let puts = matches!(
             resource.id.kind,
-            ResourceKind::S3Object | ResourceKind::IamRolePolicy
+            ResourceKind::S3Object | ResourceKind::S3BucketPolicy | ResourceKind::IamRolePolicy
         );
         if !puts && !map.contains_key(&resource.id) {
             let answer = match resource.id.kind {
                 ResourceKind::S3Bucket => "NoSuchBucket: The specified bucket does not exist",
+                ResourceKind::CloudFrontDistribution => {
+                    "NoSuchDistribution: The specified distribution does not exist."
+                }
+                ResourceKind::CloudFrontOriginAccessControl => {
+                    "NoSuchOriginAccessControl: The specified origin access control does not exist."
+                }
                 _ => "NoSuchEntity: the resource does not exist",
             };
             return Err(api(&resource.id, Op::Update, answer));
         }
-        map.insert(resource.id.clone(), resource.spec.clone());
-        Ok(resource.spec.clone())
+        let spec = match map.get(&resource.id) {
+            Some(existing) => keep_assigned(existing, &resource.spec),
+            None => resource.spec.clone(),
+        };
+        map.insert(resource.id.clone(), spec.clone());
+        one_policy_slot(&mut map, &spec, Some(before));
+        Ok(spec)
     }
 
     async fn delete(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
@@ -380,7 +476,25 @@ impl Provider for FakeProvider {
         if !id.kind.is_remote() {
             return self.local.delete(id, before);
         }
+        if id.kind == ResourceKind::CloudFrontDistribution {
+            return self.delete_distribution(id, before).await;
+        }
         let mut map = self.cloud.resources.lock().unwrap();
+        if let Some(err) = foreign_oac(&map, id, before, Op::Delete) {
+            return Err(err);
+        }
+        if let Some(err) = foreign_bucket(&map, id, before) {
+            return Err(err);
+        }
+        if let Spec::S3BucketPolicy(p) = before {
+            // DeleteBucketPolicy empties the bucket's one policy slot, whoever set it.
+            let bucket = ResourceId::new(ResourceKind::S3Bucket, &p.bucket);
+            if let Some(Spec::S3Bucket(b)) = map.get_mut(&bucket)
+                && b.policy.is_some()
+            {
+                b.policy = Some(serde_json::Value::Null);
+            }
+        }
         let Some(live) = map.get(id) else {
             // Deleting what is already gone succeeds, as for AWS.
             return Ok(());
@@ -394,9 +508,27 @@ impl Provider for FakeProvider {
             return Err(ProviderError::delete_refused(id, what, recorded));
         }
         if id.kind == ResourceKind::S3Bucket {
-            // Like the real provider: destroy empties the bucket before deleting it.
+            // Like the real provider: destroy empties the bucket before deleting it, and
+            // its policy goes with it.
             let prefix = format!("{}/", id.name);
             map.retain(|k, _| !(k.kind == ResourceKind::S3Object && k.name.starts_with(&prefix)));
+            map.remove(&ResourceId::new(ResourceKind::S3BucketPolicy, &id.name));
+        }
+        if id.kind == ResourceKind::CloudFrontOriginAccessControl {
+            // Like CloudFront: not while a distribution signs with it.
+            let Some(Spec::CloudFrontOriginAccessControl(oac)) = map.get(id) else {
+                return Ok(());
+            };
+            let in_use = map.values().any(|s| {
+                matches!(s, Spec::CloudFrontDistribution(d) if d.origin_access_control_id == oac.id)
+            });
+            if in_use {
+                return Err(api(
+                    id,
+                    Op::Delete,
+                    "OriginAccessControlInUse: The origin access control is in use.",
+                ));
+            }
         }
         if id.kind == ResourceKind::IamRole {
             // Like the real provider: remove the policies listed earlier, then DeleteRole;
@@ -473,6 +605,22 @@ impl Provider for FakeProvider {
                 .get(role)
                 .map(|a| a.iter().cloned().collect())
                 .unwrap_or_default(),
+            Listing::Distributions { origin_domain } => map
+                .values()
+                .filter_map(|spec| match spec {
+                    Spec::CloudFrontDistribution(d) if d.origin_domain == *origin_domain => {
+                        Some(d.id.clone())
+                    }
+                    _ => None,
+                })
+                .collect(),
+            Listing::OriginAccessControls { name } => map
+                .values()
+                .filter_map(|spec| match spec {
+                    Spec::CloudFrontOriginAccessControl(o) if o.name == *name => Some(o.id.clone()),
+                    _ => None,
+                })
+                .collect(),
         };
         names.sort();
         // Remembered, as the real provider does, for deleting the role later.
@@ -488,6 +636,229 @@ impl Provider for FakeProvider {
             _ => {}
         }
         Ok(names)
+    }
+}
+
+impl FakeCloud {
+    /// What CloudFront assigns a new OAC or distribution (ids, domain, ARN).
+    fn assign(&self, spec: &Spec) -> Spec {
+        let n = self.cloudfront_ids.fetch_add(1, Ordering::SeqCst) + 1;
+        match spec {
+            Spec::CloudFrontOriginAccessControl(o) => {
+                Spec::CloudFrontOriginAccessControl(OriginAccessControlSpec {
+                    id: format!("EOAC{n:09}"),
+                    ..o.clone()
+                })
+            }
+            Spec::CloudFrontDistribution(d) => {
+                let id = format!("EDIST{n:08}");
+                Spec::CloudFrontDistribution(DistributionSpec {
+                    arn: format!("arn:aws:cloudfront::{}:distribution/{id}", self.account),
+                    domain_name: format!("d{n:013}.cloudfront.net"),
+                    id,
+                    ..d.clone()
+                })
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+/// `spec`, with what CloudFront assigned `existing` (ids, domain, ARN) kept.
+fn keep_assigned(existing: &Spec, spec: &Spec) -> Spec {
+    match (existing, spec) {
+        (Spec::CloudFrontOriginAccessControl(e), Spec::CloudFrontOriginAccessControl(o)) => {
+            Spec::CloudFrontOriginAccessControl(OriginAccessControlSpec {
+                id: e.id.clone(),
+                ..o.clone()
+            })
+        }
+        (Spec::CloudFrontDistribution(e), Spec::CloudFrontDistribution(d)) => {
+            Spec::CloudFrontDistribution(DistributionSpec {
+                id: e.id.clone(),
+                arn: e.arn.clone(),
+                domain_name: e.domain_name.clone(),
+                ..d.clone()
+            })
+        }
+        _ => spec.clone(),
+    }
+}
+
+/// Like the real provider: a spec still waiting for a late value is a bug, never sent.
+fn known(resource: &Resource) -> ProviderResult<()> {
+    let late = resource.spec.waits_for();
+    if late.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderError::Invalid {
+        id: resource.id.clone(),
+        message: format!("still waits for {late:?}"),
+    })
+}
+
+/// An OAC of that name without the cluster's mark: refused, as the real provider does.
+fn foreign_oac(
+    map: &BTreeMap<ResourceId, Spec>,
+    id: &ResourceId,
+    spec: &Spec,
+    op: Op,
+) -> Option<ProviderError> {
+    let (
+        Some(Spec::CloudFrontOriginAccessControl(live)),
+        Spec::CloudFrontOriginAccessControl(want),
+    ) = (map.get(id), spec)
+    else {
+        return None;
+    };
+    (!ownership::marked(&live.description, &want.description)).then(|| ProviderError::NotOwned {
+        id: id.clone(),
+        message: format!(
+            "the origin access control `{}` is not marked `{}`; {}",
+            live.name,
+            want.description,
+            if op == Op::Delete {
+                "refusing to delete it"
+            } else {
+                "choose another --name"
+            }
+        ),
+    })
+}
+
+/// A bucket has one policy, which two resources may write: the bucket itself (a public
+/// issuer's anonymous-read policy) and `s3_bucket_policy` (a private issuer's). As in S3,
+/// the last write wins: a bucket that puts its policy (on create, or on an update that
+/// changes it, as the AWS provider does) replaces the `s3_bucket_policy`, and a policy
+/// put shows in the bucket's own `policy` where the bucket manages one.
+fn one_policy_slot(map: &mut BTreeMap<ResourceId, Spec>, written: &Spec, before: Option<&Spec>) {
+    match written {
+        Spec::S3Bucket(b) => {
+            let before_policy = match before {
+                Some(Spec::S3Bucket(before)) => before.policy.as_ref(),
+                _ => None,
+            };
+            if b.policy.is_some() && b.policy.as_ref() != before_policy {
+                map.remove(&ResourceId::new(ResourceKind::S3BucketPolicy, &b.name));
+            }
+        }
+        Spec::S3BucketPolicy(p) => {
+            let bucket = ResourceId::new(ResourceKind::S3Bucket, &p.bucket);
+            if let Some(Spec::S3Bucket(b)) = map.get_mut(&bucket)
+                && b.policy.is_some()
+            {
+                b.policy = Some(p.policy.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A bucket policy whose bucket is not the cluster's: not removed, as the real provider.
+fn foreign_bucket(
+    map: &BTreeMap<ResourceId, Spec>,
+    id: &ResourceId,
+    spec: &Spec,
+) -> Option<ProviderError> {
+    let Spec::S3BucketPolicy(p) = spec else {
+        return None;
+    };
+    let bucket = ResourceId::new(ResourceKind::S3Bucket, &p.bucket);
+    let Some(Spec::S3Bucket(b)) = map.get(&bucket) else {
+        return None;
+    };
+    let wanted = ownership::tags(p.bucket.strip_suffix("-oidc").unwrap_or(&p.bucket));
+    (!ownership::is_owned(&wanted, &b.tags))
+        .then(|| ProviderError::delete_refused(id, "bucket of this policy", &wanted))
+}
+
+impl FakeProvider {
+    async fn delete_distribution(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
+        {
+            let map = self.cloud.resources.lock().unwrap();
+            let Some(live) = map.get(id) else {
+                return Ok(());
+            };
+            if let (Some((have, _, what)), Some((recorded, _, _))) =
+                (owned_kind(live), owned_kind(before))
+                && !ownership::is_owned(recorded, have)
+            {
+                return Err(ProviderError::delete_refused(id, what, recorded));
+            }
+        }
+        let pace = *self.cloud.pace.lock().unwrap();
+        let calls = FakeDistribution {
+            cloud: &self.cloud,
+            id,
+        };
+        distribution_delete::disable_wait_delete(id, &calls, pace).await
+    }
+}
+
+/// `distribution_delete`'s calls against the fake account: CloudFront's rules.
+struct FakeDistribution<'a> {
+    cloud: &'a FakeCloud,
+    id: &'a ResourceId,
+}
+
+impl distribution_delete::Calls for FakeDistribution<'_> {
+    async fn look(&self) -> ProviderResult<Option<Seen>> {
+        self.cloud.reads.fetch_add(1, Ordering::SeqCst);
+        let map = self.cloud.resources.lock().unwrap();
+        let Some(Spec::CloudFrontDistribution(d)) = map.get(self.id) else {
+            return Ok(None);
+        };
+        let mut deploying = self.cloud.deploying.lock().unwrap();
+        let status = match deploying.get_mut(self.id) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                "InProgress"
+            }
+            _ => "Deployed",
+        };
+        Ok(Some(Seen {
+            enabled: d.enabled,
+            status: status.into(),
+        }))
+    }
+
+    async fn disable(&self) -> ProviderResult<()> {
+        self.cloud.writes.fetch_add(1, Ordering::SeqCst);
+        let mut map = self.cloud.resources.lock().unwrap();
+        if let Some(Spec::CloudFrontDistribution(d)) = map.get_mut(self.id) {
+            d.enabled = false;
+            let polls = self.cloud.deploy_polls.load(Ordering::SeqCst);
+            self.cloud
+                .deploying
+                .lock()
+                .unwrap()
+                .insert(self.id.clone(), polls);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self) -> ProviderResult<()> {
+        self.cloud.writes.fetch_add(1, Ordering::SeqCst);
+        let mut map = self.cloud.resources.lock().unwrap();
+        let Some(Spec::CloudFrontDistribution(d)) = map.get(self.id) else {
+            return Ok(());
+        };
+        let deploying = self
+            .cloud
+            .deploying
+            .lock()
+            .unwrap()
+            .get(self.id)
+            .is_some_and(|left| *left > 0);
+        if d.enabled || deploying {
+            return Err(api(
+                self.id,
+                Op::Delete,
+                "DistributionNotDisabled: The distribution you are trying to delete has not been disabled.",
+            ));
+        }
+        map.remove(self.id);
+        Ok(())
     }
 }
 

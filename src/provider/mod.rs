@@ -6,13 +6,15 @@
 //! everything in front of it is pure. Implementations: `aws` (the real one, also used
 //! against the emulator) and `fake` (in memory, with fault injection; a test double behind
 //! the `test-support` feature). Local files are
-//! handled by `local` for both, so the fake only fakes AWS. Must not know plans or graphs.
+//! handled by `local` for both, so the fake only fakes AWS, and a CloudFront distribution
+//! is deleted by `distribution_delete` for both. Must not know plans or graphs.
 
 use std::future::Future;
 
 use crate::resource::{Resource, ResourceId, Spec, Tags};
 
 pub mod aws;
+pub mod distribution_delete;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod local;
@@ -133,6 +135,19 @@ pub enum Listing {
         /// Role name.
         role: String,
     },
+    /// Ids of the CloudFront distributions with an origin at `origin_domain`
+    /// (ListDistributions, every page: the summaries name the origins, so no distribution
+    /// of the account needs a call of its own).
+    Distributions {
+        /// The bucket's regional endpoint (`<bucket>.s3.<region>.<dns suffix>`).
+        origin_domain: String,
+    },
+    /// Ids of the CloudFront Origin Access Controls named `name` (ListOriginAccessControls,
+    /// every page; names are unique in an account).
+    OriginAccessControls {
+        /// OAC name.
+        name: String,
+    },
 }
 
 impl Listing {
@@ -149,6 +164,12 @@ impl Listing {
             }
             Listing::InlinePolicies { role } | Listing::AttachedPolicies { role } => {
                 ResourceId::new(ResourceKind::IamRole, role)
+            }
+            Listing::Distributions { .. } => {
+                ResourceId::new(ResourceKind::CloudFrontDistribution, "*")
+            }
+            Listing::OriginAccessControls { name } => {
+                ResourceId::new(ResourceKind::CloudFrontOriginAccessControl, name)
             }
         }
     }

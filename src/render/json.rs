@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Meta, SENSITIVE_ATTRIBUTES, redact_attributes};
 use crate::plan::{Action, Change, Drift, Plan, Reason, Summary};
-use crate::resource::{ResourceId, ResourceKind, Spec, UNKNOWN};
+use crate::resource::{ResourceId, ResourceKind, Spec, contains_unknown};
 
 /// Version of the document's schema (see the module docs for the rule).
 pub const FORMAT_VERSION: &str = "1.2";
@@ -177,8 +177,8 @@ fn unknown_attributes(after: Option<&Value>) -> Vec<String> {
     };
     map.iter()
         .filter(|(_, v)| match v {
-            Value::String(s) => s.contains(UNKNOWN),
-            Value::Object(_) | Value::Array(_) => v.to_string().contains(UNKNOWN),
+            Value::String(s) => contains_unknown(s),
+            Value::Object(_) | Value::Array(_) => contains_unknown(&v.to_string()),
             _ => false,
         })
         .map(|(k, _)| k.clone())
@@ -282,7 +282,7 @@ fn document<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::{FileContent, FileSpec};
+    use crate::resource::{FileContent, FileSpec, UNKNOWN};
 
     fn meta() -> Meta {
         Meta {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::text::{DOCUMENTS, hunks, plain, symbol};
 use super::{Meta, SENSITIVE_ATTRIBUTES, redact_change};
 use crate::plan::{Action, AttributeChange, Change, Drift, Plan, Reason};
-use crate::resource::{ResourceKind, UNKNOWN};
+use crate::resource::{ResourceKind, UNKNOWN, is_unknown};
 
 /// The output is always shorter than this many characters.
 pub const MAX_CHARS: usize = 65_000;
@@ -52,7 +52,10 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
     }
     doc.push_str(&table);
     if shown_rows == rows.len() && plan.has_unknowns() {
-        let note = unknown_note();
+        let mut note = unknown_note();
+        if super::has_late(plan) {
+            note = format!("{}{}\n\n", note, super::LATE_NOTE);
+        }
         if note.len() <= budget {
             budget -= note.len();
             doc.push_str(&note);
@@ -530,7 +533,7 @@ fn diff_lines(
 /// for multi-line strings, the unknown placeholder bare.
 fn shown(v: &Value, doc: bool) -> Vec<String> {
     match v {
-        Value::String(s) if s == UNKNOWN => vec![UNKNOWN.to_string()],
+        Value::String(s) if is_unknown(s) => vec![s.clone()],
         Value::String(s) if s.contains('\n') => std::iter::once("<<EOT".to_string())
             .chain(s.lines().map(|l| format!("  {l}")))
             .chain(std::iter::once("EOT".to_string()))

@@ -36,6 +36,20 @@ pub struct Meta {
     pub version: String,
 }
 
+/// Said under a plan whose values wait for what CloudFront assigns (a private issuer's
+/// distribution domain, and what names it).
+pub(crate) const LATE_NOTE: &str = "Values shown as (known after apply: …) are what CloudFront \
+     assigns when it makes the distribution and its origin access control (the private \
+     issuer's domain among them); apply fills them in before the changes that need them run.";
+
+/// Whether some change of `plan` waits for what CloudFront assigns.
+pub(crate) fn has_late(plan: &crate::plan::Plan) -> bool {
+    plan.changes
+        .iter()
+        .filter_map(|c| c.after.as_ref())
+        .any(|s| !s.late_values().is_empty())
+}
+
 /// What every renderer shows instead of a sensitive value.
 pub const SENSITIVE: &str = "(sensitive)";
 

@@ -11,7 +11,7 @@ use similar::{ChangeTag, TextDiff};
 use super::{KEYS_ATTRIBUTE, SENSITIVE_ATTRIBUTES, key_lines, redact_change};
 use crate::jwks::KeyChanges;
 use crate::plan::{Action, AttributeChange, Change, Plan};
-use crate::resource::UNKNOWN;
+use crate::resource::{UNKNOWN, is_unknown};
 
 /// Attributes holding policy documents, shown as `jsonencode(...)` like Terraform does.
 pub(crate) const DOCUMENTS: [&str; 3] = ["policy", "trust_policy", "document"];
@@ -122,6 +122,9 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
             out,
             "\nValues shown as {UNKNOWN} are assigned by AWS or by key generation during apply."
         )?;
+    }
+    if super::has_late(plan) {
+        writeln!(out, "{}", super::LATE_NOTE)?;
     }
     Ok(())
 }
@@ -437,7 +440,7 @@ fn value(v: &Value, doc: bool, indent: usize) -> String {
     let pad = " ".repeat(indent);
     let close = " ".repeat(indent.saturating_sub(2));
     match v {
-        Value::String(s) if s == UNKNOWN => UNKNOWN.to_string(),
+        Value::String(s) if is_unknown(s) => s.clone(),
         Value::String(s) if s.contains('\n') => {
             let body: String = s.lines().map(|l| format!("{pad}{l}\n")).collect();
             format!("<<-EOT\n{body}{close}EOT")

@@ -60,6 +60,10 @@ pub struct Settings {
     pub tags: Tags,
     /// OIDC provider thumbprint to set instead of computing one (uppercase hex SHA-1).
     pub thumbprint: Option<String>,
+    /// A private issuer (`--create-private-s3-bucket`, ccoctl's flag): the bucket blocks
+    /// all public access and a CloudFront distribution serves the documents; the issuer
+    /// is `https://<distribution domain>` (see `private_issuer`).
+    pub create_private_s3_bucket: bool,
     /// The account's raised quotas and the acknowledged findings (`[quotas]`,
     /// `[[acknowledge]]`): what the review of a plan needs from the settings file.
     pub review: crate::review::ReviewSettings,
@@ -116,6 +120,8 @@ pub struct SettingsInput {
     pub request_set: Option<String>,
     /// `--thumbprint`.
     pub thumbprint: Option<String>,
+    /// `--create-private-s3-bucket` (only `true` overrides the file).
+    pub create_private_s3_bucket: bool,
     /// `--config`.
     pub config: Option<PathBuf>,
     /// `--user-tags`, one `key=value` per item.
@@ -139,6 +145,7 @@ pub struct ConfigFile {
     identity_provider_arn: Option<String>,
     request_set: Option<String>,
     thumbprint: Option<String>,
+    create_private_s3_bucket: Option<bool>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     /// The account's quotas, where raised in Service Quotas.
@@ -306,6 +313,22 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         ));
     }
     let tags = user_tags(input, &file, &name, &config_name, &mut errors);
+    let private = input.create_private_s3_bucket || file.create_private_s3_bucket.unwrap_or(false);
+    if private {
+        if idp.is_some() {
+            errors.push(InputError::new(
+                "--create-private-s3-bucket",
+                "a day-2 run (--identity-provider-arn) manages roles only, against a provider it \
+                 does not own; the private bucket and its distribution belong to the cluster's \
+                 own run",
+            ));
+        }
+        if let Some(region) = &region
+            && let Err(e) = crate::private_issuer::check_partition(region)
+        {
+            errors.push(InputError::new("--create-private-s3-bucket", e));
+        }
+    }
     let file_keys = match (&file.public_key_file, &file.public_key_files) {
         (Some(_), Some(_)) => {
             errors.push(
@@ -393,6 +416,7 @@ pub fn resolve(input: &SettingsInput, need: Need) -> Result<Settings, InputError
         request_set,
         tags,
         thumbprint: thumbprint.map(|t| t.to_ascii_uppercase()),
+        create_private_s3_bucket: private,
         review,
     })
 }
@@ -703,6 +727,47 @@ mod tests {
         assert!(e.contains("a day-2 run keeps its own state"), "{e}");
         d.state = Some("s.toml".into());
         assert_eq!(resolve(&d, Need::StateOnly).unwrap().request_set, None);
+    }
+
+    #[test]
+    fn a_private_issuer_comes_from_the_flag_or_the_file_in_the_commercial_partition_only() {
+        let config = tempfile::tempdir().unwrap();
+        let file = config.path().join("stsform.toml");
+        std::fs::write(&file, "create_private_s3_bucket = true\n").unwrap();
+        let mut i = input("requests");
+        assert!(!resolve(&i, Need::Cluster).unwrap().create_private_s3_bucket);
+        i.create_private_s3_bucket = true;
+        assert!(resolve(&i, Need::Cluster).unwrap().create_private_s3_bucket);
+        let from_file = SettingsInput {
+            config: Some(file),
+            ..input("requests")
+        };
+        assert!(
+            resolve(&from_file, Need::Cluster)
+                .unwrap()
+                .create_private_s3_bucket
+        );
+        for region in ["us-gov-east-1", "cn-northwest-1"] {
+            let e = resolve(
+                &SettingsInput {
+                    region: Some(region.into()),
+                    ..i.clone()
+                },
+                Need::Cluster,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("--create-private-s3-bucket") && e.contains(region),
+                "{e}"
+            );
+        }
+        let day2 = SettingsInput {
+            identity_provider_arn: Some(IDP.into()),
+            ..i.clone()
+        };
+        let e = resolve(&day2, Need::Cluster).unwrap_err().to_string();
+        assert!(e.contains("manages roles only"), "{e}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::resource::{
-    BucketSpec, FileContent, FileSpec, KeyPairSpec, ObjectSpec, OidcProviderSpec,
-    PublicAccessBlock, ResourceId, ResourceKind, RolePolicySpec, RoleSpec, Spec, Tags, UNKNOWN,
+    BucketPolicySpec, BucketSpec, DistributionSpec, FileContent, FileSpec, KeyPairSpec, ObjectSpec,
+    OidcProviderSpec, OriginAccessControlSpec, PublicAccessBlock, ResourceId, ResourceKind,
+    RolePolicySpec, RoleSpec, Spec, Tags, UNKNOWN,
 };
 use serde_json::json;
 
@@ -19,7 +20,8 @@ pub fn tags() -> Tags {
     ])
 }
 
-/// A state holding one resource of every kind, with every optional field set.
+/// A state holding one resource of every kind, with every optional field set (a public
+/// bucket's policy as well as a private issuer's, though a cluster has one or the other).
 pub fn full_state() -> State {
     let bucket = "prod-east-oidc";
     let oidc_host = "prod-east-oidc.s3.us-east-2.amazonaws.com";
@@ -50,11 +52,58 @@ pub fn full_state() -> State {
                     block_public_policy: false,
                     restrict_public_buckets: false,
                 },
-                policy: json!({"Version": "2012-10-17", "Statement": [
+                policy: Some(json!({"Version": "2012-10-17", "Statement": [
                     {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                     "Resource": "arn:aws:s3:::prod-east-oidc/*"}]}),
+                     "Resource": "arn:aws:s3:::prod-east-oidc/*"}]})),
             }),
             vec![],
+        ),
+        (
+            ResourceId::new(ResourceKind::CloudFrontOriginAccessControl, bucket),
+            Spec::CloudFrontOriginAccessControl(OriginAccessControlSpec {
+                name: bucket.into(),
+                description: "openshift.io/cloud-credential-operator/prod-east".into(),
+                origin_type: "s3".into(),
+                signing_behavior: "always".into(),
+                signing_protocol: "sigv4".into(),
+                id: "E1OACEXAMPLE".into(),
+            }),
+            vec![],
+        ),
+        (
+            ResourceId::new(ResourceKind::CloudFrontDistribution, bucket),
+            Spec::CloudFrontDistribution(DistributionSpec {
+                id: "E2DISTEXAMPLE".into(),
+                arn: "arn:aws:cloudfront::123456789012:distribution/E2DISTEXAMPLE".into(),
+                domain_name: "d111111abcdef8.cloudfront.net".into(),
+                comment: "openshift.io/cloud-credential-operator/prod-east".into(),
+                origin_domain: format!("{bucket}.s3.us-east-2.amazonaws.com"),
+                origin_access_control_id: "E1OACEXAMPLE".into(),
+                enabled: true,
+                viewer_protocol_policy: "https-only".into(),
+                cache_policy_id: "4135ea2d-6df8-44a3-9df3-4b5a84be39ad".into(),
+                tags: tags(),
+            }),
+            vec![
+                bucket_id.clone(),
+                ResourceId::new(ResourceKind::CloudFrontOriginAccessControl, bucket),
+            ],
+        ),
+        (
+            ResourceId::new(ResourceKind::S3BucketPolicy, bucket),
+            Spec::S3BucketPolicy(BucketPolicySpec {
+                bucket: bucket.into(),
+                region: "us-east-2".into(),
+                policy: json!({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/keys.json"),
+                    "Condition": {"StringEquals": {"AWS:SourceArn":
+                        "arn:aws:cloudfront::123456789012:distribution/E2DISTEXAMPLE"}}}]}),
+            }),
+            vec![
+                bucket_id.clone(),
+                ResourceId::new(ResourceKind::CloudFrontDistribution, bucket),
+            ],
         ),
         (
             ResourceId::new(ResourceKind::S3Object, format!("{bucket}/keys.json")),

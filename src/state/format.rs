@@ -286,9 +286,13 @@ mod tests {
         assert_eq!(parse(&text).unwrap().to_toml(), text);
 
         // Resources appear in id order, whatever order they were inserted in.
-        let ids: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("id = \""))
+        // (The resource's own `id` follows its `[[resources]]` header; attributes named
+        // `id`, a distribution's, come under `[resources.attributes]`.)
+        let lines: Vec<&str> = text.lines().collect();
+        let ids: Vec<&str> = lines
+            .windows(2)
+            .filter(|w| w[0] == "[[resources]]")
+            .filter_map(|w| w[1].strip_prefix("id = \""))
             .map(|l| l.trim_end_matches('"'))
             .collect();
         let expected: Vec<String> = state.resources.keys().map(ToString::to_string).collect();

@@ -1,5 +1,6 @@
 //! Where `verify` reads the issuer's documents: over HTTPS from the issuer URL, as AWS
-//! STS does, or through the provider (S3 GetObject) when an emulator stands in for AWS.
+//! STS does (a private issuer's through its CloudFront distribution), or through the
+//! provider (S3 GetObject) when an emulator stands in for AWS.
 //!
 //! The HTTPS client has short timeouts, follows few redirects and caps the body size, so
 //! a dead or slow issuer makes a failed check, never a hang.
@@ -89,21 +90,27 @@ pub fn bucket_of(issuer: &str) -> Option<String> {
     Some(host[..at].to_string())
 }
 
-/// Reads `<issuer>/<key>` the way `documents` says.
+/// Reads `<issuer>/<key>` the way `documents` says. Through the emulator the object is
+/// read from `bucket` (a private issuer's, behind its distribution) or else from the
+/// bucket the issuer URL names.
 pub async fn document<P: Provider>(
     documents: &Documents,
     provider: &P,
     issuer: &str,
+    bucket: Option<&str>,
     key: &str,
 ) -> Result<String, String> {
     match documents {
         Documents::Https(https) => https.get(&format!("{issuer}/{key}")).await,
         Documents::Provider => {
-            let bucket = bucket_of(issuer).ok_or_else(|| {
-                format!(
-                    "{issuer} is not an S3 bucket URL, so it cannot be read through the emulator"
-                )
-            })?;
+            let bucket = bucket
+                .map(str::to_string)
+                .or_else(|| bucket_of(issuer))
+                .ok_or_else(|| {
+                    format!(
+                        "{issuer} is not an S3 bucket URL, so it cannot be read through the emulator"
+                    )
+                })?;
             let recorded = ObjectSpec {
                 bucket: bucket.clone(),
                 key: key.to_string(),

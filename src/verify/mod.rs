@@ -1,16 +1,17 @@
 //! `verify`: walks the path AWS STS walks for a pod's projected token and reports each step.
 //!
-//! Issuer documents (discovery, JWKS: the keys the settings serve) → a token minted with
-//! each private key held and verified against the served JWKS (served keys without a
-//! private key here are listed as not tested; retired keys must be rejected) → the OIDC
-//! provider → each role's trust policy for each service account → STS
-//! AssumeRoleWithWebIdentity. `issuer` (the JOSE side) and `trust` (the
+//! A private issuer's distribution (`private`) → issuer documents (discovery, JWKS: the
+//! keys the settings serve) → a token minted with each private key held and verified
+//! against the served JWKS (served keys without a private key here are listed as not
+//! tested; retired keys must be rejected) → the OIDC provider → each role's trust policy
+//! for each service account → STS AssumeRoleWithWebIdentity. `issuer` (the JOSE side) and `trust` (the
 //! trust-policy evaluator) are pure, `render` formats; this file only fetches (through
 //! `fetch` and the provider), assembles the `Report`, and decides how a run reads the
 //! documents (`Options::for_run`: through the emulator, or over HTTPS as STS does).
 
 pub mod fetch;
 pub mod issuer;
+pub mod private;
 pub mod render;
 pub mod trust;
 
@@ -242,6 +243,26 @@ pub async fn run<P: Provider + Sts>(
     let partition = settings.region.partition;
     let account = provider.account_id().await?;
 
+    let mut checks = Vec::new();
+    // A private issuer is its distribution's domain: the distribution in front of the
+    // bucket is found first, and checked as STS relies on it.
+    let private = settings.identity_provider_arn.is_none() && settings.create_private_s3_bucket;
+    let bucket = settings.bucket_name();
+    let mut known = crate::private_issuer::Known::default();
+    if private {
+        let found = private::distribution(provider, settings).await;
+        if let Ok(d) = &found {
+            known.distribution = Some((d.id.clone(), d.domain_name.clone()));
+        }
+        checks.push(check(
+            "distribution",
+            "CloudFront distribution",
+            match found {
+                Ok(d) => private::check_distribution(provider, settings, &d).await,
+                Err(e) => Err(e),
+            },
+        ));
+    }
     // The issuer and its provider: derived, or (day 2) named by the provider ARN.
     let (issuer, provider_arn) = match &settings.identity_provider_arn {
         Some(arn) => {
@@ -249,7 +270,7 @@ pub async fn run<P: Provider + Sts>(
             (format!("https://{host}"), arn.clone())
         }
         None => {
-            let issuer = desired::issuer_url(settings);
+            let issuer = desired::issuer(settings, &known);
             let host = issuer.trim_start_matches("https://").to_string();
             let arn = format!("arn:{partition}:iam::{account}:oidc-provider/{host}");
             (issuer, arn)
@@ -263,11 +284,28 @@ pub async fn run<P: Provider + Sts>(
     };
     let host = issuer.trim_start_matches("https://").to_string();
 
-    let mut checks = Vec::new();
+    // Through the emulator a private issuer's documents are read from its bucket: its
+    // distribution has no endpoint to fetch them from. Said, not hidden.
+    let emulated_private = private && matches!(options.documents, Documents::Provider);
+    if emulated_private {
+        checks.push(Check {
+            id: "issuer_url",
+            kid: None,
+            title: "issuer URL",
+            status: Status::Skip,
+            detail: format!(
+                "not checked: the emulator's distribution has no endpoint, so {issuer} was not \
+                 fetched; the documents below were read from s3://{bucket} through the S3 API \
+                 instead, which proves what they hold, not that CloudFront serves them"
+            ),
+        });
+    }
+    let from_bucket = emulated_private.then_some(bucket.as_str());
     let discovery = fetch::document(
         &options.documents,
         provider,
         &issuer,
+        from_bucket,
         desired::DISCOVERY_KEY,
     )
     .await;
@@ -276,9 +314,15 @@ pub async fn run<P: Provider + Sts>(
         "discovery document",
         discovery.and_then(|text| issuer::check_discovery(&text, &issuer)),
     ));
-    let jwks = fetch::document(&options.documents, provider, &issuer, desired::JWKS_KEY)
-        .await
-        .and_then(|text| issuer::parse_jwks(&text));
+    let jwks = fetch::document(
+        &options.documents,
+        provider,
+        &issuer,
+        from_bucket,
+        desired::JWKS_KEY,
+    )
+    .await
+    .and_then(|text| issuer::parse_jwks(&text));
     let expected = target
         .expected
         .map(issuer::parse_jwks)
@@ -408,6 +452,7 @@ pub async fn run<P: Provider + Sts>(
         Err(e) => Err(e.clone()),
     };
     checks.push(check("oidc_provider", "OIDC provider", provider_check));
+    // A check that could not be made (the emulator's) blocks nothing; a failed one does.
     let issuer_ok = checks.iter().all(|c| c.status != Status::Fail);
 
     let mut rows = Vec::new();

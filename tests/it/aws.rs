@@ -121,6 +121,7 @@ fn derive(name: &str, account: &str, boundary: Option<String>) -> desired::Desir
         request_set: None,
         tags: [("team".to_string(), "storage".to_string())].into(),
         thumbprint: None,
+        create_private_s3_bucket: false,
         review: Default::default(),
     };
     let facts = Facts {
@@ -159,7 +160,7 @@ async fn bucket_lifecycle_update_and_delete_with_stray_objects() {
     let Some(Spec::S3Bucket(live)) = ctx.read(&bucket).await else {
         panic!("bucket vanished")
     };
-    assert!(live.policy.is_null());
+    assert!(live.policy.as_ref().is_some_and(serde_json::Value::is_null));
     assert_ne!(Spec::S3Bucket(live.clone()), bucket.spec);
 
     // Update every updatable part at once, from the drifted live state.
@@ -170,11 +171,11 @@ async fn bucket_lifecycle_update_and_delete_with_stray_objects() {
     new.tags.remove("team");
     new.public_access_block.block_public_policy = true;
     new.public_access_block.restrict_public_buckets = true;
-    new.policy = iam_policy::canonicalize(&serde_json::json!({
+    new.policy = Some(iam_policy::canonicalize(&serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{"Sid": "Read", "Effect": "Allow", "Principal": "*",
             "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{}/keys.json", ctx.bucket())}]
-    }));
+    })));
     let updated = Resource {
         spec: Spec::S3Bucket(new),
         ..bucket.clone()

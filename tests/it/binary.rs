@@ -101,7 +101,13 @@ pub fn state_inventory(state: &State) -> BTreeSet<String> {
             }
             Spec::IamRole(r) => Some(format!("role:{}", r.name)),
             Spec::IamRolePolicy(p) => Some(format!("role_policy:{}/{}", p.role, p.name)),
-            Spec::KeyPair(_) | Spec::File(_) => None,
+            Spec::CloudFrontOriginAccessControl(o) => Some(format!("oac:{}", o.name)),
+            Spec::CloudFrontDistribution(d) => Some(format!(
+                "distribution:{}",
+                d.origin_domain.split('.').next().unwrap_or_default()
+            )),
+            // Part of its bucket in the inventory's notation (as a public bucket's is).
+            Spec::S3BucketPolicy(_) | Spec::KeyPair(_) | Spec::File(_) => None,
         })
         .collect()
 }

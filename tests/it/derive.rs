@@ -245,7 +245,7 @@ fn oidc_documents_provider_and_bucket() {
     assert_eq!(b.region, "us-east-2");
     assert!(b.public_access_block.block_public_acls && !b.public_access_block.block_public_policy);
     assert_eq!(
-        b.policy["Statement"][0]["Resource"],
+        b.policy.as_ref().unwrap()["Statement"][0]["Resource"],
         json!(["arn:aws:s3:::prod-east-oidc/*"])
     );
     assert_eq!(b.tags.len(), 2);
@@ -314,6 +314,127 @@ fn dependencies_are_explicit() {
 }
 
 #[test]
+fn a_private_issuer_waits_for_its_distribution_and_names_it_once_known() {
+    use stsform::private_issuer::Known;
+    use stsform::resource::Late;
+    let dir = root().join("examples/cluster");
+    let mut s = settings("prod-east", "us-east-2", &dir);
+    s.create_private_s3_bucket = true;
+    let mut facts = Facts {
+        account_id: Some(ACCOUNT.into()),
+        signing_key: Some(fixed_key()),
+        ..Facts::default()
+    };
+    let d = desired::derive(&requests(&dir), &s, &facts).unwrap();
+    let deps = |d: &Desired, id: &str| -> Vec<String> {
+        let id: ResourceId = id.parse().unwrap();
+        d.resources[&id]
+            .depends_on
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let late_provider = format!("iam_oidc_provider.{}", Late::DistributionDomain.token());
+    // Everything that names the issuer waits for the distribution, and it for the
+    // bucket (its origin) and the OAC (its signer); the policy naming it comes after.
+    assert_eq!(
+        deps(&d, "cloudfront_distribution.prod-east-oidc"),
+        [
+            "s3_bucket.prod-east-oidc",
+            "cloudfront_origin_access_control.prod-east-oidc"
+        ]
+    );
+    assert_eq!(
+        deps(&d, "s3_bucket_policy.prod-east-oidc"),
+        [
+            "s3_bucket.prod-east-oidc",
+            "cloudfront_distribution.prod-east-oidc"
+        ]
+    );
+    assert_eq!(
+        deps(
+            &d,
+            "s3_object.prod-east-oidc/.well-known/openid-configuration"
+        ),
+        [
+            "s3_bucket.prod-east-oidc",
+            "cloudfront_distribution.prod-east-oidc"
+        ]
+    );
+    assert_eq!(
+        deps(&d, &late_provider),
+        ["cloudfront_distribution.prod-east-oidc"]
+    );
+    assert_eq!(
+        deps(
+            &d,
+            "iam_role.prod-east-openshift-ingress-operator-cloud-credentials"
+        ),
+        [late_provider]
+    );
+    let Spec::S3Bucket(b) = spec(&d, ResourceKind::S3Bucket, "prod-east-oidc") else {
+        panic!()
+    };
+    assert!(b.policy.is_none(), "the policy is its own resource");
+    let p = b.public_access_block;
+    assert!(
+        p.block_public_acls
+            && p.ignore_public_acls
+            && p.block_public_policy
+            && p.restrict_public_buckets
+    );
+
+    // Once the distribution is known, the same derive names it everywhere, and nothing
+    // waits any more.
+    facts.private = Known {
+        oac_id: Some("E1OAC".into()),
+        distribution: Some(("EDIST".into(), "d1.cloudfront.net".into())),
+    };
+    let known = desired::derive(&requests(&dir), &s, &facts).unwrap();
+    assert!(
+        known
+            .resources
+            .values()
+            .all(|r| r.spec.late_values().is_empty())
+    );
+    let Spec::IamOidcProvider(provider) =
+        spec(&known, ResourceKind::IamOidcProvider, "d1.cloudfront.net")
+    else {
+        panic!()
+    };
+    assert_eq!(provider.url, "https://d1.cloudfront.net");
+    assert_eq!(
+        provider.arn,
+        format!("arn:aws:iam::{ACCOUNT}:oidc-provider/d1.cloudfront.net")
+    );
+    let Spec::IamRole(role) = spec(
+        &known,
+        ResourceKind::IamRole,
+        "prod-east-openshift-ingress-operator-cloud-credentials",
+    ) else {
+        panic!()
+    };
+    let condition = &role.trust_policy["Statement"][0]["Condition"]["StringEquals"];
+    assert!(
+        condition.get("d1.cloudfront.net:sub").is_some(),
+        "{condition}"
+    );
+    let Spec::File(auth) = spec(
+        &known,
+        ResourceKind::File,
+        "manifests/cluster-authentication-02-config.yaml",
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        auth.content,
+        stsform::resource::FileContent::Text(desired::authentication_manifest(
+            "https://d1.cloudfront.net"
+        ))
+    );
+}
+
+#[test]
 fn derive_is_deterministic_and_offline_values_are_unknown() {
     let dir = root().join("examples/cluster");
     let s = settings("prod-east", "us-east-2", &dir);
@@ -360,7 +481,7 @@ fn china_and_govcloud_partitions_name_everything_right() {
         panic!()
     };
     assert_eq!(
-        b.policy["Statement"][0]["Resource"],
+        b.policy.as_ref().unwrap()["Statement"][0]["Resource"],
         json!(["arn:aws-cn:s3:::c1-oidc/*"])
     );
 
@@ -433,7 +554,7 @@ fn china_and_govcloud_partitions_name_everything_right() {
         panic!()
     };
     assert_eq!(
-        b.policy["Statement"][0]["Resource"],
+        b.policy.as_ref().unwrap()["Statement"][0]["Resource"],
         json!(["arn:aws-us-gov:s3:::g1-oidc/*"])
     );
     let Spec::File(secret) = spec(&d, ResourceKind::File, manifest) else {

@@ -9,7 +9,7 @@ use stsform::resource::{
     BucketSpec, ObjectSpec, PublicAccessBlock, ResourceId, ResourceKind, RoleSpec, Spec, Tags,
 };
 
-use crate::harness::{ACCOUNT_ID, Account, RoleDocuments};
+use crate::harness::{ACCOUNT_ID, Account, CloudFrontView, DistributionView, RoleDocuments};
 
 #[derive(Clone)]
 pub struct FakeAccount(pub Arc<FakeCloud>);
@@ -33,18 +33,28 @@ impl Account for FakeAccount {
 
     async fn inventory(&self, name: &str) -> BTreeSet<String> {
         let prefix = format!("{name}-");
+        let key = stsform::ownership::tag_key(name);
         self.0
             .snapshot()
             .into_iter()
-            .filter(|(id, _)| id.name.starts_with(&prefix))
-            .map(|(id, spec)| match spec {
-                Spec::S3Bucket(b) => format!("bucket:{}", b.name),
-                Spec::S3Object(o) => format!("object:{}/{}", o.bucket, o.key),
+            // A private issuer's provider is named by its distribution's domain: it is the
+            // cluster's by its tag.
+            .filter(|(id, spec)| {
+                id.name.starts_with(&prefix)
+                    || matches!(spec, Spec::IamOidcProvider(p) if p.tags.contains_key(&key))
+            })
+            .filter_map(|(id, spec)| match spec {
+                Spec::S3Bucket(b) => Some(format!("bucket:{}", b.name)),
+                // Part of its bucket in the inventory's notation (as a public bucket's is).
+                Spec::S3BucketPolicy(_) => None,
+                Spec::S3Object(o) => Some(format!("object:{}/{}", o.bucket, o.key)),
                 Spec::IamOidcProvider(p) => {
-                    format!("provider:{}", p.url.trim_start_matches("https://"))
+                    Some(format!("provider:{}", p.url.trim_start_matches("https://")))
                 }
-                Spec::IamRole(r) => format!("role:{}", r.name),
-                Spec::IamRolePolicy(p) => format!("role_policy:{}/{}", p.role, p.name),
+                Spec::IamRole(r) => Some(format!("role:{}", r.name)),
+                Spec::IamRolePolicy(p) => Some(format!("role_policy:{}/{}", p.role, p.name)),
+                Spec::CloudFrontOriginAccessControl(o) => Some(format!("oac:{}", o.name)),
+                Spec::CloudFrontDistribution(_) => Some(format!("distribution:{}", id.name)),
                 other => panic!("{id}: local kind in the fake cloud: {other:?}"),
             })
             .collect()
@@ -76,7 +86,7 @@ impl Account for FakeAccount {
         let Spec::S3Bucket(mut b) = self.get(ResourceKind::S3Bucket, bucket) else {
             unreachable!()
         };
-        b.policy = stsform::iam_policy::parse_aws_document(document).unwrap();
+        b.policy = Some(stsform::iam_policy::parse_aws_document(document).unwrap());
         self.0.set(
             &ResourceId::new(ResourceKind::S3Bucket, bucket),
             Some(Spec::S3Bucket(b)),
@@ -130,7 +140,7 @@ impl Account for FakeAccount {
                 block_public_policy: true,
                 restrict_public_buckets: true,
             },
-            policy: serde_json::Value::Null,
+            policy: Some(serde_json::Value::Null),
         };
         self.0.set(
             &ResourceId::new(ResourceKind::S3Bucket, bucket),
@@ -192,7 +202,7 @@ impl Account for FakeAccount {
                 block_public_policy: false,
                 restrict_public_buckets: false,
             },
-            policy: serde_json::Value::Null,
+            policy: Some(serde_json::Value::Null),
         };
         self.0.set(
             &ResourceId::new(ResourceKind::S3Bucket, bucket),
@@ -242,6 +252,110 @@ impl Account for FakeAccount {
             Spec::IamOidcProvider(p) => p.tags,
             Spec::IamRole(r) => r.tags,
             other => panic!("no tags on {other:?}"),
+        }
+    }
+
+    async fn cloudfront_of(&self, name: &str) -> CloudFrontView {
+        let bucket = format!("{name}-oidc");
+        let all = self.0.snapshot();
+        let distribution = match all.get(&ResourceId::new(
+            ResourceKind::CloudFrontDistribution,
+            &bucket,
+        )) {
+            Some(Spec::CloudFrontDistribution(d)) => Some(DistributionView {
+                id: d.id.clone(),
+                arn: d.arn.clone(),
+                domain: d.domain_name.clone(),
+                enabled: d.enabled,
+                viewer_protocol_policy: d.viewer_protocol_policy.clone(),
+                origin_domain: d.origin_domain.clone(),
+                origin_oac: Some(d.origin_access_control_id.clone()),
+                tags: d.tags.clone(),
+            }),
+            _ => None,
+        };
+        let oac = match all.get(&ResourceId::new(
+            ResourceKind::CloudFrontOriginAccessControl,
+            &bucket,
+        )) {
+            Some(Spec::CloudFrontOriginAccessControl(o)) => {
+                Some((o.id.clone(), o.description.clone()))
+            }
+            _ => None,
+        };
+        CloudFrontView { distribution, oac }
+    }
+
+    async fn drift_distribution(&self, name: &str, move_origin: bool) {
+        let id = ResourceId::new(ResourceKind::CloudFrontDistribution, format!("{name}-oidc"));
+        let Spec::CloudFrontDistribution(mut d) = self.0.snapshot()[&id].clone() else {
+            unreachable!()
+        };
+        d.enabled = false;
+        d.viewer_protocol_policy = "allow-all".into();
+        if move_origin {
+            d.origin_domain = "someone-else.s3.us-east-2.amazonaws.com".into();
+            d.origin_access_control_id = String::new();
+            let oac_id = ResourceId::new(
+                ResourceKind::CloudFrontOriginAccessControl,
+                format!("{name}-oidc"),
+            );
+            let Spec::CloudFrontOriginAccessControl(mut oac) = self.0.snapshot()[&oac_id].clone()
+            else {
+                unreachable!()
+            };
+            oac.signing_behavior = "never".into();
+            self.0
+                .set(&oac_id, Some(Spec::CloudFrontOriginAccessControl(oac)));
+        }
+        self.0.set(&id, Some(Spec::CloudFrontDistribution(d)));
+    }
+
+    async fn bucket_access(&self, bucket: &str) -> ([bool; 4], Option<serde_json::Value>) {
+        let Spec::S3Bucket(b) = self.get(ResourceKind::S3Bucket, bucket) else {
+            unreachable!()
+        };
+        let p = b.public_access_block;
+        // A private issuer's policy is its own resource in the fake, as in stsform.
+        let policy = match self
+            .0
+            .snapshot()
+            .get(&ResourceId::new(ResourceKind::S3BucketPolicy, bucket))
+        {
+            Some(Spec::S3BucketPolicy(policy)) => Some(policy.policy.clone()),
+            _ => b.policy.filter(|p| !p.is_null()),
+        };
+        (
+            [
+                p.block_public_acls,
+                p.ignore_public_acls,
+                p.block_public_policy,
+                p.restrict_public_buckets,
+            ],
+            policy,
+        )
+    }
+
+    async fn object_text(&self, bucket: &str, key: &str) -> Option<String> {
+        match self.0.snapshot().get(&ResourceId::new(
+            ResourceKind::S3Object,
+            format!("{bucket}/{key}"),
+        )) {
+            Some(Spec::S3Object(o)) => Some(o.content.clone()),
+            _ => None,
+        }
+    }
+
+    async fn record_requests(&self, _on: bool) {}
+
+    /// The fake keeps what the provider sent: the distribution's spec as created.
+    async fn sent_oac_link(&self, bucket: &str) -> Option<String> {
+        match self.0.snapshot().get(&ResourceId::new(
+            ResourceKind::CloudFrontDistribution,
+            bucket,
+        )) {
+            Some(Spec::CloudFrontDistribution(d)) => Some(d.origin_access_control_id.clone()),
+            _ => None,
         }
     }
 }

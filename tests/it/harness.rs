@@ -86,6 +86,62 @@ pub trait Account: Clone + Send + Sync {
     ) -> impl std::future::Future<Output = Option<RoleDocuments>> + Send;
     /// The tags AWS holds for `bucket:N`, `object:N/key`, `provider:HOST` or `role:R`.
     fn tags_of(&self, what: &str) -> impl std::future::Future<Output = Tags> + Send;
+    /// Cluster `name`'s private issuer as CloudFront returns it: the distribution whose
+    /// origin is its bucket, and the OAC named like the bucket.
+    fn cloudfront_of(&self, name: &str)
+    -> impl std::future::Future<Output = CloudFrontView> + Send;
+    /// Changes cluster `name`'s distribution behind stsform's back: disabled, viewers
+    /// allowed plain HTTP, and (`move_origin`) its origin another bucket without the OAC,
+    /// and the OAC signing nothing.
+    fn drift_distribution(
+        &self,
+        name: &str,
+        move_origin: bool,
+    ) -> impl std::future::Future<Output = ()> + Send;
+    /// A bucket's public-access block (block ACLs, ignore ACLs, block policy, restrict
+    /// buckets) and policy as S3 holds them.
+    fn bucket_access(
+        &self,
+        bucket: &str,
+    ) -> impl std::future::Future<Output = ([bool; 4], Option<serde_json::Value>)> + Send;
+    /// An object's body as S3 holds it.
+    fn object_text(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl std::future::Future<Output = Option<String>> + Send;
+    /// Starts afresh (or stops) keeping what providers send AWS (moto: its request
+    /// recorder, emptied on start).
+    fn record_requests(&self, on: bool) -> impl std::future::Future<Output = ()> + Send;
+    /// The `OriginAccessControlId` the provider last sent for the origin of the
+    /// distribution in front of `bucket`, when it made or updated it (read back from what
+    /// was sent, not from CloudFront: the emulator does not keep it).
+    fn sent_oac_link(
+        &self,
+        bucket: &str,
+    ) -> impl std::future::Future<Output = Option<String>> + Send;
+}
+
+/// A private issuer as CloudFront returns it (see [`Account::cloudfront_of`]).
+#[derive(Clone, Debug, Default)]
+pub struct CloudFrontView {
+    pub distribution: Option<DistributionView>,
+    /// The OAC's id and description.
+    pub oac: Option<(String, String)>,
+}
+
+/// A distribution as CloudFront returns it.
+#[derive(Clone, Debug)]
+pub struct DistributionView {
+    pub id: String,
+    pub arn: String,
+    pub domain: String,
+    pub enabled: bool,
+    pub viewer_protocol_policy: String,
+    pub origin_domain: String,
+    /// `None`: the answer does not say (the emulator does not keep it).
+    pub origin_oac: Option<String>,
+    pub tags: Tags,
 }
 
 /// A role as AWS returns it, documents as text (IAM's may be URL-encoded).
@@ -308,16 +364,51 @@ impl<A: Account> Env<A> {
         file: &StateFile,
         observer: &dyn stsform::execute::Observer,
     ) -> Outcome {
-        let stop = AtomicBool::new(false);
+        Self::execute_stoppable(planned, provider, file, observer, &AtomicBool::new(false)).await
+    }
+
+    async fn execute_stoppable(
+        planned: &Planned,
+        provider: &std::sync::Arc<A::P>,
+        file: &StateFile,
+        observer: &dyn stsform::execute::Observer,
+        stop: &AtomicBool,
+    ) -> Outcome {
         let controls = Controls {
             observer,
             parallelism: 10,
-            stop: &stop,
+            stop,
         };
         let (outcome, _) = workflow::apply(planned, provider, file, controls)
             .await
             .unwrap();
         outcome
+    }
+
+    /// [`Env::run_observed`] (no refusal lifted but `self.allow`), with `stop` as the
+    /// flag apply watches (what Ctrl-C sets).
+    pub async fn run_stoppable(
+        &self,
+        mode: Mode,
+        observer: &dyn stsform::execute::Observer,
+        stop: &AtomicBool,
+    ) -> (Planned, Outcome) {
+        let (inputs, key) = self.inputs(mode == Mode::Apply);
+        let provider = self.account.provider(key).await;
+        let file = StateFile::lock(&inputs.settings.state, "apply", Duration::ZERO).unwrap();
+        let state = file.load(&self.name).unwrap();
+        let planned = workflow::plan(&inputs, &provider, state, mode, true, 10)
+            .await
+            .unwrap();
+        stsform::safety::check(
+            &planned.plan,
+            &planned.observed,
+            mode == Mode::Destroy,
+            self.allow,
+        )
+        .unwrap();
+        let outcome = Self::execute_stoppable(&planned, &provider, &file, observer, stop).await;
+        (planned, outcome)
     }
 
     pub async fn apply(&self) -> (Planned, Outcome) {

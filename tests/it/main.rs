@@ -16,6 +16,7 @@ mod local_paths;
 mod messages;
 mod moto_account;
 mod parity;
+mod private_issuer;
 mod provider_rules;
 #[path = "../../examples/support/proxy.rs"]
 mod proxy;

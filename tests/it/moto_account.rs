@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use stsform::keypair::PrivateKey;
 use stsform::provider::aws::AwsProvider;
 
-use crate::harness::{Account, RoleDocuments};
+use crate::harness::{Account, CloudFrontView, DistributionView, RoleDocuments};
 use stsform::resource::Tags;
 
 const REGION: &str = "us-east-2";
@@ -16,6 +16,7 @@ const REGION: &str = "us-east-2";
 pub struct MotoAccount {
     s3: aws_sdk_s3::Client,
     iam: aws_sdk_iam::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
     providers: Arc<Mutex<Vec<Arc<AwsProvider>>>>,
 }
 
@@ -32,6 +33,7 @@ impl MotoAccount {
         MotoAccount {
             s3,
             iam,
+            cloudfront: crate::support::cloudfront_client(&url),
             providers: Arc::default(),
         }
     }
@@ -112,11 +114,70 @@ impl Account for MotoAccount {
             .send()
             .await
             .unwrap();
+        let key = stsform::ownership::tag_key(name);
         for p in providers.open_id_connect_provider_list() {
             let arn = p.arn().unwrap_or_default();
             let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
-            if host.starts_with(&prefix) {
+            // A private issuer's provider is named by its distribution's domain: it is the
+            // cluster's by its tag.
+            let ours = host.starts_with(&prefix)
+                || (host.ends_with(".cloudfront.net")
+                    && self
+                        .iam
+                        .get_open_id_connect_provider()
+                        .open_id_connect_provider_arn(arn)
+                        .send()
+                        .await
+                        .is_ok_and(|p| p.tags().iter().any(|t| t.key() == key)));
+            if ours {
                 out.insert(format!("provider:{host}"));
+            }
+        }
+        // A private issuer's distribution (by its origin, the cluster's bucket) and OAC.
+        let origin = format!("{name}-oidc.s3.");
+        let mut marker = None;
+        loop {
+            let page = self
+                .cloudfront
+                .list_distributions()
+                .set_marker(marker)
+                .send()
+                .await
+                .unwrap();
+            let Some(list) = page.distribution_list() else {
+                break;
+            };
+            for d in list.items() {
+                let fronts_bucket = d.origins().is_some_and(|o| {
+                    o.items()
+                        .iter()
+                        .any(|o| o.domain_name().starts_with(&origin))
+                });
+                if fronts_bucket {
+                    out.insert(format!("distribution:{name}-oidc"));
+                }
+            }
+            marker = list
+                .next_marker()
+                .filter(|_| list.is_truncated())
+                .map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        let oacs = self
+            .cloudfront
+            .list_origin_access_controls()
+            .send()
+            .await
+            .unwrap();
+        for o in oacs
+            .origin_access_control_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+        {
+            if o.name() == format!("{name}-oidc") {
+                out.insert(format!("oac:{}", o.name()));
             }
         }
         out
@@ -388,5 +449,252 @@ impl Account for MotoAccount {
             other => panic!("no tags for {other}"),
         };
         pairs.into_iter().collect()
+    }
+
+    async fn cloudfront_of(&self, name: &str) -> CloudFrontView {
+        let bucket = format!("{name}-oidc");
+        let origin = format!("{bucket}.s3.");
+        let mut view = CloudFrontView::default();
+        let list = self.cloudfront.list_distributions().send().await.unwrap();
+        let items = list
+            .distribution_list()
+            .map(|l| l.items().to_vec())
+            .unwrap_or_default();
+        for summary in items {
+            let fronts_bucket = summary.origins().is_some_and(|o| {
+                o.items()
+                    .iter()
+                    .any(|o| o.domain_name().starts_with(&origin))
+            });
+            if !fronts_bucket {
+                continue;
+            }
+            let d = self
+                .cloudfront
+                .get_distribution()
+                .id(summary.id())
+                .send()
+                .await
+                .unwrap()
+                .distribution
+                .unwrap();
+            let config = d.distribution_config().unwrap();
+            let behavior = config.default_cache_behavior().unwrap();
+            let o = config
+                .origins()
+                .unwrap()
+                .items()
+                .iter()
+                .find(|o| o.id() == behavior.target_origin_id())
+                .unwrap();
+            let tags = self
+                .cloudfront
+                .list_tags_for_resource()
+                .resource(d.arn())
+                .send()
+                .await
+                .unwrap();
+            view.distribution = Some(DistributionView {
+                id: d.id().to_string(),
+                arn: d.arn().to_string(),
+                domain: d.domain_name().to_string(),
+                enabled: config.enabled(),
+                viewer_protocol_policy: behavior.viewer_protocol_policy().as_str().to_string(),
+                origin_domain: o.domain_name().to_string(),
+                origin_oac: o.origin_access_control_id().map(str::to_string),
+                tags: tags
+                    .tags()
+                    .map(|t| t.items())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        let oacs = self
+            .cloudfront
+            .list_origin_access_controls()
+            .send()
+            .await
+            .unwrap();
+        for o in oacs
+            .origin_access_control_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+        {
+            if o.name() == bucket {
+                view.oac = Some((o.id().to_string(), o.description().to_string()));
+            }
+        }
+        view
+    }
+
+    async fn drift_distribution(&self, name: &str, move_origin: bool) {
+        let id = self.cloudfront_of(name).await.distribution.unwrap().id;
+        let out = self
+            .cloudfront
+            .get_distribution_config()
+            .id(&id)
+            .send()
+            .await
+            .unwrap();
+        let etag = out.e_tag().unwrap().to_string();
+        let mut config = out.distribution_config.unwrap();
+        config.enabled = false;
+        let behavior = config.default_cache_behavior.as_mut().unwrap();
+        behavior.viewer_protocol_policy = aws_sdk_cloudfront::types::ViewerProtocolPolicy::AllowAll;
+        let target = behavior.target_origin_id.clone();
+        for o in &mut config.origins.as_mut().unwrap().items {
+            if o.id == target && move_origin {
+                o.domain_name = "someone-else.s3.us-east-2.amazonaws.com".into();
+            }
+        }
+        self.cloudfront
+            .update_distribution()
+            .id(&id)
+            .if_match(etag)
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap();
+        if move_origin {
+            use aws_sdk_cloudfront::types::{
+                OriginAccessControlConfig, OriginAccessControlOriginTypes,
+                OriginAccessControlSigningBehaviors, OriginAccessControlSigningProtocols,
+            };
+            let (oac, description) = self.cloudfront_of(name).await.oac.unwrap();
+            let etag = self
+                .cloudfront
+                .get_origin_access_control()
+                .id(&oac)
+                .send()
+                .await
+                .unwrap()
+                .e_tag()
+                .unwrap()
+                .to_string();
+            let config = OriginAccessControlConfig::builder()
+                .name(format!("{name}-oidc"))
+                .description(description)
+                .origin_access_control_origin_type(OriginAccessControlOriginTypes::S3)
+                .signing_behavior(OriginAccessControlSigningBehaviors::Never)
+                .signing_protocol(OriginAccessControlSigningProtocols::Sigv4)
+                .build()
+                .unwrap();
+            self.cloudfront
+                .update_origin_access_control()
+                .id(&oac)
+                .if_match(etag)
+                .origin_access_control_config(config)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn bucket_access(&self, bucket: &str) -> ([bool; 4], Option<serde_json::Value>) {
+        let block = self
+            .s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        let c = block.public_access_block_configuration().unwrap();
+        let flags = [
+            c.block_public_acls().unwrap_or(false),
+            c.ignore_public_acls().unwrap_or(false),
+            c.block_public_policy().unwrap_or(false),
+            c.restrict_public_buckets().unwrap_or(false),
+        ];
+        let policy = self
+            .s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|p| p.policy().map(|t| serde_json::from_str(t).unwrap()));
+        (flags, policy)
+    }
+
+    async fn object_text(&self, bucket: &str, key: &str) -> Option<String> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        let bytes = out.body.collect().await.unwrap().into_bytes();
+        Some(String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn record_requests(&self, on: bool) {
+        // Starting afresh: what an earlier recording holds must not answer for this one.
+        // (The recorder is server-wide; only one test uses it.)
+        let calls: &[&str] = if on { &["reset", "start"] } else { &["stop"] };
+        for what in calls {
+            let url = format!(
+                "{}/moto-api/recorder/{what}-recording",
+                crate::support::endpoint()
+            );
+            reqwest::Client::new()
+                .post(url)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+        }
+    }
+
+    /// From moto's request recorder: JSON lines with method, URL and the body in base64.
+    /// The last `CreateDistributionWithTags` (POST `…/distribution?WithTags`) or
+    /// `UpdateDistribution` (PUT `…/distribution/<id>/config`) whose origin is the bucket.
+    async fn sent_oac_link(&self, bucket: &str) -> Option<String> {
+        use base64::Engine as _;
+        let url = format!(
+            "{}/moto-api/recorder/download-recording",
+            crate::support::endpoint()
+        );
+        let recording = reqwest::get(url).await.unwrap().text().await.unwrap();
+        let origin = format!("<DomainName>{bucket}.s3.");
+        recording
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|r| {
+                let url = r["url"].as_str().unwrap_or_default();
+                (r["method"] == "POST" && url.ends_with("/2020-05-31/distribution?WithTags"))
+                    || (r["method"] == "PUT"
+                        && url.contains("/2020-05-31/distribution/")
+                        && url.ends_with("/config"))
+            })
+            .filter_map(|r| {
+                let body = r["body"].as_str()?;
+                let body = if r["body_encoded"] == true {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(body)
+                        .ok()?;
+                    String::from_utf8(bytes).ok()?
+                } else {
+                    body.to_string()
+                };
+                body.contains(&origin).then_some(body)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find_map(|body| {
+                let start = body.find("<OriginAccessControlId>")? + "<OriginAccessControlId>".len();
+                let end = start + body[start..].find("</OriginAccessControlId>")?;
+                Some(body[start..end].to_string())
+            })
     }
 }

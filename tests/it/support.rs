@@ -27,6 +27,7 @@ pub fn endpoint() -> String {
         "AWS_ENDPOINT_URL_S3",
         "AWS_ENDPOINT_URL_IAM",
         "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_CLOUDFRONT",
     ] {
         if let Ok(v) = std::env::var(var) {
             assert_loopback(&v);
@@ -74,6 +75,20 @@ pub fn sdk_clients(url: &str) -> (aws_sdk_s3::Client, aws_sdk_iam::Client) {
             .build(),
     );
     (s3, iam)
+}
+
+/// The test's own CloudFront client for the (loopback-checked) emulator at `url`.
+pub fn cloudfront_client(url: &str) -> aws_sdk_cloudfront::Client {
+    assert_loopback(url);
+    let creds = Credentials::new("testing", "testing", None, None, "stsform-tests");
+    aws_sdk_cloudfront::Client::from_conf(
+        aws_sdk_cloudfront::Config::builder()
+            .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(creds)
+            .build(),
+    )
 }
 
 /// A scratch directory with a copy of `examples/<requests>` as `creds/` and, when

@@ -110,7 +110,7 @@ impl Break for MotoAccount {
 }
 
 /// `stsform verify` on the scenario's cluster, documents read through the provider.
-async fn verify<A: Account>(env: &Env<A>) -> Report
+pub(crate) async fn verify<A: Account>(env: &Env<A>) -> Report
 where
     A::P: stsform::provider::Sts,
 {

@@ -1,6 +1,6 @@
 //! `listing`: names of what exists (roles by name prefix, OIDC providers, a bucket's
-//! objects, a role's policies), every page, for discovery and for emptying roles and
-//! buckets.
+//! objects, a role's policies, the distributions in front of a bucket, OACs by name),
+//! every page, for discovery and for emptying roles and buckets.
 //!
 //! Names only: attributes come from `read`. A listing of something that is gone (a bucket,
 //! a role) is empty, not an error. What a run lists of a role's policies is remembered
@@ -136,6 +136,62 @@ impl AwsProvider {
                     .await;
                 unless_gone(&id, "ListAttachedRolePolicies", pages, NO_SUCH_ENTITY)?
                     .unwrap_or_default()
+            }
+            Listing::Distributions { origin_domain } => {
+                // ccoctl reads the tags of every distribution in the account; the
+                // summaries name the origins, so only the bucket's distributions are kept.
+                let pages = self
+                    .every_page(Service::CloudFront, "ListDistributions", |marker| async {
+                        let page = self
+                            .cloudfront
+                            .list_distributions()
+                            .set_marker(marker)
+                            .send()
+                            .await?;
+                        let Some(list) = page.distribution_list() else {
+                            return Ok((Vec::new(), None));
+                        };
+                        let ids = list
+                            .items()
+                            .iter()
+                            .filter(|d| {
+                                d.origins().is_some_and(|o| {
+                                    o.items().iter().any(|o| o.domain_name() == origin_domain)
+                                })
+                            })
+                            .map(|d| d.id().to_string())
+                            .collect();
+                        Ok((ids, next_marker(list.is_truncated(), list.next_marker())))
+                    })
+                    .await;
+                pages.map_err(|e| api_error(&id, "ListDistributions", &e))?
+            }
+            Listing::OriginAccessControls { name } => {
+                let pages = self
+                    .every_page(
+                        Service::CloudFront,
+                        "ListOriginAccessControls",
+                        |marker| async {
+                            let page = self
+                                .cloudfront
+                                .list_origin_access_controls()
+                                .set_marker(marker)
+                                .send()
+                                .await?;
+                            let Some(list) = page.origin_access_control_list() else {
+                                return Ok((Vec::new(), None));
+                            };
+                            let ids = list
+                                .items()
+                                .iter()
+                                .filter(|o| o.name() == name)
+                                .map(|o| o.id().to_string())
+                                .collect();
+                            Ok((ids, next_marker(list.is_truncated(), list.next_marker())))
+                        },
+                    )
+                    .await;
+                pages.map_err(|e| api_error(&id, "ListOriginAccessControls", &e))?
             }
         };
         names.sort();

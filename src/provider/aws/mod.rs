@@ -1,4 +1,4 @@
-//! The real provider: AWS S3, IAM and STS through the AWS SDK for Rust.
+//! The real provider: AWS S3, IAM, STS and CloudFront through the AWS SDK for Rust.
 //!
 //! Its clients come from the one SDK configuration in `sdk` (with `state::s3`, the only
 //! other code that imports `aws_sdk_*`); no SDK type leaves this module. One file per
@@ -10,11 +10,14 @@
 //! eventual-consistency retry helper. Whether a resource found in AWS is the cluster's is
 //! `ownership`'s rule.
 
+mod cloudfront_distribution;
+mod cloudfront_oac;
 mod iam_oidc_provider;
 mod iam_role;
 mod iam_role_policy;
 mod listing;
 mod s3_bucket;
+mod s3_bucket_policy;
 mod s3_object;
 mod tags;
 
@@ -64,6 +67,7 @@ pub struct AwsProvider {
     s3_other: Mutex<BTreeMap<String, aws_sdk_s3::Client>>,
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
     local: LocalFiles,
     reads: AtomicUsize,
     writes: AtomicUsize,
@@ -112,6 +116,7 @@ impl AwsProvider {
             s3_other: Mutex::default(),
             iam: sdk.iam_paced(&pacer),
             sts: sdk.sts_paced(&pacer),
+            cloudfront: sdk.cloudfront_paced(&pacer),
             sdk,
             local: LocalFiles::new(key),
             reads: AtomicUsize::new(0),
@@ -178,6 +183,15 @@ impl AwsProvider {
         request: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
         self.call(Service::Iam, operation, request).await
+    }
+
+    /// [`AwsProvider::call`] to CloudFront.
+    async fn cloudfront_call<T, E>(
+        &self,
+        operation: &str,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.call(Service::CloudFront, operation, request).await
     }
 
     /// [`AwsProvider::call`] to S3.
@@ -375,7 +389,19 @@ impl Provider for AwsProvider {
         let live = match recorded {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.read(id, recorded),
             Spec::S3Bucket(b) => self.read_bucket(id, b).await?.map(Spec::S3Bucket),
+            Spec::S3BucketPolicy(p) => self
+                .read_bucket_policy(id, p)
+                .await?
+                .map(Spec::S3BucketPolicy),
             Spec::S3Object(o) => self.read_object(id, o).await?.map(Spec::S3Object),
+            Spec::CloudFrontOriginAccessControl(o) => self
+                .read_oac(id, o)
+                .await?
+                .map(Spec::CloudFrontOriginAccessControl),
+            Spec::CloudFrontDistribution(d) => self
+                .read_distribution(id, d)
+                .await?
+                .map(Spec::CloudFrontDistribution),
             Spec::IamOidcProvider(p) => self
                 .read_oidc_provider(id, p)
                 .await?
@@ -395,11 +421,19 @@ impl Provider for AwsProvider {
 
     async fn create(&self, resource: &Resource) -> ProviderResult<Spec> {
         let id = &resource.id;
+        known(resource)?;
         self.saw(id, None);
         Ok(match &resource.spec {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.write(resource),
             Spec::S3Bucket(b) => Spec::S3Bucket(self.create_bucket(id, b).await?),
+            Spec::S3BucketPolicy(p) => Spec::S3BucketPolicy(self.put_bucket_policy(id, p).await?),
             Spec::S3Object(o) => Spec::S3Object(self.put_object(id, o).await?),
+            Spec::CloudFrontOriginAccessControl(o) => {
+                Spec::CloudFrontOriginAccessControl(self.create_oac(id, o).await?)
+            }
+            Spec::CloudFrontDistribution(d) => {
+                Spec::CloudFrontDistribution(self.create_distribution(id, d).await?)
+            }
             Spec::IamOidcProvider(p) => {
                 Spec::IamOidcProvider(self.create_oidc_provider(id, p).await?)
             }
@@ -410,13 +444,23 @@ impl Provider for AwsProvider {
 
     async fn update(&self, resource: &Resource, before: &Spec) -> ProviderResult<Spec> {
         let id = &resource.id;
+        known(resource)?;
         self.saw(id, None);
         Ok(match (&resource.spec, before) {
             (Spec::KeyPair(_) | Spec::File(_), _) => return self.local.update(resource, before),
             (Spec::S3Bucket(b), Spec::S3Bucket(old)) => {
                 Spec::S3Bucket(self.update_bucket(id, b, old).await?)
             }
+            (Spec::S3BucketPolicy(p), _) => {
+                Spec::S3BucketPolicy(self.put_bucket_policy(id, p).await?)
+            }
             (Spec::S3Object(o), _) => Spec::S3Object(self.put_object(id, o).await?),
+            (Spec::CloudFrontOriginAccessControl(o), Spec::CloudFrontOriginAccessControl(old)) => {
+                Spec::CloudFrontOriginAccessControl(self.update_oac(id, o, old).await?)
+            }
+            (Spec::CloudFrontDistribution(d), Spec::CloudFrontDistribution(old)) => {
+                Spec::CloudFrontDistribution(self.update_distribution(id, d, old).await?)
+            }
             (Spec::IamOidcProvider(p), Spec::IamOidcProvider(old)) => {
                 Spec::IamOidcProvider(self.update_oidc_provider(id, p, old).await?)
             }
@@ -441,7 +485,10 @@ impl Provider for AwsProvider {
         match before {
             Spec::KeyPair(_) | Spec::File(_) => self.local.delete(id, before),
             Spec::S3Bucket(b) => self.delete_bucket(id, b).await,
+            Spec::S3BucketPolicy(p) => self.delete_bucket_policy(id, p).await,
             Spec::S3Object(o) => self.delete_object(id, o).await,
+            Spec::CloudFrontOriginAccessControl(o) => self.delete_oac(id, o).await,
+            Spec::CloudFrontDistribution(d) => self.delete_distribution(id, d).await,
             Spec::IamOidcProvider(p) => self.delete_oidc_provider(id, p).await,
             Spec::IamRole(r) => self.delete_role(id, r).await,
             Spec::IamRolePolicy(p) => self.delete_role_policy(id, p).await,
@@ -489,6 +536,26 @@ impl Sts for AwsProvider {
                 message: "the response names no assumed role".into(),
             })
     }
+}
+
+/// Refuses a resource that still waits for a value only apply learns (a late token): apply
+/// fills those in before it calls the provider, so one left is a bug, and AWS must never
+/// see the token.
+fn known(resource: &Resource) -> ProviderResult<()> {
+    let late = resource.spec.waits_for();
+    if late.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderError::Invalid {
+        id: resource.id.clone(),
+        message: format!(
+            "still waits for {}: apply fills it in once the resource that makes it exists",
+            late.iter()
+                .map(|l| l.token())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 /// A request the SDK's builder rejected (a required field missing): a bug, not AWS.

@@ -80,23 +80,15 @@ impl AwsProvider {
                 Err(e) => return Err(api_error(id, "GetPublicAccessBlock", &e)),
             }))
         };
+        // A private issuer's policy is a resource of its own: not read here.
         let policy = async {
-            let read = self
-                .s3_call(
-                    "GetBucketPolicy",
-                    s3.get_bucket_policy().bucket(bucket).send(),
-                )
-                .await;
-            Ok(Some(match read {
-                Ok(out) => match out.policy() {
-                    Some(text) => parse(id, text)?,
-                    None => serde_json::Value::Null,
-                },
-                // No policy reads as `null`, which differs from any desired document.
-                Err(e) if is(&e, &["NoSuchBucketPolicy"]) => serde_json::Value::Null,
-                Err(e) if is(&e, &["NoSuchBucket"]) => return Ok(None),
-                Err(e) => return Err(api_error(id, "GetBucketPolicy", &e)),
-            }))
+            ProviderResult::Ok(match &recorded.policy {
+                None => Some(None),
+                Some(_) => self
+                    .bucket_policy_in(id, bucket, &recorded.region)
+                    .await?
+                    .map(Some),
+            })
         };
         // Boxed: four SDK calls' state machines side by side would not fit on a stack.
         let (region, tags, public_access_block, policy) = tokio::join!(
@@ -123,8 +115,34 @@ impl AwsProvider {
         }))
     }
 
+    /// The bucket's policy (none set → `null`, which differs from any desired document),
+    /// or `None` if the bucket is gone.
+    pub(super) async fn bucket_policy_in(
+        &self,
+        id: &ResourceId,
+        bucket: &str,
+        region: &str,
+    ) -> ProviderResult<Option<serde_json::Value>> {
+        let s3 = self.s3_in(region);
+        match self
+            .s3_call(
+                "GetBucketPolicy",
+                s3.get_bucket_policy().bucket(bucket).send(),
+            )
+            .await
+        {
+            Ok(out) => Ok(Some(match out.policy() {
+                Some(text) => parse(id, text)?,
+                None => serde_json::Value::Null,
+            })),
+            Err(e) if is(&e, &["NoSuchBucketPolicy"]) => Ok(Some(serde_json::Value::Null)),
+            Err(e) if is(&e, &["NoSuchBucket"]) => Ok(None),
+            Err(e) => Err(api_error(id, "GetBucketPolicy", &e)),
+        }
+    }
+
     /// The bucket's tags (none set → empty), or `None` if the bucket is gone.
-    async fn bucket_tags_in(
+    pub(super) async fn bucket_tags_in(
         &self,
         id: &ResourceId,
         bucket: &str,
@@ -199,7 +217,10 @@ impl AwsProvider {
         }
         self.put_bucket_tags(id, spec).await?;
         self.put_public_access_block(id, spec).await?;
-        self.put_bucket_policy(id, spec).await?;
+        if let Some(policy) = &spec.policy {
+            self.set_bucket_policy(id, &spec.name, &spec.region, policy)
+                .await?;
+        }
         Ok(spec.clone())
     }
 
@@ -215,8 +236,13 @@ impl AwsProvider {
         if spec.public_access_block != before.public_access_block {
             self.put_public_access_block(id, spec).await?;
         }
-        if spec.policy != before.policy {
-            self.put_bucket_policy(id, spec).await?;
+        // `None`: the policy became a resource of its own (a public issuer made private),
+        // which sets it; the bucket leaves it alone.
+        if let Some(policy) = &spec.policy
+            && spec.policy != before.policy
+        {
+            self.set_bucket_policy(id, &spec.name, &spec.region, policy)
+                .await?;
         }
         Ok(spec.clone())
     }
@@ -368,13 +394,20 @@ impl AwsProvider {
         .map_err(|e| api_error(id, "PutPublicAccessBlock", &e))
     }
 
-    async fn put_bucket_policy(&self, id: &ResourceId, spec: &BucketSpec) -> ProviderResult<()> {
-        let s3 = self.s3_in(&spec.region);
-        if spec.policy.is_null() {
+    /// Sets the bucket's policy (`null`: deletes it).
+    pub(super) async fn set_bucket_policy(
+        &self,
+        id: &ResourceId,
+        bucket: &str,
+        region: &str,
+        policy: &serde_json::Value,
+    ) -> ProviderResult<()> {
+        let s3 = self.s3_in(region);
+        if policy.is_null() {
             return new_bucket_retry(|| async {
                 self.s3_call(
                     "DeleteBucketPolicy",
-                    s3.delete_bucket_policy().bucket(&spec.name).send(),
+                    s3.delete_bucket_policy().bucket(bucket).send(),
                 )
                 .await
             })
@@ -382,14 +415,11 @@ impl AwsProvider {
             .map(|_| ())
             .map_err(|e| api_error(id, "DeleteBucketPolicy", &e));
         }
-        let text = spec.policy.to_string();
+        let text = policy.to_string();
         new_bucket_retry(|| async {
             self.s3_call(
                 "PutBucketPolicy",
-                s3.put_bucket_policy()
-                    .bucket(&spec.name)
-                    .policy(&text)
-                    .send(),
+                s3.put_bucket_policy().bucket(bucket).policy(&text).send(),
             )
             .await
         })
