@@ -233,7 +233,7 @@ impl AwsProvider {
         // not read (a saved plan's) is read now.
         let live_tags = match self.seen(id) {
             Some(tags) => tags,
-            None => match self.read_role(id, before).await? {
+            None => match Box::pin(self.read_role(id, before)).await? {
                 Some(live) => live.tags,
                 None => return Ok(()),
             },
@@ -242,22 +242,23 @@ impl AwsProvider {
             return Err(refuse_delete(id, "role", &before.tags));
         }
         // IAM refuses to delete a role that still has policies (DeleteConflict). Those the
-        // run listed go first (the plan named those added outside stsform).
-        self.empty_role(id, name, self.known_policies(name)).await?;
-        let deleted = match self.delete_role_call(name).await {
+        // run listed go first (the plan named those added outside stsform). Each step is
+        // boxed: the SDK calls' state machines side by side overflow a thread's stack.
+        Box::pin(self.empty_role(id, name, self.known_policies(name))).await?;
+        let deleted = match Box::pin(self.delete_role_call(name)).await {
             Err(e) if is(&e, &["DeleteConflict"]) => {
                 // Put on the role since the listing, or never listed: list, empty, retry.
                 let now = RolePolicies {
-                    inline: Some(self.listed(name, true).await?),
-                    managed: Some(self.listed(name, false).await?),
+                    inline: Some(Box::pin(self.listed(name, true)).await?),
+                    managed: Some(Box::pin(self.listed(name, false)).await?),
                 };
-                self.empty_role(id, name, now).await?;
+                Box::pin(self.empty_role(id, name, now)).await?;
                 // DeleteConflict right after removing the policies is IAM catching up.
-                retry_while(
+                Box::pin(retry_while(
                     NEW_PARENT,
                     |e| is(e, &["DeleteConflict"]),
                     || self.delete_role_call(name),
-                )
+                ))
                 .await
             }
             other => other,

@@ -388,26 +388,24 @@ impl Provider for AwsProvider {
     async fn read(&self, id: &ResourceId, recorded: &Spec) -> ProviderResult<Option<Spec>> {
         let live = match recorded {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.read(id, recorded),
-            Spec::S3Bucket(b) => self.read_bucket(id, b).await?.map(Spec::S3Bucket),
-            Spec::S3BucketPolicy(p) => self
-                .read_bucket_policy(id, p)
+            Spec::S3Bucket(b) => Box::pin(self.read_bucket(id, b)).await?.map(Spec::S3Bucket),
+            Spec::S3BucketPolicy(p) => Box::pin(self.read_bucket_policy(id, p))
                 .await?
                 .map(Spec::S3BucketPolicy),
-            Spec::S3Object(o) => self.read_object(id, o).await?.map(Spec::S3Object),
-            Spec::CloudFrontOriginAccessControl(o) => self
-                .read_oac(id, o)
+            Spec::S3Object(o) => Box::pin(self.read_object(id, o)).await?.map(Spec::S3Object),
+            Spec::CloudFrontOriginAccessControl(o) => Box::pin(self.read_oac(id, o))
                 .await?
                 .map(Spec::CloudFrontOriginAccessControl),
-            Spec::CloudFrontDistribution(d) => self
-                .read_distribution(id, d)
+            Spec::CloudFrontDistribution(d) => Box::pin(self.read_distribution(id, d))
                 .await?
                 .map(Spec::CloudFrontDistribution),
-            Spec::IamOidcProvider(p) => self
-                .read_oidc_provider(id, p)
+            Spec::IamOidcProvider(p) => Box::pin(self.read_oidc_provider(id, p))
                 .await?
                 .map(Spec::IamOidcProvider),
-            Spec::IamRole(r) => self.read_role(id, r).await?.map(Spec::IamRole),
-            Spec::IamRolePolicy(p) => self.read_role_policy(id, p).await?.map(Spec::IamRolePolicy),
+            Spec::IamRole(r) => Box::pin(self.read_role(id, r)).await?.map(Spec::IamRole),
+            Spec::IamRolePolicy(p) => Box::pin(self.read_role_policy(id, p))
+                .await?
+                .map(Spec::IamRolePolicy),
         };
         match &live {
             Some(Spec::S3Bucket(b)) => self.saw(id, Some(&b.tags)),
@@ -425,19 +423,19 @@ impl Provider for AwsProvider {
         self.saw(id, None);
         Ok(match &resource.spec {
             Spec::KeyPair(_) | Spec::File(_) => return self.local.write(resource),
-            Spec::S3Bucket(b) => Spec::S3Bucket(self.create_bucket(id, b).await?),
+            Spec::S3Bucket(b) => Spec::S3Bucket(Box::pin(self.create_bucket(id, b)).await?),
             Spec::S3BucketPolicy(p) => Spec::S3BucketPolicy(self.put_bucket_policy(id, p).await?),
             Spec::S3Object(o) => Spec::S3Object(self.put_object(id, o).await?),
             Spec::CloudFrontOriginAccessControl(o) => {
-                Spec::CloudFrontOriginAccessControl(self.create_oac(id, o).await?)
+                Spec::CloudFrontOriginAccessControl(Box::pin(self.create_oac(id, o)).await?)
             }
             Spec::CloudFrontDistribution(d) => {
-                Spec::CloudFrontDistribution(self.create_distribution(id, d).await?)
+                Spec::CloudFrontDistribution(Box::pin(self.create_distribution(id, d)).await?)
             }
             Spec::IamOidcProvider(p) => {
-                Spec::IamOidcProvider(self.create_oidc_provider(id, p).await?)
+                Spec::IamOidcProvider(Box::pin(self.create_oidc_provider(id, p)).await?)
             }
-            Spec::IamRole(r) => Spec::IamRole(self.create_role(id, r).await?),
+            Spec::IamRole(r) => Spec::IamRole(Box::pin(self.create_role(id, r)).await?),
             Spec::IamRolePolicy(p) => Spec::IamRolePolicy(self.put_role_policy(id, p).await?),
         })
     }
@@ -449,23 +447,23 @@ impl Provider for AwsProvider {
         Ok(match (&resource.spec, before) {
             (Spec::KeyPair(_) | Spec::File(_), _) => return self.local.update(resource, before),
             (Spec::S3Bucket(b), Spec::S3Bucket(old)) => {
-                Spec::S3Bucket(self.update_bucket(id, b, old).await?)
+                Spec::S3Bucket(Box::pin(self.update_bucket(id, b, old)).await?)
             }
             (Spec::S3BucketPolicy(p), _) => {
                 Spec::S3BucketPolicy(self.put_bucket_policy(id, p).await?)
             }
             (Spec::S3Object(o), _) => Spec::S3Object(self.put_object(id, o).await?),
             (Spec::CloudFrontOriginAccessControl(o), Spec::CloudFrontOriginAccessControl(old)) => {
-                Spec::CloudFrontOriginAccessControl(self.update_oac(id, o, old).await?)
+                Spec::CloudFrontOriginAccessControl(Box::pin(self.update_oac(id, o, old)).await?)
             }
             (Spec::CloudFrontDistribution(d), Spec::CloudFrontDistribution(old)) => {
-                Spec::CloudFrontDistribution(self.update_distribution(id, d, old).await?)
+                Spec::CloudFrontDistribution(Box::pin(self.update_distribution(id, d, old)).await?)
             }
             (Spec::IamOidcProvider(p), Spec::IamOidcProvider(old)) => {
-                Spec::IamOidcProvider(self.update_oidc_provider(id, p, old).await?)
+                Spec::IamOidcProvider(Box::pin(self.update_oidc_provider(id, p, old)).await?)
             }
             (Spec::IamRole(r), Spec::IamRole(old)) => {
-                Spec::IamRole(self.update_role(id, r, old).await?)
+                Spec::IamRole(Box::pin(self.update_role(id, r, old)).await?)
             }
             (Spec::IamRolePolicy(p), _) => Spec::IamRolePolicy(self.put_role_policy(id, p).await?),
             (spec, before) => {
@@ -481,17 +479,19 @@ impl Provider for AwsProvider {
         })
     }
 
+    // Each kind's future is boxed: side by side in one match they would make every call's
+    // future as large as the largest (CloudFront's delete polls), too large for a stack.
     async fn delete(&self, id: &ResourceId, before: &Spec) -> ProviderResult<()> {
         match before {
             Spec::KeyPair(_) | Spec::File(_) => self.local.delete(id, before),
-            Spec::S3Bucket(b) => self.delete_bucket(id, b).await,
-            Spec::S3BucketPolicy(p) => self.delete_bucket_policy(id, p).await,
-            Spec::S3Object(o) => self.delete_object(id, o).await,
-            Spec::CloudFrontOriginAccessControl(o) => self.delete_oac(id, o).await,
-            Spec::CloudFrontDistribution(d) => self.delete_distribution(id, d).await,
-            Spec::IamOidcProvider(p) => self.delete_oidc_provider(id, p).await,
-            Spec::IamRole(r) => self.delete_role(id, r).await,
-            Spec::IamRolePolicy(p) => self.delete_role_policy(id, p).await,
+            Spec::S3Bucket(b) => Box::pin(self.delete_bucket(id, b)).await,
+            Spec::S3BucketPolicy(p) => Box::pin(self.delete_bucket_policy(id, p)).await,
+            Spec::S3Object(o) => Box::pin(self.delete_object(id, o)).await,
+            Spec::CloudFrontOriginAccessControl(o) => Box::pin(self.delete_oac(id, o)).await,
+            Spec::CloudFrontDistribution(d) => Box::pin(self.delete_distribution(id, d)).await,
+            Spec::IamOidcProvider(p) => Box::pin(self.delete_oidc_provider(id, p)).await,
+            Spec::IamRole(r) => Box::pin(self.delete_role(id, r)).await,
+            Spec::IamRolePolicy(p) => Box::pin(self.delete_role_policy(id, p)).await,
         }
     }
 
