@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
@@ -334,7 +334,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let start = Instant::now();
+    // tokio's clock, not std's: the same in a run, and a test can pause it so the
+    // budget arithmetic does not depend on how loaded the machine is.
+    let start = tokio::time::Instant::now();
     let mut delay = first_delay;
     loop {
         match attempt().await {
@@ -570,7 +572,9 @@ fn build_error(id: &ResourceId, e: impl std::fmt::Display) -> ProviderError {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    // Paused time: the sleeps advance the clock exactly, so a loaded machine cannot
+    // push an attempt past the budget (it used to fail under a full parallel test run).
+    #[tokio::test(start_paused = true)]
     async fn retries_stop_at_the_budget_and_on_other_errors() {
         let ms = Duration::from_millis;
         let mut attempts = 0;
