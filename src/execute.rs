@@ -14,6 +14,7 @@
 //! (a throttled service backing off) on as events. Must not print (it emits `Event`s to
 //! an `Observer`) or decide anything the plan did not.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -314,8 +315,9 @@ impl Saver<'_> {
 struct Walk<'a> {
     /// The plan's changes as apply learns what only AWS could tell (a distribution's
     /// domain): a change is filled in when it starts, with what the changes before it
-    /// made.
-    changes: Vec<Change>,
+    /// made. Borrowed from the plan until then: a copy of every change (each with its
+    /// specs and attribute diffs) was the largest part of apply's memory at scale.
+    changes: Vec<Cow<'a, Change>>,
     /// What finished changes made that later ones may need (`Late` values).
     learned: Vec<(Late, String)>,
     g: &'a petgraph::graph::DiGraph<usize, ()>,
@@ -515,7 +517,7 @@ pub async fn apply<P: Provider>(
         .collect();
     ready.sort_by_key(|n| g[*n]);
     let mut walk = Walk {
-        changes: plan.changes.clone(),
+        changes: plan.changes.iter().map(Cow::Borrowed).collect(),
         learned: Vec::new(),
         g,
         observer,
@@ -566,7 +568,11 @@ pub async fn apply<P: Provider>(
                 break;
             };
             let change = walk.changes[g[node]].filled(&walk.learned);
-            walk.changes[g[node]] = change.clone();
+            if !walk.learned.is_empty() {
+                // Kept for what follows (recording it, naming it in skips) only when
+                // filling may have changed it; else the plan's own stays borrowed.
+                walk.changes[g[node]] = Cow::Owned(change.clone());
+            }
             if change.state_rule.record_ahead
                 && let Some(spec) = &change.after
             {

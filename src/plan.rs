@@ -278,12 +278,21 @@ impl Plan {
     /// turns the recorded paths into paths as found from the working directory).
     pub fn with_local_paths(&self, f: impl Fn(&str) -> String) -> Plan {
         let map = |spec: &Option<Spec>| spec.as_ref().map(|s| s.with_local_paths(&f));
+        // Only local resources hold paths: the others are left as cloned, not mapped and
+        // diffed again (at scale that was a third copy of every role's attributes).
+        let local = |spec: Option<&Spec>| matches!(spec, Some(Spec::KeyPair(_) | Spec::File(_)));
         let mut plan = self.clone();
         for c in &mut plan.changes {
+            if !(local(c.before.as_ref()) || local(c.after.as_ref())) {
+                continue;
+            }
             (c.before, c.after) = (map(&c.before), map(&c.after));
             c.attributes = diff_attributes(c.before.as_ref(), c.after.as_ref());
         }
         for d in &mut plan.drift {
+            if !(local(Some(&d.recorded)) || local(d.live.as_ref())) {
+                continue;
+            }
             d.recorded = d.recorded.with_local_paths(&f);
             d.live = map(&d.live);
             d.attributes = diff_attributes(Some(&d.recorded), d.live.as_ref());
@@ -672,6 +681,42 @@ mod tests {
             );
         }
         o
+    }
+
+    #[test]
+    fn local_paths_are_mapped_in_local_changes_only() {
+        use crate::resource::{FileContent, FileSpec};
+        let file = |path: &str| {
+            Spec::File(FileSpec {
+                path: path.into(),
+                mode: 0o600,
+                content: FileContent::Text("x".into()),
+            })
+        };
+        let mut d = desired(&[("r1", "new")]);
+        let fid = ResourceId::new(ResourceKind::File, "out/a.yaml");
+        d.resources.insert(
+            fid.clone(),
+            Resource {
+                id: fid.clone(),
+                spec: file("out/a.yaml"),
+                depends_on: vec![],
+            },
+        );
+        let plan = compute(&d, &found(&[("r1", "old")]));
+        let shown = plan.with_local_paths(|p| format!("../{p}"));
+        assert_eq!(shown.changes.len(), plan.changes.len());
+        for (was, now) in plan.changes.iter().zip(&shown.changes) {
+            if was.id == fid {
+                assert_eq!(now.after, Some(file("../out/a.yaml")));
+                let path = now.attributes.iter().find(|a| a.name == "path").unwrap();
+                assert_eq!(path.after, Some(serde_json::json!("../out/a.yaml")));
+            } else {
+                // A role holds no path: left exactly as planned.
+                assert_eq!(was, now);
+            }
+        }
+        assert!(shown.changes.iter().any(|c| c.id == fid));
     }
 
     #[test]

@@ -174,8 +174,18 @@ pub async fn identity_provider<P: Provider>(
 /// The state as AWS has it now: what is gone is forgotten, drifted attributes recorded as
 /// found. Apply starts from this, so its saves never claim what AWS does not hold.
 pub fn refreshed_state(state: &State, observed: &Observed) -> State {
-    let mut next = state.clone();
-    next.resources = observed
+    // Field by field, not `state.clone()`: that would copy every recorded spec only to
+    // replace them (a transient copy of the whole state at scale).
+    let State {
+        version,
+        serial,
+        lineage,
+        cluster,
+        scope,
+        resources: _,
+        local_paths,
+    } = state;
+    let resources = observed
         .resources
         .iter()
         .filter_map(|(id, o)| {
@@ -188,5 +198,13 @@ pub fn refreshed_state(state: &State, observed: &Observed) -> State {
             })
         })
         .collect();
-    next
+    State {
+        version: *version,
+        serial: *serial,
+        lineage: lineage.clone(),
+        cluster: cluster.clone(),
+        scope: scope.clone(),
+        resources,
+        local_paths: *local_paths,
+    }
 }

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! bench [--delay-ms 50] [--sizes cluster,100,500,2000] [--parallelism 10] [--binary PATH]
-//!       [--throttle-size 100] [--throttle-above 3]
+//!       [--throttle-size 100] [--throttle-above 3] [--write-requests DIR]
 //! ```
+//!
+//! `--write-requests DIR` only writes each size's inputs to `DIR/<size>` (`creds/`,
+//! `install/` with the fixed key pair) and exits, to profile the binary by hand on them.
 //!
 //! For each size it prints wall time, AWS calls (the binary's own count and the proxy's,
 //! which includes SDK retries), peak RSS, and the critical-path limit
@@ -42,6 +45,9 @@ struct Args {
     seed: u64,
     throttle_size: usize,
     throttle_above: usize,
+    /// Write each size's working directory (requests + key pair) under this directory
+    /// and stop: for profiling the binary by hand (heaptrack, massif) on the same inputs.
+    write_requests: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -54,6 +60,7 @@ fn parse_args() -> Args {
         seed: 7,
         throttle_size: 100,
         throttle_above: 3,
+        write_requests: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,6 +73,7 @@ fn parse_args() -> Args {
             "--seed" => args.seed = value().parse().unwrap(),
             "--throttle-size" => args.throttle_size = value().parse().unwrap(),
             "--throttle-above" => args.throttle_above = value().parse().unwrap(),
+            "--write-requests" => args.write_requests = Some(PathBuf::from(value())),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -76,7 +84,12 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();
-        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, dest).unwrap();
+        }
     }
 }
 
@@ -353,12 +366,21 @@ fn fail(what: &str, r: &Run) -> ! {
 
 fn main() {
     let args = parse_args();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if let Some(out) = &args.write_requests {
+        for size in &args.sizes {
+            let (dir, _) = workdir(&root, size, args.seed);
+            let to = out.join(size);
+            copy_dir(dir.path(), &to);
+            println!("{}", to.display());
+        }
+        return;
+    }
     let moto = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (moto) must be set");
     assert!(
         proxy::is_loopback_url(&moto),
         "moto must be on loopback: {moto}"
     );
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     assert!(
         args.binary.exists(),
         "{} missing: cargo build --release first",

@@ -254,7 +254,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
     }
     let flags = allow_of(&args.allow);
     let interrupts = Interrupts::install()?;
-    let (state_lock, planned, provider, mode, allow, settings) = match &args.plan_file {
+    let (state_lock, mut planned, provider, mode, allow, settings) = match &args.plan_file {
         Some(path) => saved(args, mode, path, flags, &interrupts).await?,
         None => {
             let need = match mode {
@@ -347,7 +347,7 @@ pub(super) async fn apply(args: &ApplyArgs, mode: Mode) -> Result<u8> {
         parallelism,
         stop,
     };
-    let (outcome, state) = workflow::apply(&planned, &provider, &state_lock, controls).await?;
+    let (outcome, state) = workflow::apply(&mut planned, &provider, &state_lock, controls).await?;
     unlock(state_lock, &interrupts).await?;
     if let Some(bars) = &bars {
         bars.finish();

@@ -379,7 +379,9 @@ impl<A: Account> Env<A> {
             parallelism: 10,
             stop,
         };
-        let (outcome, _) = workflow::apply(planned, provider, file, controls)
+        // A copy: apply takes the refresh's findings out of what it is given, and the
+        // scenarios look at the plan they were given afterwards.
+        let (outcome, _) = workflow::apply(&mut planned.clone(), provider, file, controls)
             .await
             .unwrap();
         outcome
