@@ -435,6 +435,11 @@ impl ClusterArgs {
         if self.enable_tech_preview && uses(command, "enable_tech_preview") {
             flags.push("--enable-tech-preview".into());
         }
+        // Left out, the printed plan would move a private issuer back to a public bucket
+        // (a change of issuer URL, refused without --allow-issuer-change).
+        if self.create_private_s3_bucket && uses(command, "create_private_s3_bucket") {
+            flags.push("--create-private-s3-bucket".into());
+        }
         flags
     }
 }
@@ -783,6 +788,42 @@ mod tests {
                 "{name} --help wraps an example:\n{help}"
             );
         }
+    }
+
+    /// rotate-key prints apply and verify commands from the settings as given: a private
+    /// issuer's flag must be in them, or the printed plan would move the issuer.
+    #[test]
+    fn printed_commands_keep_the_private_issuer_and_tech_preview_flags() {
+        let cli = parse([
+            "stsform",
+            "rotate-key",
+            "--name",
+            "c",
+            "--create-private-s3-bucket",
+            "--enable-tech-preview",
+        ])
+        .unwrap();
+        let Command::RotateKey(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        for command in ["apply", "verify"] {
+            let flags = args.cluster.settings_flags(command);
+            assert!(
+                flags.contains(&"--create-private-s3-bucket".to_string())
+                    && flags.contains(&"--enable-tech-preview".to_string()),
+                "{command}: {flags:?}"
+            );
+        }
+        let without = parse(["stsform", "rotate-key", "--name", "c"]).unwrap();
+        let Command::RotateKey(args) = without.command else {
+            panic!("parsed as another command");
+        };
+        assert!(
+            !args
+                .cluster
+                .settings_flags("apply")
+                .contains(&"--create-private-s3-bucket".to_string())
+        );
     }
 
     #[test]

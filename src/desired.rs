@@ -176,6 +176,22 @@ pub fn role_name(cluster: &str, request: &CredentialsRequest) -> String {
     full[..end].to_string()
 }
 
+/// The role's inline policy document for `request`: its statements as written. The review
+/// measures this same document, so its size check is the size IAM will see.
+pub fn inline_policy(request: &CredentialsRequest) -> serde_json::Value {
+    let statements: Vec<iam_policy::Statement<'_>> = request
+        .statements
+        .iter()
+        .map(|s| iam_policy::Statement {
+            effect: &s.effect,
+            actions: &s.action,
+            resource: &s.resource,
+            condition: s.policy_condition.as_ref(),
+        })
+        .collect();
+    iam_policy::permissions_policy(&statements)
+}
+
 /// `system:serviceaccount:<namespace>:<name>`: the `sub` of a service account's token.
 pub fn subject(namespace: &str, service_account: &str) -> String {
     format!("system:serviceaccount:{namespace}:{service_account}")
@@ -467,22 +483,12 @@ pub fn derive(
             }),
             &deps,
         );
-        let statements: Vec<iam_policy::Statement<'_>> = request
-            .statements
-            .iter()
-            .map(|s| iam_policy::Statement {
-                effect: &s.effect,
-                actions: &s.action,
-                resource: &s.resource,
-                condition: s.policy_condition.as_ref(),
-            })
-            .collect();
         let policy_id = desired.add(
             ResourceId::new(ResourceKind::IamRolePolicy, &role),
             Spec::IamRolePolicy(RolePolicySpec {
                 role: role.clone(),
                 name: role.clone(),
-                document: iam_policy::permissions_policy(&statements),
+                document: inline_policy(request),
             }),
             &[&role_id],
         );

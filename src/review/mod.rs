@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::credentials_request::CredentialsRequest;
 use crate::desired::{self, Facts};
 use crate::error::{InputError, InputErrors};
-use crate::iam_policy;
 use crate::plan::Plan;
 use crate::resource::{ResourceId, ResourceKind, Spec};
 use crate::settings::Settings;
@@ -100,17 +99,7 @@ pub fn requests(
             acknowledged: false,
         }));
         // The inline policy as derive writes it: its size needs no cluster name.
-        let statements: Vec<iam_policy::Statement<'_>> = request
-            .statements
-            .iter()
-            .map(|s| iam_policy::Statement {
-                effect: &s.effect,
-                actions: &s.action,
-                resource: &s.resource,
-                condition: s.policy_condition.as_ref(),
-            })
-            .collect();
-        let size = limits::policy_size(&iam_policy::permissions_policy(&statements));
+        let size = limits::policy_size(&crate::desired::inline_policy(request));
         if let Err(problem) = limits::check_role_policy_size(size) {
             errors.push(located(request, policy::STATEMENTS, problem));
         }
