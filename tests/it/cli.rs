@@ -1,5 +1,6 @@
 //! The real binary: exit codes, messages, offline plans, and that bad input writes nothing.
 
+use crate::support::OFFLINE_PLAN as PLAN;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -68,19 +69,6 @@ fn stdout(o: &Output) -> String {
 fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
-
-const PLAN: &[&str] = &[
-    "plan",
-    "--name",
-    "prod-east",
-    "--region",
-    "us-east-2",
-    "--credentials-requests-dir",
-    "creds",
-    "--output-dir",
-    "install",
-    "--refresh=false",
-];
 
 #[test]
 fn every_command_help_shows_an_example() {

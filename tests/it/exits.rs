@@ -11,14 +11,7 @@ use std::process::{Command, Output, Stdio};
 use crate::binary::{Cluster, text};
 use crate::harness::{Account, expected_cluster_inventory, expected_cluster_inventory_in};
 use crate::moto_account::unique_name;
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{stderr, stdout};
 
 /// The binary in `dir`, reaching only loopback (the emulator, or a closed port).
 fn offline(dir: &Path, args: &[&str]) -> Command {

@@ -10,16 +10,13 @@ use std::process::Output;
 use crate::binary::text;
 use crate::harness::expected_cluster_inventory;
 use crate::moto_account::unique_name;
+use crate::support::stdout;
 
 const AUTH: &str = "manifests/cluster-authentication-02-config.yaml";
 
 fn run(dir: &Path, moto: &str, args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     crate::binary::command(dir, moto, &args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Exit 0 and `No changes.`, nothing planned.

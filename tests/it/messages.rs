@@ -8,22 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{REGION, endpoint_or_closed_port, scratch, stsform};
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    stsform(dir, &endpoint_or_closed_port())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{OFFLINE_PLAN as OFFLINE, run_local as run, stderr, stdout};
+use crate::support::{REGION, scratch, stsform};
 
 /// The `error:` line of a failed run (exit 1).
 fn error_line(o: &Output) -> String {
@@ -34,19 +20,6 @@ fn error_line(o: &Output) -> String {
         .unwrap_or_else(|| panic!("no error line in:\n{}", stderr(o)))
         .to_string()
 }
-
-const OFFLINE: &[&str] = &[
-    "plan",
-    "--name",
-    "prod-east",
-    "--region",
-    "us-east-2",
-    "--credentials-requests-dir",
-    "creds",
-    "--output-dir",
-    "install",
-    "--refresh=false",
-];
 
 /// The offline plan with `extra` flags; a flag given in both takes `extra`'s value.
 fn offline(extra: &[&str]) -> Vec<String> {

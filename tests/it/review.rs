@@ -9,35 +9,7 @@ use std::process::Output;
 use serde_json::{Value, json};
 
 use crate::harness::Account;
-use crate::support::{endpoint_or_closed_port, scratch, stsform};
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    stsform(dir, &endpoint_or_closed_port())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-const OFFLINE: &[&str] = &[
-    "plan",
-    "--name",
-    "prod-east",
-    "--region",
-    "us-east-2",
-    "--credentials-requests-dir",
-    "creds",
-    "--output-dir",
-    "install",
-    "--refresh=false",
-];
+use crate::support::scratch;
 
 fn offline(dir: &Path, extra: &[&str]) -> Output {
     let args: Vec<&str> = OFFLINE.iter().chain(extra).copied().collect();
@@ -671,6 +643,7 @@ use stsform::workflow::{self, Inputs, Mode};
 
 use crate::fake_account::FakeAccount;
 use crate::harness::Env;
+use crate::support::{OFFLINE_PLAN as OFFLINE, run_local as run, stderr, stdout};
 
 fn role_quota_lines(planned: &workflow::Planned) -> Vec<String> {
     planned

@@ -149,3 +149,36 @@ pub fn stsform(dir: &Path, endpoint: &str) -> Command {
 pub fn endpoint_or_closed_port() -> String {
     std::env::var("STSFORM_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into())
 }
+
+/// The binary in `dir` with `args`, reaching only loopback (the emulator, or a closed port
+/// for runs that must make no AWS call).
+pub fn run_local(dir: &Path, args: &[&str]) -> std::process::Output {
+    stsform(dir, &endpoint_or_closed_port())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A run's stdout as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A run's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A plan of `prod-east` from `creds/` into `install/` that reads nothing from AWS.
+pub const OFFLINE_PLAN: &[&str] = &[
+    "plan",
+    "--name",
+    "prod-east",
+    "--region",
+    "us-east-2",
+    "--credentials-requests-dir",
+    "creds",
+    "--output-dir",
+    "install",
+    "--refresh=false",
+];
