@@ -2,12 +2,14 @@
 //!
 //! Owns `Plan`, `Change`, `Action`, `Drift`, the attribute-level differences that
 //! renderers show (with the permission changes of role policies, from
-//! `review::permissions`), and each change's [`StateRule`] (what the executor does with the state
-//! around it). Input is `Desired` (from derive) and `Observed` (state, refreshed or
+//! `review::permissions`), each change's [`StateRule`] (what the executor does with the
+//! state around it), and [`Shown`], the plan as the renderers show it (local paths as the
+//! user finds them). Input is `Desired` (from derive) and `Observed` (state, refreshed or
 //! not, plus what `discover` found outside the state); output is a value the executor
 //! follows exactly. Must not be async, do I/O or print. Destroy is
 //! `compute(&Desired::empty(), &observed)`: one code path.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
@@ -262,6 +264,31 @@ pub struct Plan {
     pub account: Option<crate::review::AccountSummary>,
 }
 
+/// A plan as the renderers show it: the changes and drift of local files (the key pair,
+/// the manifests) with their paths as the user finds them, everything else borrowed from
+/// the plan. Only those few are copied (at scale a whole copy of the plan for display
+/// was the largest thing a run held).
+#[derive(Clone, Debug)]
+pub struct Shown<'a> {
+    /// The plan: everything but its changes and drift is shown as it is.
+    pub plan: &'a Plan,
+    /// The plan's changes, in its order, local paths mapped.
+    pub changes: Vec<Cow<'a, Change>>,
+    /// The plan's drift, in its order, local paths mapped.
+    pub drift: Vec<Cow<'a, Drift>>,
+}
+
+impl<'a> Shown<'a> {
+    /// The plan with its paths as recorded (tests, and output that maps nothing).
+    pub fn recorded(plan: &'a Plan) -> Shown<'a> {
+        Shown {
+            plan,
+            changes: plan.changes.iter().map(Cow::Borrowed).collect(),
+            drift: plan.drift.iter().map(Cow::Borrowed).collect(),
+        }
+    }
+}
+
 impl Plan {
     /// The warnings not acknowledged in the settings file: what text and Markdown show,
     /// and what `--strict` refuses.
@@ -274,30 +301,51 @@ impl Plan {
         !self.changes.is_empty()
     }
 
-    /// The plan with every local path mapped by `f` (for display: `crate::paths::shown`
-    /// turns the recorded paths into paths as found from the working directory).
-    pub fn with_local_paths(&self, f: impl Fn(&str) -> String) -> Plan {
+    /// The plan as shown to people, with every local path mapped by `f`
+    /// (`crate::paths::shown` turns the recorded paths into paths as found from the
+    /// working directory). See [`Shown`].
+    pub fn shown(&self, f: impl Fn(&str) -> String) -> Shown<'_> {
         let map = |spec: &Option<Spec>| spec.as_ref().map(|s| s.with_local_paths(&f));
-        // Only local resources hold paths: the others are left as cloned, not mapped and
-        // diffed again (at scale that was a third copy of every role's attributes).
+        // Only local resources hold paths: the others are borrowed as planned, neither
+        // copied nor diffed again.
         let local = |spec: Option<&Spec>| matches!(spec, Some(Spec::KeyPair(_) | Spec::File(_)));
-        let mut plan = self.clone();
-        for c in &mut plan.changes {
-            if !(local(c.before.as_ref()) || local(c.after.as_ref())) {
-                continue;
-            }
-            (c.before, c.after) = (map(&c.before), map(&c.after));
-            c.attributes = diff_attributes(c.before.as_ref(), c.after.as_ref());
+        let changes = self
+            .changes
+            .iter()
+            .map(|c| {
+                if !(local(c.before.as_ref()) || local(c.after.as_ref())) {
+                    return Cow::Borrowed(c);
+                }
+                let (before, after) = (map(&c.before), map(&c.after));
+                Cow::Owned(Change {
+                    attributes: diff_attributes(before.as_ref(), after.as_ref()),
+                    before,
+                    after,
+                    ..c.clone()
+                })
+            })
+            .collect();
+        let drift = self
+            .drift
+            .iter()
+            .map(|d| {
+                if !(local(Some(&d.recorded)) || local(d.live.as_ref())) {
+                    return Cow::Borrowed(d);
+                }
+                let (recorded, live) = (d.recorded.with_local_paths(&f), map(&d.live));
+                Cow::Owned(Drift {
+                    id: d.id.clone(),
+                    attributes: diff_attributes(Some(&recorded), live.as_ref()),
+                    recorded,
+                    live,
+                })
+            })
+            .collect();
+        Shown {
+            plan: self,
+            changes,
+            drift,
         }
-        for d in &mut plan.drift {
-            if !(local(Some(&d.recorded)) || local(d.live.as_ref())) {
-                continue;
-            }
-            d.recorded = d.recorded.with_local_paths(&f);
-            d.live = map(&d.live);
-            d.attributes = diff_attributes(Some(&d.recorded), d.live.as_ref());
-        }
-        plan
     }
 
     /// Whether some value is only known after apply: plain unknowns (an offline plan, a
@@ -704,16 +752,17 @@ mod tests {
             },
         );
         let plan = compute(&d, &found(&[("r1", "old")]));
-        let shown = plan.with_local_paths(|p| format!("../{p}"));
+        let shown = plan.shown(|p| format!("../{p}"));
         assert_eq!(shown.changes.len(), plan.changes.len());
         for (was, now) in plan.changes.iter().zip(&shown.changes) {
             if was.id == fid {
+                assert!(matches!(now, Cow::Owned(_)));
                 assert_eq!(now.after, Some(file("../out/a.yaml")));
                 let path = now.attributes.iter().find(|a| a.name == "path").unwrap();
                 assert_eq!(path.after, Some(serde_json::json!("../out/a.yaml")));
             } else {
-                // A role holds no path: left exactly as planned.
-                assert_eq!(was, now);
+                // A role holds no path: borrowed, exactly as planned.
+                assert!(matches!(now, Cow::Borrowed(c) if std::ptr::eq(*c, was)));
             }
         }
         assert!(shown.changes.iter().any(|c| c.id == fid));

@@ -172,8 +172,9 @@ pub async fn identity_provider<P: Provider>(
 }
 
 /// The state as AWS has it now: what is gone is forgotten, drifted attributes recorded as
-/// found. Apply starts from this, so its saves never claim what AWS does not hold.
-pub fn refreshed_state(state: &State, observed: &Observed) -> State {
+/// found. Apply starts from this, so its saves never claim what AWS does not hold. Takes
+/// the live specs out of `observed` rather than copying them.
+pub fn refreshed_state(state: &State, observed: Observed) -> State {
     // Field by field, not `state.clone()`: that would copy every recorded spec only to
     // replace them (a transient copy of the whole state at scale).
     let State {
@@ -187,14 +188,14 @@ pub fn refreshed_state(state: &State, observed: &Observed) -> State {
     } = state;
     let resources = observed
         .resources
-        .iter()
+        .into_iter()
         .filter_map(|(id, o)| {
-            o.live.clone().map(|spec| {
+            o.live.map(|spec| {
                 let r = StateResource {
                     spec,
-                    depends_on: o.depends_on.clone(),
+                    depends_on: o.depends_on,
                 };
-                (id.clone(), r)
+                (id, r)
             })
         })
         .collect();

@@ -404,10 +404,11 @@ pub async fn apply<P: Provider>(
                 .join(", ")
         );
     }
-    // Start from what AWS holds now, so no save ever claims what is gone.
-    let mut state = refresh::refreshed_state(&planned.state, &planned.observed);
+    // Start from what AWS holds now, so no save ever claims what is gone. The live specs
+    // move from the refresh's findings into that state: no copy.
+    let observed = std::mem::take(&mut planned.observed);
+    let mut state = refresh::refreshed_state(&planned.state, observed);
     let loaded = std::mem::take(&mut planned.state.resources);
-    planned.observed = Observed::default();
     if !planned.plan.has_changes() {
         // An older format is written again even without changes, so that its local paths
         // are recorded from the settings base from now on (`paths::anchor`).

@@ -176,13 +176,16 @@ async fn plan_with_refresh(
 
 /// The plan with its local paths as the user finds them from the working directory
 /// (the plan itself records them from the settings base, `crate::paths`).
-pub(super) fn shown_plan(plan: &crate::plan::Plan, settings: &Settings) -> crate::plan::Plan {
-    plan.with_local_paths(|p| crate::paths::shown(&settings.base, p))
+pub(super) fn shown_plan<'a>(
+    plan: &'a crate::plan::Plan,
+    settings: &Settings,
+) -> crate::plan::Shown<'a> {
+    plan.shown(|p| crate::paths::shown(&settings.base, p))
 }
 
 pub(super) fn render_plan(
     format: Format,
-    plan: &crate::plan::Plan,
+    plan: &crate::plan::Shown,
     meta: &render::Meta,
     out: &mut dyn Write,
 ) -> Result<()> {

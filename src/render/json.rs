@@ -14,15 +14,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Meta, SENSITIVE_ATTRIBUTES, redact_attributes};
-use crate::plan::{Action, Change, Drift, Plan, Reason, Summary};
+use crate::plan::{Action, Change, Drift, Reason, Shown, Summary};
 use crate::resource::{ResourceId, ResourceKind, Spec, contains_unknown};
 
 /// Version of the document's schema (see the module docs for the rule).
 pub const FORMAT_VERSION: &str = "1.2";
 
 /// Writes the plan as pretty-printed JSON with a trailing newline.
-pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
-    let doc = document(plan, meta, SENSITIVE_ATTRIBUTES);
+pub fn render(shown: &Shown, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
+    let doc = document(shown, meta, SENSITIVE_ATTRIBUTES);
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
 }
@@ -186,10 +186,11 @@ fn unknown_attributes(after: Option<&Value>) -> Vec<String> {
 }
 
 fn document<'a>(
-    plan: &'a Plan,
+    shown: &'a Shown<'a>,
     meta: &'a Meta,
     sensitive: &[(ResourceKind, &str)],
 ) -> PlanView<'a> {
+    let plan = shown.plan;
     let attributes =
         |kind, spec: &Spec| redact_attributes(sensitive, kind, spec.display_attributes());
     let change = |c: &'a Change| {
@@ -238,8 +239,8 @@ fn document<'a>(
                 permissions_removed: removed,
             }
         },
-        changes: plan.changes.iter().map(change).collect(),
-        drift: plan.drift.iter().map(drift).collect(),
+        changes: shown.changes.iter().map(|c| change(c)).collect(),
+        drift: shown.drift.iter().map(|d| drift(d)).collect(),
         has_changes: plan.has_changes(),
         issuer_changes: plan
             .issuer_changes
@@ -282,6 +283,7 @@ fn document<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Plan;
     use crate::resource::{FileContent, FileSpec, UNKNOWN};
 
     fn meta() -> Meta {
@@ -336,7 +338,8 @@ mod tests {
         };
         let meta = meta();
         let sensitive = [(ResourceKind::File, "content")];
-        let text = serde_json::to_string(&document(&plan, &meta, &sensitive)).unwrap();
+        let text =
+            serde_json::to_string(&document(&Shown::recorded(&plan), &meta, &sensitive)).unwrap();
         assert!(!text.contains("hunter"), "{text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
@@ -353,7 +356,7 @@ mod tests {
         assert_eq!(v["drift"][0]["live"]["content"], super::super::SENSITIVE);
 
         // Without the hook the values are there: the test above proves redaction, not absence.
-        let text = serde_json::to_string(&document(&plan, &meta, &[])).unwrap();
+        let text = serde_json::to_string(&document(&Shown::recorded(&plan), &meta, &[])).unwrap();
         assert!(text.contains("hunter4"));
 
         // The other renderers share the hook.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::text::{DOCUMENTS, hunks, plain, symbol};
 use super::{Meta, SENSITIVE_ATTRIBUTES, redact_change};
-use crate::plan::{Action, AttributeChange, Change, Drift, Plan, Reason};
+use crate::plan::{Action, AttributeChange, Change, Drift, Plan, Reason, Shown};
 use crate::resource::{ResourceKind, UNKNOWN, is_unknown};
 
 /// The output is always shorter than this many characters.
@@ -25,12 +25,13 @@ pub const MAX_CHARS: usize = 65_000;
 const NOTE_RESERVE: usize = 500;
 
 /// Writes the plan as Markdown, at most [`MAX_CHARS`] characters long.
-pub fn render(plan: &Plan, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(document(plan, meta, MAX_CHARS).as_bytes())
+pub fn render(shown: &Shown, meta: &Meta, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(document(shown, meta, MAX_CHARS).as_bytes())
 }
 
 /// The whole document, shorter than `limit` bytes (and so characters).
-fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
+fn document(shown: &Shown, meta: &Meta, limit: usize) -> String {
+    let plan = shown.plan;
     let head = head(plan, meta);
     let footer = footer(meta);
     let mut budget = limit
@@ -40,7 +41,7 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
 
     // The table comes first and is cut only if it alone exceeds the budget.
     let owner = super::owner(plan);
-    let rows: Vec<String> = plan.changes.iter().map(|c| row(c, owner)).collect();
+    let rows: Vec<String> = shown.changes.iter().map(|c| row(c, owner)).collect();
     let mut table = String::new();
     let mut shown_rows = 0;
     if !rows.is_empty() {
@@ -65,13 +66,13 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
     // Then drift: its table, whole or cut like the changes table.
     let mut shown_drift_rows = 0;
     let mut drift_head = String::new();
-    if shown_rows == rows.len() && !plan.drift.is_empty() {
+    if shown_rows == rows.len() && !shown.drift.is_empty() {
         drift_head = "#### Changed outside stsform since the last apply\n\n\
                       | | resource | what changed |\n|---|---|---|\n"
             .to_string();
         if drift_head.len() < budget {
             budget -= drift_head.len() + 1;
-            let drift_rows: Vec<String> = plan.drift.iter().map(drift_row).collect();
+            let drift_rows: Vec<String> = shown.drift.iter().map(|d| drift_row(d)).collect();
             shown_drift_rows = take(&drift_rows, &mut budget);
             drift_head.extend(drift_rows[..shown_drift_rows].iter().cloned());
             drift_head.push('\n');
@@ -110,7 +111,7 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
     let mut shown_blocks = 0;
     let mut blocks = String::new();
     if shown_rows == rows.len() {
-        for c in &plan.changes {
+        for c in &shown.changes {
             let block = change_block(c, owner);
             if block.len() > budget {
                 break;
@@ -122,8 +123,8 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
     }
     let mut drift_blocks = String::new();
     let mut shown_drift_blocks = 0;
-    if shown_blocks == plan.changes.len() {
-        for d in &plan.drift[..shown_drift_rows] {
+    if shown_blocks == shown.changes.len() {
+        for d in &shown.drift[..shown_drift_rows] {
             let block = drift_block(d);
             if block.len() > budget {
                 break;
@@ -141,11 +142,11 @@ fn document(plan: &Plan, meta: &Meta, limit: usize) -> String {
 
     // A cut table counts the rows left out; otherwise the details blocks left out count.
     let (omitted_changes, omitted_drift) = if shown_rows < rows.len() {
-        (rows.len() - shown_rows, plan.drift.len())
+        (rows.len() - shown_rows, shown.drift.len())
     } else {
         (
-            plan.changes.len() - shown_blocks,
-            plan.drift.len() - shown_drift_blocks,
+            shown.changes.len() - shown_blocks,
+            shown.drift.len() - shown_drift_blocks,
         )
     };
     let policies = Omitted {
@@ -704,11 +705,11 @@ mod tests {
     #[test]
     fn a_table_over_the_budget_is_cut_with_a_note() {
         let plan = creates(50);
-        let full = document(&plan, &meta(), usize::MAX);
+        let full = document(&Shown::recorded(&plan), &meta(), usize::MAX);
         assert!(!full.contains("not shown"));
         assert_eq!(full.matches(BLOCK).count(), 50);
 
-        let doc = document(&plan, &meta(), 2_000);
+        let doc = document(&Shown::recorded(&plan), &meta(), 2_000);
         assert!(doc.len() < 2_000, "{}", doc.len());
         assert!(!doc.contains(BLOCK));
         // The order diagram is in the head: a cut table keeps it.
@@ -732,7 +733,7 @@ mod tests {
     #[test]
     fn blocks_stop_whole_when_over_the_budget() {
         let plan = creates(50);
-        let doc = document(&plan, &meta(), 12_000);
+        let doc = document(&Shown::recorded(&plan), &meta(), 12_000);
         assert!(doc.len() < 12_000);
         let shown = doc.matches(BLOCK).count();
         assert!(shown > 0 && shown < 50, "{shown}");

@@ -1,5 +1,6 @@
 //! Renderers: format a `Plan` for people and machines. They never compute diffs;
-//! everything they show arrives in the `Plan`.
+//! everything they show arrives in the `Plan`, as a `plan::Shown` (its local files'
+//! paths as the user finds them, the rest borrowed).
 //!
 //! `text` is for terminals, `markdown` for PR comments and `$GITHUB_STEP_SUMMARY`, `json`
 //! is the versioned machine contract (docs/plan-json.md). Markdown and text show nothing
@@ -377,7 +378,7 @@ mod tests {
             ..Plan::default()
         };
         let mut out = Vec::new();
-        text::render(&plan, &mut out).unwrap();
+        text::render(&crate::plan::Shown::recorded(&plan), &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains(

@@ -10,7 +10,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::{KEYS_ATTRIBUTE, SENSITIVE_ATTRIBUTES, key_lines, redact_change};
 use crate::jwks::KeyChanges;
-use crate::plan::{Action, AttributeChange, Change, Plan};
+use crate::plan::{Action, AttributeChange, Change, Plan, Shown};
 use crate::resource::{UNKNOWN, is_unknown};
 
 /// Attributes holding policy documents, shown as `jsonencode(...)` like Terraform does.
@@ -31,13 +31,14 @@ fn paint(color: bool, code: &str, text: &str) -> String {
 }
 
 /// Writes the whole plan without colour (files, pipes, tests).
-pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    render_colored(plan, out, false)
+pub fn render(shown: &Shown, out: &mut dyn Write) -> io::Result<()> {
+    render_colored(shown, out, false)
 }
 
 /// Writes the whole plan: drift, changes, summary; ANSI colours when `color` (a terminal
 /// without `NO_COLOR`).
-pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+pub fn render_colored(shown: &Shown, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    let plan = shown.plan;
     let owner = super::owner(plan);
     if !plan.notes.is_empty() {
         writeln!(out, "Notes:")?;
@@ -58,12 +59,12 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
         }
         writeln!(out)?;
     }
-    if !plan.drift.is_empty() {
+    if !shown.drift.is_empty() {
         writeln!(
             out,
             "Objects have changed outside stsform since the last apply:\n"
         )?;
-        for d in &plan.drift {
+        for d in &shown.drift {
             match &d.live {
                 None => writeln!(out, "  # {} has been deleted", d.id)?,
                 Some(_) => {
@@ -95,7 +96,7 @@ pub fn render_colored(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Resu
         out,
         "stsform will perform the following actions:\n\n  (symbols: + create, ~ update in-place, - destroy, -/+ replace)\n"
     )?;
-    for c in &plan.changes {
+    for c in &shown.changes {
         change(out, c, owner, color)?;
         writeln!(out)?;
     }

@@ -8,8 +8,9 @@
 //! compares them. Pure: computed from the plan's before and after documents.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::iam_policy;
@@ -18,35 +19,57 @@ use crate::resource::{ResourceId, ResourceKind, Spec};
 
 /// One permission: an effect, an action pattern, a resource pattern and the condition
 /// under which it applies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A statement of `a` actions and `r` resources expands into `a × r` of these, and a plan
+/// holds one per permission each role policy grants or revokes (at scale, tens of
+/// thousands): what they repeat (the effect, each action, each resource, the condition) is
+/// shared with the other permissions of the statement, not copied into each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Permission {
     /// `Allow` or `Deny`.
-    pub effect: String,
+    #[serde(serialize_with = "as_str")]
+    pub effect: Arc<str>,
     /// The action (or, with `not_action`, the action excepted), as written.
-    pub action: String,
+    #[serde(serialize_with = "as_str")]
+    pub action: Arc<str>,
     /// The resource (or, with `not_resource`, the resource excepted).
-    pub resource: String,
+    #[serde(serialize_with = "as_str")]
+    pub resource: Arc<str>,
     /// The statement's condition block (operator → key → values), if any.
-    pub condition: Option<Value>,
+    #[serde(serialize_with = "as_value")]
+    pub condition: Option<Arc<Value>>,
     /// From a `NotAction` statement: every action but `action`.
     pub not_action: bool,
     /// From a `NotResource` statement: every resource but `resource`.
     pub not_resource: bool,
 }
 
+// Shared values serialize as the plain string and JSON they hold, as the owned ones did
+// (plan JSON's `permission_changes` is unchanged; serde's `rc` feature is not enabled).
+fn as_str<S: serde::Serializer>(s: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(s)
+}
+
+fn as_value<S: serde::Serializer>(
+    v: &Option<Arc<Value>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    v.as_deref().serialize(serializer)
+}
+
 impl Permission {
     /// `ec2:DescribeInstances on *`, `deny s3:* on arn:… when Bool aws:SecureTransport = false`.
     pub fn line(&self) -> String {
-        let effect = if self.effect == "Deny" { "deny " } else { "" };
+        let effect = if &*self.effect == "Deny" { "deny " } else { "" };
         let action = if self.not_action {
             format!("every action but {}", self.action)
         } else {
-            self.action.clone()
+            self.action.to_string()
         };
         let resource = if self.not_resource {
             format!("every resource but {}", self.resource)
         } else {
-            self.resource.clone()
+            self.resource.to_string()
         };
         let condition = self
             .condition
@@ -61,13 +84,13 @@ impl Permission {
         (
             self.action.to_ascii_lowercase(),
             self.not_action,
-            self.resource.clone(),
+            self.resource.to_string(),
             self.not_resource,
             self.condition
-                .as_ref()
+                .as_deref()
                 .map(Value::to_string)
                 .unwrap_or_default(),
-            self.effect.clone(),
+            self.effect.to_string(),
         )
     }
 }
@@ -108,23 +131,24 @@ fn scalar(v: &Value) -> String {
 /// action × resource of each statement.
 pub fn expand(document: &Value) -> Vec<Permission> {
     let canonical = iam_policy::canonicalize(document);
-    let statements = match canonical.get("Statement") {
-        Some(Value::Array(items)) => items.clone(),
-        _ => Vec::new(),
+    let statements: &[Value] = match canonical.get("Statement") {
+        Some(Value::Array(items)) => items,
+        _ => &[],
     };
-    let strings = |v: Option<&Value>| -> Vec<String> {
+    let strings = |v: Option<&Value>| -> Vec<Arc<str>> {
         match v {
-            Some(Value::Array(items)) => items.iter().map(scalar).collect(),
-            Some(other) => vec![scalar(other)],
+            Some(Value::Array(items)) => items.iter().map(|i| scalar(i).into()).collect(),
+            Some(other) => vec![scalar(other).into()],
             None => Vec::new(),
         }
     };
     let mut out = Vec::new();
-    for statement in &statements {
-        let effect = statement
+    for statement in statements {
+        let effect: Arc<str> = statement
             .get("Effect")
             .map(scalar)
-            .unwrap_or_else(|| "Allow".into());
+            .unwrap_or_else(|| "Allow".into())
+            .into();
         let (actions, not_action) = match statement.get("NotAction") {
             Some(v) => (strings(Some(v)), true),
             None => (strings(statement.get("Action")), false),
@@ -134,20 +158,20 @@ pub fn expand(document: &Value) -> Vec<Permission> {
             None => (strings(statement.get("Resource")), false),
         };
         let resources = if resources.is_empty() {
-            vec!["(no resource)".to_string()]
+            vec!["(no resource)".into()]
         } else {
             resources
         };
         let condition = statement
             .get("Condition")
             .filter(|c| c.as_object().is_some_and(|m| !m.is_empty()))
-            .cloned();
+            .map(|c| Arc::new(c.clone()));
         for action in &actions {
             for resource in &resources {
                 out.push(Permission {
-                    effect: effect.clone(),
-                    action: action.clone(),
-                    resource: resource.clone(),
+                    effect: Arc::clone(&effect),
+                    action: Arc::clone(action),
+                    resource: Arc::clone(resource),
                     condition: condition.clone(),
                     not_action,
                     not_resource,
@@ -159,7 +183,7 @@ pub fn expand(document: &Value) -> Vec<Permission> {
 }
 
 /// The permission changes of one role policy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PermissionChange {
     /// The policy (`iam_role_policy.<role>`).
     #[serde(rename = "address")]

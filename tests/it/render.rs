@@ -157,19 +157,19 @@ fn drifted(o: &mut Observed) {
 
 fn markdown(plan: &Plan, meta: &Meta) -> String {
     let mut out = Vec::new();
-    render::markdown::render(plan, meta, &mut out).unwrap();
+    render::markdown::render(&stsform::plan::Shown::recorded(plan), meta, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
 fn json_text(plan: &Plan, meta: &Meta) -> String {
     let mut out = Vec::new();
-    render::json::render(plan, meta, &mut out).unwrap();
+    render::json::render(&stsform::plan::Shown::recorded(plan), meta, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
 fn text(plan: &Plan) -> String {
     let mut out = Vec::new();
-    render::text::render(plan, &mut out).unwrap();
+    render::text::render(&stsform::plan::Shown::recorded(plan), &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 

@@ -143,9 +143,10 @@ fn render_all(plan: &stsform::plan::Plan, name: &str) -> Shown {
         version: "test".into(),
     };
     let (mut text, mut markdown, mut json) = (Vec::new(), Vec::new(), Vec::new());
-    stsform::render::text::render(plan, &mut text).unwrap();
-    stsform::render::markdown::render(plan, &meta, &mut markdown).unwrap();
-    stsform::render::json::render(plan, &meta, &mut json).unwrap();
+    let shown = stsform::plan::Shown::recorded(plan);
+    stsform::render::text::render(&shown, &mut text).unwrap();
+    stsform::render::markdown::render(&shown, &meta, &mut markdown).unwrap();
+    stsform::render::json::render(&shown, &meta, &mut json).unwrap();
     Shown {
         text: String::from_utf8(text).unwrap(),
         markdown: String::from_utf8(markdown).unwrap(),

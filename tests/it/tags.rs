@@ -38,7 +38,8 @@ async fn untracked_tagged_role_is_listed_and_deleted_only_with_the_flag<A: Accou
     assert_eq!(listed(&planned.plan), untracked);
     assert_eq!(planned.plan.owner, name);
     let mut text = Vec::new();
-    stsform::render::text::render(&planned.plan, &mut text).unwrap();
+    stsform::render::text::render(&stsform::plan::Shown::recorded(&planned.plan), &mut text)
+        .unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(
         text.contains(&format!("Tagged for {name}, not managed"))
@@ -205,7 +206,8 @@ async fn an_existing_tagged_role_is_adopted_and_an_untagged_one_refused<A: Accou
     assert_eq!(planned.plan.summary.adopt, 2);
     assert_eq!(planned.plan.summary.add, 26);
     let mut text = Vec::new();
-    stsform::render::text::render(&planned.plan, &mut text).unwrap();
+    stsform::render::text::render(&stsform::plan::Shown::recorded(&planned.plan), &mut text)
+        .unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(
         text.contains(&format!(
