@@ -640,7 +640,10 @@ mod tests {
         drop(second);
         back.await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!third.is_finished(), "a new call went ahead of a returning one");
+        assert!(
+            !third.is_finished(),
+            "a new call went ahead of a returning one"
+        );
         assert_eq!(in_flight(&p, Service::Iam), (1, 1));
         drop(first);
         third.await.unwrap();
