@@ -12,7 +12,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -161,7 +161,8 @@ impl Sdk {
     pub fn s3_paced(&self, region: &str, pacer: &Arc<Pacer>) -> aws_sdk_s3::Client {
         let config = self
             .s3_config(region)
-            .interceptor(PaceAttempts::new(pacer, Service::S3));
+            .interceptor(PaceAttempts::new(pacer, Service::S3))
+            .sleep_impl(PacedSleep::new(pacer));
         aws_sdk_s3::Client::from_conf(config.build())
     }
 
@@ -178,6 +179,7 @@ impl Sdk {
             aws_sdk_iam::config::Builder::from(&self.config)
                 .interceptor(UnreachableNotice::default())
                 .interceptor(PaceAttempts::new(pacer, Service::Iam))
+                .sleep_impl(PacedSleep::new(pacer))
                 .build(),
         )
     }
@@ -190,6 +192,7 @@ impl Sdk {
             aws_sdk_cloudfront::config::Builder::from(&self.config)
                 .interceptor(UnreachableNotice::default())
                 .interceptor(PaceAttempts::new(pacer, Service::CloudFront))
+                .sleep_impl(PacedSleep::new(pacer))
                 .build(),
         )
     }
@@ -201,6 +204,7 @@ impl Sdk {
             aws_sdk_sts::config::Builder::from(&self.config)
                 .interceptor(UnreachableNotice::default())
                 .interceptor(PaceAttempts::new(pacer, Service::Sts))
+                .sleep_impl(PacedSleep::new(pacer))
                 .build(),
         )
     }
@@ -208,9 +212,9 @@ impl Sdk {
 
 /// When the current attempt of a request started (kept in the request's config bag).
 #[derive(Clone, Copy, Debug)]
-struct AttemptStarted(Instant);
+struct AttemptSent(crate::pacing::Sent);
 
-impl Storable for AttemptStarted {
+impl Storable for AttemptSent {
     type Storer = StoreReplace<Self>;
 }
 
@@ -244,12 +248,13 @@ impl aws_sdk_s3::config::Intercept for PaceAttempts {
         _components: &aws_sdk_s3::config::RuntimeComponents,
         cfg: &mut aws_sdk_s3::config::ConfigBag,
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        cfg.interceptor_state()
-            .store_put(AttemptStarted(Instant::now()));
-        // A retry after a throttle takes its place back (see `pacing`).
+        // A retry after a throttle takes its place back (see `pacing`) before its level
+        // is taken: it is in flight again.
         if let Some(slot) = crate::pacing::current_slot() {
             self.pacer.step_in(&slot);
         }
+        cfg.interceptor_state()
+            .store_put(AttemptSent(self.pacer.sent(self.service)));
         Ok(())
     }
 
@@ -259,9 +264,9 @@ impl aws_sdk_s3::config::Intercept for PaceAttempts {
         components: &aws_sdk_s3::config::RuntimeComponents,
         cfg: &mut aws_sdk_s3::config::ConfigBag,
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        let started = cfg
-            .load::<AttemptStarted>()
-            .map_or_else(Instant::now, |a| a.0);
+        let Some(&AttemptSent(sent)) = cfg.load::<AttemptSent>() else {
+            return Ok(());
+        };
         let ctx = context.inner();
         let attempt = match ctx.output_or_error() {
             None => return Ok(()),
@@ -290,7 +295,7 @@ impl aws_sdk_s3::config::Intercept for PaceAttempts {
                 }
             }
         };
-        self.pacer.attempt(self.service, started, attempt);
+        self.pacer.attempt(self.service, sent, attempt);
         // While the SDK backs off, the place goes to a waiting call.
         if attempt == Attempt::Throttled
             && let Some(slot) = crate::pacing::current_slot()
@@ -298,6 +303,37 @@ impl aws_sdk_s3::config::Intercept for PaceAttempts {
             self.pacer.step_out(&slot);
         }
         Ok(())
+    }
+}
+
+/// The SDK's sleep, for a paced client: a call that stepped out of its window when it was
+/// throttled (see `pacing`) waits, after its backoff, for a place again before the SDK
+/// sends its retry. Every other sleep (an attempt's timeout, a call holding its place) is
+/// tokio's plain sleep, as the SDK's default one is.
+#[derive(Debug)]
+struct PacedSleep {
+    pacer: Arc<Pacer>,
+}
+
+impl PacedSleep {
+    fn new(pacer: &Arc<Pacer>) -> PacedSleep {
+        PacedSleep {
+            pacer: Arc::clone(pacer),
+        }
+    }
+}
+
+impl aws_sdk_s3::config::AsyncSleep for PacedSleep {
+    fn sleep(&self, duration: Duration) -> aws_sdk_s3::config::Sleep {
+        // Made inside the call's future, where its place is known.
+        let slot = crate::pacing::current_slot();
+        let pacer = Arc::clone(&self.pacer);
+        aws_sdk_s3::config::Sleep::new(async move {
+            tokio::time::sleep(duration).await;
+            if let Some(slot) = slot {
+                pacer.step_back_in(&slot).await;
+            }
+        })
     }
 }
 
