@@ -210,7 +210,7 @@ impl Sdk {
     }
 }
 
-/// When the current attempt of a request started (kept in the request's config bag).
+/// When the current attempt of a request was sent, and its level (kept in the request's config bag).
 #[derive(Clone, Copy, Debug)]
 struct AttemptSent(crate::pacing::Sent);
 

@@ -863,23 +863,18 @@ fn run_offline(args: &[&str]) -> (tempfile::TempDir, Output) {
     (dir, o)
 }
 
-const OFFLINE: &[&str] = &[
-    "plan",
-    "--name",
-    "prod-east",
-    "--region",
-    "us-east-2",
-    "--credentials-requests-dir",
-    "creds",
-    "--output-dir",
-    "install",
-    "--refresh=false",
-    "--create-private-s3-bucket",
-];
+/// The shared offline plan, of a private issuer.
+fn offline() -> Vec<&'static str> {
+    [
+        crate::support::OFFLINE_PLAN,
+        &["--create-private-s3-bucket"],
+    ]
+    .concat()
+}
 
 #[test]
 fn the_plan_shows_what_waits_for_the_distribution_as_known_after_apply() {
-    let (_dir, o) = run_offline(OFFLINE);
+    let (_dir, o) = run_offline(&offline());
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -902,7 +897,7 @@ fn the_plan_shows_what_waits_for_the_distribution_as_known_after_apply() {
         assert!(out.contains(line), "missing `{line}` in:\n{out}");
     }
 
-    let mut json_args = OFFLINE.to_vec();
+    let mut json_args = offline();
     json_args.extend(["--format", "json"]);
     let (_dir, o) = run_offline(&json_args);
     assert_eq!(
@@ -964,7 +959,7 @@ fn partitions_without_cloudfront_and_day2_runs_are_refused_before_any_call() {
         ("us-gov-west-1", "GovCloud (US), which has no CloudFront"),
         ("cn-north-1", "ICP-recorded alternate domain name"),
     ] {
-        let mut args = OFFLINE.to_vec();
+        let mut args = offline();
         args[4] = region;
         let (_dir, o) = run_offline(&args);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -974,7 +969,7 @@ fn partitions_without_cloudfront_and_day2_runs_are_refused_before_any_call() {
             "{err}"
         );
     }
-    let mut args = OFFLINE.to_vec();
+    let mut args = offline();
     args.extend([
         "--identity-provider-arn",
         "arn:aws:iam::123456789012:oidc-provider/d1.cloudfront.net",
