@@ -33,6 +33,13 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 
 /// Replaces `path` with `bytes`, mode `mode` (e.g. `0o600`, `0o644`), as described above.
 pub fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
+    write_stat(path, bytes, mode).map(drop)
+}
+
+/// [`write`], returning the new file's metadata as it was renamed into place (taken from
+/// the written file itself, so a change someone makes after the rename shows as a
+/// difference from it).
+pub fn write_stat(path: &Path, bytes: &[u8], mode: u32) -> Result<fs::Metadata, WriteError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -67,12 +74,14 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
             .map_err(at(tmp.path()))?;
     }
     tmp.as_file().sync_all().map_err(at(tmp.path()))?;
+    // A rename keeps the inode and the modification time.
+    let written = tmp.as_file().metadata().map_err(at(tmp.path()))?;
     tmp.persist(path).map_err(|e| WriteError {
         path: path.to_path_buf(),
         source: e.error,
     })?;
     sync_dir(dir).map_err(at(dir))?;
-    Ok(())
+    Ok(written)
 }
 
 /// Deletes `<prefix>*.tmp` files in `dir` (best effort: a failure leaves them, nothing else).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Detached, LockInfo, SaveState, State, StateError, check_overwrite};
+use super::{Detached, LockInfo, SaveState, State, StateError, TomlCache, check_overwrite};
 
 /// First wait between lock attempts; doubled after each failed attempt.
 pub(super) const LOCK_BACKOFF_START: Duration = Duration::from_millis(100);
@@ -59,12 +59,9 @@ fn read_lock_info(file: &mut File) -> Option<LockInfo> {
 pub struct StateFile {
     path: PathBuf,
     lock: File,
-    /// The file's text as this process last read or wrote it, with that text's lineage
-    /// and serial. While the file on disk still has exactly these bytes, `save` checks
-    /// against them instead of re-parsing the file (a full parse per save made apply
-    /// O(n²) in the number of resources).
-    /// Shared with the savers [`SaveState::detached`] hands out.
-    known: Arc<Mutex<Option<Known>>>,
+    /// What this lock holder knows of the file between saves. Shared with the savers
+    /// [`SaveState::detached`] hands out.
+    memory: Arc<Mutex<Memory>>,
 }
 
 impl StateFile {
@@ -129,7 +126,7 @@ impl StateFile {
         Ok(StateFile {
             path: path.to_path_buf(),
             lock: file,
-            known: Arc::default(),
+            memory: Arc::default(),
         })
     }
 
@@ -142,16 +139,18 @@ impl StateFile {
     ///
     /// Fails if the file belongs to another cluster or was written by a newer stsform.
     pub fn load(&self, cluster: &str) -> Result<State, StateError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::new(cluster)),
-            Err(e) => return Err(io_err(&self.path)(e)),
+        let Some((text, stamp)) = read_stamped(&self.path)? else {
+            return Ok(State::new(cluster));
         };
         let state = State::from_toml(&text, &self.path.to_string_lossy())?;
-        *self.known.lock().expect("state text lock poisoned") = Some(Known {
+        self.memory
+            .lock()
+            .expect("state memory lock poisoned")
+            .known = Some(Known {
             lineage: state.lineage.clone(),
             serial: state.serial,
             text,
+            stamp,
         });
         if state.cluster != cluster {
             return Err(StateError::WrongCluster {
@@ -163,32 +162,49 @@ impl StateFile {
         Ok(state)
     }
 
-    /// Writes `state` with its serial incremented; the previous file, if any, becomes
-    /// `<path>.backup`.
+    /// Writes `state` with its serial incremented. The first save through this lock
+    /// copies the file as it was, if any, to `<path>.backup` (later saves leave that
+    /// alone, unless someone else wrote the file since: then it is kept the same way).
     ///
     /// Both files are written atomically (temporary file in the same directory, fsync,
     /// rename, fsync of the directory), mode 0600: after a crash the path holds the old
     /// or the new state, never a mix. Refuses to overwrite a file with another lineage
     /// or a higher serial ([`StateError::Conflict`]). On error `state.serial` is unchanged.
     pub fn save(&self, state: &mut State) -> Result<(), StateError> {
-        save_at(&self.path, &self.known, state)
+        save_at(&self.path, &self.memory, state)
     }
 }
 
-/// [`StateFile::save`] of the file at `path`, whose text as last read or written is
-/// `known`.
-fn save_at(path: &Path, known: &Mutex<Option<Known>>, state: &mut State) -> Result<(), StateError> {
-    let previous = match std::fs::read_to_string(path) {
-        Ok(text) => Some(text),
+/// [`StateFile::save`] of the file at `path`, with what this lock holder knows of it.
+fn save_at(path: &Path, memory: &Mutex<Memory>, state: &mut State) -> Result<(), StateError> {
+    let mut memory = memory.lock().expect("state memory lock poisoned");
+    let memory = &mut *memory;
+    let now = match std::fs::metadata(path) {
+        Ok(meta) => Some(Stamp::of(&meta)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(path)(e)),
     };
-    let mut known = known.lock().expect("state text lock poisoned");
-    if let Some(text) = &previous {
+    // The file as we last read or wrote it, unchanged since (same inode, length and
+    // modification time), is not read again: at scale a read and a compare of the
+    // whole file per save were most of what a save still cost.
+    let unchanged = now.is_some() && memory.known.as_ref().is_some_and(|k| k.stamp == now);
+    let read;
+    let (previous, ours) = if unchanged {
+        let known = memory.known.as_ref().expect("checked above");
+        (Some(known.text.as_str()), Some(known))
+    } else {
+        read = read_stamped(path)?.map(|(text, _)| text);
+        let ours = memory
+            .known
+            .as_ref()
+            .filter(|k| read.as_deref() == Some(k.text.as_str()));
+        (read.as_deref(), ours)
+    };
+    if let Some(text) = previous {
         // A file we cannot parse is not checked: `load` would have refused it, so it
         // was put there behind our back; the backup keeps it either way. The file we
         // loaded or last wrote, byte for byte unchanged, is not parsed again.
-        let on_disk = match known.as_ref().filter(|k| k.text == *text) {
+        let on_disk = match ours {
             Some(k) => Some((k.lineage.clone(), k.serial)),
             None => State::from_toml(text, &path.to_string_lossy())
                 .ok()
@@ -197,31 +213,97 @@ fn save_at(path: &Path, known: &Mutex<Option<Known>>, state: &mut State) -> Resu
         if let Some((lineage, serial)) = on_disk {
             check_overwrite(path, &lineage, serial, state)?;
         }
-        write_atomic(&backup_path(path), text.as_bytes())?;
+        // The backup holds the state as it was before this run (Terraform keeps
+        // `terraform.tfstate.backup` the same way): written before our first write
+        // only, so that apply writes one file per save, not two. A file someone else
+        // wrote since our last save is not ours to lose: it is kept the same way.
+        if !memory.written || ours.is_none() {
+            write_atomic(&backup_path(path), text.as_bytes())?;
+        }
     }
 
     state.serial += 1;
-    let text = state.to_toml();
-    let result = write_atomic(path, text.as_bytes());
-    match result {
-        Ok(()) => {
-            *known = Some(Known {
+    let text = state.to_toml_cached(&mut memory.cache);
+    match write_atomic(path, text.as_bytes()) {
+        Ok(written) => {
+            memory.written = true;
+            memory.known = Some(Known {
                 lineage: state.lineage.clone(),
                 serial: state.serial,
                 text,
+                stamp: Some(Stamp::of(&written)),
             });
+            Ok(())
         }
-        Err(_) => state.serial -= 1,
+        Err(e) => {
+            state.serial -= 1;
+            Err(e)
+        }
     }
-    result
 }
 
-/// A state file's text with its lineage and serial, as last read or written.
+/// The file's text and its [`Stamp`] from before the read (a change during the read
+/// shows as a later stamp); `None` if there is no file.
+fn read_stamped(path: &Path) -> Result<Option<(String, Option<Stamp>)>, StateError> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let stamp = file.metadata().ok().map(|m| Stamp::of(&m));
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(io_err(path))?;
+    Ok(Some((text, stamp)))
+}
+
+/// One version of a file as the OS sees it. Every save replaces the state file by
+/// rename (a new inode) and an edit in place changes its length or modification time,
+/// so an equal stamp means the file is still the version it was taken of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt as _;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// What a lock holder knows of its state file between saves.
+#[derive(Debug, Default)]
+struct Memory {
+    /// The file's text as this process last read or wrote it, with that text's lineage
+    /// and serial. While the file on disk still has exactly these bytes, `save` checks
+    /// against them instead of parsing the file again (a full parse per save made apply
+    /// O(n²) in the number of resources).
+    known: Option<Known>,
+    /// Whether this lock holder has written the file: the backup is made before the
+    /// first write.
+    written: bool,
+    /// The resources as last serialized, reused while they are unchanged.
+    cache: TomlCache,
+}
+
+/// A state file's text with its lineage and serial, as last read or written, and the
+/// file's stamp then.
 #[derive(Debug)]
 struct Known {
     text: String,
     lineage: String,
     serial: u64,
+    stamp: Option<Stamp>,
 }
 
 impl Drop for StateFile {
@@ -240,17 +322,18 @@ impl SaveState for StateFile {
 
     fn detached(&self) -> Option<Detached> {
         // The lock stays with this value; a saver only writes while apply holds it.
-        let (path, known) = (self.path.clone(), Arc::clone(&self.known));
+        let (path, memory) = (self.path.clone(), Arc::clone(&self.memory));
         Some(Arc::new(move |state: &mut State| {
-            save_at(&path, &known, state)
+            save_at(&path, &memory, state)
         }))
     }
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new content; 0600,
-/// since the state names every role and bucket of the cluster.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    crate::atomic_write::write(path, bytes, 0o600).map_err(|e| StateError::Io {
+/// since the state names every role and bucket of the cluster. Returns the new file's
+/// metadata.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<std::fs::Metadata, StateError> {
+    crate::atomic_write::write_stat(path, bytes, 0o600).map_err(|e| StateError::Io {
         path: e.path,
         source: e.source,
     })
@@ -331,22 +414,68 @@ mod tests {
         let file = StateFile::lock(&path, "apply", Duration::ZERO).unwrap();
         assert_eq!(file.path(), path);
 
+        // A first run: nothing was there before it, so there is nothing to back up.
         let mut state = file.load(CLUSTER).unwrap();
         assert_eq!(state.serial, 0);
         file.save(&mut state).unwrap();
         assert_eq!(state.serial, 1);
-        assert!(
-            !backup_path(&path).exists(),
-            "nothing to back up on first save"
-        );
-        let first = std::fs::read_to_string(&path).unwrap();
-
-        state.resources = full_state().resources;
         state.scope = Some(Scope::Cluster);
         file.save(&mut state).unwrap();
         assert_eq!(state.serial, 2);
-        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), first);
+        assert!(
+            !backup_path(&path).exists(),
+            "no state before the first run"
+        );
+        let before_second_run = std::fs::read_to_string(&path).unwrap();
+        drop(file);
+
+        // The next run (a new lock holder): its first save backs up the state as it was
+        // before the run, and its later saves leave that backup alone.
+        let file = StateFile::lock(&path, "apply", Duration::ZERO).unwrap();
+        let mut state = file.load(CLUSTER).unwrap();
+        state.resources = full_state().resources;
+        file.save(&mut state).unwrap();
+        assert_eq!(state.serial, 3);
+        assert_eq!(
+            std::fs::read_to_string(backup_path(&path)).unwrap(),
+            before_second_run
+        );
+        state.resources.pop_first();
+        file.save(&mut state).unwrap();
+        assert_eq!(state.serial, 4);
         assert_eq!(file.load(CLUSTER).unwrap(), state);
+        assert_eq!(
+            std::fs::read_to_string(backup_path(&path)).unwrap(),
+            before_second_run,
+            "the backup is the state before the run, not one save ago"
+        );
+
+        // Someone else wrote the file meanwhile (an older serial of the same history, put
+        // back by hand): overwriting it keeps what they wrote as the backup.
+        let mut put_back = state.clone();
+        put_back.serial = 3;
+        put_back.resources.clear();
+        let theirs = put_back.to_toml();
+        std::fs::write(&path, &theirs).unwrap();
+        file.save(&mut state).unwrap();
+        assert_eq!(state.serial, 5);
+        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), theirs);
+
+        // An edit in place that keeps the length (a higher serial, by hand) is seen too:
+        // the file is not taken for the one we wrote, and the save refuses it.
+        let ours = std::fs::read_to_string(&path).unwrap();
+        let edited = ours.replacen("serial = 5", "serial = 9", 1);
+        assert_eq!(edited.len(), ours.len());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all(edited.as_bytes())
+            .unwrap();
+        let err = file.save(&mut state).unwrap_err();
+        assert!(matches!(err, StateError::Conflict { .. }), "{err}");
+        assert_eq!(state.serial, 5);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
 
         #[cfg(unix)]
         {

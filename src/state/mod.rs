@@ -30,6 +30,7 @@ mod store;
 
 pub use error::{StateError, check_overwrite};
 pub use file::{StateFile, clear_own_lock_info, force_unlock};
+pub use format::TomlCache;
 pub use lock_info::LockInfo;
 pub use model::{LocalPaths, STATE_VERSION, Scope, State, StateResource};
 pub use remote::{Object, ObjectStore, Precondition, Put, Remote, StoreError};
