@@ -223,6 +223,68 @@ async fn background_saves_hold_every_change_before_it_is_reported() {
     }
 }
 
+/// A save that panics on its thread stops apply like a failed save, and the state comes
+/// back with every finished change recorded: the save's thread had it, not a copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_background_save_that_panics_stops_apply_and_the_state_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = new_cluster_plan(dir.path());
+    let graph = stsform::graph::build(&plan).unwrap();
+    let provider = Arc::new(FakeProvider::new(
+        FakeCloud::new("123456789012"),
+        Some(fixed_private_key()),
+    ));
+    let mut state = State::new("ex");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let save = {
+        let calls = Arc::clone(&calls);
+        move |s: &mut State| -> anyhow::Result<()> {
+            if calls.fetch_add(1, Ordering::SeqCst) == 2 {
+                panic!("a bug in a save");
+            }
+            s.serial += 1;
+            Ok(())
+        }
+    };
+    let observer = Recorder::default();
+    let stop = AtomicBool::new(false);
+    let controls = Controls {
+        observer: &observer,
+        parallelism: 4,
+        stop: &stop,
+    };
+    let outcome = execute::apply(
+        &plan,
+        &graph,
+        Arc::clone(&provider),
+        &mut state,
+        Save::Background(Arc::new(save)),
+        controls,
+    )
+    .await;
+    assert_eq!(
+        outcome.save_error.as_deref(),
+        Some("the save panicked"),
+        "{outcome:#?}"
+    );
+    assert!(!outcome.is_complete());
+    // Two saves went through before the one that panicked (and later ones may have
+    // saved what was running then).
+    assert!(state.serial >= 2, "serial {}", state.serial);
+    assert_eq!(state.cluster, "ex");
+    // Whatever finished is in the state the caller gets back, reported or not.
+    let finished = outcome.succeeded.len();
+    assert!(finished >= 1, "{outcome:#?}");
+    assert!(
+        state.resources.len() >= finished,
+        "{} recorded, {finished} reported",
+        state.resources.len()
+    );
+    for (id, _) in &outcome.succeeded {
+        assert!(state.resources.contains_key(id), "{id} lost");
+    }
+}
+
 /// Checks that a change is in the saved state before it is reported finished, and that
 /// a change starts only when what it depends on is saved.
 struct SavedBeforeReported {
