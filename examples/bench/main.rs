@@ -107,6 +107,50 @@ struct Run {
     service: Duration,
     /// Requests the proxy answered as throttled (`FaultPlan::throttle_above`).
     throttled: usize,
+    /// Where the wall time went, from the proxy's exchanges; `None` if it made no call.
+    timeline: Option<Timeline>,
+}
+
+/// A run's wall time split at its first request and its last answer.
+struct Timeline {
+    /// From starting the process to its first request reaching the proxy.
+    lead: f64,
+    /// From the first request's arrival to the last answer.
+    span: f64,
+    /// From the last answer to the process's exit.
+    tail: f64,
+    /// Mean exchanges in flight over `span`.
+    in_flight: f64,
+    /// The longest exchange: `Service:Action` and seconds.
+    slowest: (String, f64),
+}
+
+impl Timeline {
+    fn of(exchanges: &[proxy::Exchange], started: Instant, ended: Instant) -> Option<Timeline> {
+        let first = exchanges.iter().map(|e| e.arrived).min()?;
+        let last = exchanges.iter().map(|e| e.answered).max()?;
+        let span = last.duration_since(first).as_secs_f64();
+        let busy: f64 = exchanges
+            .iter()
+            .map(|e| e.answered.duration_since(e.arrived).as_secs_f64())
+            .sum();
+        let slowest = exchanges
+            .iter()
+            .max_by_key(|e| e.answered.duration_since(e.arrived))
+            .map(|e| {
+                (
+                    e.action.clone(),
+                    e.answered.duration_since(e.arrived).as_secs_f64(),
+                )
+            })?;
+        Some(Timeline {
+            lead: first.saturating_duration_since(started).as_secs_f64(),
+            span,
+            tail: ended.saturating_duration_since(last).as_secs_f64(),
+            in_flight: if span > 0.0 { busy / span } else { 0.0 },
+            slowest,
+        })
+    }
 }
 
 impl Run {
@@ -152,6 +196,7 @@ fn run(
 ) -> Run {
     assert!(proxy::is_loopback_url(endpoint));
     let before = proxy.counts();
+    let answered_before = proxy.exchanges().len();
     let time_file = dir.join("time.out");
     let started = Instant::now();
     let out = Command::new("/usr/bin/time")
@@ -179,7 +224,9 @@ fn run(
         .env_remove("AWS_ENDPOINT_URL_STS")
         .output()
         .expect("run the binary under /usr/bin/time");
-    let wall = started.elapsed().as_secs_f64();
+    let ended = Instant::now();
+    let wall = ended.duration_since(started).as_secs_f64();
+    let timeline = Timeline::of(&proxy.exchanges()[answered_before..], started, ended);
     let time = std::fs::read_to_string(&time_file).unwrap_or_default();
     let rss_kb: f64 = time
         .lines()
@@ -201,6 +248,7 @@ fn run(
             .checked_div((after.requests - before.requests).max(1) as u32)
             .unwrap_or_default(),
         throttled: after.throttled - before.throttled,
+        timeline,
     }
 }
 
@@ -526,6 +574,32 @@ fn main() {
             row.depth,
             row.run.rss_mb,
             calls * d
+        );
+    }
+
+    println!(
+        "\nWhere the wall time went (from the proxy's exchanges): process start to the first request, first request to last answer, last answer to exit; mean exchanges in flight over that span (of --parallelism {}); the longest exchange:\n",
+        args.parallelism
+    );
+    println!(
+        "| N | op | wall s | to first request s | requests span s | after last answer s | mean in flight | longest exchange |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for row in &rows {
+        let Some(t) = &row.run.timeline else {
+            continue;
+        };
+        println!(
+            "| {} | {} | {:.2} | {:.3} | {:.2} | {:.3} | {:.1} | {} {:.0} ms |",
+            row.size,
+            row.op,
+            row.run.wall,
+            t.lead,
+            t.span,
+            t.tail,
+            t.in_flight,
+            t.slowest.0,
+            t.slowest.1 * 1000.0
         );
     }
 

@@ -107,6 +107,30 @@ impl FaultPlan {
     }
 }
 
+impl Stats {
+    fn answered(&self, action: String, arrived: std::time::Instant, upstream: Duration) {
+        self.exchanges.lock().unwrap().push(Exchange {
+            action,
+            arrived,
+            answered: std::time::Instant::now(),
+            upstream,
+        });
+    }
+}
+
+/// One answered exchange, for telling where a run's time went.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// `Service:Action`.
+    pub action: String,
+    /// When the request had arrived whole.
+    pub arrived: std::time::Instant,
+    /// When its answer had been written back.
+    pub answered: std::time::Instant,
+    /// The upstream's part of it (zero for an injected answer).
+    pub upstream: Duration,
+}
+
 /// What the proxy saw. Every HTTP exchange counts, retries included.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -133,6 +157,8 @@ pub struct Stats {
     pub in_flight: AtomicUsize,
     /// Requests in flight per service (S3, IAM, STS), from arrival to answer.
     pub busy: [AtomicUsize; 3],
+    /// Every exchange answered, in the order answered: when, and how long upstream took.
+    pub exchanges: Mutex<Vec<Exchange>>,
     /// Requests answered as throttled because their service was busy.
     pub throttled: AtomicUsize,
     /// Every request's service and how many of its service's requests were in flight
@@ -278,6 +304,11 @@ impl Proxy {
     /// Injected faults by kind.
     pub fn fault_kinds(&self) -> BTreeMap<String, usize> {
         self.stats.fault_kinds.lock().unwrap().clone()
+    }
+
+    /// Every exchange answered so far, in the order answered.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.stats.exchanges.lock().unwrap().clone()
     }
 
     /// Every request so far as `Service region start-line`.
@@ -599,9 +630,11 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         let Some(request) = read_message(&mut client_read, false, "").await? else {
             return Ok(());
         };
+        let arrived = std::time::Instant::now();
         let stats = &shared.stats;
         let service = service_of(&request);
         let (action, read) = action_of(&request, service);
+        let name = format!("{service:?}:{action}");
         let busy = &stats.busy[service as usize];
         let in_flight = busy.fetch_add(1, Ordering::SeqCst) + 1;
         let _busy = Busy(busy);
@@ -617,7 +650,7 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             .actions
             .lock()
             .unwrap()
-            .entry(format!("{service:?}:{action}"))
+            .entry(name.clone())
             .or_default() += 1;
         if !shared.delay.is_zero() {
             tokio::time::sleep(shared.delay).await;
@@ -637,6 +670,7 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             client_write
                 .write_all(&fault_response(answer, service))
                 .await?;
+            stats.answered(name, arrived, Duration::ZERO);
             continue;
         }
         let fault = shared.draw(service, &request.start);
@@ -664,6 +698,7 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
                 | Fault::AccessDenied403),
             ) => {
                 client_write.write_all(&fault_response(f, service)).await?;
+                stats.answered(name, arrived, Duration::ZERO);
                 continue;
             }
             Some(Fault::Timeout) | None => {}
@@ -706,9 +741,10 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         let Some(response) = response else {
             return Err(io::Error::other("upstream closed the connection"));
         };
+        let upstream_took = asked.elapsed();
         stats
             .upstream_micros
-            .fetch_add(asked.elapsed().as_micros() as u64, Ordering::SeqCst);
+            .fetch_add(upstream_took.as_micros() as u64, Ordering::SeqCst);
         if response
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"))
@@ -721,6 +757,7 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             return Ok(());
         }
         client_write.write_all(&response.bytes()).await?;
+        stats.answered(name, arrived, upstream_took);
         if response.header("content-length").is_none()
             && !response
                 .header("transfer-encoding")
