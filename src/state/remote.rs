@@ -7,11 +7,12 @@
 //!   SDK retried after it had already succeeded: the lock is ours.
 //! - save = one `PutObject KEY` with `If-Match: <ETag>` of the object as this process last
 //!   read or wrote it (`If-None-Match: *` when there was none): the condition is the check
-//!   that nobody wrote since. Only when it fails (412), or nothing is known (never loaded
-//!   through this value, or no ETag), read the object: our own bytes there mean the SDK
-//!   retried a write that had landed (saved); else refuse another lineage or a higher
-//!   serial, and write conditionally on what was read, so a writer that slipped in
-//!   between the check and the write makes the write fail instead of being overwritten.
+//!   that nobody wrote since. Only when it fails (412; 404 once deleted; 409 busy), or
+//!   nothing is known (never loaded through this value, or no ETag), read the object: our
+//!   own bytes there mean the SDK retried a write that had landed (saved); else refuse
+//!   another lineage or a higher serial, and write conditionally on what was read, so a
+//!   writer that slipped in between the check and the write makes the write fail instead
+//!   of being overwritten.
 //! - backup = once per lock holder, before its first write: the state as loaded, as
 //!   `KEY.backup` unless the bucket keeps versions (then nothing).
 //! - unlock = read the lock, delete it only if its id is ours (or the id given to
