@@ -5,15 +5,21 @@
 //! - lock = `PutObject KEY.lock` with `If-None-Match: *` and a [`LockInfo`] body whose
 //!   `id` is the owner token. A 412 whose body carries *our* id is our own write that the
 //!   SDK retried after it had already succeeded: the lock is ours.
-//! - save = read the object, refuse another lineage or a higher serial, keep the previous
-//!   version (bucket versioning, else `KEY.backup`), then write with `If-Match: <ETag>` of
-//!   what was checked (`If-None-Match: *` when there was none), so a writer that slipped
-//!   in between the check and the write makes the write fail instead of being overwritten.
+//! - save = one `PutObject KEY` with `If-Match: <ETag>` of the object as this process last
+//!   read or wrote it (`If-None-Match: *` when there was none): the condition is the check
+//!   that nobody wrote since. Only when it fails (412; 404 once deleted; 409 busy), or
+//!   nothing is known (never loaded through this value, or no ETag), read the object: our
+//!   own bytes there mean the SDK retried a write that had landed (saved); else refuse
+//!   another lineage or a higher serial, and write conditionally on what was read, so a
+//!   writer that slipped in between the check and the write makes the write fail instead
+//!   of being overwritten.
+//! - backup = once per lock holder, before its first write: the state as loaded, as
+//!   `KEY.backup` unless the bucket keeps versions (then nothing).
 //! - unlock = read the lock, delete it only if its id is ours (or the id given to
 //!   `force-unlock`).
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::{LockInfo, State, StateError, check_overwrite};
@@ -83,6 +89,18 @@ pub trait ObjectStore {
     async fn versioning_enabled(&self) -> Result<bool, StoreError>;
 }
 
+/// What a [`Remote`] and its clones know of the state object: shared, because apply
+/// saves through a clone on another thread.
+#[derive(Debug, Default)]
+struct Known {
+    /// The object as this process last read or wrote it (`Some(None)`: there was none);
+    /// `None` when it was never read or written through this value.
+    last: Option<Option<Object>>,
+    /// Whether the state as it was before this lock holder's first write is kept (or
+    /// needed no keeping).
+    backup_kept: bool,
+}
+
 /// A state kept in an [`ObjectStore`] under `key`, with its lock at `key.lock`.
 #[derive(Clone)]
 pub struct Remote<S> {
@@ -93,6 +111,7 @@ pub struct Remote<S> {
     /// The lock this value holds (`None` when built only to force-unlock or read).
     held: Option<LockInfo>,
     versioning: OnceLock<bool>,
+    known: Arc<Mutex<Known>>,
 }
 
 impl<S: ObjectStore> Remote<S> {
@@ -104,6 +123,7 @@ impl<S: ObjectStore> Remote<S> {
             url: url.to_string(),
             held: None,
             versioning: OnceLock::new(),
+            known: Arc::default(),
         }
     }
 
@@ -221,7 +241,7 @@ impl<S: ObjectStore> Remote<S> {
             .map_err(|e| self.err(".lock", e))
     }
 
-    /// The state text and ETag, or `None` if there is no state object.
+    /// The state object and its parse, or `None` if there is no state object.
     async fn current(&self) -> Result<Option<(State, Object)>, StateError> {
         let Some(object) = self
             .store
@@ -236,9 +256,11 @@ impl<S: ObjectStore> Remote<S> {
         Ok(Some((state, object)))
     }
 
-    /// Reads the state for `cluster`; no object gives `State::new(cluster)`.
+    /// Reads the state for `cluster`; no object gives `State::new(cluster)`. What was read
+    /// (or that there was nothing) is remembered for the saves that follow.
     pub async fn load(&self, cluster: &str) -> Result<State, StateError> {
-        let Some((state, _)) = self.current().await? else {
+        let Some((state, object)) = self.current().await? else {
+            self.known().last = Some(None);
             return Ok(State::new(cluster));
         };
         if state.cluster != cluster {
@@ -248,7 +270,14 @@ impl<S: ObjectStore> Remote<S> {
                 expected: cluster.to_string(),
             });
         }
+        self.known().last = Some(Some(object));
         Ok(state)
+    }
+
+    /// What this value and its clones know (a poisoned lock only means a save panicked
+    /// on another thread; what it holds is still a state object seen or written).
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn versioning(&self) -> Result<bool, StateError> {
@@ -264,97 +293,161 @@ impl<S: ObjectStore> Remote<S> {
     }
 
     /// Writes `state` with its serial incremented, refusing to overwrite another lineage
-    /// or a higher serial. The previous version stays readable: as an older object
-    /// version when the bucket has versioning on, else as `KEY.backup`. On error
-    /// `state.serial` is unchanged.
+    /// or a higher serial. Before the first write of this lock holder, the state as it was
+    /// before (as loaded) is kept: as an older object version when the bucket has
+    /// versioning on, else as `KEY.backup`. On error `state.serial` is unchanged.
     pub async fn save(&self, state: &mut State) -> Result<(), StateError> {
-        // A state object we cannot parse is not ours to check (load would have refused
-        // it); it is kept like any previous version and then replaced.
-        let previous = match self.store.get(&self.key).await {
-            Ok(p) => p,
-            Err(e) => return Err(self.err("", e)),
+        state.serial += 1;
+        let body = state.to_toml().into_bytes();
+        // The checks compare with the serial this state was loaded or last saved with.
+        state.serial -= 1;
+        self.write(state, body).await?;
+        state.serial += 1;
+        Ok(())
+    }
+
+    /// Saves `body` (the text of `state` at its next serial).
+    async fn write(&self, state: &State, body: Vec<u8>) -> Result<(), StateError> {
+        // The common case: the object is still what this process last read or wrote, and
+        // a conditional write on that is the whole check, one PutObject.
+        let condition = match &self.known().last {
+            Some(None) => Some(Precondition::Absent),
+            Some(Some(Object {
+                etag: Some(etag), ..
+            })) => Some(Precondition::Matches(etag.clone())),
+            // Never read through this value, or a store that reports no ETag.
+            _ => None,
         };
-        let condition = match &previous {
-            None => Precondition::Absent,
+        if let Some(condition) = condition {
+            self.backup_once(None).await?;
+            if self.put_state(&body, condition).await? {
+                return Ok(());
+            }
+        }
+        // The object changed since (412), or is unknown: read it and check it.
+        let previous = self
+            .store
+            .get(&self.key)
+            .await
+            .map_err(|e| self.err("", e))?;
+        let condition = match previous {
+            None => {
+                // Nothing was there before this write: nothing to keep.
+                self.known().backup_kept = true;
+                Precondition::Absent
+            }
             Some(object) => {
+                // A 412 on our own bytes: the SDK retried a write whose answer was lost
+                // after S3 had stored it, and the retry's condition no longer held
+                // because of that very write. The state is saved. (The lock does the same
+                // with its owner token; here the bytes themselves are the token.)
+                if object.body == body {
+                    self.known().last = Some(Some(object));
+                    return Ok(());
+                }
+                // A state object we cannot parse is not ours to check (load would have
+                // refused it); it is kept like any previous version and then replaced.
                 let text = String::from_utf8_lossy(&object.body);
                 if let Ok(on_store) = State::from_toml(&text, &self.url) {
                     check_overwrite(&self.path(), &on_store.lineage, on_store.serial, state)?;
                 }
-                if !self.versioning().await? {
-                    let put = self
-                        .store
-                        .put(
-                            &self.backup_key(),
-                            object.body.clone(),
-                            "application/toml",
-                            Precondition::None,
-                        )
-                        .await
-                        .map_err(|e| self.err(".backup", e))?;
-                    if !matches!(put, Put::Written(_)) {
-                        return Err(self.err(
-                            ".backup",
-                            StoreError {
-                                operation: "PutObject".into(),
-                                message: format!("unconditional write refused: {put:?}"),
-                            },
-                        ));
-                    }
-                }
+                self.backup_once(Some(&object.body)).await?;
                 // A store that reports no ETag gets the serial/lineage check only; S3
                 // and moto always report one.
-                match &object.etag {
-                    Some(etag) => Precondition::Matches(etag.clone()),
+                match object.etag {
+                    Some(etag) => Precondition::Matches(etag),
                     None => Precondition::None,
                 }
             }
         };
-        state.serial += 1;
-        let body = state.to_toml().into_bytes();
+        if self.put_state(&body, condition).await? {
+            return Ok(());
+        }
+        if let Ok(Some(object)) = self.store.get(&self.key).await
+            && object.body == body
+        {
+            self.known().last = Some(Some(object));
+            return Ok(());
+        }
+        // Someone wrote between our check and our write: report what is there now.
+        let changed = "the state object changed while it was being saved; nothing was overwritten";
+        let message = match self.current().await {
+            Ok(Some((on_store, _))) => {
+                check_overwrite(&self.path(), &on_store.lineage, on_store.serial, state)?;
+                format!("{changed}, run the command again")
+            }
+            _ => changed.to_string(),
+        };
+        Err(self.err(
+            "",
+            StoreError {
+                operation: "PutObject".into(),
+                message,
+            },
+        ))
+    }
+
+    /// `PutObject KEY` if `condition` holds; remembers what it wrote. `false`: it did not
+    /// hold (412), or another conditional write was in flight (409): nothing was written.
+    async fn put_state(&self, body: &[u8], condition: Precondition) -> Result<bool, StateError> {
         let put = self
             .store
-            .put(&self.key, body.clone(), "application/toml", condition)
-            .await;
+            .put(&self.key, body.to_vec(), "application/toml", condition)
+            .await
+            .map_err(|e| self.err("", e))?;
         match put {
-            Ok(Put::Written(_)) => Ok(()),
-            Ok(Put::PreconditionFailed | Put::Busy) => {
-                // A 412 on our own bytes: the SDK retried a write whose answer was lost
-                // after S3 had stored it, and the retry's condition no longer held
-                // because of that very write. The state is saved. (The lock does the
-                // same with its owner token; here the bytes themselves are the token.)
-                if let Ok(Some(object)) = self.store.get(&self.key).await
-                    && object.body == body
-                {
-                    return Ok(());
-                }
-                state.serial -= 1;
-                // Someone wrote between our check and our write: report what is there now.
-                match self.current().await {
-                    Ok(Some((on_store, _))) => {
-                        check_overwrite(&self.path(), &on_store.lineage, on_store.serial, state)?;
-                        Err(self.err(
-                            "",
-                            StoreError {
-                                operation: "PutObject".into(),
-                                message: "the state object changed while it was being saved; nothing was overwritten, run the command again".into(),
-                            },
-                        ))
-                    }
-                    _ => Err(self.err(
-                        "",
-                        StoreError {
-                            operation: "PutObject".into(),
-                            message: "the state object changed while it was being saved; nothing was overwritten".into(),
-                        },
-                    )),
-                }
+            Put::Written(etag) => {
+                self.known().last = Some(Some(Object {
+                    body: body.to_vec(),
+                    etag,
+                }));
+                Ok(true)
             }
-            Err(e) => {
-                state.serial -= 1;
-                Err(self.err("", e))
+            Put::PreconditionFailed | Put::Busy => Ok(false),
+        }
+    }
+
+    /// Keeps the state as it was before this lock holder's first write, once: nothing to
+    /// do with bucket versioning on or when there was no state; else `PutObject
+    /// KEY.backup` with the bytes loaded (`read`, when nothing was loaded through this
+    /// value, is the object just read instead).
+    async fn backup_once(&self, read: Option<&[u8]>) -> Result<(), StateError> {
+        if self.known().backup_kept {
+            return Ok(());
+        }
+        let before = match read {
+            Some(body) => Some(body.to_vec()),
+            None => self
+                .known()
+                .last
+                .as_ref()
+                .and_then(|o| o.as_ref().map(|o| o.body.clone())),
+        };
+        if let Some(before) = before
+            && !self.versioning().await?
+        {
+            let put = self
+                .store
+                .put(
+                    &self.backup_key(),
+                    before,
+                    "application/toml",
+                    Precondition::None,
+                )
+                .await
+                .map_err(|e| self.err(".backup", e))?;
+            if !matches!(put, Put::Written(_)) {
+                return Err(self.err(
+                    ".backup",
+                    StoreError {
+                        operation: "PutObject".into(),
+                        message: format!("unconditional write refused: {put:?}"),
+                    },
+                ));
             }
         }
+        self.known().backup_kept = true;
+        Ok(())
     }
 }
 
@@ -362,7 +455,6 @@ impl<S: ObjectStore> Remote<S> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
 
     type Hook = Box<dyn FnOnce(&Memory) + Send>;
 
@@ -378,6 +470,9 @@ mod tests {
         succeed_then_412: Mutex<bool>,
         /// Runs after the next read of the state key (a writer slipping in).
         after_get: Mutex<Option<Hook>>,
+        /// Every get and put of the state and its backup, in order (`GET key`,
+        /// `PUT key <condition>`).
+        calls: Mutex<Vec<String>>,
     }
 
     impl Memory {
@@ -390,6 +485,13 @@ mod tests {
                 .insert(key.to_string(), (body, *n));
             format!("\"{n}\"")
         }
+        /// The calls recorded since the last `take_calls`.
+        fn take_calls(&self) -> Vec<String> {
+            std::mem::take(&mut *self.calls.lock().unwrap())
+        }
+        fn count(calls: &[String], prefix: &str) -> usize {
+            calls.iter().filter(|c| c.starts_with(prefix)).count()
+        }
         fn body(&self, key: &str) -> Option<String> {
             let objects = self.objects.lock().unwrap();
             objects
@@ -400,6 +502,9 @@ mod tests {
 
     impl ObjectStore for &Memory {
         async fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
+            if !key.ends_with(".lock") {
+                self.calls.lock().unwrap().push(format!("GET {key}"));
+            }
             let found = self.objects.lock().unwrap().get(key).map(|(b, e)| Object {
                 body: b.clone(),
                 etag: Some(format!("\"{e}\"")),
@@ -418,6 +523,12 @@ mod tests {
             _: &str,
             condition: Precondition,
         ) -> Result<Put, StoreError> {
+            if !key.ends_with(".lock") {
+                self.calls
+                    .lock()
+                    .unwrap()
+                    .push(format!("PUT {key} {condition:?}"));
+            }
             if condition != Precondition::None {
                 let mut busy = self.busy.lock().unwrap();
                 if *busy > 0 {
@@ -519,32 +630,202 @@ mod tests {
         );
     }
 
+    const KEY: &str = "clusters/x.toml";
+    const BACKUP: &str = "clusters/x.toml.backup";
+
+    /// The call a conditional write of the state on the object's `n`th ETag is.
+    fn put_matching(n: u64) -> String {
+        format!("PUT {KEY} {:?}", Precondition::Matches(format!("\"{n}\"")))
+    }
+
+    /// A state of cluster x at `serial`, stored as the state object.
+    fn stored(m: &Memory, serial: u64) -> State {
+        let mut state = State::new("x");
+        state.serial = serial;
+        m.raw_put(KEY, state.to_toml().into_bytes());
+        state
+    }
+
+    /// N saves of a run: N conditional `PutObject KEY`, one `PutObject KEY.backup`
+    /// holding the state as loaded, and no read of KEY but the load's; through clones
+    /// (apply's background saver) as through the value itself.
     #[tokio::test]
-    async fn save_keeps_a_backup_without_versioning_and_refuses_older_serials() {
+    async fn a_run_puts_once_per_save_and_keeps_the_state_before_it_once() {
+        let m = Memory::default();
+        let before = stored(&m, 4);
+        let before_bytes = m.body(KEY).unwrap();
+        let r = remote(&m);
+        let mut state = r.load("x").await.unwrap();
+        assert_eq!(state, before);
+        let background = r.clone();
+        for n in 1..=5u64 {
+            let saver = if n % 2 == 0 { &r } else { &background };
+            saver.save(&mut state).await.unwrap();
+            assert_eq!(state.serial, 4 + n);
+            assert!(
+                m.body(KEY)
+                    .unwrap()
+                    .contains(&format!("serial = {}", 4 + n))
+            );
+            // The backup is the state before the run, at every save.
+            assert_eq!(m.body(BACKUP).unwrap(), before_bytes);
+        }
+        let calls = m.take_calls();
+        assert_eq!(
+            Memory::count(&calls, &format!("GET {KEY}")),
+            1,
+            "{calls:#?}"
+        );
+        assert_eq!(
+            Memory::count(&calls, &format!("PUT {KEY} Matches")),
+            5,
+            "{calls:#?}"
+        );
+        assert_eq!(
+            Memory::count(&calls, &format!("PUT {BACKUP}")),
+            1,
+            "{calls:#?}"
+        );
+        assert_eq!(calls.len(), 7, "{calls:#?}");
+        // The backup is written before the first write of the state.
+        assert!(
+            calls[1].starts_with(&format!("PUT {BACKUP} None")),
+            "{calls:#?}"
+        );
+
+        // With versioning on: no backup object, one PutObject per save.
+        let m = Memory {
+            versioning: true,
+            ..Memory::default()
+        };
+        stored(&m, 4);
+        let r = remote(&m);
+        let mut state = r.load("x").await.unwrap();
+        for _ in 0..3 {
+            r.save(&mut state).await.unwrap();
+        }
+        assert_eq!(state.serial, 7);
+        assert_eq!(m.body(BACKUP), None);
+        let calls = m.take_calls();
+        assert_eq!(calls.len(), 4, "{calls:#?}");
+        assert_eq!(Memory::count(&calls, &format!("PUT {KEY} Matches")), 3);
+    }
+
+    /// No state at load: the first write keeps `If-None-Match: *`, and there is nothing
+    /// to back up.
+    #[tokio::test]
+    async fn a_new_state_is_created_conditionally_without_a_backup() {
         let m = Memory::default();
         let r = remote(&m);
-        let mut state = State::new("x");
+        let mut state = r.load("x").await.unwrap();
         r.save(&mut state).await.unwrap();
-        assert_eq!(m.body("clusters/x.toml.backup"), None);
         r.save(&mut state).await.unwrap();
         assert_eq!(state.serial, 2);
-        assert!(
-            m.body("clusters/x.toml.backup")
-                .unwrap()
-                .contains("serial = 1")
+        assert_eq!(
+            m.take_calls(),
+            vec![
+                format!("GET {KEY}"),
+                format!("PUT {KEY} Absent"),
+                put_matching(1),
+            ]
         );
-        // Someone saved serial 3 out of band: our serial-2 state must not overwrite it.
-        let mut newer = state.clone();
-        newer.serial = 3;
-        m.raw_put("clusters/x.toml", newer.to_toml().into_bytes());
+        assert_eq!(m.body(BACKUP), None);
+
+        // Someone created it between our load and our first write: refused.
+        let m = Memory::default();
+        let r = remote(&m);
+        let mut state = r.load("x").await.unwrap();
+        let theirs = stored(&m, 3);
         let err = r.save(&mut state).await.unwrap_err();
         assert!(matches!(err, StateError::Conflict { .. }), "{err}");
+        assert_eq!(state.serial, 0);
+        assert_eq!(m.body(KEY).unwrap(), theirs.to_toml());
+        assert_eq!(m.body(BACKUP), None);
+    }
+
+    /// A state object written by someone else between two saves is never overwritten:
+    /// the second save's `If-Match` fails, the object is read and checked, and the error
+    /// names the serial now stored. The backup still holds the state before the run.
+    #[tokio::test]
+    async fn a_foreign_write_between_saves_is_never_overwritten() {
+        let m = Memory::default();
+        let before = stored(&m, 1).to_toml();
+        let r = remote(&m);
+        let mut state = r.load("x").await.unwrap();
+        r.save(&mut state).await.unwrap();
         assert_eq!(state.serial, 2);
-        // Another lineage is refused too.
+        // Someone saved serial 7 of our lineage out of band.
+        let mut newer = state.clone();
+        newer.serial = 7;
+        m.raw_put(KEY, newer.to_toml().into_bytes());
+        m.take_calls();
+        let err = r.save(&mut state).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "s3://b/clusters/x.toml: refusing to overwrite: the file on disk has lineage {0} serial 7, \
+                 but the state being saved has lineage {0} serial 2; it was replaced or changed since it was loaded",
+                state.lineage
+            )
+        );
+        assert_eq!(state.serial, 2);
+        assert_eq!(m.body(KEY).unwrap(), newer.to_toml());
+        assert_eq!(m.body(BACKUP).unwrap(), before);
+        // One failed conditional write, one read, no other write.
+        assert_eq!(
+            Memory::count(&m.take_calls(), "PUT "),
+            1,
+            "nothing else was written"
+        );
+        // The next save is refused the same way (nothing learnt from a refusal).
+        assert!(matches!(
+            r.save(&mut state).await.unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        assert_eq!(m.body(KEY).unwrap(), newer.to_toml());
+
+        // Another lineage is refused too, written by someone in between or not.
+        let m = Memory::default();
+        stored(&m, 1);
+        let r = remote(&m);
+        let mut state = r.load("x").await.unwrap();
         let mut other = State::new("x");
         other.serial = 1;
-        let err = r.save(&mut other).await.unwrap_err();
+        m.raw_put(KEY, other.to_toml().into_bytes());
+        let err = r.save(&mut state).await.unwrap_err();
         assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+        assert_eq!(m.body(KEY).unwrap(), other.to_toml());
+        let err = remote(&m).save(&mut state).await.unwrap_err();
+        assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+    }
+
+    /// A value that never loaded the state reads and checks it at its first save (and
+    /// keeps what it read as the backup), then writes once per save.
+    #[tokio::test]
+    async fn without_a_load_the_first_save_reads_and_checks() {
+        let m = Memory::default();
+        let loaded = stored(&m, 2);
+        let r = remote(&m);
+        let mut state = loaded.clone();
+        r.save(&mut state).await.unwrap();
+        r.save(&mut state).await.unwrap();
+        assert_eq!(state.serial, 4);
+        assert_eq!(m.body(BACKUP).unwrap(), loaded.to_toml());
+        assert_eq!(
+            m.take_calls(),
+            vec![
+                format!("GET {KEY}"),
+                format!("PUT {BACKUP} None"),
+                put_matching(1),
+                put_matching(3),
+            ]
+        );
+        // An older serial is refused before anything is written.
+        let mut older = loaded.clone();
+        older.serial = 1;
+        let err = remote(&m).save(&mut older).await.unwrap_err();
+        assert!(matches!(err, StateError::Conflict { .. }), "{err}");
+        assert_eq!(Memory::count(&m.take_calls(), "PUT "), 0);
     }
 
     #[tokio::test]
@@ -554,48 +835,73 @@ mod tests {
             ..Memory::default()
         };
         let r = remote(&m);
-        let mut state = State::new("x");
+        let mut state = r.load("x").await.unwrap();
         // The first save (If-None-Match) and a later one (If-Match): each write lands,
         // then answers 412, as the SDK's retry of a write whose answer was lost does.
         for serial in [1, 2] {
             *m.succeed_then_412.lock().unwrap() = true;
             r.save(&mut state).await.unwrap();
             assert_eq!(state.serial, serial);
-            let stored = m.body("clusters/x.toml").unwrap();
+            let stored = m.body(KEY).unwrap();
             assert!(stored.contains(&format!("serial = {serial}")), "{stored}");
         }
+        // The ETag read back is the one the next save is conditional on: no read.
+        m.take_calls();
+        r.save(&mut state).await.unwrap();
+        assert_eq!(m.take_calls(), vec![put_matching(2)]);
         // A 412 on someone else's bytes is still a conflict.
-        *m.after_get.lock().unwrap() = Some(Box::new(|m: &Memory| {
-            let mut other = State::new("x");
-            other.serial = 9;
-            m.raw_put("clusters/x.toml", other.to_toml().into_bytes());
-        }));
+        let mut other = State::new("x");
+        other.serial = 9;
+        m.raw_put(KEY, other.to_toml().into_bytes());
         assert!(r.save(&mut state).await.is_err());
-        assert_eq!(state.serial, 2);
+        assert_eq!(state.serial, 3);
+        assert_eq!(m.body(KEY).unwrap(), other.to_toml());
     }
 
     #[tokio::test]
     async fn a_writer_between_check_and_write_makes_the_save_fail() {
-        let mut m = Memory {
+        let m = Memory {
             versioning: true,
             ..Memory::default()
         };
-        let mut state = State::new("x");
-        remote(&m).save(&mut state).await.unwrap();
+        let r = remote(&m);
+        let mut state = r.load("x").await.unwrap();
+        r.save(&mut state).await.unwrap();
+        // Someone rewrites serial 1 (the check that follows our failed If-Match passes),
+        // and someone else writes serial 5 right after we read it.
+        let same = state.to_toml() + "\n";
+        m.raw_put(KEY, same.into_bytes());
         let sneaky = {
             let mut s = state.clone();
             s.serial = 5;
             s.to_toml().into_bytes()
         };
-        *m.after_get.get_mut().unwrap() = Some(Box::new(move |m: &Memory| {
-            m.raw_put("clusters/x.toml", sneaky);
+        *m.after_get.lock().unwrap() = Some(Box::new(move |m: &Memory| {
+            m.raw_put(KEY, sneaky);
         }));
-        let err = remote(&m).save(&mut state).await.unwrap_err();
+        let err = r.save(&mut state).await.unwrap_err();
         assert!(matches!(err, StateError::Conflict { .. }), "{err}");
+        assert!(err.to_string().contains("serial 5"), "{err}");
         assert_eq!(state.serial, 1);
-        assert!(m.body("clusters/x.toml").unwrap().contains("serial = 5"));
+        assert!(m.body(KEY).unwrap().contains("serial = 5"));
         // Versioning on: no backup object.
-        assert_eq!(m.body("clusters/x.toml.backup"), None);
+        assert_eq!(m.body(BACKUP), None);
+    }
+
+    /// A state object deleted behind our back is written again, as when it was absent.
+    #[tokio::test]
+    async fn a_deleted_state_object_is_written_again() {
+        let m = Memory::default();
+        stored(&m, 1);
+        let r = remote(&m);
+        let mut state = r.load("x").await.unwrap();
+        r.save(&mut state).await.unwrap();
+        m.objects.lock().unwrap().remove(KEY);
+        r.save(&mut state).await.unwrap();
+        assert_eq!(state.serial, 3);
+        assert!(m.body(KEY).unwrap().contains("serial = 3"));
+        // The backup is still the state before the run.
+        assert!(m.body(BACKUP).unwrap().contains("serial = 1"));
     }
 
     #[tokio::test]

@@ -108,6 +108,7 @@ impl ObjectStore for S3Objects {
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(body));
+        let if_match = matches!(condition, Precondition::Matches(_));
         request = match condition {
             Precondition::None => request,
             Precondition::Absent => request.if_none_match("*"),
@@ -119,6 +120,9 @@ impl ObjectStore for S3Objects {
             Err(e) if is(&e, &["PreconditionFailed"]) || status(&e) == Some(412) => {
                 Ok(Put::PreconditionFailed)
             }
+            // `If-Match` on a key that is gone answers 404 `NoSuchKey`: the object is not
+            // the one named either, so the condition did not hold.
+            Err(e) if if_match && is(&e, &["NoSuchKey"]) => Ok(Put::PreconditionFailed),
             Err(e) if is(&e, &["ConditionalRequestConflict"]) || status(&e) == Some(409) => {
                 Ok(Put::Busy)
             }

@@ -263,7 +263,8 @@ impl SaveState for Lock {
     fn detached(&self) -> Option<Detached> {
         match self {
             Lock::Local(f) => f.detached(),
-            // A copy of the remote (same client, key and held lock) saves the same way.
+            // A copy of the remote (same client, key and held lock, and what it last read
+            // or wrote, which the copies share) saves the same way.
             Lock::S3(r) => {
                 let remote = (**r).clone();
                 Some(std::sync::Arc::new(move |state: &mut State| {

@@ -2,6 +2,7 @@
 //! processes, stale locks and `force-unlock`, refusing older serials.
 
 use super::*;
+use stsform::state::{Object, ObjectStore, Precondition, Put, Remote, S3Objects, StoreError};
 
 /// A unique bucket for one test's states.
 fn state_bucket() -> String {
@@ -36,7 +37,7 @@ fn remote_state_round_trip() {
     );
     let o = w.cluster("plan", &name, &["--state", &state]);
     assert!(ok(&o).contains("No changes."), "{}", out(&o));
-    // Nothing local: the state, its lock and backup live in the bucket.
+    // Nothing local: the state and its lock live in the bucket.
     assert!(!w.path().join("state").exists());
 
     let text = rt
@@ -45,15 +46,13 @@ fn remote_state_round_trip() {
     let parsed = State::from_toml(&text, "s3").unwrap();
     assert_eq!(parsed.cluster, name);
     assert_eq!(parsed.resources.len(), 28);
-    // Saves come per batch of finished changes: at least one, at most one per change.
-    assert!((1..=28).contains(&parsed.serial), "{}", parsed.serial);
-    // Versioning is off on this bucket: the previous version is kept as KEY.backup.
-    let backup = rt
-        .block_on(get_text(&s3, &bucket, "clusters/x.toml.backup"))
-        .expect("backup object");
-    assert!(
-        backup.contains(&format!("serial = {}", parsed.serial - 1)),
-        "{backup}"
+    // Saves come per batch of finished changes: several (one per level of the graph at
+    // least), at most one per change.
+    assert!((2..=28).contains(&parsed.serial), "{}", parsed.serial);
+    // There was no state before this apply: nothing to back up.
+    assert_eq!(
+        rt.block_on(get_text(&s3, &bucket, "clusters/x.toml.backup")),
+        None
     );
     assert_eq!(
         rt.block_on(get_text(&s3, &bucket, "clusters/x.toml.lock")),
@@ -71,10 +70,156 @@ fn remote_state_round_trip() {
         "{}",
         out(&o)
     );
-    let text = rt
+    let after = rt
         .block_on(get_text(&s3, &bucket, "clusters/x.toml"))
         .unwrap();
-    assert!(State::from_toml(&text, "s3").unwrap().resources.is_empty());
+    let destroyed = State::from_toml(&after, "s3").unwrap();
+    assert!(destroyed.resources.is_empty());
+    assert!(
+        destroyed.serial >= parsed.serial + 2,
+        "destroy saved {} times",
+        destroyed.serial - parsed.serial
+    );
+    // Versioning is off on this bucket: KEY.backup holds the state as it was when the
+    // destroy started (the apply's last save), not the one of its last-but-one save.
+    assert_eq!(
+        rt.block_on(get_text(&s3, &bucket, "clusters/x.toml.backup"))
+            .expect("backup object"),
+        text
+    );
+}
+
+/// The S3 calls of saving, counted against the emulator: after the load, each save is one
+/// `PutObject KEY` (conditional on the ETag of the last write), plus one `PutObject
+/// KEY.backup` of the state as loaded; a state written by someone else in between is not
+/// overwritten; a state object deleted in between is written again.
+#[test]
+fn s3_saves_make_one_put_each_and_one_backup() {
+    let (rt, s3, bucket) = state_bucket_in_moto();
+    let url = format!("s3://{bucket}/c.toml");
+    let mut before = State::new("c");
+    before.serial = 3;
+    rt.block_on(put_text(&s3, &bucket, "c.toml", before.to_toml()));
+    let store = Counting {
+        inner: rt
+            .block_on(S3Objects::connect(&bucket, Some(REGION)))
+            .unwrap(),
+        calls: Default::default(),
+    };
+    let remote = Remote::new(&store, "c.toml", &url);
+    let mut state = rt.block_on(remote.load("c")).unwrap();
+    for _ in 0..5 {
+        rt.block_on(remote.save(&mut state)).unwrap();
+    }
+    assert_eq!(state.serial, 8);
+    let calls = store.take();
+    assert_eq!(
+        calls,
+        [
+            "GetObject c.toml",
+            "GetBucketVersioning",
+            "PutObject c.toml.backup None",
+            "PutObject c.toml Matches",
+            "PutObject c.toml Matches",
+            "PutObject c.toml Matches",
+            "PutObject c.toml Matches",
+            "PutObject c.toml Matches",
+        ]
+    );
+    assert_eq!(
+        rt.block_on(get_text(&s3, &bucket, "c.toml")).unwrap(),
+        state.to_toml()
+    );
+    assert_eq!(
+        rt.block_on(get_text(&s3, &bucket, "c.toml.backup"))
+            .unwrap(),
+        before.to_toml()
+    );
+
+    // Someone else writes serial 20: our next save is refused and overwrites nothing.
+    let mut theirs = state.clone();
+    theirs.serial = 20;
+    rt.block_on(put_text(&s3, &bucket, "c.toml", theirs.to_toml()));
+    let err = rt.block_on(remote.save(&mut state)).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "the file on disk has lineage {} serial 20",
+            state.lineage
+        )),
+        "{err}"
+    );
+    assert_eq!(state.serial, 8);
+    assert_eq!(
+        rt.block_on(get_text(&s3, &bucket, "c.toml")).unwrap(),
+        theirs.to_toml()
+    );
+    assert_eq!(
+        store.take(),
+        ["PutObject c.toml Matches", "GetObject c.toml"]
+    );
+
+    // A state object deleted in between: `If-Match` answers 404, the save writes it again.
+    let remote = Remote::new(&store, "c.toml", &url);
+    let mut state = rt.block_on(remote.load("c")).unwrap();
+    rt.block_on(async {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key("c.toml")
+            .send()
+            .await
+            .unwrap()
+    });
+    rt.block_on(remote.save(&mut state)).unwrap();
+    assert_eq!(state.serial, 21);
+    assert_eq!(
+        rt.block_on(get_text(&s3, &bucket, "c.toml")).unwrap(),
+        state.to_toml()
+    );
+}
+
+/// [`S3Objects`] that records each call (operation, key and kind of condition).
+struct Counting {
+    inner: S3Objects,
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl Counting {
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+impl ObjectStore for &Counting {
+    async fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
+        self.record(format!("GetObject {key}"));
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        condition: Precondition,
+    ) -> Result<Put, StoreError> {
+        let kind = match &condition {
+            Precondition::None => "None",
+            Precondition::Absent => "Absent",
+            Precondition::Matches(_) => "Matches",
+        };
+        self.record(format!("PutObject {key} {kind}"));
+        self.inner.put(key, body, content_type, condition).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.record(format!("DeleteObject {key}"));
+        self.inner.delete(key).await
+    }
+    async fn versioning_enabled(&self) -> Result<bool, StoreError> {
+        self.record("GetBucketVersioning".into());
+        self.inner.versioning_enabled().await
+    }
 }
 
 /// Two processes on one S3 state: the holder is named, `--lock-timeout` waits for it.
