@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::{LockInfo, State, StateError, check_overwrite};
+use super::{LockInfo, State, StateError, TomlCache, check_overwrite};
 
 /// First wait between remote lock attempts; doubled after each failed attempt.
 const BACKOFF_START: Duration = Duration::from_millis(200);
@@ -99,6 +99,8 @@ struct Known {
     /// Whether the state as it was before this lock holder's first write is kept (or
     /// needed no keeping).
     backup_kept: bool,
+    /// The resources as last serialized, reused while they are unchanged.
+    cache: TomlCache,
 }
 
 /// A state kept in an [`ObjectStore`] under `key`, with its lock at `key.lock`.
@@ -298,7 +300,7 @@ impl<S: ObjectStore> Remote<S> {
     /// versioning on, else as `KEY.backup`. On error `state.serial` is unchanged.
     pub async fn save(&self, state: &mut State) -> Result<(), StateError> {
         state.serial += 1;
-        let body = state.to_toml().into_bytes();
+        let body = state.to_toml_cached(&mut self.known().cache).into_bytes();
         // The checks compare with the serial this state was loaded or last saved with.
         state.serial -= 1;
         self.write(state, body).await?;
