@@ -10,4 +10,5 @@ moto_start
 trap moto_stop EXIT
 moto_env
 cargo build --release --locked --bin stsform
-cargo run --release --locked --example bench -- "$@"
+# MOTO_PID: the bench reads how much CPU moto spent on each run.
+MOTO_PID="$MOTO_PID" cargo run --release --locked --example bench -- "$@"

@@ -109,6 +109,23 @@ struct Run {
     throttled: usize,
     /// Where the wall time went, from the proxy's exchanges; `None` if it made no call.
     timeline: Option<Timeline>,
+    /// CPU seconds moto used during the run (`MOTO_PID`'s user + system time), if known.
+    moto_cpu: Option<f64>,
+}
+
+/// User + system CPU seconds the moto process has used so far (`/proc/PID/stat`), when
+/// `MOTO_PID` names it. moto runs its Python under one lock, so this is also about the
+/// least wall time moto needs to answer a run's calls, however they are spread.
+fn moto_cpu() -> Option<f64> {
+    let pid = std::env::var("MOTO_PID").ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces):
+    // utime and stime are the 14th and 15th fields of the line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux everywhere this runs.
+    Some(ticks / 100.0)
 }
 
 /// A run's wall time split at its first request and its last answer.
@@ -197,6 +214,7 @@ fn run(
     assert!(proxy::is_loopback_url(endpoint));
     let before = proxy.counts();
     let answered_before = proxy.exchanges().len();
+    let moto_before = moto_cpu();
     let time_file = dir.join("time.out");
     let started = Instant::now();
     let out = Command::new("/usr/bin/time")
@@ -227,6 +245,7 @@ fn run(
     let ended = Instant::now();
     let wall = ended.duration_since(started).as_secs_f64();
     let timeline = Timeline::of(&proxy.exchanges()[answered_before..], started, ended);
+    let moto_cpu = moto_before.zip(moto_cpu()).map(|(a, b)| b - a);
     let time = std::fs::read_to_string(&time_file).unwrap_or_default();
     let rss_kb: f64 = time
         .lines()
@@ -249,6 +268,7 @@ fn run(
             .unwrap_or_default(),
         throttled: after.throttled - before.throttled,
         timeline,
+        moto_cpu,
     }
 }
 
@@ -578,19 +598,22 @@ fn main() {
     }
 
     println!(
-        "\nWhere the wall time went (from the proxy's exchanges): process start to the first request, first request to last answer, last answer to exit; mean exchanges in flight over that span (of --parallelism {}); the longest exchange:\n",
+        "\nWhere the wall time went (from the proxy's exchanges): process start to the first request, first request to last answer, last answer to exit; mean exchanges in flight over that span (of --parallelism {}); the longest exchange; moto's CPU time during the run (its Python runs under one lock, so the calls cannot be answered in less wall time than that):\n",
         args.parallelism
     );
     println!(
-        "| N | op | wall s | to first request s | requests span s | after last answer s | mean in flight | longest exchange |"
+        "| N | op | wall s | to first request s | requests span s | after last answer s | mean in flight | longest exchange | moto CPU s | moto CPU / span |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for row in &rows {
         let Some(t) = &row.run.timeline else {
             continue;
         };
+        let (cpu, share) = row.run.moto_cpu.map_or(("-".into(), "-".into()), |c| {
+            (format!("{c:.2}"), format!("{:.0}%", c / t.span * 100.0))
+        });
         println!(
-            "| {} | {} | {:.2} | {:.3} | {:.2} | {:.3} | {:.1} | {} {:.0} ms |",
+            "| {} | {} | {:.2} | {:.3} | {:.2} | {:.3} | {:.1} | {} {:.0} ms | {cpu} | {share} |",
             row.size,
             row.op,
             row.run.wall,
