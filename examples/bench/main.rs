@@ -344,6 +344,9 @@ struct Row {
     op: &'static str,
     run: Run,
     depth: usize,
+    /// For the no-change plan: seconds its own requests took replayed by a minimal
+    /// client ([`Proxy::replay`]).
+    replay: Option<f64>,
 }
 
 /// A working directory with the requests of `size` and the fixed key pair, and a fresh
@@ -493,9 +496,21 @@ fn main() {
                 // Destroy's own plan, made apart: what its refresh reads.
                 planned = Some(run("plan --destroy"));
             }
+            proxy.record_requests(op == "plan");
             let r = run(op);
+            proxy.record_requests(false);
+            let mut replay = None;
             if op == "plan" {
                 assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+                // Reads only, so they can be sent again: the same calls, the same number
+                // at once, through the same proxy and moto, by a client that does nothing
+                // else.
+                let requests = proxy.take_recorded();
+                assert_eq!(requests.len(), r.seen.0 + r.seen.1);
+                let took = runtime
+                    .block_on(proxy.replay(requests, args.parallelism))
+                    .expect("replay the plan's requests");
+                replay = Some(took.as_secs_f64());
             }
             if let Some(p) = planned {
                 checks.push(DestroyCheck {
@@ -512,6 +527,7 @@ fn main() {
                 op,
                 run: r,
                 depth,
+                replay,
             });
         }
         drop(proxy);
@@ -623,6 +639,27 @@ fn main() {
             t.in_flight,
             t.slowest.0,
             t.slowest.1 * 1000.0
+        );
+    }
+
+    println!(
+        "\nThe no-change plan against the least any client could take for its calls here: the plan's own requests, recorded by the proxy, sent again by a minimal client ({} at once, no dependencies between them, through the same proxy and moto):\n",
+        args.parallelism
+    );
+    println!(
+        "| N | plan wall s | its requests replayed s | plan / replay | limit s | replay / limit |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for row in rows.iter().filter(|r| r.op == "plan") {
+        let Some(replay) = row.replay else { continue };
+        let (r, w) = row.run.seen;
+        let limit = row.depth as f64 * d + (r + w) as f64 / args.parallelism as f64 * d;
+        println!(
+            "| {} | {:.2} | {replay:.2} | {:.2} | {limit:.2} | {:.2} |",
+            row.size,
+            row.run.wall,
+            row.run.wall / replay,
+            replay / limit
         );
     }
 

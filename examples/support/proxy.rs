@@ -159,6 +159,10 @@ pub struct Stats {
     pub busy: [AtomicUsize; 3],
     /// Every exchange answered, in the order answered: when, and how long upstream took.
     pub exchanges: Mutex<Vec<Exchange>>,
+    /// Whether to keep each request's bytes in `recorded` ([`Proxy::record_requests`]).
+    pub recording: std::sync::atomic::AtomicBool,
+    /// The requests received while `recording`, as received.
+    pub recorded: Mutex<Vec<Vec<u8>>>,
     /// Requests answered as throttled because their service was busy.
     pub throttled: AtomicUsize,
     /// Every request's service and how many of its service's requests were in flight
@@ -304,6 +308,55 @@ impl Proxy {
     /// Injected faults by kind.
     pub fn fault_kinds(&self) -> BTreeMap<String, usize> {
         self.stats.fault_kinds.lock().unwrap().clone()
+    }
+
+    /// Starts (or stops) keeping the bytes of every request received, for
+    /// [`Proxy::replay`].
+    pub fn record_requests(&self, on: bool) {
+        self.stats.recording.store(on, Ordering::SeqCst);
+    }
+
+    /// The requests kept since recording started, taken (the record is emptied).
+    pub fn take_recorded(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.stats.recorded.lock().unwrap())
+    }
+
+    /// Sends `requests` (whole HTTP requests, as recorded) through this proxy with a
+    /// minimal client: `parallelism` at once, each on a connection of its own (the
+    /// emulator closes every connection after its answer), in order, none waiting for
+    /// any other. The wall time is the least any client could take for exactly these
+    /// calls at this parallelism, through this proxy and upstream. Only for reads:
+    /// replaying a write does it again.
+    pub async fn replay(&self, requests: Vec<Vec<u8>>, parallelism: usize) -> io::Result<Duration> {
+        let queue = Arc::new(Mutex::new(std::collections::VecDeque::from(requests)));
+        let started = std::time::Instant::now();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..parallelism.max(1) {
+            let (queue, addr) = (Arc::clone(&queue), self.addr);
+            workers.spawn(async move {
+                loop {
+                    let Some(request) = queue.lock().unwrap().pop_front() else {
+                        return io::Result::Ok(());
+                    };
+                    let method = String::from_utf8_lossy(&request)
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let stream = TcpStream::connect(addr).await?;
+                    stream.set_nodelay(true)?;
+                    let (read, mut write) = stream.into_split();
+                    write.write_all(&request).await?;
+                    read_message(&mut BufReader::new(read), true, &method)
+                        .await?
+                        .ok_or_else(|| io::Error::other("the proxy closed without an answer"))?;
+                }
+            });
+        }
+        while let Some(done) = workers.join_next().await {
+            done.map_err(io::Error::other)??;
+        }
+        Ok(started.elapsed())
     }
 
     /// Every exchange answered so far, in the order answered.
@@ -632,6 +685,9 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         };
         let arrived = std::time::Instant::now();
         let stats = &shared.stats;
+        if stats.recording.load(Ordering::SeqCst) {
+            stats.recorded.lock().unwrap().push(request.bytes());
+        }
         let service = service_of(&request);
         let (action, read) = action_of(&request, service);
         let name = format!("{service:?}:{action}");
