@@ -27,22 +27,7 @@ impl State {
     /// on nothing but the resource, so its `[[resources]]` block is kept and reused while
     /// the resource is equal to the one it was made from.
     pub fn to_toml_cached(&self, cache: &mut TomlCache) -> String {
-        let (idp, set) = match &self.scope {
-            Some(Scope::Roles {
-                identity_provider_arn,
-                request_set,
-            }) => (Some(identity_provider_arn.as_str()), request_set.as_deref()),
-            _ => (None, None),
-        };
-        let header = HeaderOut {
-            version: STATE_VERSION,
-            serial: self.serial,
-            lineage: &self.lineage,
-            cluster: &self.cluster,
-            mode: self.scope.as_ref().map(Scope::mode),
-            identity_provider_arn: idp,
-            request_set: set,
-        };
+        let header = self.header_out();
         if self.resources.is_empty() {
             // `resources = []`, as the format has always written an empty state.
             cache.blocks.clear();
@@ -74,6 +59,26 @@ impl State {
             text.push_str(block);
         }
         text
+    }
+
+    /// The top-level keys as written.
+    fn header_out(&self) -> HeaderOut<'_> {
+        let (idp, set) = match &self.scope {
+            Some(Scope::Roles {
+                identity_provider_arn,
+                request_set,
+            }) => (Some(identity_provider_arn.as_str()), request_set.as_deref()),
+            _ => (None, None),
+        };
+        HeaderOut {
+            version: STATE_VERSION,
+            serial: self.serial,
+            lineage: &self.lineage,
+            cluster: &self.cluster,
+            mode: self.scope.as_ref().map(Scope::mode),
+            identity_provider_arn: idp,
+            request_set: set,
+        }
     }
 
     /// Parses a state file's text; `origin` (its path) is named in every error.
@@ -239,7 +244,8 @@ struct HeaderOut<'a> {
     request_set: Option<&'a str>,
 }
 
-/// The whole state file as written at once (an empty state).
+/// The whole state file as written at once: an empty state (and, in the tests, the
+/// reference the resources serialized one by one must match).
 #[derive(Serialize)]
 struct StateDocOut<'a> {
     #[serde(flatten)]
@@ -336,35 +342,8 @@ mod tests {
     /// The whole document serialized at once, the way every state was written before
     /// resources were serialized one by one: the reference the cached text must match.
     fn at_once(state: &State) -> String {
-        #[derive(Serialize)]
-        struct Doc<'a> {
-            version: u32,
-            serial: u64,
-            lineage: &'a str,
-            cluster: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            mode: Option<&'static str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            identity_provider_arn: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            request_set: Option<&'a str>,
-            resources: Vec<ResourceDocOut>,
-        }
-        let (idp, set) = match &state.scope {
-            Some(Scope::Roles {
-                identity_provider_arn,
-                request_set,
-            }) => (Some(identity_provider_arn.as_str()), request_set.as_deref()),
-            _ => (None, None),
-        };
-        toml::to_string(&Doc {
-            version: STATE_VERSION,
-            serial: state.serial,
-            lineage: &state.lineage,
-            cluster: &state.cluster,
-            mode: state.scope.as_ref().map(Scope::mode),
-            identity_provider_arn: idp,
-            request_set: set,
+        toml::to_string(&StateDocOut {
+            header: state.header_out(),
             resources: state
                 .resources
                 .iter()

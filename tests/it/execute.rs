@@ -148,6 +148,34 @@ async fn parallelism_bounds_concurrent_changes_and_state_is_saved_after_each() {
     }
 }
 
+/// Applies `plan` in graph order, `parallelism` changes at once, saving with `save` on a
+/// thread of its own, with no stop.
+async fn apply_saving_in_background<P: Provider + 'static>(
+    plan: &stsform::plan::Plan,
+    provider: Arc<P>,
+    state: &mut State,
+    save: execute::SaveFn,
+    parallelism: usize,
+    observer: &dyn Observer,
+) -> execute::Outcome {
+    let graph = stsform::graph::build(plan).unwrap();
+    let stop = AtomicBool::new(false);
+    let controls = Controls {
+        observer,
+        parallelism,
+        stop: &stop,
+    };
+    execute::apply(
+        plan,
+        &graph,
+        provider,
+        state,
+        Save::Background(save),
+        controls,
+    )
+    .await
+}
+
 /// Saved on a thread of its own while changes go on: still every change is in a save
 /// before it is reported and before what depends on it starts, the saves carry the
 /// serial forward, and the last save holds everything.
@@ -155,7 +183,6 @@ async fn parallelism_bounds_concurrent_changes_and_state_is_saved_after_each() {
 async fn background_saves_hold_every_change_before_it_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let plan = new_cluster_plan(dir.path());
-    let graph = stsform::graph::build(&plan).unwrap();
     let provider = Arc::new(Slow {
         inner: FakeProvider::new(FakeCloud::new("123456789012"), Some(fixed_private_key())),
         running: AtomicUsize::new(0),
@@ -179,19 +206,13 @@ async fn background_saves_hold_every_change_before_it_is_reported() {
         saved: Arc::clone(&saved),
         recorder: Recorder::default(),
     };
-    let stop = AtomicBool::new(false);
-    let controls = Controls {
-        observer: &observer,
-        parallelism: 3,
-        stop: &stop,
-    };
-    let outcome = execute::apply(
+    let outcome = apply_saving_in_background(
         &plan,
-        &graph,
         Arc::clone(&provider),
         &mut state,
-        Save::Background(Arc::new(save)),
-        controls,
+        Arc::new(save),
+        3,
+        &observer,
     )
     .await;
     assert!(outcome.is_complete(), "{outcome:#?}");
@@ -229,7 +250,6 @@ async fn background_saves_hold_every_change_before_it_is_reported() {
 async fn a_background_save_that_panics_stops_apply_and_the_state_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let plan = new_cluster_plan(dir.path());
-    let graph = stsform::graph::build(&plan).unwrap();
     let provider = Arc::new(FakeProvider::new(
         FakeCloud::new("123456789012"),
         Some(fixed_private_key()),
@@ -247,21 +267,8 @@ async fn a_background_save_that_panics_stops_apply_and_the_state_comes_back() {
         }
     };
     let observer = Recorder::default();
-    let stop = AtomicBool::new(false);
-    let controls = Controls {
-        observer: &observer,
-        parallelism: 4,
-        stop: &stop,
-    };
-    let outcome = execute::apply(
-        &plan,
-        &graph,
-        Arc::clone(&provider),
-        &mut state,
-        Save::Background(Arc::new(save)),
-        controls,
-    )
-    .await;
+    let outcome =
+        apply_saving_in_background(&plan, provider, &mut state, Arc::new(save), 4, &observer).await;
     assert_eq!(
         outcome.save_error.as_deref(),
         Some("the save panicked"),
