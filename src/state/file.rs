@@ -257,15 +257,15 @@ fn read_stamped(path: &Path) -> Result<Option<(String, Option<Stamp>)>, StateErr
 }
 
 /// One version of a file as the OS sees it. Every save replaces the state file by
-/// rename (a new inode) and an edit in place changes its length or modification time,
-/// so an equal stamp means the file is still the version it was taken of.
+/// rename (a new inode) and an edit in place changes its modification time, so an equal
+/// stamp means the file is still the version it was taken of. (Not the change time: the
+/// rename that puts a save in place changes it.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Stamp {
     dev: u64,
     ino: u64,
     len: u64,
     mtime: (i64, i64),
-    ctime: (i64, i64),
 }
 
 impl Stamp {
@@ -276,7 +276,6 @@ impl Stamp {
             ino: meta.ino(),
             len: meta.len(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
         }
     }
 }
