@@ -89,13 +89,28 @@ pub trait ObjectStore {
     async fn versioning_enabled(&self) -> Result<bool, StoreError>;
 }
 
+/// The state object as this process last read or wrote it.
+#[derive(Debug, Default)]
+enum Seen {
+    /// Never read or written through this value.
+    #[default]
+    Unknown,
+    /// There was none.
+    Absent,
+    /// There was one, with this ETag (`None`: the store reported none).
+    Object(Option<String>),
+}
+
 /// What a [`Remote`] and its clones know of the state object: shared, because apply
 /// saves through a clone on another thread.
 #[derive(Debug, Default)]
 struct Known {
-    /// The object as this process last read or wrote it (`Some(None)`: there was none);
-    /// `None` when it was never read or written through this value.
-    last: Option<Option<Object>>,
+    /// The object as this process last read or wrote it.
+    last: Seen,
+    /// The state's bytes as loaded, until the backup of them is kept: a save needs no
+    /// more than the ETag of what it last wrote (copying each save's bytes into memory
+    /// cost a state-sized copy per save).
+    loaded: Option<Vec<u8>>,
     /// Whether the state as it was before this lock holder's first write is kept (or
     /// needed no keeping).
     backup_kept: bool,
@@ -262,7 +277,7 @@ impl<S: ObjectStore> Remote<S> {
     /// (or that there was nothing) is remembered for the saves that follow.
     pub async fn load(&self, cluster: &str) -> Result<State, StateError> {
         let Some((state, object)) = self.current().await? else {
-            self.known().last = Some(None);
+            self.known().last = Seen::Absent;
             return Ok(State::new(cluster));
         };
         if state.cluster != cluster {
@@ -272,7 +287,10 @@ impl<S: ObjectStore> Remote<S> {
                 expected: cluster.to_string(),
             });
         }
-        self.known().last = Some(Some(object));
+        let mut known = self.known();
+        known.last = Seen::Object(object.etag);
+        known.loaded = Some(object.body);
+        drop(known);
         Ok(state)
     }
 
@@ -313,12 +331,10 @@ impl<S: ObjectStore> Remote<S> {
         // The common case: the object is still what this process last read or wrote, and
         // a conditional write on that is the whole check, one PutObject.
         let condition = match &self.known().last {
-            Some(None) => Some(Precondition::Absent),
-            Some(Some(Object {
-                etag: Some(etag), ..
-            })) => Some(Precondition::Matches(etag.clone())),
+            Seen::Absent => Some(Precondition::Absent),
+            Seen::Object(Some(etag)) => Some(Precondition::Matches(etag.clone())),
             // Never read through this value, or a store that reports no ETag.
-            _ => None,
+            Seen::Unknown | Seen::Object(None) => None,
         };
         if let Some(condition) = condition {
             self.backup_once(None).await?;
@@ -344,7 +360,7 @@ impl<S: ObjectStore> Remote<S> {
                 // because of that very write. The state is saved. (The lock does the same
                 // with its owner token; here the bytes themselves are the token.)
                 if object.body == body {
-                    self.known().last = Some(Some(object));
+                    self.known().last = Seen::Object(object.etag);
                     return Ok(());
                 }
                 // A state object we cannot parse is not ours to check (load would have
@@ -368,7 +384,7 @@ impl<S: ObjectStore> Remote<S> {
         if let Ok(Some(object)) = self.store.get(&self.key).await
             && object.body == body
         {
-            self.known().last = Some(Some(object));
+            self.known().last = Seen::Object(object.etag);
             return Ok(());
         }
         // Someone wrote between our check and our write: report what is there now.
@@ -399,10 +415,7 @@ impl<S: ObjectStore> Remote<S> {
             .map_err(|e| self.err("", e))?;
         match put {
             Put::Written(etag) => {
-                self.known().last = Some(Some(Object {
-                    body: body.to_vec(),
-                    etag,
-                }));
+                self.known().last = Seen::Object(etag);
                 Ok(true)
             }
             Put::PreconditionFailed | Put::Busy => Ok(false),
@@ -419,11 +432,7 @@ impl<S: ObjectStore> Remote<S> {
         }
         let before = match read {
             Some(body) => Some(body.to_vec()),
-            None => self
-                .known()
-                .last
-                .as_ref()
-                .and_then(|o| o.as_ref().map(|o| o.body.clone())),
+            None => self.known().loaded.clone(),
         };
         if let Some(before) = before
             && !self.versioning().await?
@@ -448,7 +457,9 @@ impl<S: ObjectStore> Remote<S> {
                 ));
             }
         }
-        self.known().backup_kept = true;
+        let mut known = self.known();
+        known.backup_kept = true;
+        known.loaded = None;
         Ok(())
     }
 }
